@@ -1,0 +1,61 @@
+"""``mtlsearch data inspect``: what a spec's dataset holds, per split and per task."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from mtlsearch.data.canonical import SPLITS, read_info
+
+
+def inspect_table(path: str) -> dict:
+    """Sizes per split, each task's classes and per-split class counts, label cardinality, planted groups."""
+    info = read_info(path)
+    table = pq.read_table(path, memory_map=True)
+    split = np.asarray(table.column("split").to_pylist())
+    tasks = []
+    binary_positive = np.zeros(len(table))
+    for t in info.tasks:
+        y = table.column(t.name).to_numpy()
+        counts = {
+            s: {c: int(((split == s) & (y == i)).sum()) for i, c in enumerate(t.classes)} | {"missing": int(((split == s) & (y < 0)).sum())}
+            for s in SPLITS
+        }
+        if t.kind == "binary":
+            binary_positive += y == 1
+        tasks.append({"name": t.name, "kind": t.kind, "role": t.role, "metric": t.metric, "classes": list(t.classes), "description": t.description, "counts": counts})
+    return {
+        "dataset": info.name,
+        "path": path,
+        "fingerprint": info.fingerprint,
+        "size": {s: int((split == s).sum()) for s in SPLITS},
+        "input_columns": {info.input_column: f"float32[{info.input_dim}]"},
+        "num_tasks": len(info.tasks),
+        "label_cardinality_binary": float(binary_positive.mean()) if len(table) else 0.0,
+        "tasks": tasks,
+        "planted_groups": [list(g) for g in info.planted_groups] if info.planted_groups else None,
+    }
+
+
+def format_inspection(report: dict) -> str:
+    lines = [
+        f"dataset {report['dataset']}  ({report['path']})",
+        "size: " + ", ".join(f"{s} {n}" for s, n in report["size"].items()),
+        "inputs: " + ", ".join(f"{k} {v}" for k, v in report["input_columns"].items()),
+        f"tasks: {report['num_tasks']}   label cardinality (positive binary labels per example): {report['label_cardinality_binary']:.3f}",
+    ]
+    for t in report["tasks"]:
+        train = t["counts"]["train"]
+        counts = ", ".join(f"{c} {train[c]}" for c in t["classes"])
+        lines.append(f"  {t['name']:<12} {t['kind']:<10} {t['role']:<8} {t['metric']:<9} train: {counts}")
+    if report["planted_groups"]:
+        lines.append("planted groups:")
+        for i, g in enumerate(report["planted_groups"]):
+            lines.append(f"  group {i}: {', '.join(g)}")
+    return "\n".join(lines)
+
+
+def to_json(report: dict) -> str:
+    return json.dumps(report, indent=2)

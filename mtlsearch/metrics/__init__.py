@@ -1,0 +1,1 @@
+"""Per-task scores and the Δm aggregate."""

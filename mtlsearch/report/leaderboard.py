@@ -1,0 +1,118 @@
+"""The leaderboard: one row per candidate, read from the results store (no Ray needed).
+
+Each trial is represented by its epoch with the best validation Δm (selection
+on validation only); its test Δm and test scores are those of that same epoch.
+Candidates are ranked by validation Δm.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+
+from mtlsearch.errors import StoreError
+from mtlsearch.store.results import ResultsStore
+
+
+def _key(dm: float | None) -> float:
+    return -math.inf if dm is None or math.isnan(dm) else dm
+
+
+def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
+    """Rows sorted by validation Δm, best first."""
+    if store.read_experiment(experiment) is None:
+        known = store.experiments()
+        raise StoreError(f"no experiment {experiment!r} in the store {store.root} (experiments there: {known or 'none'})")
+    trials = defaultdict(list)
+    for row in store.read(experiment, "trials").to_pylist():
+        trials[row["trial_id"]].append(row)
+    scores: dict[tuple[str, int], dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    for row in store.read(experiment, "task_metrics").to_pylist():
+        scores[(row["trial_id"], row["epoch"])][row["task"]][row["split"]] = row["value"]
+    status = {r["trial_id"]: r for r in store.read(experiment, "status").to_pylist()}
+
+    rows = []
+    for trial_id, epochs in trials.items():
+        epochs.sort(key=lambda r: r["epoch"])
+        best = max(epochs, key=lambda r: (_key(r["dm_val"]), -r["epoch"]))
+        st = status.get(trial_id)
+        rows.append(
+            {
+                "trial_id": trial_id,
+                "architecture": best["architecture"],
+                "grouping": best["grouping"],
+                "groups": json.loads(best["groups"]),
+                "config": json.loads(best["config"]),
+                "dm_val": best["dm_val"],
+                "dm_test": best["dm_test"],
+                "selected_epoch": best["epoch"],
+                "epochs_trained": epochs[-1]["epoch"],
+                "status": st["status"] if st else "running",
+                "stopped_early": bool(st and st["status"] == "stopped_early"),
+                "cost_worker_s": max(r["cost_worker_s"] for r in epochs),
+                "tasks": {t: dict(v) for t, v in scores[(trial_id, best["epoch"])].items()},
+            }
+        )
+    rows.sort(key=lambda r: (_key(r["dm_val"]), _key(r["dm_test"])), reverse=True)
+    return rows
+
+
+def candidate_label(row: dict) -> str:
+    return f"{row['architecture']}[{row['grouping']}]" if row["grouping"] else row["architecture"]
+
+
+def _groups_text(row: dict) -> str:
+    if row["architecture"] not in ("GMHL", "GMTL"):
+        return "-"
+    return " | ".join(",".join(g) for g in row["groups"])
+
+
+def _fmt(v: float | None, spec: str = "+.2f") -> str:
+    return "nan" if v is None or math.isnan(v) else format(v, spec)
+
+
+def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
+    """A plain-text leaderboard and, for the best candidates, per-task scores beside the baselines."""
+    if not rows:
+        return "no trial has reported a result yet"
+    header = ["rank", "trial", "candidate", "Δm val", "Δm test", "epochs", "ASHA-stopped", "cost (worker·s)", "groups"]
+    body = [
+        [
+            str(i + 1),
+            r["trial_id"],
+            candidate_label(r),
+            _fmt(r["dm_val"]),
+            _fmt(r["dm_test"]),
+            f"{r['epochs_trained']}",
+            "yes" if r["stopped_early"] else ("error" if r["status"] == "error" else "no"),
+            f"{r['cost_worker_s']:.1f}",
+            _groups_text(r),
+        ]
+        for i, r in enumerate(rows)
+    ]
+    out = [_table(header, body)]
+
+    baselines = experiment_meta.get("baselines", {})
+    top = rows[: min(3, len(rows))]
+    tasks = sorted({t for r in top for t in r["tasks"]})
+    if tasks:
+        header = ["task", "metric", "STL val", "STL test"] + [f"#{i + 1} val" for i in range(len(top))] + [f"#{i + 1} test" for i in range(len(top))]
+        metrics = experiment_meta.get("task_metrics", {})
+        body = []
+        for t in tasks:
+            b = baselines.get(t, {})
+            body.append(
+                [t, metrics.get(t, ""), _fmt(b.get("val"), ".4f"), _fmt(b.get("test"), ".4f")]
+                + [_fmt(r["tasks"].get(t, {}).get("val"), ".4f") for r in top]
+                + [_fmt(r["tasks"].get(t, {}).get("test"), ".4f") for r in top]
+            )
+        out.append("\nper-task scores of the top candidates (STL = single-task baseline):")
+        out.append(_table(header, body))
+    return "\n".join(out)
+
+
+def _table(header: list[str], body: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in body])

@@ -1,0 +1,1 @@
+"""Search: the Tune assembly, its callbacks, and the baselines it measures against."""

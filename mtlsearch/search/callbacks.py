@@ -1,0 +1,162 @@
+"""Tune callbacks that run in the search driver: the results store, TensorBoard, progress.
+
+They run in one process (the driver), so the store has one writer per
+experiment. They are pickled with Tune's experiment state (for ``--resume``),
+so they hold no open handles across pickling.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from typing import TextIO
+
+from ray.tune import Callback
+
+from mtlsearch.search.context import SearchContext
+from mtlsearch.store.results import ResultsStore
+
+SPLITS = ("val", "test")
+
+
+def task_scores(result: dict, split: str) -> dict[str, float]:
+    prefix = f"{split}/"
+    return {k[len(prefix) :]: v for k, v in result.items() if k.startswith(prefix)}
+
+
+class StoreCallback(Callback):
+    """Writes every reported epoch, and how every trial ended, to the results store."""
+
+    def __init__(self, store_root: str, context: SearchContext):
+        self.store_root = store_root
+        self.context = context
+        self._store: ResultsStore | None = None
+        self._max_epochs = context.spec.train.epochs
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_store": None}
+
+    @property
+    def store(self) -> ResultsStore:
+        if self._store is None:
+            self._store = ResultsStore(self.store_root)
+        return self._store
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        desc = self.context.describe(trial.config)
+        info_ = self.context.info
+        row = {
+            "architecture": desc["architecture"],
+            "grouping": desc["grouping"],
+            "groups": json.dumps(desc["groups"]),
+            "config": json.dumps(trial.config, sort_keys=True, default=str),
+            **{k: result.get(k) for k in ("dm_val", "dm_test", "train_loss", "cost_worker_s", "samples_per_s")},
+        }
+        task_rows = []
+        for split in SPLITS:
+            for task, value in task_scores(result, split).items():
+                t = info_.task(task)
+                task_rows.append({"task": task, "role": t.role, "metric": t.metric, "split": split, "value": value})
+        self.store.write_trial_epoch(self.context.experiment, trial.trial_id, int(result["epoch"]), row, task_rows)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        epochs = int((trial.last_result or {}).get("epoch", 0))
+        status = "finished" if epochs >= self._max_epochs else "stopped_early"
+        self.store.write_trial_status(self.context.experiment, trial.trial_id, status, epochs, self._max_epochs)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        epochs = int((trial.last_result or {}).get("epoch", 0))
+        error = trial.error_file or ""
+        self.store.write_trial_status(self.context.experiment, trial.trial_id, "error", epochs, self._max_epochs, error)
+
+
+class TensorBoardCallback(Callback):
+    """One TensorBoard run per trial: Δm, training loss, cost and every task's val/test score per epoch."""
+
+    def __init__(self, logdir: str):
+        self.logdir = logdir
+        self._writers: dict = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_writers": {}}
+
+    def _writer(self, trial_id: str):
+        if trial_id not in self._writers:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writers[trial_id] = SummaryWriter(log_dir=f"{self.logdir}/{trial_id}")
+        return self._writers[trial_id]
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        w = self._writer(trial.trial_id)
+        step = int(result["epoch"])
+        for key in ("dm_val", "dm_test", "train_loss", "cost_worker_s", "samples_per_s"):
+            value = result.get(key)
+            if value is not None and not math.isnan(value):
+                w.add_scalar(key.replace("_", "/", 1) if key.startswith("dm_") else key, value, step)
+        for split in SPLITS:
+            for task, value in task_scores(result, split).items():
+                w.add_scalar(f"{split}/{task}", value, step)
+        w.flush()
+
+    def _close(self, trial_id: str) -> None:
+        w = self._writers.pop(trial_id, None)
+        if w is not None:
+            w.close()
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._close(trial.trial_id)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._close(trial.trial_id)
+
+
+class ProgressCallback(Callback):
+    """One line per event: trials running/finished/stopped/errored and the best Δm(val) so far."""
+
+    def __init__(self, context: SearchContext, num_samples: int, stream: TextIO | None = None):
+        self.context = context
+        self.num_samples = num_samples
+        self.stream = stream
+        self._start = time.time()
+        self._best: tuple[float, str] | None = None
+        self._max_epochs = context.spec.train.epochs
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "stream": None}
+
+    def _print(self, text: str, trials) -> None:
+        running = sum(t.status == "RUNNING" for t in trials)
+        done = [t for t in trials if t.status == "TERMINATED"]
+        early = sum(int((t.last_result or {}).get("epoch", 0)) < self._max_epochs for t in done)
+        errored = sum(t.status == "ERROR" for t in trials)
+        best = f"best Δm(val) {self._best[0]:+.2f} ({self._best[1]})" if self._best else "best Δm(val) -"
+        elapsed = time.time() - self._start
+        line = (
+            f"[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] {running} running · {len(done)}/{self.num_samples} done "
+            f"({early} stopped by ASHA) · {errored} errored · {best} | {text}"
+        )
+        print(line, file=self.stream or sys.stdout, flush=True)
+
+    def _label(self, trial) -> str:
+        d = self.context.describe(trial.config)
+        return f"{trial.trial_id} {d['architecture']}{'[' + d['grouping'] + ']' if d['grouping'] else ''}"
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._print(f"started {self._label(trial)}", trials)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        dm = result.get("dm_val")
+        if dm is not None and not math.isnan(dm) and (self._best is None or dm > self._best[0]):
+            self._best = (dm, self._label(trial))
+        self._print(f"{self._label(trial)} epoch {int(result['epoch'])}/{self._max_epochs} Δm(val) {dm:+.2f}", trials)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        epochs = int((trial.last_result or {}).get("epoch", 0))
+        how = "finished" if epochs >= self._max_epochs else f"stopped by ASHA after {epochs} epochs"
+        self._print(f"{self._label(trial)} {how}", trials)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._print(f"{self._label(trial)} FAILED (see {trial.error_file})", trials)

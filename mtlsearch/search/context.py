@@ -1,0 +1,74 @@
+"""Everything a trial needs besides its sampled config, and the mapping config → training job."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from mtlsearch.data.canonical import DatasetInfo
+from mtlsearch.models.plan import make_plan
+from mtlsearch.spec import GROUPED_ARCHITECTURES, PLANTED, Spec
+from mtlsearch.train.job import TrainJob
+
+DEFAULT_ARCHITECTURE = "MTL"
+
+
+@dataclass
+class SearchContext:
+    """The fixed part of every trial of one search (picklable; shipped to Tune trials)."""
+
+    experiment: str
+    spec_json: str
+    dataset_path: str
+    dataset_info_json: str
+    baselines: dict[str, dict[str, float]]
+    train_runs_uri: str
+
+    @property
+    def spec(self) -> Spec:
+        return Spec.model_validate_json(self.spec_json)
+
+    @property
+    def info(self) -> DatasetInfo:
+        return DatasetInfo.from_json(self.dataset_info_json)
+
+    def groups(self, grouping: str | None) -> tuple[tuple[str, ...], ...] | None:
+        """The task groups a grouping name stands for (``planted``: the dataset's planted groups)."""
+        if grouping is None:
+            return None
+        if grouping == PLANTED:
+            if self.info.planted_groups is None:
+                raise ValueError(f"dataset {self.info.name} has no planted groups")
+            return self.info.planted_groups
+        return tuple(tuple(g) for g in self.spec.groupings[grouping])
+
+    def describe(self, config: dict) -> dict:
+        """Architecture, grouping name and head groups (task names) of a sampled config."""
+        arch = config.get("architecture", DEFAULT_ARCHITECTURE)
+        grouping = config.get("grouping") if arch in GROUPED_ARCHITECTURES else None
+        plan = make_plan(arch, self.info.task_names, self.groups(grouping))
+        return {"architecture": arch, "grouping": grouping or "", "groups": [list(g) for g in plan.head_groups], "plan": plan}
+
+    def job_for(self, config: dict, use_gpu: bool = False) -> TrainJob:
+        """The training job of one sampled config: the fixed settings with the sampled ones applied."""
+        spec = self.spec
+        encoder = spec.model.encoder.model_dump()
+        if "hidden_dim" in config:
+            encoder["hidden_dims"] = [int(config["hidden_dim"])] * len(encoder["hidden_dims"])
+        if "dropout" in config:
+            encoder["dropout"] = float(config["dropout"])
+        train = spec.train
+        return TrainJob(
+            dataset_path=self.dataset_path,
+            tasks=[asdict(t) for t in self.info.tasks],
+            plan=self.describe(config)["plan"].to_dict(),
+            encoder=encoder,
+            epochs=train.epochs,
+            batch_size=int(config.get("batch_size", train.batch_size)),
+            lr=float(config.get("lr", train.lr)),
+            weight_decay=float(config.get("weight_decay", train.weight_decay)),
+            optimizer=str(config.get("optimizer", train.optimizer)),
+            seed=spec.seed,
+            baselines=self.baselines,
+            torch_threads=train.torch_threads,
+            use_gpu=use_gpu,
+        )

@@ -1,0 +1,145 @@
+"""``mtlsearch launch``: dataset → baselines → Tune search → leaderboard."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable
+
+from mtlsearch.data.canonical import read_info
+from mtlsearch.data.registry import prepare
+from mtlsearch.errors import MtlsearchError
+from mtlsearch.report.leaderboard import format_leaderboard, leaderboard
+from mtlsearch.search.baselines import ensure_baselines
+from mtlsearch.search.context import SearchContext
+from mtlsearch.spec import LoadedSpec
+from mtlsearch.store.results import ResultsStore
+
+
+def dataset_cache_dir(store: ResultsStore) -> str:
+    """Canonical tables live next to a local store, or in the user cache for a remote one."""
+    if "://" not in store.root:
+        return store.local_path("datasets")
+    return os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "mtlsearch", "datasets")
+
+
+def prepare_dataset(loaded: LoadedSpec, store: ResultsStore) -> str:
+    return str(prepare(loaded.spec.dataset.loader, loaded.loader_options, dataset_cache_dir(store)))
+
+
+def _experiment_name(store: ResultsStore, name: str, resume: bool) -> str:
+    if resume:
+        if store.read_experiment(name) is None:
+            raise MtlsearchError(f"--resume: no experiment {name!r} in the store {store.root} to continue")
+        return name
+    if store.read_experiment(name) is None:
+        return name
+    n = 2
+    while store.read_experiment(f"{name}-{n}") is not None:
+        n += 1
+    return f"{name}-{n}"
+
+
+class RaySession:
+    """Connects to a given Ray cluster, reuses one this process already has, or starts a local one (and stops it)."""
+
+    def __init__(self, address: str | None, verbose: bool, log: Callable[[str], None]):
+        self.address, self.verbose, self.log = address, verbose, log
+        self.started = False
+
+    def __enter__(self) -> "RaySession":
+        import ray
+
+        if ray.is_initialized():
+            return self
+        kwargs = {"log_to_driver": self.verbose}
+        if self.address:
+            ctx = ray.init(address=self.address, **kwargs)
+        else:
+            ctx = ray.init(include_dashboard=True, **kwargs)
+            self.started = True
+        url = getattr(ctx, "dashboard_url", None)
+        self.log(f"ray: {'connected to ' + self.address if self.address else 'started a local cluster'}; dashboard: {'http://' + url if url else 'not running'}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.started:
+            import ray
+
+            ray.shutdown()
+
+
+def launch(
+    loaded: LoadedSpec,
+    resume: bool = False,
+    address: str | None = None,
+    verbose: bool = False,
+    out=sys.stdout,
+) -> tuple[str, list[dict]]:
+    """Run (or resume) the search of a validated spec; return the experiment name and its leaderboard rows."""
+    log = lambda msg: print(f"mtlsearch: {msg}", file=out, flush=True)  # noqa: E731
+    spec = loaded.spec
+    store = ResultsStore(spec.storage)
+    experiment = _experiment_name(store, spec.experiment, resume)
+    if experiment != spec.experiment:
+        log(f"experiment {spec.experiment!r} already exists in the store; this search is {experiment!r} (use --resume to continue the old one)")
+
+    dataset_path = prepare_dataset(loaded, store)
+    info = read_info(dataset_path)
+    log(f"dataset {info.name}: {len(info.tasks)} tasks ({len(info.primary_tasks())} primary), table {dataset_path}")
+
+    # Tune's own console reporter would repeat what ProgressCallback prints.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    with RaySession(address, verbose, log):
+        import optuna
+
+        from mtlsearch.search import tuner as tuner_mod
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+        use_gpu = spec.train.gpus_per_worker > 0
+        baselines = ensure_baselines(spec, info, dataset_path, store, experiment, log, use_gpu=use_gpu)
+        store.write_experiment(
+            experiment,
+            {
+                "experiment": experiment,
+                "spec_file": str(loaded.path.resolve()),
+                "spec": spec.model_dump(mode="json"),
+                "dataset": {"name": info.name, "fingerprint": info.fingerprint, "path": dataset_path},
+                "primary_tasks": [t.name for t in info.primary_tasks()],
+                "task_metrics": {t.name: t.metric for t in info.tasks},
+                "baselines": baselines,
+            },
+        )
+        context = SearchContext(
+            experiment=experiment,
+            spec_json=spec.model_dump_json(),
+            dataset_path=dataset_path,
+            dataset_info_json=info.to_json(),
+            baselines={t: {"val": b["val"], "test": b["test"]} for t, b in baselines.items()},
+            train_runs_uri=store.experiment_uri(experiment, "train_runs"),
+        )
+        if resume:
+            from ray import tune
+
+            path = tuner_mod.tune_path(store, experiment)
+            if not tune.Tuner.can_restore(path):
+                raise MtlsearchError(f"--resume: no Tune experiment state under {path}")
+            log(f"resuming search {experiment!r} from {path}")
+            tuner = tuner_mod.restore_tuner(store, context)
+        else:
+            log(f"search {experiment!r}: {spec.search.num_samples} trials, searcher {spec.search.searcher}, "
+                f"ASHA {'on' if spec.search.scheduler.enabled else 'off'}, {spec.train.workers} Ray Train worker(s) per trial")
+            tuner = tuner_mod.build_tuner(store, context)
+            cpus, _ = tuner_mod.trial_footprint(spec)
+            import ray
+
+            log(f"each trial holds {cpus:g} CPU; up to {tuner_mod.max_concurrent_trials(spec, ray.cluster_resources())} trial(s) at once")
+        tuner.fit()
+
+    rows = leaderboard(store, experiment)
+    print(format_leaderboard(rows, store.read_experiment(experiment)), file=out)
+    log(f"results: {store.experiment_uri(experiment)}  (mtlsearch results {experiment} --storage {store.root})")
+    log(f"tensorboard: tensorboard --logdir {store.experiment_uri(experiment, 'tensorboard')}")
+    return experiment, rows
+

@@ -1,0 +1,128 @@
+"""Assembles the Ray Tune search: Optuna searcher, ASHA scheduler, and one Ray Train run per trial.
+
+Ray 2.60 runs Train V2, where a ``TorchTrainer`` is not passed to ``Tuner``: the
+Tune trainable is :func:`run_trial`, a small driver that builds the trial's
+``TorchTrainer`` and fits it; ``TuneReportCallback`` forwards every epoch's
+metrics to Tune, where ASHA and Optuna see them.
+"""
+
+from __future__ import annotations
+
+from ray import tune
+
+from mtlsearch.search.callbacks import ProgressCallback, StoreCallback, TensorBoardCallback
+from mtlsearch.search.context import SearchContext
+from mtlsearch.search.space import DefineByRun
+from mtlsearch.spec import Spec
+from mtlsearch.store.results import ResultsStore
+
+METRIC, MODE = "dm_val", "max"
+TUNE_DIR = "tune"
+
+
+def run_trial(config: dict, context: SearchContext) -> None:
+    """The Tune trainable of one trial: train the sampled candidate with Ray Train.
+
+    The Train run is named after the trial, so when Tune restarts the trial
+    (``--resume`` after an interruption) the run resumes from its last checkpoint.
+    """
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from mtlsearch.train.runner import make_trainer
+
+    spec = context.spec
+    trial_id = tune.get_context().get_trial_id()
+    job = context.job_for(config, use_gpu=spec.train.gpus_per_worker > 0)
+    trainer = make_trainer(job, spec.train, f"trial_{trial_id}", context.train_runs_uri, callbacks=[TuneReportCallback()])
+    trainer.fit()
+
+
+def trainable(context: SearchContext):
+    spec = context.spec
+    return tune.with_resources(tune.with_parameters(run_trial, context=context), {"CPU": spec.train.driver_cpus})
+
+
+def _searcher(spec: Spec):
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    sampler = optuna.samplers.TPESampler(seed=spec.seed) if spec.search.searcher == "optuna" else optuna.samplers.RandomSampler(seed=spec.seed)
+    return OptunaSearch(space=DefineByRun(spec.search.space), metric=METRIC, mode=MODE, sampler=sampler)
+
+
+def _scheduler(spec: Spec):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    asha = spec.search.scheduler
+    if not asha.enabled:
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=spec.train.epochs,
+        grace_period=min(asha.grace_period, spec.train.epochs),
+        reduction_factor=asha.reduction_factor,
+    )
+
+
+def callbacks(store: ResultsStore, context: SearchContext) -> list:
+    return [
+        StoreCallback(store.root, context),
+        TensorBoardCallback(store.experiment_uri(context.experiment, "tensorboard")),
+        ProgressCallback(context, context.spec.search.num_samples),
+    ]
+
+
+def trial_footprint(spec: Spec) -> tuple[float, float]:
+    """CPUs and GPUs one trial holds: its Tune driver plus its Ray Train workers."""
+    t = spec.train
+    return t.driver_cpus + t.workers * t.cpus_per_worker, t.workers * t.gpus_per_worker
+
+
+def max_concurrent_trials(spec: Spec, cluster: dict[str, float]) -> int:
+    """Trials that fit in the cluster at once.
+
+    Tune reserves only the driver's resources when it starts a trial; the Train
+    workers ask for theirs afterwards. Starting more trials than fit whole would
+    leave drivers waiting for workers that never get CPUs, so by default the
+    concurrency is capped by the full footprint. A spec's explicit value wins
+    (an autoscaling cluster grows).
+    """
+    if spec.search.max_concurrent_trials:
+        return spec.search.max_concurrent_trials
+    cpus, gpus = trial_footprint(spec)
+    fit = int(cluster.get("CPU", 0) // cpus)
+    if gpus:
+        fit = min(fit, int(cluster.get("GPU", 0) // gpus))
+    return max(1, fit)
+
+
+def build_tuner(store: ResultsStore, context: SearchContext) -> tune.Tuner:
+    import ray
+
+    spec = context.spec
+    return tune.Tuner(
+        trainable(context),
+        tune_config=tune.TuneConfig(
+            metric=METRIC,
+            mode=MODE,
+            num_samples=spec.search.num_samples,
+            max_concurrent_trials=max_concurrent_trials(spec, ray.cluster_resources()),
+            search_alg=_searcher(spec),
+            scheduler=_scheduler(spec),
+        ),
+        run_config=tune.RunConfig(
+            name=TUNE_DIR,
+            storage_path=store.experiment_uri(context.experiment),
+            callbacks=callbacks(store, context),
+            verbose=0,
+        ),
+    )
+
+
+def tune_path(store: ResultsStore, experiment: str) -> str:
+    return store.experiment_uri(experiment, TUNE_DIR)
+
+
+def restore_tuner(store: ResultsStore, context: SearchContext) -> tune.Tuner:
+    """Continue an interrupted search: finished trials stay, unfinished and errored ones resume from checkpoints."""
+    return tune.Tuner.restore(tune_path(store, context.experiment), trainable=trainable(context), resume_unfinished=True, resume_errored=True)

@@ -1,0 +1,354 @@
+"""The search spec: a YAML file, its schema, and error messages that point into it.
+
+A spec names an experiment, a dataset (a registered loader and its options),
+the fixed model and training settings, named task groupings, and the search:
+which dimensions are open and how Tune explores them. Everything is validated
+here, at the boundary; a problem is reported as ``FILE:LINE: field 'a.b.c':
+what was expected (got ...)`` and ``mtlsearch`` exits with code 2.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mtlsearch.errors import SpecError
+
+ARCHITECTURES = ("STL", "MTL", "GMHL", "GMTL")
+GROUPED_ARCHITECTURES = frozenset({"GMHL", "GMTL"})
+OPTIMIZERS = ("adam", "adamw", "sgd")
+PLANTED = "planted"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- search-space dimensions -------------------------------------------------
+
+
+class Choice(Strict):
+    """Categorical dimension: ``{choice: [a, b, c]}``."""
+
+    choice: list[Any] = Field(min_length=1)
+
+
+class Uniform(Strict):
+    """Float dimension sampled uniformly: ``{uniform: [low, high]}``."""
+
+    uniform: tuple[float, float]
+
+    @field_validator("uniform")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not v[0] < v[1]:
+            raise ValueError(f"low must be below high, got [{v[0]}, {v[1]}]")
+        return v
+
+
+class LogUniform(Strict):
+    """Positive float dimension sampled on a log scale: ``{loguniform: [low, high]}``."""
+
+    loguniform: tuple[float, float]
+
+    @field_validator("loguniform")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < v[0] < v[1]:
+            raise ValueError(f"need 0 < low < high, got [{v[0]}, {v[1]}]")
+        return v
+
+
+class IntRange(Strict):
+    """Integer dimension, both ends included: ``{int: [low, high]}``."""
+
+    int: tuple[int, int]
+
+    @field_validator("int")
+    @classmethod
+    def _ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not v[0] <= v[1]:
+            raise ValueError(f"low must not exceed high, got [{v[0]}, {v[1]}]")
+        return v
+
+
+Dimension = Union[Choice, Uniform, LogUniform, IntRange]
+
+
+class SearchSpace(Strict):
+    """The open dimensions. Each is optional; an unset one keeps the fixed value from ``train``/``model``.
+
+    ``grouping`` names entries of the spec's ``groupings`` (or ``planted``) and is
+    sampled only for grouped architectures (GMHL, GMTL).
+    """
+
+    architecture: Choice | None = None
+    grouping: Choice | None = None
+    lr: Dimension | None = None
+    batch_size: Choice | None = None
+    weight_decay: Dimension | None = None
+    hidden_dim: Choice | IntRange | None = None
+    dropout: Dimension | None = None
+    optimizer: Choice | None = None
+
+    @field_validator("architecture")
+    @classmethod
+    def _architectures(cls, v: Choice | None) -> Choice | None:
+        if v is not None:
+            bad = [a for a in v.choice if a not in ARCHITECTURES]
+            if bad:
+                raise ValueError(f"unknown architecture {bad[0]!r}; expected some of {list(ARCHITECTURES)}")
+        return v
+
+    @field_validator("optimizer")
+    @classmethod
+    def _optimizers(cls, v: Choice | None) -> Choice | None:
+        if v is not None:
+            bad = [a for a in v.choice if a not in OPTIMIZERS]
+            if bad:
+                raise ValueError(f"unknown optimizer {bad[0]!r}; expected some of {list(OPTIMIZERS)}")
+        return v
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch_sizes(cls, v: Choice | None) -> Choice | None:
+        if v is not None and not all(isinstance(b, int) and b > 0 for b in v.choice):
+            raise ValueError(f"batch sizes must be positive integers, got {v.choice}")
+        return v
+
+    def open_dimensions(self) -> list[str]:
+        return [k for k, v in self if v is not None]
+
+
+
+# --- fixed settings ----------------------------------------------------------
+
+
+class EncoderSpec(Strict):
+    """The encoder each sharing-plan group gets. ``mlp``: numeric features → hidden layers."""
+
+    type: Literal["mlp"] = "mlp"
+    hidden_dims: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [64, 32], min_length=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class ModelSpec(Strict):
+    encoder: EncoderSpec = Field(default_factory=EncoderSpec)
+
+
+class TrainSpec(Strict):
+    """Training budget and the fixed hyperparameters (the search may override some per trial)."""
+
+    epochs: int = Field(8, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    workers: int = Field(1, ge=1, description="Ray Train workers per trial (DDP when > 1)")
+    cpus_per_worker: float = Field(0.5, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    driver_cpus: float = Field(1.0, gt=0, description="CPUs for each trial's Tune driver")
+    torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads in each worker")
+    max_failures: int = Field(2, ge=0, description="restarts of a trial's worker group from its last checkpoint")
+
+
+class AshaSpec(Strict):
+    enabled: bool = True
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: float = Field(2.0, gt=1.0)
+
+
+class SearchSpec(Strict):
+    num_samples: int = Field(10, ge=1, description="trials")
+    max_concurrent_trials: int | None = Field(None, ge=1)
+    searcher: Literal["optuna", "random"] = "optuna"
+    scheduler: AshaSpec = Field(default_factory=AshaSpec)
+    space: SearchSpace
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> "SearchSpec":
+        if not self.space.open_dimensions():
+            raise ValueError(
+                "the search space is empty: open at least one dimension under search.space "
+                f"(one of {list(SearchSpace.model_fields)})"
+            )
+        return self
+
+
+class DatasetSpec(Strict):
+    loader: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Spec(Strict):
+    experiment: str
+    seed: int = 0
+    storage: str = "./mtlsearch_results"
+    dataset: DatasetSpec
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    groupings: dict[str, list[list[str]]] = Field(default_factory=dict)
+    search: SearchSpec
+
+    @field_validator("experiment")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", v):
+            raise ValueError(f"experiment names use letters, digits, '_', '.', '-' (got {v!r})")
+        return v
+
+    @model_validator(mode="after")
+    def _groupings(self) -> "Spec":
+        space = self.search.space
+        archs = space.architecture.choice if space.architecture else ["MTL"]
+        if space.grouping is not None:
+            for name in space.grouping.choice:
+                if name != PLANTED and name not in self.groupings:
+                    raise ValueError(
+                        f"search.space.grouping names {name!r}, which is not defined under 'groupings' "
+                        f"(defined: {sorted(self.groupings) or 'none'}; '{PLANTED}' means the dataset's planted groups)"
+                    )
+        elif GROUPED_ARCHITECTURES & set(archs):
+            raise ValueError("grouped architectures (GMHL, GMTL) need search.space.grouping: {choice: [grouping names]}")
+        return self
+
+
+# --- loading -----------------------------------------------------------------
+
+
+def load_spec(path: str | Path, storage_override: str | None = None) -> "LoadedSpec":
+    """Read, parse and validate a spec file; raise :class:`SpecError` naming every problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(str(path), [f"{path}: no such file"])
+    text = path.read_text()
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise SpecError(str(path), [f"{where}: not valid YAML: {getattr(e, 'problem', e)}"]) from None
+    if not isinstance(data, dict):
+        raise SpecError(str(path), [f"{path}:1: expected a mapping at the top level, got {type(data).__name__}"])
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(str(path), [_describe(path, root, err) for err in e.errors()]) from None
+    if storage_override:
+        spec = spec.model_copy(update={"storage": storage_override})
+    loaded = LoadedSpec(path=path, spec=spec, root=root)
+    loaded.check_dataset()
+    return loaded
+
+
+class LoadedSpec:
+    """A validated spec with the file it came from and its validated loader options."""
+
+    def __init__(self, path: Path, spec: Spec, root: yaml.Node | None):
+        self.path = path
+        self.spec = spec
+        self._root = root
+        self.loader_options: Any = None
+
+    def error(self, loc: tuple, message: str) -> SpecError:
+        line = _line_of(self._root, loc)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return SpecError(str(self.path), [f"{where}: field '{_dotted(loc)}': {message}"])
+
+    def check_dataset(self) -> None:
+        """Validate the loader name and options, and the task names used in groupings."""
+        from mtlsearch.data.registry import get_loader, loader_names
+
+        ds = self.spec.dataset
+        if ds.loader not in loader_names():
+            raise self.error(("dataset", "loader"), f"unknown loader {ds.loader!r}; expected one of {loader_names()}")
+        loader = get_loader(ds.loader)
+        try:
+            self.loader_options = loader.Options.model_validate(ds.options)
+        except ValidationError as e:
+            problems = [
+                _describe(self.path, self._root, {**err, "loc": ("dataset", "options", *err["loc"])}) for err in e.errors()
+            ]
+            raise SpecError(str(self.path), problems) from None
+        known = {t.name for t in loader.tasks(self.loader_options)}
+        for gname, groups in self.spec.groupings.items():
+            for gi, group in enumerate(groups):
+                for ti, task in enumerate(group):
+                    if task not in known:
+                        raise self.error(
+                            ("groupings", gname, gi, ti),
+                            f"unknown task {task!r}; the dataset's tasks are {sorted(known)}",
+                        )
+            if not groups or any(not g for g in groups):
+                raise self.error(("groupings", gname), "expected a non-empty list of non-empty task lists")
+
+    @property
+    def storage(self) -> str:
+        return self.spec.storage
+
+
+def _dotted(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _describe(path: Path, root: yaml.Node | None, err: dict) -> str:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+    line = _line_of(root, loc)
+    where = f"{path}:{line}" if line else str(path)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent_fields = _fields_at(loc[:-1])
+        hint = f" (expected one of: {', '.join(parent_fields)})" if parent_fields else ""
+        return f"{where}: field '{_dotted(loc)}': unknown key{hint}"
+    if kind == "missing":
+        return f"{where}: field '{_dotted(loc)}': required field is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    got_text = f" (got {got!r})" if got is not None and not isinstance(got, (dict, list)) else ""
+    return f"{where}: field '{_dotted(loc)}': {msg}{got_text}"
+
+
+_UNION_TAGS = {"Choice", "Uniform", "LogUniform", "IntRange"}
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """The keys the schema accepts at ``loc`` (for 'did you mean' hints)."""
+    model: Any = Spec
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            return []
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            return []
+        ann = field.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """1-based line of the YAML node at ``loc`` (or of its deepest existing parent)."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    child = (k, v)
+                    break
+            if child is None:
+                return line
+            line = child[0].start_mark.line + 1
+            node = child[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

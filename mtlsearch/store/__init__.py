@@ -1,0 +1,1 @@
+"""mtlsearch.store."""

@@ -1,0 +1,182 @@
+"""The results store: every trial, every epoch, every baseline, as Parquet under one root.
+
+Layout under the root (a local folder or, through ``pyarrow.fs``, an object-store URI)::
+
+    baselines/<fingerprint>.parquet                  one STL baseline of one task
+    experiments/<name>/experiment.json               spec, dataset and baselines used
+    experiments/<name>/trials/<trial>/epoch=NNNNN.parquet        one row: the trial at that epoch
+    experiments/<name>/task_metrics/<trial>/epoch=NNNNN.parquet  one row per task and split
+    experiments/<name>/status/<trial>.parquet        how the trial ended
+    experiments/<name>/tune/                         Ray Tune experiment state (for --resume)
+    experiments/<name>/train_runs/                   Ray Train runs and checkpoints
+    experiments/<name>/tensorboard/<trial>/          TensorBoard event files
+
+Every file is written atomically, and its name is a function of what it holds
+(trial id, epoch, fingerprint), so writing the same rows again (a resumed or
+restarted trial re-reporting an epoch) replaces a file instead of adding rows:
+writes are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import time
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+
+from mtlsearch.store.atomic import atomic_write_bytes, atomic_write_table, read_bytes, resolve
+
+TRIALS_SCHEMA = pa.schema(
+    [
+        ("experiment", pa.string()),
+        ("trial_id", pa.string()),
+        ("epoch", pa.int64()),
+        ("architecture", pa.string()),
+        ("grouping", pa.string()),
+        ("groups", pa.string()),  # JSON list of task-name lists (head groups)
+        ("config", pa.string()),  # JSON of the sampled config
+        ("dm_val", pa.float64()),
+        ("dm_test", pa.float64()),
+        ("train_loss", pa.float64()),
+        ("cost_worker_s", pa.float64()),
+        ("samples_per_s", pa.float64()),
+        ("reported_at", pa.float64()),
+    ]
+)
+
+TASK_METRICS_SCHEMA = pa.schema(
+    [
+        ("experiment", pa.string()),
+        ("trial_id", pa.string()),
+        ("epoch", pa.int64()),
+        ("task", pa.string()),
+        ("role", pa.string()),
+        ("metric", pa.string()),
+        ("split", pa.string()),
+        ("value", pa.float64()),
+    ]
+)
+
+STATUS_SCHEMA = pa.schema(
+    [
+        ("experiment", pa.string()),
+        ("trial_id", pa.string()),
+        ("status", pa.string()),  # finished | stopped_early | error
+        ("epochs_trained", pa.int64()),
+        ("max_epochs", pa.int64()),
+        ("error", pa.string()),
+        ("ended_at", pa.float64()),
+    ]
+)
+
+BASELINE_SCHEMA = pa.schema(
+    [
+        ("fingerprint", pa.string()),
+        ("dataset", pa.string()),
+        ("task", pa.string()),
+        ("metric", pa.string()),
+        ("direction", pa.string()),
+        ("val", pa.float64()),
+        ("test", pa.float64()),
+        ("best_epoch", pa.int64()),
+        ("epochs", pa.int64()),
+        ("cost_worker_s", pa.float64()),
+        ("config", pa.string()),
+        ("trained_by", pa.string()),
+        ("created_at", pa.float64()),
+    ]
+)
+
+TABLES = {"trials": TRIALS_SCHEMA, "task_metrics": TASK_METRICS_SCHEMA, "status": STATUS_SCHEMA}
+
+
+class ResultsStore:
+    """Reads and writes the store rooted at ``root`` (a path or URI)."""
+
+    def __init__(self, root: str):
+        self.root = root.rstrip("/") if "://" in root else resolve(root)[1]
+        self.fs, self._path = resolve(self.root)
+
+    # -- locations ---------------------------------------------------------------
+
+    def uri(self, *parts: str) -> str:
+        return posixpath.join(self.root, *parts)
+
+    def experiment_uri(self, experiment: str, *parts: str) -> str:
+        return self.uri("experiments", experiment, *parts)
+
+    def local_path(self, *parts: str) -> str:
+        """A path on this machine (only for a local store), e.g. for TensorBoard."""
+        if "://" in self.root:
+            raise ValueError(f"{self.root} is not a local store")
+        return self.uri(*parts)
+
+    # -- experiments -------------------------------------------------------------
+
+    def write_experiment(self, experiment: str, meta: dict) -> None:
+        atomic_write_bytes(json.dumps(meta, indent=2, sort_keys=True).encode(), self.experiment_uri(experiment, "experiment.json"))
+
+    def read_experiment(self, experiment: str) -> dict | None:
+        data = read_bytes(self.experiment_uri(experiment, "experiment.json"))
+        return json.loads(data) if data is not None else None
+
+    def experiments(self) -> list[str]:
+        base = resolve(self.uri("experiments"))[1]
+        infos = self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+        return sorted(posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory)
+
+    # -- trials --------------------------------------------------------------------
+
+    def write_trial_epoch(self, experiment: str, trial_id: str, epoch: int, trial_row: dict, task_rows: list[dict]) -> None:
+        """Store one reported epoch of one trial (replaces an earlier write of the same epoch)."""
+        name = f"epoch={epoch:05d}.parquet"
+        common = {"experiment": experiment, "trial_id": trial_id, "epoch": epoch}
+        row = {**common, "reported_at": time.time(), **trial_row}
+        atomic_write_table(_rows_table([row], TRIALS_SCHEMA), self.experiment_uri(experiment, "trials", trial_id, name))
+        rows = [{**common, **r} for r in task_rows]
+        atomic_write_table(_rows_table(rows, TASK_METRICS_SCHEMA), self.experiment_uri(experiment, "task_metrics", trial_id, name))
+
+    def write_trial_status(self, experiment: str, trial_id: str, status: str, epochs_trained: int, max_epochs: int, error: str = "") -> None:
+        row = {
+            "experiment": experiment,
+            "trial_id": trial_id,
+            "status": status,
+            "epochs_trained": epochs_trained,
+            "max_epochs": max_epochs,
+            "error": error,
+            "ended_at": time.time(),
+        }
+        atomic_write_table(_rows_table([row], STATUS_SCHEMA), self.experiment_uri(experiment, "status", f"{trial_id}.parquet"))
+
+    def read(self, experiment: str, table: str) -> pa.Table:
+        """All rows of one table of an experiment (empty table when none were written)."""
+        schema = TABLES[table]
+        base = resolve(self.experiment_uri(experiment, table))[1]
+        if self.fs.get_file_info(base).type != pafs.FileType.Directory:
+            return schema.empty_table()
+        dataset = pads.dataset(base, filesystem=self.fs, format="parquet", schema=schema)
+        return dataset.to_table()
+
+    # -- baselines -----------------------------------------------------------------
+
+    def write_baseline(self, row: dict) -> None:
+        atomic_write_table(_rows_table([{"created_at": time.time(), **row}], BASELINE_SCHEMA), self.uri("baselines", f"{row['fingerprint']}.parquet"))
+
+    def read_baselines(self, fingerprints: list[str]) -> dict[str, dict]:
+        """The stored baselines among ``fingerprints``, keyed by fingerprint."""
+        import pyarrow.parquet as pq
+
+        out = {}
+        for fp in fingerprints:
+            path = resolve(self.uri("baselines", f"{fp}.parquet"))[1]
+            if self.fs.get_file_info(path).type == pafs.FileType.File:
+                out[fp] = pq.read_table(path, filesystem=self.fs).to_pylist()[0]
+        return out
+
+
+def _rows_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)

@@ -1,0 +1,1 @@
+"""Training: the PyTorch core, the Ray Train loop, and the TorchTrainer builder."""

@@ -1,0 +1,40 @@
+"""What one training run needs, as a plain serialisable record (it travels to Ray Train workers)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from mtlsearch.data.canonical import TaskInfo
+from mtlsearch.models.plan import SharingPlan
+
+
+@dataclass
+class TrainJob:
+    """One run: a dataset, a sharing plan over some of its tasks, and the training settings.
+
+    ``baselines`` maps each primary task to its STL scores ``{"val": B, "test": B}``;
+    the run reports Δm against them every epoch (empty while training the baselines).
+    """
+
+    dataset_path: str
+    tasks: list[dict]
+    plan: dict
+    encoder: dict
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    seed: int = 0
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    torch_threads: int | None = None
+    use_gpu: bool = False
+
+    def task_infos(self) -> list[TaskInfo]:
+        return [TaskInfo.from_dict(t) for t in self.tasks]
+
+    def sharing_plan(self) -> SharingPlan:
+        return SharingPlan.from_dict(self.plan)
+
+    def to_config(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,46 @@
+"""The Ray Train worker function: run the trainer, report every epoch, checkpoint, resume."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import torch
+
+CHECKPOINT_FILE = "state.pt"
+
+
+def train_loop_per_worker(config: dict) -> None:
+    """Entry point of each Ray Train worker (``config`` is a :class:`TrainJob` as a dict).
+
+    Resumes from ``ray.train.get_checkpoint()`` when the run restarts (worker
+    failure, or a Tune trial restored after an interruption), then for each
+    remaining epoch trains, evaluates, and reports the metrics with a checkpoint
+    (rank 0 writes it; every rank calls ``report``, which is a barrier).
+    """
+    import ray.train
+    import ray.train.torch
+
+    from mtlsearch.train.job import TrainJob
+    from mtlsearch.train.trainer import MultiTaskTrainer
+
+    job = TrainJob(**config)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device() if job.use_gpu else torch.device("cpu")
+    trainer = MultiTaskTrainer(job, rank=rank, world_size=world, device=device)
+
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            trainer.load_state_dict(torch.load(os.path.join(d, CHECKPOINT_FILE), map_location=device, weights_only=False))
+
+    for epoch in range(trainer.start_epoch, job.epochs):
+        stats = trainer.run_epoch(epoch)
+        metrics = trainer.metrics(stats)
+        with tempfile.TemporaryDirectory() as d:
+            if rank == 0:
+                torch.save(trainer.state_dict(epoch), os.path.join(d, CHECKPOINT_FILE))
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d), checkpoint_dir_name=f"epoch_{epoch:05d}")
+            else:
+                ray.train.report(metrics, checkpoint=None)

@@ -1,0 +1,229 @@
+"""The multitask training core: data, optimisation step, evaluation, best-epoch tracking.
+
+Plain PyTorch, no Ray: :mod:`mtlsearch.train.loop` runs it inside Ray Train
+workers. With ``world_size`` workers, each epoch draws one permutation of the
+training set from ``seed + epoch``; global batch ``k`` is
+``perm[k·B : (k+1)·B]`` and worker ``r`` takes every ``world_size``-th element
+of it, so a DDP run sees exactly the batches of a one-worker run with the same
+global batch size ``B``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mtlsearch.data.canonical import TaskInfo, read_splits
+from mtlsearch.metrics.delta_m import delta_m
+from mtlsearch.metrics.scores import METRICS
+from mtlsearch.models.multitask import MultiTaskModel
+from mtlsearch.train.job import TrainJob
+
+EVAL_BATCH = 8192
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def task_losses(logits: dict[str, torch.Tensor], y: torch.Tensor, tasks: list[TaskInfo]) -> list[torch.Tensor]:
+    """Mean loss of each task over its labelled examples (label ``-1`` = missing).
+
+    Binary tasks: binary cross-entropy on one logit. Multiclass: cross-entropy.
+    A batch with no label for a task contributes 0.
+    """
+    out = []
+    for j, task in enumerate(tasks):
+        yt = y[:, j]
+        mask = yt >= 0
+        count = mask.sum().clamp(min=1)
+        if task.kind == "binary":
+            raw = F.binary_cross_entropy_with_logits(logits[task.name][:, 0], yt.clamp(min=0).to(torch.float32), reduction="none")
+            out.append((raw * mask).sum() / count)
+        else:
+            out.append(F.cross_entropy(logits[task.name], yt, ignore_index=-1, reduction="sum") / count)
+    return out
+
+
+def predict(logits: torch.Tensor, task: TaskInfo) -> torch.Tensor:
+    """Class index per example: positive when the logit is > 0 (p > 0.5) for binary, argmax for multiclass."""
+    if task.kind == "binary":
+        return (logits[:, 0] > 0).to(torch.int64)
+    return logits.argmax(dim=1)
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    train_loss: float
+    train_seconds: float
+    eval_seconds: float
+    samples: int
+    val: dict[str, float]
+    test: dict[str, float]
+
+
+@dataclass
+class BestTracker:
+    """Per task, the epoch with the best validation score and that epoch's test score.
+
+    This is how a single-task baseline selects its epoch (each task its own
+    early stopping): on validation only.
+    """
+
+    val: dict[str, float] = field(default_factory=dict)
+    test: dict[str, float] = field(default_factory=dict)
+    epoch: dict[str, int] = field(default_factory=dict)
+
+    def update(self, stats: EpochStats, tasks: list[TaskInfo]) -> None:
+        for t in tasks:
+            v = stats.val[t.name]
+            old = self.val.get(t.name)
+            better = old is None or (v > old if t.direction == "max" else v < old)
+            if better:
+                self.val[t.name], self.test[t.name], self.epoch[t.name] = v, stats.test[t.name], stats.epoch
+
+    def state(self) -> dict:
+        return {"val": self.val, "test": self.test, "epoch": self.epoch}
+
+
+class MultiTaskTrainer:
+    """Trains one :class:`MultiTaskModel` on one rank of a (possibly distributed) run."""
+
+    def __init__(self, job: TrainJob, rank: int = 0, world_size: int = 1, device: torch.device | None = None):
+        self.job = job
+        self.rank, self.world_size = rank, world_size
+        self.device = device or torch.device("cpu")
+        if job.torch_threads:
+            torch.set_num_threads(job.torch_threads)
+        torch.manual_seed(job.seed)
+        self.tasks = job.task_infos()
+        plan = job.sharing_plan()
+        by_name = {t.name: t for t in self.tasks}
+        self.tasks = [by_name[n] for n in plan.tasks]
+        splits = read_splits(job.dataset_path, [t.name for t in self.tasks])
+        self.data = {
+            s: (torch.from_numpy(np.ascontiguousarray(a.x)).to(self.device), torch.from_numpy(a.y).to(self.device))
+            for s, a in splits.items()
+        }
+        in_dim = self.data["train"][0].shape[1]
+        self.model = MultiTaskModel(plan, self.tasks, job.encoder, in_dim, job.seed).to(self.device)
+        self.ddp_model: nn.Module = self.model
+        if world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.optimizer = make_optimizer(job.optimizer, self.model.parameters(), job.lr, job.weight_decay)
+        self.best = BestTracker()
+        self.start_epoch = 0
+        self.cost_worker_seconds = 0.0
+
+    # -- state -----------------------------------------------------------------
+
+    def state_dict(self, epoch: int) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": epoch,
+            "best": self.best.state(),
+            "cost_worker_seconds": self.cost_worker_seconds,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.start_epoch = state["epoch"] + 1
+        self.best = BestTracker(**state["best"])
+        self.cost_worker_seconds = state["cost_worker_seconds"]
+
+    # -- training ----------------------------------------------------------------
+
+    def _shard(self, epoch: int) -> torch.Tensor:
+        n = self.data["train"][0].shape[0]
+        gen = torch.Generator().manual_seed(self.job.seed * 100_003 + epoch)
+        perm = torch.randperm(n, generator=gen)
+        per_rank = n // self.world_size
+        # element i of rank r is perm[i·world + r]: global batch k is perm[k·B:(k+1)·B]
+        return perm[: per_rank * self.world_size].view(per_rank, self.world_size)[:, self.rank].to(self.device)
+
+    def train_epoch(self, epoch: int) -> tuple[float, int]:
+        """One pass over this rank's shard; returns (mean training loss, samples seen by this rank)."""
+        x_all, y_all = self.data["train"]
+        shard = self._shard(epoch)
+        local_bs = max(1, self.job.batch_size // self.world_size)
+        self.ddp_model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        steps = 0
+        for start in range(0, shard.numel(), local_bs):
+            idx = shard[start : start + local_bs]
+            logits = self.ddp_model(x_all[idx])
+            loss = torch.stack(task_losses(logits, y_all[idx], self.tasks)).sum()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loss_sum += loss.detach()
+            steps += 1
+        return float(loss_sum) / max(steps, 1), int(shard.numel())
+
+    @torch.no_grad()
+    def evaluate(self, split: str) -> dict[str, float]:
+        """Each task's primary metric on ``split`` (labelled examples only)."""
+        x, y = self.data[split]
+        self.model.eval()
+        chunks = [self.model(x[i : i + EVAL_BATCH]) for i in range(0, x.shape[0], EVAL_BATCH)]
+        scores = {}
+        for j, task in enumerate(self.tasks):
+            logits = torch.cat([c[task.name] for c in chunks]) if chunks else torch.zeros(0, task.num_outputs)
+            mask = y[:, j] >= 0
+            pred = predict(logits, task)[mask].cpu().numpy()
+            true = y[:, j][mask].cpu().numpy()
+            scores[task.name] = METRICS[task.metric](pred, true, len(task.classes)) if len(true) else math.nan
+        return scores
+
+    def run_epoch(self, epoch: int) -> EpochStats:
+        t0 = time.perf_counter()
+        loss, samples = self.train_epoch(epoch)
+        t1 = time.perf_counter()
+        val, test = self.evaluate("val"), self.evaluate("test")
+        t2 = time.perf_counter()
+        self.cost_worker_seconds += (t2 - t0) * self.world_size
+        stats = EpochStats(epoch, loss, t1 - t0, t2 - t1, samples * self.world_size, val, test)
+        self.best.update(stats, self.tasks)
+        return stats
+
+    def metrics(self, stats: EpochStats) -> dict[str, float]:
+        """The flat record reported to Ray Train/Tune after an epoch."""
+        primary = [t for t in self.tasks if t.name in self.job.baselines]
+        lower = {t.name: t.direction == "min" for t in primary}
+        base_val = {t.name: self.job.baselines[t.name]["val"] for t in primary}
+        base_test = {t.name: self.job.baselines[t.name]["test"] for t in primary}
+        out: dict[str, float] = {
+            "epoch": stats.epoch + 1,
+            "dm_val": delta_m(stats.val, base_val, lower),
+            "dm_test": delta_m(stats.test, base_test, lower),
+            "train_loss": stats.train_loss,
+            "train_seconds": stats.train_seconds,
+            "eval_seconds": stats.eval_seconds,
+            "samples_per_s": stats.samples / stats.train_seconds if stats.train_seconds > 0 else math.nan,
+            "cost_worker_s": self.cost_worker_seconds,
+            "world_size": self.world_size,
+            "torch_threads": torch.get_num_threads(),
+        }
+        for t in self.tasks:
+            out[f"val/{t.name}"] = stats.val[t.name]
+            out[f"test/{t.name}"] = stats.test[t.name]
+            out[f"best_val/{t.name}"] = self.best.val[t.name]
+            out[f"best_test/{t.name}"] = self.best.test[t.name]
+            out[f"best_epoch/{t.name}"] = self.best.epoch[t.name] + 1
+        return out
