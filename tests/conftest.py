@@ -20,7 +20,9 @@ def ray_cluster():
     """
     import ray
 
-    ctx = ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False, configure_logging=False)
+    from mtlsearch.search.ray_env import runtime_env
+
+    ctx = ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False, runtime_env=runtime_env())
     try:
         yield ray.get_runtime_context().gcs_address
     finally:

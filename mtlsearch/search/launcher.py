@@ -52,11 +52,13 @@ class RaySession:
 
         if ray.is_initialized():
             return self
-        kwargs = {"log_to_driver": self.verbose}
+        from mtlsearch.search.ray_env import runtime_env
+
+        kwargs = {"log_to_driver": self.verbose, "runtime_env": runtime_env()}
         if self.address:
             ctx = ray.init(address=self.address, **kwargs)
         else:
-            ctx = ray.init(include_dashboard=True, **kwargs)
+            ctx = ray.init(address="local", include_dashboard=True, **kwargs)
             self.started = True
         url = getattr(ctx, "dashboard_url", None)
         self.log(f"ray: {'connected to ' + self.address if self.address else 'started a local cluster'}; dashboard: {'http://' + url if url else 'not running'}")

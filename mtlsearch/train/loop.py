@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 
 import torch
 
@@ -35,9 +36,12 @@ def train_loop_per_worker(config: dict) -> None:
         with checkpoint.as_directory() as d:
             trainer.load_state_dict(torch.load(os.path.join(d, CHECKPOINT_FILE), map_location=device, weights_only=False))
 
+    started = time.perf_counter()
     for epoch in range(trainer.start_epoch, job.epochs):
         stats = trainer.run_epoch(epoch)
-        metrics = trainer.metrics(stats)
+        # wall time since this worker started its first epoch: includes evaluation,
+        # checkpointing and the time earlier reports waited on Ray Train
+        metrics = {**trainer.metrics(stats), "elapsed_s": time.perf_counter() - started}
         with tempfile.TemporaryDirectory() as d:
             if rank == 0:
                 torch.save(trainer.state_dict(epoch), os.path.join(d, CHECKPOINT_FILE))

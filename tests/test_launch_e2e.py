@@ -1,0 +1,108 @@
+"""A real search on a real local Ray cluster: Tune trials running Ray Train, Optuna + ASHA, Parquet, TensorBoard."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from conftest import write_spec
+from mtlsearch.cli import main
+from mtlsearch.search.launcher import launch
+from mtlsearch.spec import load_spec
+from mtlsearch.store.results import ResultsStore
+
+pytestmark = pytest.mark.ray
+
+NUM_TRIALS, EPOCHS, TASKS = 8, 4, 6
+
+
+@pytest.fixture(scope="module")
+def searched(ray_cluster, tmp_path_factory):
+    """One search of 8 trials, shared by the tests of this module."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    spec = write_spec(tmp / "spec.yaml", tmp / "store", experiment="e2e", num_samples=NUM_TRIALS, epochs=EPOCHS, tasks=TASKS)
+    out = tmp / "launch.log"
+    with out.open("w") as f:
+        name, rows = launch(load_spec(spec), out=f)
+    return {"spec": spec, "store": ResultsStore(str(tmp / "store")), "name": name, "rows": rows, "log": out.read_text(), "tmp": tmp}
+
+
+def test_search_runs_all_trials_and_asha_stops_some(searched):
+    store = searched["store"]
+    assert searched["name"] == "e2e"
+    assert f"training STL baselines for {TASKS} task(s) in one Ray Train run" in searched["log"]
+    status = store.read("e2e", "status").to_pylist()
+    assert len(status) == NUM_TRIALS
+    assert not [s for s in status if s["status"] == "error"]
+    stopped = [s for s in status if s["status"] == "stopped_early"]
+    assert stopped, "ASHA stopped no trial"
+    assert all(s["epochs_trained"] < EPOCHS for s in stopped)
+
+    trials = store.read("e2e", "trials").to_pylist()
+    keys = [(r["trial_id"], r["epoch"]) for r in trials]
+    assert len(keys) == len(set(keys))
+    by_trial = {}
+    for r in trials:
+        by_trial.setdefault(r["trial_id"], []).append(r["epoch"])
+    for s in status:  # every reported epoch is stored, exactly once
+        assert sorted(by_trial[s["trial_id"]]) == list(range(1, s["epochs_trained"] + 1))
+    configs = [json.loads(r["config"]) for r in trials]
+    assert all("architecture" in c and "lr" in c for c in configs)
+    # grouping is sampled only for grouped architectures
+    assert all(("grouping" in c) == (c["architecture"] in ("GMHL", "GMTL")) for c in configs)
+    # per-task metrics: every primary task on val and test for each stored epoch
+    assert store.read("e2e", "task_metrics").num_rows == len(trials) * TASKS * 2
+
+
+def test_leaderboard_has_finite_delta_m_and_is_printed(searched):
+    rows = searched["rows"]
+    assert len(rows) == NUM_TRIALS
+    assert any(math.isfinite(r["dm_val"]) and math.isfinite(r["dm_test"]) for r in rows)
+    assert [r["dm_val"] for r in rows] == sorted((r["dm_val"] for r in rows), reverse=True)
+    log = searched["log"]
+    assert "Δm val" in log and "per-task scores of the top candidates" in log
+    assert "stopped by ASHA" in log and "best Δm(val)" in log
+    assert "tensorboard --logdir" in log
+
+
+def test_tensorboard_event_files_per_trial(searched):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    store = searched["store"]
+    status = store.read("e2e", "status").to_pylist()
+    for s in status:
+        logdir = Path(store.experiment_uri("e2e", "tensorboard", s["trial_id"]))
+        assert list(logdir.glob("events.out.tfevents.*")), f"no event file for {s['trial_id']}"
+        acc = EventAccumulator(str(logdir))
+        acc.Reload()
+        assert len(acc.Scalars("dm/val")) == s["epochs_trained"]
+        assert "val/task_00" in acc.Tags()["scalars"]
+
+
+def test_results_command_json(searched, capsys):
+    store = searched["store"]
+    assert main(["results", "e2e", "--storage", store.root, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == NUM_TRIALS
+    for r in rows:
+        assert {"config", "tasks", "dm_val", "dm_test", "epochs_trained", "stopped_early", "cost_worker_s"} <= set(r)
+        assert set(r["tasks"]) == {f"task_{i:02d}" for i in range(TASKS)}
+        assert r["cost_worker_s"] > 0
+    assert any(r["stopped_early"] for r in rows)
+    assert main(["results", "nosuch", "--storage", store.root]) == 1
+
+
+def test_relaunch_reuses_baselines(searched, ray_cluster):
+    spec = searched["spec"]
+    spec.write_text(spec.read_text().replace(f"num_samples: {NUM_TRIALS}", "num_samples: 1"))
+    out = searched["tmp"] / "relaunch.log"
+    with out.open("w") as f:
+        name, rows = launch(load_spec(spec), out=f)
+    log = out.read_text()
+    assert f"reusing {TASKS} stored STL baselines" in log and "training STL" not in log
+    assert name == "e2e-2" and len(rows) == 1
+    runs = Path(searched["store"].uri("baselines", "runs"))
+    assert len([p for p in runs.iterdir() if p.is_dir()]) == 1  # still the single STL run of the first launch
+    # the first experiment is untouched
+    assert len(searched["store"].read("e2e", "status")) == NUM_TRIALS

@@ -1,0 +1,51 @@
+"""An interrupted search continues with `launch --resume`: no stored row lost, none duplicated, no extra trial."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import write_spec
+from mtlsearch.search.launcher import launch
+from mtlsearch.spec import load_spec
+from mtlsearch.store.results import ResultsStore
+
+pytestmark = pytest.mark.ray
+
+TRIALS, EPOCHS = 4, 3
+
+
+def test_resume_after_interrupt(ray_cluster, tmp_path):
+    spec = write_spec(tmp_path / "spec.yaml", tmp_path / "store", experiment="res", num_samples=TRIALS, epochs=EPOCHS, tasks=4,
+                      asha="{enabled: false}")
+    store = ResultsStore(str(tmp_path / "store"))
+    log = open(tmp_path / "first.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", ray_cluster],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.time() + 300
+        while len(store.read("res", "status")) < 1:  # interrupt once the first trial has ended
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()
+            assert time.time() < deadline, "no trial finished in time"
+            time.sleep(1)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done_before = len(store.read("res", "status"))
+    assert done_before < TRIALS, "the search finished before it could be interrupted"
+
+    with open(tmp_path / "resume.log", "w") as f:
+        name, rows = launch(load_spec(spec), resume=True, out=f)
+    assert name == "res"
+    status = store.read("res", "status").to_pylist()
+    assert len(status) == TRIALS and {s["trial_id"] for s in status} == {r["trial_id"] for r in rows}
+    assert all(s["status"] == "finished" for s in status)
+    trials = store.read("res", "trials").to_pylist()
+    keys = sorted((r["trial_id"], r["epoch"]) for r in trials)
+    assert keys == sorted((s["trial_id"], e) for s in status for e in range(1, EPOCHS + 1))
+    assert "reusing 4 stored STL baselines" in (tmp_path / "resume.log").read_text()
