@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from mtlsearch.errors import SpecError
 
@@ -31,6 +31,19 @@ class Strict(BaseModel):
 # --- search-space dimensions -------------------------------------------------
 
 
+_RANGE_RULES = {
+    "low < high": lambda lo, hi: lo < hi,
+    "0 < low < high": lambda lo, hi: 0 < lo < hi,
+    "low <= high": lambda lo, hi: lo <= hi,
+}
+
+
+def _check_range(v: tuple, rule: str) -> tuple:
+    if not _RANGE_RULES[rule](*v):
+        raise ValueError(f"need {rule}, got [{v[0]}, {v[1]}]")
+    return v
+
+
 class Choice(Strict):
     """Categorical dimension: ``{choice: [a, b, c]}``."""
 
@@ -42,12 +55,7 @@ class Uniform(Strict):
 
     uniform: tuple[float, float]
 
-    @field_validator("uniform")
-    @classmethod
-    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not v[0] < v[1]:
-            raise ValueError(f"low must be below high, got [{v[0]}, {v[1]}]")
-        return v
+    _ordered = field_validator("uniform")(lambda v: _check_range(v, "low < high"))
 
 
 class LogUniform(Strict):
@@ -55,12 +63,7 @@ class LogUniform(Strict):
 
     loguniform: tuple[float, float]
 
-    @field_validator("loguniform")
-    @classmethod
-    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not 0 < v[0] < v[1]:
-            raise ValueError(f"need 0 < low < high, got [{v[0]}, {v[1]}]")
-        return v
+    _ordered = field_validator("loguniform")(lambda v: _check_range(v, "0 < low < high"))
 
 
 class IntRange(Strict):
@@ -68,15 +71,35 @@ class IntRange(Strict):
 
     int: tuple[int, int]
 
-    @field_validator("int")
-    @classmethod
-    def _ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if not v[0] <= v[1]:
-            raise ValueError(f"low must not exceed high, got [{v[0]}, {v[1]}]")
-        return v
+    _ordered = field_validator("int")(lambda v: _check_range(v, "low <= high"))
 
 
-Dimension = Union[Choice, Uniform, LogUniform, IntRange]
+DIMENSION_KINDS = ("choice", "uniform", "loguniform", "int")
+
+
+def _dimension_kind(v: Any) -> str | None:
+    """Which dimension a mapping is, by the one key it has (None: not a dimension)."""
+    if isinstance(v, BaseModel):
+        return next(k for k in DIMENSION_KINDS if k in type(v).model_fields)
+    if isinstance(v, dict):
+        keys = [k for k in DIMENSION_KINDS if k in v]
+        return keys[0] if len(keys) == 1 else None
+    return None
+
+
+def _dimension(*kinds: str):
+    models = {"choice": Choice, "uniform": Uniform, "loguniform": LogUniform, "int": IntRange}
+    return Annotated[
+        Union[tuple(Annotated[models[k], Tag(k)] for k in kinds)],
+        Discriminator(
+            _dimension_kind,
+            custom_error_type="dimension",
+            custom_error_message=f"expected a mapping with exactly one of the keys {list(kinds)}",
+        ),
+    ]
+
+
+Dimension = _dimension(*DIMENSION_KINDS)
 
 
 class SearchSpace(Strict):
@@ -91,7 +114,7 @@ class SearchSpace(Strict):
     lr: Dimension | None = None
     batch_size: Choice | None = None
     weight_decay: Dimension | None = None
-    hidden_dim: Choice | IntRange | None = None
+    hidden_dim: _dimension("choice", "int") | None = None
     dropout: Dimension | None = None
     optimizer: Choice | None = None
 
@@ -297,7 +320,8 @@ def _dotted(loc: tuple) -> str:
 
 
 def _describe(path: Path, root: yaml.Node | None, err: dict) -> str:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+    # a discriminated union puts its tag before the field of the same name: ('lr', 'loguniform', 'loguniform')
+    loc = tuple(p for i, p in enumerate(err["loc"]) if i == 0 or p != err["loc"][i - 1])
     line = _line_of(root, loc)
     where = f"{path}:{line}" if line else str(path)
     kind = err["type"]
@@ -311,9 +335,6 @@ def _describe(path: Path, root: yaml.Node | None, err: dict) -> str:
     got = err.get("input")
     got_text = f" (got {got!r})" if got is not None and not isinstance(got, (dict, list)) else ""
     return f"{where}: field '{_dotted(loc)}': {msg}{got_text}"
-
-
-_UNION_TAGS = {"Choice", "Uniform", "LogUniform", "IntRange"}
 
 
 def _fields_at(loc: tuple) -> list[str]:

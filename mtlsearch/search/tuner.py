@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ray import tune
 
-from mtlsearch.search.callbacks import ProgressCallback, StoreCallback, TensorBoardCallback
+from mtlsearch.search.callbacks import PlacementGroupReaper, ProgressCallback, StoreCallback, TensorBoardCallback
 from mtlsearch.search.context import SearchContext
 from mtlsearch.search.space import DefineByRun
 from mtlsearch.spec import Spec
@@ -69,6 +69,7 @@ def callbacks(store: ResultsStore, context: SearchContext) -> list:
         StoreCallback(store.root, context),
         TensorBoardCallback(store.experiment_uri(context.experiment, "tensorboard")),
         ProgressCallback(context, context.spec.search.num_samples),
+        PlacementGroupReaper(),
     ]
 
 
