@@ -31,7 +31,7 @@ def ray_cluster():
 
 
 def write_spec(path: Path, storage: Path, experiment: str = "t", *, num_samples: int = 8, epochs: int = 4,
-               tasks: int = 6, samples: int = 900, extra_train: str = "", space: str | None = None,
+               tasks: int = 6, samples: int = 1500, extra_train: str = "", space: str | None = None,
                asha: str = "{enabled: true, grace_period: 1, reduction_factor: 2}") -> Path:
     """A small synthetic spec (fast enough for CI) written to ``path``."""
     space = space or textwrap.dedent(
@@ -48,7 +48,7 @@ seed: 0
 storage: {storage}
 dataset:
   loader: synthetic
-  options: {{num_tasks: {tasks}, num_groups: 2, num_samples: {samples}, seed: 0, multiclass_tasks: 1}}
+  options: {{num_tasks: {tasks}, num_groups: 2, num_samples: {samples}, seed: 0, multiclass_tasks: 1, imbalance: 0.1}}
 model:
   encoder: {{type: mlp, hidden_dims: [32, 16]}}
 train:

@@ -163,38 +163,51 @@ class ProgressCallback(Callback):
 
 
 class PlacementGroupReaper(Callback):
-    """Frees the Ray Train worker placement group of a trial that Tune stopped (ASHA) or that failed.
+    """Frees Ray Train worker placement groups left behind by trials that Tune stopped or that failed.
 
-    Ray Train V2 launches a detached cleaner per run that removes the run's
-    placement group once the controller dies; when Tune kills a trial that
-    cleaner sometimes misses (seen here: 2 of 4 ASHA-stopped trials on 2 cores left their
-    0.5-CPU worker group reserved, and the next trial waited forever). Each
-    trial reports its worker placement group id; ``GRACE_S`` seconds after the
-    trial ended (its actors are gone by then) the group is removed if it still exists.
+    When Tune kills a trial (ASHA), the trial's Train controller can create a
+    replacement worker group just before it dies; nothing owns that placement
+    group afterwards, and Ray Train's own cleaner does not know it. Seen here on
+    2 cores: two such 0.5-CPU groups stayed reserved and the next trial waited
+    forever. Every ``POLL_S`` seconds this callback lists the placement groups
+    shaped like this search's worker groups; one that has had no live actor in
+    it for ``ORPHAN_S`` seconds is removed (a real worker group gets its
+    workers within seconds).
     """
 
-    GRACE_S = 2.0
+    POLL_S = 5.0
+    ORPHAN_S = 30.0
 
-    def __init__(self):
-        self._ended: dict[str, float] = {}
-
-    def _note(self, trial) -> None:
-        pg = (trial.last_result or {}).get("worker_placement_group")
-        if pg:
-            self._ended[pg] = time.time()
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self._note(trial)
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self._note(trial)
+    def __init__(self, worker_bundle: dict[str, float]):
+        self.worker_bundle = {k: float(v) for k, v in worker_bundle.items() if v}
+        self._idle_since: dict[str, float] = {}
+        self._last_poll = 0.0
 
     def on_step_begin(self, iteration, trials, **info):
         now = time.time()
-        for pg_id, ended in list(self._ended.items()):
-            if now - ended >= self.GRACE_S:
-                del self._ended[pg_id]
+        if now - self._last_poll < self.POLL_S:
+            return
+        self._last_poll = now
+        try:
+            self._reap(now)
+        except Exception as e:  # the state API can be briefly unavailable; try again next poll
+            print(f"mtlsearch: placement-group check skipped: {e}", file=sys.stderr)
+
+    def _reap(self, now: float) -> None:
+        from ray.util.placement_group import placement_group_table
+        from ray.util.state import list_actors
+
+        used = {a.placement_group_id for a in list_actors(filters=[("state", "=", "ALIVE")], limit=10_000, detail=True) if a.placement_group_id}
+        idle = set()
+        for pg_id, entry in placement_group_table().items():
+            bundles = list(entry["bundles"].values())
+            if entry["state"] != "CREATED" or pg_id in used or any(b != self.worker_bundle for b in bundles):
+                continue
+            idle.add(pg_id)
+            since = self._idle_since.setdefault(pg_id, now)
+            if now - since >= self.ORPHAN_S:
                 remove_placement_group_if_present(pg_id)
+        self._idle_since = {k: v for k, v in self._idle_since.items() if k in idle}
 
 
 def remove_placement_group_if_present(pg_id: str) -> bool:
@@ -205,5 +218,6 @@ def remove_placement_group_if_present(pg_id: str) -> bool:
     pg = PlacementGroup(PlacementGroupID(bytes.fromhex(pg_id)))
     if placement_group_table(pg).get("state") in (None, "REMOVED"):
         return False
+    print(f"mtlsearch: freeing orphaned worker placement group {pg_id[:12]} (no live actor for {PlacementGroupReaper.ORPHAN_S:.0f} s)", file=sys.stderr)
     remove_placement_group(pg)
     return True

@@ -69,7 +69,7 @@ def callbacks(store: ResultsStore, context: SearchContext) -> list:
         StoreCallback(store.root, context),
         TensorBoardCallback(store.experiment_uri(context.experiment, "tensorboard")),
         ProgressCallback(context, context.spec.search.num_samples),
-        PlacementGroupReaper(),
+        PlacementGroupReaper(worker_bundle={"CPU": context.spec.train.cpus_per_worker, "GPU": context.spec.train.gpus_per_worker}),
     ]
 
 

@@ -21,7 +21,6 @@ def train_loop_per_worker(config: dict) -> None:
     """
     import ray.train
     import ray.train.torch
-    import ray.util
 
     from mtlsearch.train.job import TrainJob
     from mtlsearch.train.trainer import MultiTaskTrainer
@@ -37,16 +36,12 @@ def train_loop_per_worker(config: dict) -> None:
         with checkpoint.as_directory() as d:
             trainer.load_state_dict(torch.load(os.path.join(d, CHECKPOINT_FILE), map_location=device, weights_only=False))
 
-    # Rank 0 names its worker placement group, so the search driver can free it
-    # if Tune stops the trial and Ray Train's own cleaner misses it.
-    pg = ray.util.get_current_placement_group()
-    pg_id = pg.id.hex() if pg is not None and rank == 0 else ""
     started = time.perf_counter()
     for epoch in range(trainer.start_epoch, job.epochs):
         stats = trainer.run_epoch(epoch)
         # wall time since this worker started its first epoch: includes evaluation,
         # checkpointing and the time earlier reports waited on Ray Train
-        metrics = {**trainer.metrics(stats), "elapsed_s": time.perf_counter() - started, "worker_placement_group": pg_id}
+        metrics = {**trainer.metrics(stats), "elapsed_s": time.perf_counter() - started}
         with tempfile.TemporaryDirectory() as d:
             if rank == 0:
                 torch.save(trainer.state_dict(epoch), os.path.join(d, CHECKPOINT_FILE))
