@@ -132,7 +132,7 @@ def launch(
         else:
             log(f"search {experiment!r}: {spec.search.num_samples} trials, searcher {spec.search.searcher}, "
                 f"ASHA {'on' if spec.search.scheduler.enabled else 'off'}, {spec.train.workers} Ray Train worker(s) per trial")
-            tuner = tuner_mod.build_tuner(store, context)
+            tuner = tuner_mod.build_tuner(store, context, stream=out)
             cpus, _ = tuner_mod.trial_footprint(spec)
             import ray
 

@@ -64,11 +64,11 @@ def _scheduler(spec: Spec):
     )
 
 
-def callbacks(store: ResultsStore, context: SearchContext) -> list:
+def callbacks(store: ResultsStore, context: SearchContext, stream=None) -> list:
     return [
         StoreCallback(store.root, context),
         TensorBoardCallback(store.experiment_uri(context.experiment, "tensorboard")),
-        ProgressCallback(context, context.spec.search.num_samples),
+        ProgressCallback(context, context.spec.search.num_samples, stream),
         PlacementGroupReaper(worker_bundle={"CPU": context.spec.train.cpus_per_worker, "GPU": context.spec.train.gpus_per_worker}),
     ]
 
@@ -97,7 +97,7 @@ def max_concurrent_trials(spec: Spec, cluster: dict[str, float]) -> int:
     return max(1, fit)
 
 
-def build_tuner(store: ResultsStore, context: SearchContext) -> tune.Tuner:
+def build_tuner(store: ResultsStore, context: SearchContext, stream=None) -> tune.Tuner:
     import ray
 
     spec = context.spec
@@ -114,7 +114,7 @@ def build_tuner(store: ResultsStore, context: SearchContext) -> tune.Tuner:
         run_config=tune.RunConfig(
             name=TUNE_DIR,
             storage_path=store.experiment_uri(context.experiment),
-            callbacks=callbacks(store, context),
+            callbacks=callbacks(store, context, stream),
             verbose=0,
         ),
     )
