@@ -174,6 +174,9 @@ class MultiTaskTrainer:
             self.optimizer.step()
             loss_sum += loss.detach()
             steps += 1
+        if self.world_size > 1:  # report the mean over all ranks, not rank 0's half of each batch
+            torch.distributed.all_reduce(loss_sum)
+            loss_sum /= self.world_size
         return float(loss_sum) / max(steps, 1), int(shard.numel())
 
     @torch.no_grad()
