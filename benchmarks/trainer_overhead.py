@@ -8,10 +8,12 @@ epochs 2..E (the first epoch and all start-up are excluded).
   lives them: training, val+test evaluation, checkpoint, and ray.train.report.
 * mtlsearch train phase: samples / second inside the training pass only.
 * plain loop: shuffle, slice batches, forward, summed task losses, backward,
-  step; nothing else.
+  step; once with nothing else (compared with the train phase), once also
+  scoring every task on val and test each epoch (compared end-to-end: the
+  work is then the same, and the ratio is the trainer's own overhead).
 
 Run:  .venv/bin/python benchmarks/trainer_overhead.py [--samples 40000] [--epochs 8]
-Target: end-to-end ratio >= 0.9.
+Target: both ratios >= 0.9.
 """
 
 from __future__ import annotations
@@ -39,23 +41,30 @@ def build_job(samples: int, epochs: int, batch: int, threads: int, root: str):
     )
 
 
-def plain_loop(job, epochs: int) -> float:
-    """Samples/s of a hand-written loop over epochs 2..E."""
+def plain_loop(job, epochs: int, evaluate: bool) -> float:
+    """Training samples per wall second of a hand-written loop over epochs 2..E.
+
+    With ``evaluate``, each epoch also scores every task on val and test, as
+    any loop that selects on validation must (the trainer does it every epoch).
+    """
     import torch.nn.functional as F
 
     from mtlsearch.data.canonical import read_splits
+    from mtlsearch.metrics.scores import METRICS
     from mtlsearch.models.multitask import MultiTaskModel
 
+    torch.manual_seed(job.seed)
     torch.set_num_threads(job.torch_threads)
     tasks = job.task_infos()
-    split = read_splits(job.dataset_path, [t.name for t in tasks])["train"]
-    x, y = torch.from_numpy(split.x.copy()), torch.from_numpy(split.y)
+    splits = {k: (torch.from_numpy(v.x.copy()), torch.from_numpy(v.y)) for k, v in read_splits(job.dataset_path, [t.name for t in tasks]).items()}
+    x, y = splits["train"]
     model = MultiTaskModel(job.sharing_plan(), tasks, job.encoder, x.shape[1], job.seed)
     opt = torch.optim.Adam(model.parameters(), lr=job.lr)
     t_first = None
     for epoch in range(epochs):
         if epoch == 1:
             t_first = time.perf_counter()
+        model.train()
         perm = torch.randperm(len(x))
         for i in range(0, len(x), job.batch_size):
             idx = perm[i : i + job.batch_size]
@@ -68,6 +77,15 @@ def plain_loop(job, epochs: int) -> float:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        if evaluate:
+            model.eval()
+            with torch.no_grad():
+                for split in ("val", "test"):
+                    xs, ys = splits[split]
+                    out = model(xs)
+                    for j, t in enumerate(tasks):
+                        pred = (out[t.name][:, 0] > 0).long() if t.kind == "binary" else out[t.name].argmax(1)
+                        METRICS[t.metric](pred.numpy(), ys[:, j].numpy(), len(t.classes))
     return len(x) * (epochs - 1) / (time.perf_counter() - t_first)
 
 
@@ -108,21 +126,24 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as root:
         job = build_job(args.samples, args.epochs, args.batch_size, args.threads, root)
-        plain = plain_loop(job, args.epochs)
+        plain = plain_loop(job, args.epochs, evaluate=False)
+        plain_eval = plain_loop(job, args.epochs, evaluate=True)
         e2e, train_phase, threads = mtlsearch_trainer(job, f"{root}/ray")
     n_train = int(args.samples * 0.7)
     print(f"\ntrainer overhead: {n_train} training samples, 8 tasks, MTL MLP [256, 128], batch {args.batch_size}, "
           f"{args.epochs} epochs (steady state = epochs 2..{args.epochs}), torch threads {args.threads} (worker: {threads})\n")
     rows = [
-        ("plain PyTorch loop (train only)", plain, 1.0),
-        ("mtlsearch trainer, train phase", train_phase, train_phase / plain),
-        ("mtlsearch trainer, end-to-end (train+eval+checkpoint+report)", e2e, e2e / plain),
+        ("plain PyTorch loop, train only", plain, 1.0),
+        ("mtlsearch trainer, train phase  (vs plain train only)", train_phase, train_phase / plain),
+        ("plain PyTorch loop, train + val/test scoring per epoch", plain_eval, 1.0),
+        ("mtlsearch trainer, end-to-end  (vs plain train + scoring)", e2e, e2e / plain_eval),
     ]
     w = max(len(r[0]) for r in rows)
     print(f"{'loop':<{w}}  {'samples/s':>10}  {'ratio':>6}")
     for name, sps, ratio in rows:
         print(f"{name:<{w}}  {sps:>10.0f}  {ratio:>6.3f}")
-    print(f"\ntarget: end-to-end ratio >= 0.9 -> {'met' if e2e / plain >= 0.9 else 'NOT met'}")
+    for what, ratio in (("train phase", train_phase / plain), ("end-to-end", e2e / plain_eval)):
+        print(f"target: {what} ratio >= 0.9 -> {'met' if ratio >= 0.9 else 'NOT met'}")
 
 
 if __name__ == "__main__":

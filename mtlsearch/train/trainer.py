@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mtlsearch.data.canonical import TaskInfo, read_splits
@@ -24,6 +23,7 @@ from mtlsearch.metrics.delta_m import delta_m
 from mtlsearch.metrics.scores import METRICS
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.train.job import TrainJob
+from mtlsearch.train.losses import TaskLoss
 
 EVAL_BATCH = 8192
 
@@ -36,25 +36,6 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.o
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}")
-
-
-def task_losses(logits: dict[str, torch.Tensor], y: torch.Tensor, tasks: list[TaskInfo]) -> list[torch.Tensor]:
-    """Mean loss of each task over its labelled examples (label ``-1`` = missing).
-
-    Binary tasks: binary cross-entropy on one logit. Multiclass: cross-entropy.
-    A batch with no label for a task contributes 0.
-    """
-    out = []
-    for j, task in enumerate(tasks):
-        yt = y[:, j]
-        mask = yt >= 0
-        count = mask.sum().clamp(min=1)
-        if task.kind == "binary":
-            raw = F.binary_cross_entropy_with_logits(logits[task.name][:, 0], yt.clamp(min=0).to(torch.float32), reduction="none")
-            out.append((raw * mask).sum() / count)
-        else:
-            out.append(F.cross_entropy(logits[task.name], yt, ignore_index=-1, reduction="sum") / count)
-    return out
 
 
 def predict(logits: torch.Tensor, task: TaskInfo) -> torch.Tensor:
@@ -118,6 +99,9 @@ class MultiTaskTrainer:
             s: (torch.from_numpy(np.ascontiguousarray(a.x)).to(self.device), torch.from_numpy(a.y).to(self.device))
             for s, a in splits.items()
         }
+        y_train = self.data["train"][1]
+        self.loss_fn = TaskLoss(self.tasks, complete=bool((y_train >= 0).all()))
+        self.train_targets = self.loss_fn.targets(y_train)
         in_dim = self.data["train"][0].shape[1]
         self.model = MultiTaskModel(plan, self.tasks, job.encoder, in_dim, job.seed).to(self.device)
         self.ddp_model: nn.Module = self.model
@@ -159,7 +143,7 @@ class MultiTaskTrainer:
 
     def train_epoch(self, epoch: int) -> tuple[float, int]:
         """One pass over this rank's shard; returns (mean training loss, samples seen by this rank)."""
-        x_all, y_all = self.data["train"]
+        x_all = self.data["train"][0]
         shard = self._shard(epoch)
         local_bs = max(1, self.job.batch_size // self.world_size)
         self.ddp_model.train()
@@ -168,7 +152,7 @@ class MultiTaskTrainer:
         for start in range(0, shard.numel(), local_bs):
             idx = shard[start : start + local_bs]
             logits = self.ddp_model(x_all[idx])
-            loss = torch.stack(task_losses(logits, y_all[idx], self.tasks)).sum()
+            loss = self.loss_fn(logits, tuple(t[idx] for t in self.train_targets)).sum()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
