@@ -3,6 +3,7 @@
     mtlsearch validate SPEC                      check a spec (exit 2 on any problem)
     mtlsearch launch SPEC [--storage DIR] [--resume] [--address ADDR]
     mtlsearch results EXPERIMENT [--storage DIR] [--format table|json]
+    mtlsearch groups SPEC --method METHOD [--k K] [--overlapping] [--format table|json]
     mtlsearch data inspect SPEC [--format table|json]
 
 Ray is imported only by ``launch``: validating a spec or reading results never starts it.
@@ -38,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("experiment")
     r.add_argument("--storage", help=f"results store location (default: ${DEFAULT_STORAGE_ENV} or ./mtlsearch_results)")
     r.add_argument("--format", choices=("table", "json"), default="table")
+
+    g = sub.add_parser("groups", help="compute (or read from the store) the task groups a grouping method gives; no search")
+    g.add_argument("spec")
+    g.add_argument("--method", required=True, choices=("embedding", "affinity", "gradient_cosine"))
+    g.add_argument("--k", type=int, help="number of groups (embedding: default the elbow's suggestion)")
+    g.add_argument("--overlapping", action="store_true", help="affinity methods: let a task join several groups (TAG)")
+    g.add_argument("--storage", help="results store location (overrides the spec's 'storage')")
+    g.add_argument("--format", choices=("table", "json"), default="table")
 
     d = sub.add_parser("data", help="dataset commands")
     dsub = d.add_subparsers(dest="data_command", required=True)
@@ -93,9 +102,48 @@ def _data_inspect(args) -> int:
     return 0
 
 
+def _groups(args) -> int:
+    from mtlsearch.data.canonical import read_info
+    from mtlsearch.grouping.methods import GroupingInputs, get_artifact, get_method, get_selection
+    from mtlsearch.report.groups import format_groups
+    from mtlsearch.search.launcher import prepare_dataset
+    from mtlsearch.spec import load_spec
+    from mtlsearch.store.results import ResultsStore
+
+    loaded = load_spec(args.spec, storage_override=args.storage)
+    store = ResultsStore(loaded.storage)
+    path = prepare_dataset(loaded, store)
+    info = read_info(path)
+    method = get_method(args.method)
+    if args.method == "embedding":
+        loaded.check_descriptions(info.tasks)
+    log = (lambda m: print(f"mtlsearch: {m}", file=sys.stderr, flush=True))  # noqa: E731
+    artifact = get_artifact(method, GroupingInputs(loaded.spec, info, path), store, log)
+    k = args.k
+    if k is None:
+        if "elbow" not in artifact.meta:
+            raise MtlsearchError(f"--k is required for --method {args.method}")
+        k = artifact.meta["elbow"]["suggested_k"]
+    selection = get_selection(method, artifact, k, store, seed=loaded.spec.seed, overlapping=args.overlapping)
+    plot = store.groupings.uri(artifact.artifact_id, method.plot_file)
+    report = {
+        "method": args.method,
+        "k": k,
+        "overlapping": args.overlapping,
+        "groups": selection.groups,
+        "titles": {t.name: t.title for t in info.tasks if t.title},
+        "selection": selection.meta,
+        "elbow": artifact.meta.get("elbow"),
+        "artifact": store.groupings.uri(artifact.artifact_id),
+        "plot": plot,
+    }
+    print(json.dumps(report, indent=2) if args.format == "json" else format_groups(report))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"validate": _validate, "launch": _launch, "results": _results}
+    handlers = {"validate": _validate, "launch": _launch, "results": _results, "groups": _groups}
     try:
         if args.command == "data":
             return _data_inspect(args)

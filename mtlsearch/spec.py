@@ -22,6 +22,10 @@ ARCHITECTURES = ("STL", "MTL", "GMHL", "GMTL")
 GROUPED_ARCHITECTURES = frozenset({"GMHL", "GMTL"})
 OPTIMIZERS = ("adam", "adamw", "sgd")
 PLANTED = "planted"
+MANUAL = "manual"
+# grouping methods computed from the data (mtlsearch.grouping.methods registers one class each)
+COMPUTED_GROUPING_METHODS = ("embedding", "affinity", "gradient_cosine")
+GROUPING_METHODS = (*COMPUTED_GROUPING_METHODS, MANUAL)
 
 
 class Strict(BaseModel):
@@ -102,15 +106,85 @@ def _dimension(*kinds: str):
 Dimension = _dimension(*DIMENSION_KINDS)
 
 
+class GroupingSpace(Strict):
+    """How a grouped candidate (GMHL, GMTL) gets its task groups.
+
+    ``method``: which grouping methods the search may pick (``embedding``,
+    ``affinity``, ``gradient_cosine``, ``manual``); ``k``: the number of groups
+    of a computed method (sampled only when one is picked); ``manual``: names
+    under the spec's ``groupings`` (or ``planted``), sampled only for ``manual``.
+    """
+
+    method: Choice
+    k: _dimension("choice", "int") | None = None
+    manual: Choice | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _methods(cls, v: Choice) -> Choice:
+        bad = [m for m in v.choice if m not in GROUPING_METHODS]
+        if bad:
+            raise ValueError(f"unknown grouping method {bad[0]!r}; expected some of {list(GROUPING_METHODS)}")
+        return v
+
+    @field_validator("k")
+    @classmethod
+    def _ks(cls, v):
+        values = v.choice if isinstance(v, Choice) else list(v.int)
+        if not all(isinstance(k, int) and k >= 1 for k in values):
+            raise ValueError(f"k must be positive integers, got {values}")
+        return v
+
+    @model_validator(mode="after")
+    def _needs(self) -> "GroupingSpace":
+        computed = [m for m in self.method.choice if m != MANUAL]
+        if computed and self.k is None:
+            raise ValueError(f"grouping methods {computed} need k: {{int: [low, high]}} or {{choice: [...]}}")
+        if MANUAL in self.method.choice and self.manual is None:
+            raise ValueError("grouping method 'manual' needs manual: {choice: [grouping names]}")
+        return self
+
+    def k_values(self) -> list[int]:
+        if self.k is None:
+            return []
+        return list(self.k.choice) if isinstance(self.k, Choice) else list(range(self.k.int[0], self.k.int[1] + 1))
+
+    def computed_methods(self) -> list[str]:
+        return [m for m in self.method.choice if m != MANUAL]
+
+    def manual_names(self) -> list[str]:
+        return list(self.manual.choice) if self.manual is not None and MANUAL in self.method.choice else []
+
+
+def _grouping_kind(v: Any) -> str | None:
+    if isinstance(v, BaseModel):
+        return "manual" if isinstance(v, Choice) else "methods"
+    if isinstance(v, dict):
+        return "manual" if "choice" in v else "methods"
+    return None
+
+
+GroupingDimension = Annotated[
+    Union[Annotated[Choice, Tag("manual")], Annotated[GroupingSpace, Tag("methods")]],
+    Discriminator(
+        _grouping_kind,
+        custom_error_type="grouping",
+        custom_error_message="expected {choice: [grouping names]} or {method: {choice: [...]}, k: ..., manual: ...}",
+    ),
+]
+
+
 class SearchSpace(Strict):
     """The open dimensions. Each is optional; an unset one keeps the fixed value from ``train``/``model``.
 
-    ``grouping`` names entries of the spec's ``groupings`` (or ``planted``) and is
-    sampled only for grouped architectures (GMHL, GMTL).
+    ``grouping`` is sampled only for grouped architectures (GMHL, GMTL): either
+    ``{choice: [names]}`` of manual groupings (entries of the spec's
+    ``groupings``, or ``planted``), or a :class:`GroupingSpace` opening the
+    grouping method and the number of groups k.
     """
 
     architecture: Choice | None = None
-    grouping: Choice | None = None
+    grouping: GroupingDimension | None = None
     lr: Dimension | None = None
     batch_size: Choice | None = None
     weight_decay: Dimension | None = None
@@ -145,6 +219,13 @@ class SearchSpace(Strict):
 
     def open_dimensions(self) -> list[str]:
         return [k for k, v in self if v is not None]
+
+    def grouping_space(self) -> GroupingSpace | None:
+        """The grouping dimension in its full form (``{choice: names}`` is the manual shorthand)."""
+        g = self.grouping
+        if isinstance(g, Choice):
+            return GroupingSpace(method=Choice(choice=[MANUAL]), manual=g)
+        return g
 
 
 
@@ -205,6 +286,32 @@ class SearchSpec(Strict):
 class DatasetSpec(Strict):
     loader: str
     options: dict[str, Any] = Field(default_factory=dict)
+    descriptions: dict[str, str] = Field(
+        default_factory=dict, description="task name -> description, overriding the loader's (for embedding clustering)"
+    )
+
+
+class EmbeddingMethodSpec(Strict):
+    """MTLV label-embedding clustering settings."""
+
+    encoder: str | None = Field(None, description="Hugging Face id or local path; default: the bundled all-MiniLM-L6-v2")
+    text: Literal["name", "description"] = "name"
+    metric: Literal["euclidean", "cosine"] = "euclidean"
+    max_length: int = Field(128, ge=8)
+    k_max: int = Field(10, ge=2, description="the elbow curve spans k = 1..k_max (capped at the number of tasks)")
+
+
+class AffinityMethodSpec(Strict):
+    """TAG affinity settings (one short all-task run on the spec's model, batch size and learning rate)."""
+
+    every_steps: int = Field(10, ge=1, description="measure the affinity every n training steps")
+    epochs: int = Field(1, ge=1, description="length of the affinity training run")
+    lookahead_lr: float | None = Field(None, gt=0, description="SGD step size of the lookahead (default: the method's)")
+
+
+class GroupingMethodsSpec(Strict):
+    embedding: EmbeddingMethodSpec = Field(default_factory=EmbeddingMethodSpec)
+    affinity: AffinityMethodSpec = Field(default_factory=AffinityMethodSpec)
 
 
 class Spec(Strict):
@@ -215,6 +322,7 @@ class Spec(Strict):
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     groupings: dict[str, list[list[str]]] = Field(default_factory=dict)
+    grouping_methods: GroupingMethodsSpec = Field(default_factory=GroupingMethodsSpec)
     search: SearchSpec
 
     @field_validator("experiment")
@@ -228,15 +336,19 @@ class Spec(Strict):
     def _groupings(self) -> "Spec":
         space = self.search.space
         archs = space.architecture.choice if space.architecture else ["MTL"]
-        if space.grouping is not None:
-            for name in space.grouping.choice:
+        grouping = space.grouping_space()
+        if grouping is not None:
+            for name in grouping.manual_names():
                 if name != PLANTED and name not in self.groupings:
                     raise ValueError(
                         f"search.space.grouping names {name!r}, which is not defined under 'groupings' "
                         f"(defined: {sorted(self.groupings) or 'none'}; '{PLANTED}' means the dataset's planted groups)"
                     )
         elif GROUPED_ARCHITECTURES & set(archs):
-            raise ValueError("grouped architectures (GMHL, GMTL) need search.space.grouping: {choice: [grouping names]}")
+            raise ValueError(
+                "grouped architectures (GMHL, GMTL) need search.space.grouping: {choice: [grouping names]} "
+                "or {method: {choice: [embedding, affinity, ...]}, k: {int: [2, 5]}}"
+            )
         return self
 
 
@@ -309,6 +421,27 @@ class LoadedSpec:
                         )
             if not groups or any(not g for g in groups):
                 raise self.error(("groupings", gname), "expected a non-empty list of non-empty task lists")
+        for task in ds.descriptions:
+            if task not in known:
+                raise self.error(("dataset", "descriptions", task), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}")
+        grouping = self.spec.search.space.grouping_space()
+        if grouping is not None and grouping.computed_methods():
+            too_big = [k for k in grouping.k_values() if k > len(known)]
+            if too_big:
+                raise self.error(("search", "space", "grouping", "k"), f"k must not exceed the number of tasks ({len(known)}), got {too_big}")
+            if "embedding" in grouping.computed_methods():
+                self.check_descriptions(loader.tasks(self.loader_options))
+
+    def check_descriptions(self, tasks) -> None:
+        """With ``grouping_methods.embedding.text: description``, every task needs a description."""
+        if self.spec.grouping_methods.embedding.text != "description":
+            return
+        missing = [t.name for t in tasks if not (self.spec.dataset.descriptions.get(t.name) or t.description)]
+        if missing:
+            raise self.error(
+                ("grouping_methods", "embedding", "text"),
+                f"'description' needs a description for every task; none for {missing} (add them under dataset.descriptions, or use text: name)",
+            )
 
     @property
     def storage(self) -> str:

@@ -33,7 +33,8 @@ TaskRole = Literal["primary", "auxiliary", "metadata"]
 class TaskInfo:
     """One prediction task: what it predicts and how it is scored.
 
-    ``classes`` names the label values 0..C-1; a binary task has two classes and
+    ``title`` is the label's readable name where ``name`` is a code (embedding
+    clustering embeds it). ``classes`` names the label values 0..C-1; a binary task has two classes and
     class 1 is the positive one. ``metric`` is the task's primary metric (a key of
     :data:`mtlsearch.metrics.scores.METRICS`) and ``direction`` says whether higher
     (``max``) or lower (``min``) is better; Δm uses it.
@@ -43,6 +44,7 @@ class TaskInfo:
     kind: TaskKind
     classes: tuple[str, ...]
     description: str = ""
+    title: str = ""  # human-readable label name (e.g. a MeSH heading for "C01"); embedded by task-name clustering
     role: TaskRole = "primary"
     metric: str = "f1"
     direction: Literal["max", "min"] = "max"

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.models.plan import make_plan
-from mtlsearch.spec import GROUPED_ARCHITECTURES, PLANTED, Spec
+from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, PLANTED, Spec
 from mtlsearch.train.job import TrainJob
 
 DEFAULT_ARCHITECTURE = "MTL"
+
+
+def computed_key(method: str, k: int) -> str:
+    """Key of a computed grouping in :attr:`SearchContext.computed_groups`."""
+    return f"{method}/k={k}"
 
 
 @dataclass
@@ -22,6 +27,7 @@ class SearchContext:
     dataset_info_json: str
     baselines: dict[str, dict[str, float]]
     train_runs_uri: str
+    computed_groups: dict[str, list[list[str]]] = field(default_factory=dict)  # computed_key(method, k) -> groups
 
     @property
     def spec(self) -> Spec:
@@ -42,11 +48,23 @@ class SearchContext:
         return tuple(tuple(g) for g in self.spec.groupings[grouping])
 
     def describe(self, config: dict) -> dict:
-        """Architecture, grouping name and head groups (task names) of a sampled config."""
+        """Architecture, grouping label and head groups (task names) of a sampled config.
+
+        The label is a manual grouping's name, or ``"<method> k=<k>"`` for a computed one.
+        """
         arch = config.get("architecture", DEFAULT_ARCHITECTURE)
-        grouping = config.get("grouping") if arch in GROUPED_ARCHITECTURES else None
-        plan = make_plan(arch, self.info.task_names, self.groups(grouping))
-        return {"architecture": arch, "grouping": grouping or "", "groups": [list(g) for g in plan.head_groups], "plan": plan}
+        label, groups = "", None
+        if arch in GROUPED_ARCHITECTURES:
+            method = config.get("grouping_method", MANUAL)
+            if method == MANUAL:
+                label = config.get("grouping") or ""
+                groups = self.groups(label or None)
+            else:
+                k = int(config["k"])
+                label = f"{method} k={k}"
+                groups = tuple(tuple(g) for g in self.computed_groups[computed_key(method, k)])
+        plan = make_plan(arch, self.info.task_names, groups)
+        return {"architecture": arch, "grouping": label, "groups": [list(g) for g in plan.head_groups], "plan": plan}
 
     def job_for(self, config: dict, use_gpu: bool = False) -> TrainJob:
         """The training job of one sampled config: the fixed settings with the sampled ones applied."""

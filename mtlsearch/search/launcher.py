@@ -9,6 +9,7 @@ from typing import Callable
 from mtlsearch.data.canonical import read_info
 from mtlsearch.data.registry import prepare
 from mtlsearch.errors import MtlsearchError
+from mtlsearch.grouping.methods import GroupingInputs, search_groupings
 from mtlsearch.report.leaderboard import format_leaderboard, leaderboard
 from mtlsearch.search.baselines import ensure_baselines
 from mtlsearch.search.context import SearchContext
@@ -101,6 +102,7 @@ def launch(
 
         use_gpu = spec.train.gpus_per_worker > 0
         baselines = ensure_baselines(spec, info, dataset_path, store, experiment, log, use_gpu=use_gpu)
+        computed_groups = search_groupings(GroupingInputs(spec, info, dataset_path), store, experiment, log)
         store.write_experiment(
             experiment,
             {
@@ -111,6 +113,7 @@ def launch(
                 "primary_tasks": [t.name for t in info.primary_tasks()],
                 "task_metrics": {t.name: t.metric for t in info.tasks},
                 "baselines": baselines,
+                "computed_groupings": computed_groups,
             },
         )
         context = SearchContext(
@@ -120,6 +123,7 @@ def launch(
             dataset_info_json=info.to_json(),
             baselines={t: {"val": b["val"], "test": b["test"]} for t, b in baselines.items()},
             train_runs_uri=store.experiment_uri(experiment, "train_runs"),
+            computed_groups=computed_groups,
         )
         if resume:
             from ray import tune

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mtlsearch.spec import GROUPED_ARCHITECTURES, Choice, IntRange, LogUniform, SearchSpace, Uniform
+from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, Choice, IntRange, LogUniform, SearchSpace, Uniform
 
 # Dimensions sampled for every trial, in this order (architecture and grouping come first).
 PLAIN_DIMENSIONS = ("lr", "batch_size", "weight_decay", "hidden_dim", "dropout", "optimizer")
@@ -22,7 +22,12 @@ def suggest(trial, name: str, dim) -> object:
 
 
 class DefineByRun:
-    """An Optuna define-by-run space: ``grouping`` is sampled only when the architecture is grouped.
+    """An Optuna define-by-run space with conditional grouping dimensions.
+
+    Only for a grouped architecture (GMHL, GMTL): ``grouping_method`` is
+    sampled, then ``k`` if the method is computed (embedding, affinity, ...)
+    or ``grouping`` (a manual grouping's name) if it is ``manual``. Optuna sees
+    ``k`` only in trials where it applies.
 
     A class rather than a closure: Tune pickles the searcher with its experiment state.
     """
@@ -33,8 +38,13 @@ class DefineByRun:
     def __call__(self, trial) -> None:
         space = self.space
         arch = suggest(trial, "architecture", space.architecture) if space.architecture else None
-        if space.grouping is not None and (arch is None or arch in GROUPED_ARCHITECTURES):
-            suggest(trial, "grouping", space.grouping)
+        grouping = space.grouping_space()
+        if grouping is not None and (arch is None or arch in GROUPED_ARCHITECTURES):
+            method = suggest(trial, "grouping_method", grouping.method)
+            if method == MANUAL:
+                suggest(trial, "grouping", grouping.manual)
+            else:
+                suggest(trial, "k", grouping.k)
         for name in PLAIN_DIMENSIONS:
             dim = getattr(space, name)
             if dim is not None:

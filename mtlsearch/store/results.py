@@ -3,6 +3,9 @@
 Layout under the root (a local folder or, through ``pyarrow.fs``, an object-store URI)::
 
     baselines/<fingerprint>.parquet                  one STL baseline of one task
+    groupings/<method>-<fingerprint>/matrix.parquet  task embeddings or a task-affinity matrix
+    groupings/<method>-<fingerprint>/groups-<selection>.parquet   groups selected from it (k, options)
+    groupings/<method>-<fingerprint>/*.png           its elbow curve or affinity heatmap
     experiments/<name>/experiment.json               spec, dataset and baselines used
     experiments/<name>/trials/<trial>/epoch=NNNNN.parquet        one row: the trial at that epoch
     experiments/<name>/task_metrics/<trial>/epoch=NNNNN.parquet  one row per task and split
@@ -10,6 +13,7 @@ Layout under the root (a local folder or, through ``pyarrow.fs``, an object-stor
     experiments/<name>/tune/                         Ray Tune experiment state (for --resume)
     experiments/<name>/train_runs/                   Ray Train runs and checkpoints
     experiments/<name>/tensorboard/<trial>/          TensorBoard event files
+    experiments/<name>/artifacts/                    plots of the groupings the search used
 
 Every file is written atomically, and its name is a function of what it holds
 (trial id, epoch, fingerprint), so writing the same rows again (a resumed or
@@ -161,6 +165,10 @@ class ResultsStore:
         dataset = pads.dataset(base, filesystem=self.fs, format="parquet", schema=schema)
         return dataset.to_table()
 
+    @property
+    def groupings(self) -> "GroupingArtifacts":
+        return GroupingArtifacts(self)
+
     # -- baselines -----------------------------------------------------------------
 
     def write_baseline(self, row: dict) -> None:
@@ -176,6 +184,60 @@ class ResultsStore:
             if self.fs.get_file_info(path).type == pafs.FileType.File:
                 out[fp] = pq.read_table(path, filesystem=self.fs).to_pylist()[0]
         return out
+
+
+GROUPING_MATRIX_SCHEMA = pa.schema([("task", pa.string()), ("vector", pa.list_(pa.float64()))])
+GROUPING_SELECTION_SCHEMA = pa.schema([("group", pa.int64()), ("task", pa.string())])
+_META_KEY = b"mtlsearch"
+
+
+class GroupingArtifacts:
+    """Grouping artifacts under ``groupings/<artifact_id>/``, keyed by what they depend on.
+
+    ``matrix.parquet`` holds one row per task (its embedding, or its row of an
+    affinity matrix) with the method's metadata (settings, elbow curve, cost) as
+    JSON in the schema metadata; ``groups-<selection>.parquet`` one row per
+    (group, task) of one selection.
+    """
+
+    def __init__(self, store: "ResultsStore"):
+        self.store = store
+
+    def uri(self, artifact_id: str, *parts: str) -> str:
+        return self.store.uri("groupings", artifact_id, *parts)
+
+    def write_matrix(self, artifact_id: str, task_names: list[str], matrix, meta: dict) -> None:
+        table = pa.Table.from_pydict({"task": task_names, "vector": [list(map(float, row)) for row in matrix]}, schema=GROUPING_MATRIX_SCHEMA)
+        table = table.replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
+        atomic_write_table(table, self.uri(artifact_id, "matrix.parquet"))
+
+    def read_matrix(self, artifact_id: str) -> tuple[list[str], list[list[float]], dict] | None:
+        table = self._read(self.uri(artifact_id, "matrix.parquet"))
+        if table is None:
+            return None
+        return table.column("task").to_pylist(), table.column("vector").to_pylist(), json.loads(table.schema.metadata[_META_KEY])
+
+    def write_selection(self, artifact_id: str, selection_id: str, groups: list[list[str]], meta: dict) -> None:
+        rows = [{"group": g, "task": t} for g, group in enumerate(groups) for t in group]
+        table = _rows_table(rows, GROUPING_SELECTION_SCHEMA).replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
+        atomic_write_table(table, self.uri(artifact_id, f"groups-{selection_id}.parquet"))
+
+    def read_selection(self, artifact_id: str, selection_id: str) -> tuple[list[list[str]], dict] | None:
+        table = self._read(self.uri(artifact_id, f"groups-{selection_id}.parquet"))
+        if table is None:
+            return None
+        groups: dict[int, list[str]] = {}
+        for row in table.to_pylist():
+            groups.setdefault(row["group"], []).append(row["task"])
+        return [groups[g] for g in sorted(groups)], json.loads(table.schema.metadata[_META_KEY])
+
+    def _read(self, uri: str) -> pa.Table | None:
+        import pyarrow.parquet as pq
+
+        path = resolve(uri)[1]
+        if self.store.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        return pq.read_table(path, filesystem=self.store.fs)
 
 
 def _rows_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
