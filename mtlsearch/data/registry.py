@@ -32,6 +32,7 @@ class Loader(ABC):
     """One data source format."""
 
     name: ClassVar[str]
+    version: ClassVar[int] = 1  # bump when the table a loader builds changes, so cached tables are rebuilt
     Options: ClassVar[type[LoaderOptions]]
 
     @abstractmethod
@@ -44,7 +45,7 @@ class Loader(ABC):
 
     def fingerprint(self, options: LoaderOptions) -> str:
         """A key of everything the canonical table depends on (loaders of files add the file checksum)."""
-        payload = json.dumps({"loader": self.name, "options": options.model_dump(mode="json")}, sort_keys=True)
+        payload = json.dumps({"loader": self.name, "version": self.version, "options": options.model_dump(mode="json")}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

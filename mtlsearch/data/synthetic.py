@@ -17,7 +17,8 @@ Generative model (deterministic from ``seed``):
   multiclass task cuts ``s_t`` into ``C`` classes at random quantiles (class
   sizes vary with ``imbalance``).
 
-Tasks are assigned to groups in contiguous blocks (``task_00..`` in group 0,
+Tasks carry no description (a description naming the planted group would hand
+it to embedding clustering). Tasks are assigned to groups in contiguous blocks (``task_00..`` in group 0,
 and so on); the planted grouping is stored with the table so grouping methods
 can be checked against it.
 """
@@ -69,19 +70,19 @@ def planted_group_of(num_tasks: int, num_groups: int) -> list[int]:
 @register
 class SyntheticLoader(Loader):
     name = "synthetic"
+    version = 2  # 2: tasks no longer carry a description naming their planted group
     Options = SyntheticOptions
 
     def tasks(self, options: SyntheticOptions) -> list[TaskInfo]:
-        groups = planted_group_of(options.num_tasks, options.num_groups)
         out = []
         first_multiclass = options.num_tasks - options.multiclass_tasks
         for i in range(options.num_tasks):
             name = task_name(i, options.num_tasks)
             if i >= first_multiclass:
                 classes = tuple(f"class_{c}" for c in range(options.num_classes))
-                out.append(TaskInfo(name, "multiclass", classes, f"synthetic multiclass task in planted group {groups[i]}", metric="macro_f1"))
+                out.append(TaskInfo(name, "multiclass", classes, metric="macro_f1"))
             else:
-                out.append(TaskInfo(name, "binary", ("negative", "positive"), f"synthetic binary task in planted group {groups[i]}", metric="f1"))
+                out.append(TaskInfo(name, "binary", ("negative", "positive"), metric="f1"))
         return out
 
     def build(self, options: SyntheticOptions, fingerprint: str) -> tuple[DatasetInfo, pa.Table]:
