@@ -269,9 +269,19 @@ class AshaSpec(Strict):
 class SearchSpec(Strict):
     num_samples: int = Field(10, ge=1, description="trials")
     max_concurrent_trials: int | None = Field(None, ge=1)
-    searcher: Literal["optuna", "random"] = "optuna"
+    searcher: Literal["optuna", "random", "grid"] = Field(
+        "optuna", description="optuna: TPE; random; grid: every candidate of a discrete space (choice/int dimensions) once"
+    )
     scheduler: AshaSpec = Field(default_factory=AshaSpec)
     space: SearchSpace
+
+    @model_validator(mode="after")
+    def _grid_is_discrete(self) -> "SearchSpec":
+        if self.searcher == "grid":
+            continuous = [k for k, v in self.space if isinstance(v, (Uniform, LogUniform))]
+            if continuous:
+                raise ValueError(f"searcher 'grid' needs discrete dimensions (choice or int); {continuous} are continuous")
+        return self
 
     @model_validator(mode="after")
     def _non_empty(self) -> "SearchSpec":

@@ -73,3 +73,30 @@ def test_description_text_needs_descriptions(tmp_path):
     load_spec(spec)
     spec.write_text(spec.read_text().replace("    task_05: task number 5\n", "    task_99: nope\n"))
     assert "field 'dataset.descriptions.task_99': unknown task" in _error(spec)
+
+
+def test_grid_enumerates_every_candidate_once_through_optuna(tmp_path):
+    from mtlsearch.search.space import enumerate_candidates
+
+    space_text = GROUPING_SPACE + "\n    hidden_dim: {choice: [16, 32]}"
+    loaded = load_spec(write_spec(tmp_path / "s.yaml", tmp_path, space=space_text))
+    space = loaded.spec.search.space
+    points = enumerate_candidates(space)
+    # MTL, then (GMHL, GMTL) x (embedding k=2..4, affinity k=2..4, manual planted/mixed), each x 2 hidden sizes
+    assert len(points) == (1 + 2 * (3 + 3 + 2)) * 2
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    for p in points:
+        study.enqueue_trial(p)
+    asked = []
+    for _ in points:
+        trial = study.ask()
+        DefineByRun(space)(trial)
+        asked.append(trial.params)
+        study.tell(trial, 0.0)
+    assert sorted(map(str, asked)) == sorted(map(str, points))
+
+
+def test_grid_rejects_continuous_dimensions(tmp_path):
+    spec = write_spec(tmp_path / "s.yaml", tmp_path)
+    spec.write_text(spec.read_text().replace("  num_samples: 8", "  num_samples: 8\n  searcher: grid"))
+    assert "searcher 'grid' needs discrete dimensions" in _error(spec) and "['lr']" in _error(spec)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, Choice, IntRange, LogUniform, SearchSpace, Uniform
 
 # Dimensions sampled for every trial, in this order (architecture and grouping come first).
@@ -49,3 +51,35 @@ class DefineByRun:
             dim = getattr(space, name)
             if dim is not None:
                 suggest(trial, name, dim)
+
+
+def _values(dim) -> list:
+    if isinstance(dim, Choice):
+        return list(dim.choice)
+    if isinstance(dim, IntRange):
+        return list(range(dim.int[0], dim.int[1] + 1))
+    raise ValueError(f"only choice and int dimensions can be enumerated, got {dim!r}")
+
+
+def enumerate_candidates(space: SearchSpace) -> list[dict]:
+    """Every configuration of a discrete space, conditionals respected (the ``grid`` searcher).
+
+    Grouped architectures expand into each (method, k) and each manual grouping;
+    other architectures carry no grouping parameter, as in :class:`DefineByRun`.
+    """
+    archs = _values(space.architecture) if space.architecture else [None]
+    grouping = space.grouping_space()
+    heads: list[dict] = []
+    for arch in archs:
+        base = {} if arch is None else {"architecture": arch}
+        if grouping is None or (arch is not None and arch not in GROUPED_ARCHITECTURES):
+            heads.append(base)
+            continue
+        for method in grouping.method.choice:
+            if method == MANUAL:
+                heads += [{**base, "grouping_method": method, "grouping": g} for g in grouping.manual.choice]
+            else:
+                heads += [{**base, "grouping_method": method, "k": k} for k in grouping.k_values()]
+    names = [n for n in PLAIN_DIMENSIONS if getattr(space, n) is not None]
+    tails = [dict(zip(names, combo)) for combo in itertools.product(*(_values(getattr(space, n)) for n in names))]
+    return [{**h, **t} for h in heads for t in tails]

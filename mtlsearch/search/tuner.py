@@ -12,7 +12,7 @@ from ray import tune
 
 from mtlsearch.search.callbacks import PlacementGroupReaper, ProgressCallback, StoreCallback, TensorBoardCallback
 from mtlsearch.search.context import SearchContext
-from mtlsearch.search.space import DefineByRun
+from mtlsearch.search.space import DefineByRun, enumerate_candidates
 from mtlsearch.spec import Spec
 from mtlsearch.store.results import ResultsStore
 
@@ -46,8 +46,13 @@ def _searcher(spec: Spec):
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-    sampler = optuna.samplers.TPESampler(seed=spec.seed) if spec.search.searcher == "optuna" else optuna.samplers.RandomSampler(seed=spec.seed)
-    return OptunaSearch(space=DefineByRun(spec.search.space), metric=METRIC, mode=MODE, sampler=sampler)
+    if spec.search.searcher == "random":
+        sampler = optuna.samplers.RandomSampler(seed=spec.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=spec.seed)
+    # grid: every candidate of the discrete space is enqueued first, then TPE continues if trials remain
+    points = enumerate_candidates(spec.search.space) if spec.search.searcher == "grid" else None
+    return OptunaSearch(space=DefineByRun(spec.search.space), metric=METRIC, mode=MODE, sampler=sampler, points_to_evaluate=points)
 
 
 def _scheduler(spec: Spec):
