@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from mtlsearch.errors import MtlsearchError
+from mtlsearch.errors import MtlsearchError, UsageError
 
 DEFAULT_STORAGE_ENV = "MTLSEARCH_STORAGE"
 
@@ -115,6 +115,10 @@ def _groups(args) -> int:
     path = prepare_dataset(loaded, store)
     info = read_info(path)
     method = get_method(args.method)
+    if args.k is not None and not 1 <= args.k <= len(info.tasks):
+        raise UsageError(f"--k: k must be between 1 and the number of tasks ({len(info.tasks)}), got {args.k}")
+    if args.overlapping and args.method == "embedding":
+        raise UsageError("--overlapping: overlapping groups come from an affinity matrix (affinity, gradient_cosine), not from k-medoids")
     if args.method == "embedding":
         loaded.check_descriptions(info.tasks)
     log = (lambda m: print(f"mtlsearch: {m}", file=sys.stderr, flush=True))  # noqa: E731

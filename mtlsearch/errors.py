@@ -21,6 +21,12 @@ class SpecError(MtlsearchError):
         super().__init__(f"invalid spec {path}:\n{lines}")
 
 
+class UsageError(MtlsearchError):
+    """A command-line argument is out of range for the spec it is used with."""
+
+    exit_code = 2
+
+
 class DataError(MtlsearchError):
     """A data source is missing, truncated or malformed."""
 
