@@ -176,7 +176,7 @@ class _AffinityMethod(GroupingMethod):
     """Affinity matrices from one short all-task training run; groups by :func:`select_groups`."""
 
     kind: ClassVar[str]
-    plot_file = "affinity.png"
+    plot_file = "heatmap.png"
 
     def settings(self, inputs: GroupingInputs) -> dict:
         spec = inputs.spec
