@@ -2,7 +2,9 @@
 
 One Parquet file per dataset: columns ``id`` (string), ``split`` (``train`` |
 ``val`` | ``test``), input columns (for numeric features one
-``fixed_size_list<float32>`` column) and one integer label column per task
+``fixed_size_list<float32>`` column), optional extra columns (a text dataset
+keeps each document's raw text in a string column, named by
+``DatasetInfo.extra["text_column"]``) and one integer label column per task
 (``-1`` = missing). What the columns mean (tasks, inputs, planted groups) is
 kept as JSON in the Parquet schema metadata under the key ``mtlsearch``, so the
 file is self-describing. Trials open it memory-mapped.
@@ -109,8 +111,13 @@ def build_table(
     splits: list[str],
     features: np.ndarray,
     labels: dict[str, np.ndarray],
+    extra_columns: dict[str, pa.Array] | None = None,
 ) -> pa.Table:
-    """Assemble the canonical table from arrays (one row per example)."""
+    """Assemble the canonical table from arrays (one row per example).
+
+    ``extra_columns`` (e.g. ``{"text": pa.array(texts, pa.string())}``) are kept
+    next to the input column; trials read only the input and label columns.
+    """
     n, dim = features.shape
     flat = pa.array(features.astype(np.float32, copy=False).reshape(-1), type=pa.float32())
     columns = {
@@ -118,6 +125,10 @@ def build_table(
         "split": pa.array(splits, type=pa.string()),
         info.input_column: pa.FixedSizeListArray.from_arrays(flat, dim),
     }
+    for name, column in (extra_columns or {}).items():
+        if name in columns or name in info.task_names:
+            raise ValueError(f"extra column {name!r} collides with a reserved, input or task column")
+        columns[name] = column
     for task in info.tasks:
         if task.name in RESERVED_COLUMNS or task.name == info.input_column:
             raise ValueError(f"task name {task.name!r} collides with a reserved column")
@@ -150,8 +161,8 @@ def read_splits(path: Path | str, task_names: list[str]) -> dict[str, SplitArray
 
     Label columns come in the order of ``task_names``.
     """
-    table = pq.read_table(str(path), memory_map=True)
-    info = DatasetInfo.from_json(table.schema.metadata[METADATA_KEY].decode())
+    info = read_info(path)
+    table = pq.read_table(str(path), memory_map=True, columns=list(dict.fromkeys(["split", info.input_column, *task_names])))
     col = table.column(info.input_column).combine_chunks()
     x = col.values.to_numpy(zero_copy_only=False).reshape(len(table), info.input_dim)
     y = np.stack([table.column(t).to_numpy() for t in task_names], axis=1) if task_names else np.zeros((len(table), 0), np.int64)

@@ -1,0 +1,426 @@
+"""OHSUMED loaders: 23 MeSH cardiovascular-disease categories (C01..C23), one binary task each.
+
+OHSUMED (Hersh et al. 1994; Joachims' 23-category version) labels MEDLINE
+abstracts with the first-level categories of the MeSH "Diseases" tree; a
+document may carry several. Each category becomes a binary task named by its
+code (``C01``), with its MeSH heading as ``title`` and its scope note as
+``description`` (from :mod:`mtlsearch.data.ohsumed_categories`), scored by F1.
+
+Two sources:
+
+``ohsumed_arff``
+    a MEKA/MULAN multi-label ARFF (:mod:`mtlsearch.data.arff`): the relation
+    name's ``-C 23`` makes the first 23 attributes the labels, matched to
+    C01..C23 by attribute name (in any declaration order); the other attributes
+    are the (numeric) word features, kept as they are. The file has no split:
+    test and val are carved by iterative stratification
+    (:mod:`mtlsearch.data.splits`), seeded.
+
+``ohsumed_folders``
+    Joachims' layout ``{training,test}/Cxx/<docid>`` (one text file per document
+    and category; a document id under several category folders is one
+    multi-label document) in a folder or a ``.tar``/``.tar.gz`` archive. The
+    official training/test split comes from the folder names and val is carved
+    from training by iterative stratification (a layout with no
+    training/test folders, ``Cxx/<docid>`` as in ``ohsumed-all-docs``, has its
+    test split carved too). Each row keeps the raw text in a ``text`` column and
+    a bag-of-words feature vector over a vocabulary chosen on the training split
+    only (the ``vocab_size`` terms found in the most training documents).
+
+``path`` may use ``~``, ``$VAR`` and ``${VAR}`` (e.g.
+``${MTLSEARCH_DATA}/ohsumed/meka_arff/OHSUMED-F.arff``). The fingerprint holds
+the source's checksum (the file's sha256; for a folder, its file names, sizes
+and modification times) instead of the path, so the table is rebuilt when the
+data change and shared wherever the same data live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tarfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from mtlsearch.data.arff import read_arff, read_header
+from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
+from mtlsearch.data.registry import Loader, LoaderOptions, register
+from mtlsearch.data.splits import stratified_splits
+from mtlsearch.errors import DataError
+
+NUM_CATEGORIES = 23
+_CATEGORY_NAME = re.compile(r"^C(\d{1,2})$", re.IGNORECASE)
+_ENV_VAR = re.compile(r"\$(\w+)|\$\{([^}]*)\}")
+_TOKEN = re.compile(r"\b\w\w+\b")
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def category_tasks() -> list[TaskInfo]:
+    """The 23 OHSUMED tasks, C01..C23."""
+    from mtlsearch.data.ohsumed_categories import OHSUMED_CATEGORIES
+
+    return [
+        TaskInfo(c.code, "binary", ("negative", "positive"), description=c.description, title=c.name, metric="f1")
+        for c in sorted(OHSUMED_CATEGORIES.values(), key=lambda c: c.code)
+    ]
+
+
+def category_code(name: str) -> str | None:
+    """``C01`` for ``C01``/``c1``/``C1``; ``None`` for anything that is not C1..C23."""
+    m = _CATEGORY_NAME.match(name.strip())
+    if not m or not 1 <= int(m.group(1)) <= NUM_CATEGORIES:
+        return None
+    return f"C{int(m.group(1)):02d}"
+
+
+def resolve_path(path: str, what: str) -> Path:
+    """Expand ``~`` and ``$VAR``/``${VAR}`` in ``path``; a missing path is a DataError saying why."""
+    expanded = os.path.expandvars(os.path.expanduser(path))
+    resolved = Path(expanded)
+    if resolved.exists():
+        return resolved
+    msg = f"{what} not found: path {path!r}"
+    if expanded != path:
+        msg += f" (expanded to {expanded!r})"
+    unset = [a or b for a, b in _ENV_VAR.findall(path) if (a or b) not in os.environ]
+    if unset:
+        msg += "; environment variable " + ", ".join(f"${v}" for v in unset) + (" is" if len(unset) == 1 else " are") + " not set"
+    raise DataError(msg)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_signature(root: Path) -> str:
+    """A checksum of a folder's file list with sizes and modification times (cheap: no file is read)."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            st = p.stat()
+            h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def source_checksum(path: Path) -> str:
+    return tree_signature(path) if path.is_dir() else file_sha256(path)
+
+
+def _fingerprint(loader: Loader, options: LoaderOptions, checksum: str) -> str:
+    opts = options.model_dump(mode="json")
+    opts.pop("path")
+    payload = json.dumps({"loader": loader.name, "version": loader.version, "options": opts, "source_sha256": checksum}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _dataset_name(source: str) -> str:
+    return source if source.lower().startswith("ohsumed") else f"ohsumed-{source}"
+
+
+def _labels_dict(tasks: list[TaskInfo], y: np.ndarray) -> dict[str, np.ndarray]:
+    return {t.name: y[:, i].astype(np.int64) for i, t in enumerate(tasks)}
+
+
+def _split_summary(split: np.ndarray, y: np.ndarray, tasks: list[TaskInfo]) -> dict:
+    return {
+        s: {"size": int((split == s).sum()), "positives": {t.name: int(y[split == s, i].sum()) for i, t in enumerate(tasks)}}
+        for s in ("train", "val", "test")
+    }
+
+
+# ---------------------------------------------------------------- ARFF
+
+
+class OhsumedArffOptions(LoaderOptions):
+    path: str = Field(description="the MEKA/MULAN ARFF file (.arff or .arff.gz); ~, $VAR and ${VAR} are expanded")
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of all documents carved out as the test split")
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share of the remaining documents carved out as the val split")
+    stratification_order: Literal[1, 2] = Field(1, description="1: iterative stratification on labels; 2: on labels and label pairs")
+    seed: int = Field(0, description="seed of the split")
+
+
+def _arff_path(path: str) -> Path:
+    resolved = resolve_path(path, "OHSUMED ARFF file")
+    if not resolved.is_file():
+        raise DataError(f"OHSUMED ARFF file {path!r} ({resolved}) is not a file")
+    return resolved
+
+
+@register
+class OhsumedArffLoader(Loader):
+    name = "ohsumed_arff"
+    version = 1
+    Options = OhsumedArffOptions
+
+    def _label_columns(self, header) -> dict[str, int]:
+        """Category code -> attribute index of its label, checked against the header."""
+        where = header.path
+        out: dict[str, int] = {}
+        for i in header.label_indices():
+            attr = header.attributes[i]
+            code = category_code(attr.name)
+            if code is None:
+                raise DataError(f"{where}: label attribute {attr.name!r} (index {i}) is not an OHSUMED category (C01..C23)")
+            if code in out:
+                raise DataError(f"{where}: category {code} is declared twice (attributes {out[code]} and {i})")
+            if attr.type != "nominal" or set(attr.values) != {"0", "1"}:
+                raise DataError(f"{where}: label attribute {attr.name!r} must be declared {{0,1}}, found {attr.type} {attr.values or ''}")
+            out[code] = i
+        missing = [f"C{k:02d}" for k in range(1, NUM_CATEGORIES + 1) if f"C{k:02d}" not in out]
+        if missing:
+            raise DataError(f"{where}: the MEKA labels lack categories {', '.join(missing)} (OHSUMED has C01..C23)")
+        return out
+
+    def tasks(self, options: OhsumedArffOptions) -> list[TaskInfo]:
+        path = _arff_path(options.path)
+        self._label_columns(read_header(path))  # only the header is read
+        return category_tasks()
+
+    def fingerprint(self, options: OhsumedArffOptions) -> str:
+        return _fingerprint(self, options, file_sha256(_arff_path(options.path)))
+
+    def build(self, options: OhsumedArffOptions, fingerprint: str) -> tuple[DatasetInfo, pa.Table]:
+        path = _arff_path(options.path)
+        data = read_arff(path)
+        header = data.header
+        label_cols = self._label_columns(header)
+        tasks = category_tasks()
+        if data.num_rows == 0:
+            raise DataError(f"{path}: no instances after @data")
+        label_set = set(label_cols.values())
+        feature_cols = [i for i in range(header.num_attributes) if i not in label_set]
+        for i in feature_cols:
+            if header.attributes[i].type != "numeric":
+                raise DataError(f"{path}: feature attribute {header.attributes[i].name!r} (index {i}) is {header.attributes[i].type}; only numeric features are supported")
+        if not feature_cols:
+            raise DataError(f"{path}: no feature attributes besides the {len(label_set)} labels")
+
+        # stored values of a nominal label are indices into its declaration: map them to the value 0/1
+        raw = data.dense([label_cols[t.name] for t in tasks], dtype=np.float64).astype(np.int64)
+        y = np.empty_like(raw)
+        for k, t in enumerate(tasks):
+            declared = np.array([int(v) for v in header.attributes[label_cols[t.name]].values], dtype=np.int64)
+            y[:, k] = declared[raw[:, k]]
+        x = data.dense(feature_cols, dtype=np.float32)
+
+        split = stratified_splits(y, val_fraction=options.val_fraction, test_fraction=options.test_fraction,
+                                  seed=options.seed, order=options.stratification_order)
+        info = DatasetInfo(
+            name=_dataset_name(path.name.split(".")[0]),
+            tasks=tuple(tasks),
+            input_column="x",
+            input_dim=len(feature_cols),
+            fingerprint=fingerprint,
+            extra={
+                "loader": self.name,
+                "source": options.path,
+                "relation": header.relation,
+                "feature_names": [header.attributes[i].name for i in feature_cols],
+                "split_method": f"iterative stratification (order {options.stratification_order}), seed {options.seed}",
+                "splits": _split_summary(split, y, tasks),
+            },
+        )
+        width = len(str(data.num_rows - 1))
+        ids = [f"row{i:0{width}d}" for i in range(data.num_rows)]
+        return info, build_table(info, ids, split.tolist(), x, _labels_dict(tasks, y))
+
+
+# ---------------------------------------------------------------- Joachims' folders
+
+
+class OhsumedFoldersOptions(LoaderOptions):
+    path: str = Field(description="a folder or .tar(.gz) archive in Joachims' layout {training,test}/Cxx/<docid>; ~, $VAR and ${VAR} are expanded")
+    vocab_size: int = Field(2000, ge=1, description="bag-of-words terms: those found in the most training documents")
+    weighting: Literal["log1p", "count", "binary"] = Field("log1p", description="feature value of a term: log(1+count), its count, or 1 if present")
+    stop_words: bool = Field(True, description="leave English stop words (scikit-learn's list) out of the vocabulary")
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share of the training documents carved out as the val split")
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="only for a layout with no training/test folders: share carved out as test")
+    stratification_order: Literal[1, 2] = Field(1, description="1: iterative stratification on labels; 2: on labels and label pairs")
+    seed: int = Field(0, description="seed of the split")
+
+
+def _is_archive(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(_ARCHIVE_SUFFIXES)
+
+
+def _iter_files(path: Path) -> Iterator[tuple[tuple[str, ...], bytes]]:
+    """(path parts relative to the source root, content) of every file of a folder or a tar archive."""
+    if path.is_dir():
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            rel = Path(dirpath).relative_to(path).parts
+            for name in sorted(filenames):
+                yield (*rel, name), (Path(dirpath) / name).read_bytes()
+    elif _is_archive(path):
+        try:
+            with tarfile.open(path, "r|*") as tar:  # streamed: one pass over the archive
+                for member in tar:
+                    if not member.isfile():
+                        continue
+                    f = tar.extractfile(member)
+                    parts = tuple(p for p in member.name.split("/") if p not in ("", "."))
+                    yield parts, f.read() if f is not None else b""
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise DataError(f"{path}: cannot read the archive ({e})") from None
+    else:
+        raise DataError(f"{path}: expected a folder or a .tar/.tar.gz archive in Joachims' layout {{training,test}}/Cxx/<docid>")
+
+
+def read_joachims(path: Path) -> tuple[list[str], list[str], list[str], list[set[str]], bool]:
+    """Documents of Joachims' layout: ids, official split (``train``/``test``, or ``""`` if none), texts, category sets.
+
+    The last value says whether the layout had training/test folders. Files
+    outside ``[prefix/][training|test/]Cxx/<docid>`` and hidden files are ignored.
+    """
+    docs: dict[str, dict] = {}
+    roots: set[tuple[str, ...]] = set()
+    with_split: set[bool] = set()
+    for parts, content in _iter_files(path):
+        if len(parts) < 2 or parts[-1].startswith(".") or not re.fullmatch(r"C\d\d", parts[-2], re.IGNORECASE):
+            continue
+        where = f"{path}: {'/'.join(parts)}"
+        code = category_code(parts[-2])
+        if code is None:
+            raise DataError(f"{where}: category folder {parts[-2]!r} is not an OHSUMED category (C01..C23)")
+        split_dir = parts[-3].lower() if len(parts) >= 3 else ""
+        if split_dir in ("training", "train", "test"):
+            split, root = ("test" if split_dir == "test" else "train"), parts[:-3]
+        else:
+            split, root = "", parts[:-2]
+        roots.add(root)
+        with_split.add(bool(split))
+        if len(roots) > 1 or len(with_split) > 1:
+            raise DataError(f"{path}: more than one OHSUMED layout in the source (document folders under {sorted('/'.join(r) or '.' for r in roots)}, "
+                            f"{'with and without' if len(with_split) > 1 else 'all'} training/test folders)")
+        doc_id = parts[-1]
+        text = content.decode("utf-8", errors="replace")
+        seen = docs.get(doc_id)
+        if seen is None:
+            docs[doc_id] = {"split": split, "text": text, "labels": {code}, "where": where}
+            continue
+        if seen["split"] != split:
+            raise DataError(f"{where}: document {doc_id} is in both the training and the test split (also {seen['where']})")
+        if seen["text"].strip() != text.strip():
+            raise DataError(f"{where}: document {doc_id} differs from its copy {seen['where']} (a document under several categories must be the same file)")
+        seen["labels"].add(code)
+    if not docs:
+        raise DataError(f"{path}: no documents in Joachims' layout {{training,test}}/Cxx/<docid> (nor Cxx/<docid>)")
+    order = sorted(docs, key=lambda d: (docs[d]["split"] != "train", d))
+    has_split = with_split == {True}
+    if has_split and not any(docs[d]["split"] == "train" for d in order):
+        raise DataError(f"{path}: no documents under training/")
+    return order, [docs[d]["split"] for d in order], [docs[d]["text"] for d in order], [docs[d]["labels"] for d in order], has_split
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercase word tokens of two or more characters (scikit-learn's default pattern)."""
+    return _TOKEN.findall(text.lower())
+
+
+def build_vocabulary(token_lists: list[list[str]], size: int, stop_words: frozenset[str] = frozenset()) -> list[str]:
+    """The ``size`` terms found in the most documents (ties: alphabetical)."""
+    df = Counter()
+    for tokens in token_lists:
+        df.update(set(tokens))
+    ranked = sorted((t for t in df if t not in stop_words), key=lambda t: (-df[t], t))
+    return ranked[:size]
+
+
+def bag_of_words(token_lists: list[list[str]], vocabulary: list[str], weighting: str) -> np.ndarray:
+    index = {t: i for i, t in enumerate(vocabulary)}
+    x = np.zeros((len(token_lists), len(vocabulary)), dtype=np.float32)
+    for r, tokens in enumerate(token_lists):
+        for t, c in Counter(tokens).items():
+            i = index.get(t)
+            if i is not None:
+                x[r, i] = c
+    if weighting == "log1p":
+        np.log1p(x, out=x)
+    elif weighting == "binary":
+        x = (x > 0).astype(np.float32)
+    return x
+
+
+@register
+class OhsumedFoldersLoader(Loader):
+    name = "ohsumed_folders"
+    version = 1
+    Options = OhsumedFoldersOptions
+
+    def tasks(self, options: OhsumedFoldersOptions) -> list[TaskInfo]:
+        resolve_path(options.path, "OHSUMED folder")
+        return category_tasks()
+
+    def fingerprint(self, options: OhsumedFoldersOptions) -> str:
+        return _fingerprint(self, options, source_checksum(resolve_path(options.path, "OHSUMED folder")))
+
+    def build(self, options: OhsumedFoldersOptions, fingerprint: str) -> tuple[DatasetInfo, pa.Table]:
+        path = resolve_path(options.path, "OHSUMED folder")
+        ids, official, texts, label_sets, has_split = read_joachims(path)
+        tasks = category_tasks()
+        y = np.array([[t.name in labels for t in tasks] for labels in label_sets], dtype=np.int64)
+        official = np.array(official, dtype=object)
+        split = np.empty(len(ids), dtype=object)
+        if has_split:
+            split[official == "test"] = "test"
+            train = np.flatnonzero(official == "train")
+            split[train] = stratified_splits(y[train], val_fraction=options.val_fraction, test_fraction=None,
+                                             seed=options.seed, order=options.stratification_order)
+        else:
+            split[:] = stratified_splits(y, val_fraction=options.val_fraction, test_fraction=options.test_fraction,
+                                         seed=options.seed, order=options.stratification_order)
+
+        tokens = [tokenize(t) for t in texts]
+        stop: frozenset[str] = frozenset()
+        if options.stop_words:
+            from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+            stop = frozenset(ENGLISH_STOP_WORDS)
+        vocabulary = build_vocabulary([tokens[i] for i in np.flatnonzero(split == "train")], options.vocab_size, stop)
+        if not vocabulary:
+            raise DataError(f"{path}: the training documents have no word tokens")
+        x = bag_of_words(tokens, vocabulary, options.weighting)
+
+        source_name = path.name
+        for suffix in _ARCHIVE_SUFFIXES:
+            if source_name.lower().endswith(suffix):
+                source_name = source_name[: -len(suffix)]
+                break
+        info = DatasetInfo(
+            name=_dataset_name(source_name),
+            tasks=tuple(tasks),
+            input_column="x",
+            input_dim=len(vocabulary),
+            fingerprint=fingerprint,
+            extra={
+                "loader": self.name,
+                "source": options.path,
+                "text_column": "text",
+                "vocabulary": vocabulary,
+                "weighting": options.weighting,
+                "split_method": ("official training/test folders; val" if has_split else "train/val/test")
+                + f" carved by iterative stratification (order {options.stratification_order}), seed {options.seed}",
+                "splits": _split_summary(split, y, tasks),
+            },
+        )
+        table = build_table(info, ids, split.tolist(), x, _labels_dict(tasks, y),
+                            extra_columns={"text": pa.array(texts, type=pa.string())})
+        return info, table
+
