@@ -87,3 +87,20 @@ def test_bad_k_is_a_clear_error(tmp_path, capsys):
     assert main(["groups", _spec(tmp_path, 0), "--method", "affinity", "--k", "13"]) == 2
     err = capsys.readouterr().err
     assert "--k: k must be between 1 and the number of tasks (12), got 13" in err and "measuring" not in err
+
+
+def test_ohsumed_embedding_groups_and_elbow_offline(tmp_path, capsys, monkeypatch):
+    from conftest import REPO, SHARED_DATA
+
+    arff = SHARED_DATA / "ohsumed" / "meka_arff" / "OHSUMED-F.arff"
+    if not arff.is_file():
+        pytest.skip(f"real OHSUMED data not found at {arff} (set MTLSEARCH_DATA)")
+    monkeypatch.setenv("MTLSEARCH_DATA", str(SHARED_DATA))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spec = str(REPO / "search_spaces" / "ohsumed_grouping.yaml")
+    assert main(["groups", spec, "--method", "embedding", "--k", "4", "--storage", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "C04 (Neoplasms)" in out and "elbow curve" in out and out.count("group ") >= 4
+    report, _ = _groups(capsys, spec, "--method", "embedding", "--k", "4", "--storage", str(tmp_path))
+    assert sorted(t for g in report["groups"] for t in g) == [f"C{i:02d}" for i in range(1, 24)]
+    assert report["elbow"]["ks"] == list(range(1, 11)) and 1 <= report["elbow"]["suggested_k"] <= 10
