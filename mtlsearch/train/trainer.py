@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -141,8 +142,13 @@ class MultiTaskTrainer:
         # element i of rank r is perm[i·world + r]: global batch k is perm[k·B:(k+1)·B]
         return perm[: per_rank * self.world_size].view(per_rank, self.world_size)[:, self.rank].to(self.device)
 
-    def train_epoch(self, epoch: int) -> tuple[float, int]:
-        """One pass over this rank's shard; returns (mean training loss, samples seen by this rank)."""
+    def train_epoch(self, epoch: int, step_hook: Callable[[int, torch.Tensor], None] | None = None) -> tuple[float, int]:
+        """One pass over this rank's shard; returns (mean training loss, samples seen by this rank).
+
+        ``step_hook(step, idx)``, if given, is called before each batch's forward pass
+        (so before its optimizer step) with the step number in this epoch and the
+        batch's indices into the training split (TAG affinity measurement uses it).
+        """
         x_all = self.data["train"][0]
         shard = self._shard(epoch)
         local_bs = max(1, self.job.batch_size // self.world_size)
@@ -151,6 +157,8 @@ class MultiTaskTrainer:
         steps = 0
         for start in range(0, shard.numel(), local_bs):
             idx = shard[start : start + local_bs]
+            if step_hook is not None:
+                step_hook(steps, idx)
             logits = self.ddp_model(x_all[idx])
             loss = self.loss_fn(logits, tuple(t[idx] for t in self.train_targets)).sum()
             self.optimizer.zero_grad(set_to_none=True)
