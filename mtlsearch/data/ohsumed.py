@@ -36,13 +36,7 @@ data change and shared wherever the same data live.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
-import tarfile
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -53,14 +47,21 @@ from pydantic import Field
 from mtlsearch.data.arff import read_arff, read_header
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
 from mtlsearch.data.registry import Loader, LoaderOptions, register
+from mtlsearch.data.sources import (
+    bag_of_words_features,
+    file_sha256,
+    iter_files,
+    resolve_path,
+    source_checksum,
+    source_fingerprint,
+    strip_archive_suffix,
+    tokenize,  # noqa: F401  (re-exported: callers import it from here)
+)
 from mtlsearch.data.splits import stratified_splits
 from mtlsearch.errors import DataError
 
 NUM_CATEGORIES = 23
 _CATEGORY_NAME = re.compile(r"^C(\d{1,2})$", re.IGNORECASE)
-_ENV_VAR = re.compile(r"\$(\w+)|\$\{([^}]*)\}")
-_TOKEN = re.compile(r"\b\w\w+\b")
-_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -84,50 +85,8 @@ def category_code(name: str) -> str | None:
     return f"C{int(m.group(1)):02d}"
 
 
-def resolve_path(path: str, what: str) -> Path:
-    """Expand ``~`` and ``$VAR``/``${VAR}`` in ``path``; a missing path is a DataError saying why."""
-    expanded = os.path.expandvars(os.path.expanduser(path))
-    resolved = Path(expanded)
-    if resolved.exists():
-        return resolved
-    msg = f"{what} not found: path {path!r}"
-    if expanded != path:
-        msg += f" (expanded to {expanded!r})"
-    unset = [a or b for a, b in _ENV_VAR.findall(path) if (a or b) not in os.environ]
-    if unset:
-        msg += "; environment variable " + ", ".join(f"${v}" for v in unset) + (" is" if len(unset) == 1 else " are") + " not set"
-    raise DataError(msg)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def tree_signature(root: Path) -> str:
-    """A checksum of a folder's file list with sizes and modification times (cheap: no file is read)."""
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            p = Path(dirpath) / name
-            st = p.stat()
-            h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
-
-
-def source_checksum(path: Path) -> str:
-    return tree_signature(path) if path.is_dir() else file_sha256(path)
-
-
 def _fingerprint(loader: Loader, options: LoaderOptions, checksum: str) -> str:
-    opts = options.model_dump(mode="json")
-    opts.pop("path")
-    payload = json.dumps({"loader": loader.name, "version": loader.version, "options": opts, "source_sha256": checksum}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return source_fingerprint(loader, options, checksum)
 
 
 def _dataset_name(source: str) -> str:
@@ -256,33 +215,6 @@ class OhsumedFoldersOptions(LoaderOptions):
     seed: int = Field(0, description="seed of the split")
 
 
-def _is_archive(path: Path) -> bool:
-    return path.is_file() and path.name.lower().endswith(_ARCHIVE_SUFFIXES)
-
-
-def _iter_files(path: Path) -> Iterator[tuple[tuple[str, ...], bytes]]:
-    """(path parts relative to the source root, content) of every file of a folder or a tar archive."""
-    if path.is_dir():
-        for dirpath, dirnames, filenames in os.walk(path):
-            dirnames.sort()
-            rel = Path(dirpath).relative_to(path).parts
-            for name in sorted(filenames):
-                yield (*rel, name), (Path(dirpath) / name).read_bytes()
-    elif _is_archive(path):
-        try:
-            with tarfile.open(path, "r|*") as tar:  # streamed: one pass over the archive
-                for member in tar:
-                    if not member.isfile():
-                        continue
-                    f = tar.extractfile(member)
-                    parts = tuple(p for p in member.name.split("/") if p not in ("", "."))
-                    yield parts, f.read() if f is not None else b""
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise DataError(f"{path}: cannot read the archive ({e})") from None
-    else:
-        raise DataError(f"{path}: expected a folder or a .tar/.tar.gz archive in Joachims' layout {{training,test}}/Cxx/<docid>")
-
-
 def read_joachims(path: Path) -> tuple[list[str], list[str], list[str], list[set[str]], bool]:
     """Documents of Joachims' layout: ids, official split (``train``/``test``, or ``""`` if none), texts, category sets.
 
@@ -292,7 +224,7 @@ def read_joachims(path: Path) -> tuple[list[str], list[str], list[str], list[set
     docs: dict[str, dict] = {}
     roots: set[tuple[str, ...]] = set()
     with_split: set[bool] = set()
-    for parts, content in _iter_files(path):
+    for parts, content in iter_files(path, "in Joachims' layout {training,test}/Cxx/<docid>"):
         if len(parts) < 2 or parts[-1].startswith(".") or not re.fullmatch(r"C\d\d", parts[-2], re.IGNORECASE):
             continue
         where = f"{path}: {'/'.join(parts)}"
@@ -329,35 +261,6 @@ def read_joachims(path: Path) -> tuple[list[str], list[str], list[str], list[set
     return order, [docs[d]["split"] for d in order], [docs[d]["text"] for d in order], [docs[d]["labels"] for d in order], has_split
 
 
-def tokenize(text: str) -> list[str]:
-    """Lowercase word tokens of two or more characters (scikit-learn's default pattern)."""
-    return _TOKEN.findall(text.lower())
-
-
-def build_vocabulary(token_lists: list[list[str]], size: int, stop_words: frozenset[str] = frozenset()) -> list[str]:
-    """The ``size`` terms found in the most documents (ties: alphabetical)."""
-    df = Counter()
-    for tokens in token_lists:
-        df.update(set(tokens))
-    ranked = sorted((t for t in df if t not in stop_words), key=lambda t: (-df[t], t))
-    return ranked[:size]
-
-
-def bag_of_words(token_lists: list[list[str]], vocabulary: list[str], weighting: str) -> np.ndarray:
-    index = {t: i for i, t in enumerate(vocabulary)}
-    x = np.zeros((len(token_lists), len(vocabulary)), dtype=np.float32)
-    for r, tokens in enumerate(token_lists):
-        for t, c in Counter(tokens).items():
-            i = index.get(t)
-            if i is not None:
-                x[r, i] = c
-    if weighting == "log1p":
-        np.log1p(x, out=x)
-    elif weighting == "binary":
-        x = (x > 0).astype(np.float32)
-    return x
-
-
 @register
 class OhsumedFoldersLoader(Loader):
     name = "ohsumed_folders"
@@ -387,22 +290,10 @@ class OhsumedFoldersLoader(Loader):
             split[:] = stratified_splits(y, val_fraction=options.val_fraction, test_fraction=options.test_fraction,
                                          seed=options.seed, order=options.stratification_order)
 
-        tokens = [tokenize(t) for t in texts]
-        stop: frozenset[str] = frozenset()
-        if options.stop_words:
-            from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+        x, vocabulary = bag_of_words_features(texts, split == "train", vocab_size=options.vocab_size, weighting=options.weighting,
+                                              stop_words=options.stop_words, where=path)
 
-            stop = frozenset(ENGLISH_STOP_WORDS)
-        vocabulary = build_vocabulary([tokens[i] for i in np.flatnonzero(split == "train")], options.vocab_size, stop)
-        if not vocabulary:
-            raise DataError(f"{path}: the training documents have no word tokens")
-        x = bag_of_words(tokens, vocabulary, options.weighting)
-
-        source_name = path.name
-        for suffix in _ARCHIVE_SUFFIXES:
-            if source_name.lower().endswith(suffix):
-                source_name = source_name[: -len(suffix)]
-                break
+        source_name = strip_archive_suffix(path.name)
         info = DatasetInfo(
             name=_dataset_name(source_name),
             tasks=tuple(tasks),

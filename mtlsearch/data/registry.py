@@ -68,7 +68,7 @@ def loader_names() -> list[str]:
 
 
 def _import_builtin_loaders() -> None:
-    from mtlsearch.data import ohsumed, synthetic  # noqa: F401  (register themselves)
+    from mtlsearch.data import ohsumed, openi, synthetic  # noqa: F401  (register themselves)
 
 
 def prepare(loader_name: str, options: LoaderOptions, cache_dir: str | os.PathLike) -> Path:

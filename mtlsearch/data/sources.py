@@ -1,0 +1,185 @@
+"""Helpers shared by the loaders of file sources: paths, checksums, archives, bag-of-words features.
+
+* :func:`resolve_path` expands ``~``, ``$VAR`` and ``${VAR}`` in a path option
+  and says which environment variable is unset when the path is missing;
+* :func:`file_sha256`, :func:`tree_signature` and :func:`source_checksum` key a
+  source's content for a loader's fingerprint, and :func:`source_fingerprint`
+  builds that fingerprint from the options (less the path options) and the
+  checksums, so a table is rebuilt when the data change and shared wherever the
+  same data live;
+* :func:`iter_files` reads every file of a folder or a ``.tar``/``.tar.gz``
+  archive in one pass;
+* :func:`tokenize`, :func:`build_vocabulary`, :func:`bag_of_words` and
+  :func:`bag_of_words_features` turn texts into bag-of-words vectors over a
+  vocabulary chosen on the training split only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tarfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from mtlsearch.errors import DataError
+
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+_ENV_VAR = re.compile(r"\$(\w+)|\$\{([^}]*)\}")
+_TOKEN = re.compile(r"\b\w\w+\b")
+
+
+# ---------------------------------------------------------------- paths and checksums
+
+
+def resolve_path(path: str, what: str) -> Path:
+    """Expand ``~`` and ``$VAR``/``${VAR}`` in ``path``; a missing path is a DataError saying why."""
+    expanded = os.path.expandvars(os.path.expanduser(path))
+    resolved = Path(expanded)
+    if resolved.exists():
+        return resolved
+    msg = f"{what} not found: path {path!r}"
+    if expanded != path:
+        msg += f" (expanded to {expanded!r})"
+    unset = [a or b for a, b in _ENV_VAR.findall(path) if (a or b) not in os.environ]
+    if unset:
+        msg += "; environment variable " + ", ".join(f"${v}" for v in unset) + (" is" if len(unset) == 1 else " are") + " not set"
+    raise DataError(msg)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_signature(root: Path) -> str:
+    """A checksum of a folder's file list with sizes and modification times (cheap: no file is read)."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            st = p.stat()
+            h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def source_checksum(path: Path) -> str:
+    """The sha256 of a file, or the :func:`tree_signature` of a folder."""
+    return tree_signature(path) if path.is_dir() else file_sha256(path)
+
+
+def source_fingerprint(loader, options, checksum: str | dict, drop: Iterable[str] = ("path",)) -> str:
+    """A loader's fingerprint: its name and version, its options less ``drop`` (paths), and the source checksum(s)."""
+    opts = options.model_dump(mode="json")
+    for key in drop:
+        opts.pop(key, None)
+    payload = json.dumps({"loader": loader.name, "version": loader.version, "options": opts, "source_sha256": checksum}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- folders and archives
+
+
+def is_archive(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def strip_archive_suffix(name: str) -> str:
+    """``ohsumed-all-docs`` for ``ohsumed-all-docs.tar.gz``; other names unchanged."""
+    for suffix in ARCHIVE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def iter_files(path: Path, layout: str = "") -> Iterator[tuple[tuple[str, ...], bytes]]:
+    """(path parts relative to the source root, content) of every file of a folder or a tar archive.
+
+    Folders are walked in sorted order; an archive is streamed in its own
+    order. ``layout`` describes the expected content in the error raised when
+    ``path`` is neither a folder nor an archive.
+    """
+    if path.is_dir():
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            rel = Path(dirpath).relative_to(path).parts
+            for name in sorted(filenames):
+                yield (*rel, name), (Path(dirpath) / name).read_bytes()
+    elif is_archive(path):
+        try:
+            with tarfile.open(path, "r|*") as tar:  # streamed: one pass over the archive
+                for member in tar:
+                    if not member.isfile():
+                        continue
+                    f = tar.extractfile(member)
+                    parts = tuple(p for p in member.name.split("/") if p not in ("", "."))
+                    yield parts, f.read() if f is not None else b""
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise DataError(f"{path}: cannot read the archive ({e})") from None
+    else:
+        raise DataError(f"{path}: expected a folder or a .tar/.tar.gz archive" + (f" {layout}" if layout else ""))
+
+
+# ---------------------------------------------------------------- bag of words
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercase word tokens of two or more characters (scikit-learn's default pattern)."""
+    return _TOKEN.findall(text.lower())
+
+
+def build_vocabulary(token_lists: list[list[str]], size: int, stop_words: frozenset[str] = frozenset()) -> list[str]:
+    """The ``size`` terms found in the most documents (ties: alphabetical)."""
+    df = Counter()
+    for tokens in token_lists:
+        df.update(set(tokens))
+    ranked = sorted((t for t in df if t not in stop_words), key=lambda t: (-df[t], t))
+    return ranked[:size]
+
+
+def bag_of_words(token_lists: list[list[str]], vocabulary: list[str], weighting: str) -> np.ndarray:
+    """Documents × vocabulary float32 matrix: ``log1p`` of the counts, the ``count``, or ``binary`` presence."""
+    index = {t: i for i, t in enumerate(vocabulary)}
+    x = np.zeros((len(token_lists), len(vocabulary)), dtype=np.float32)
+    for r, tokens in enumerate(token_lists):
+        for t, c in Counter(tokens).items():
+            i = index.get(t)
+            if i is not None:
+                x[r, i] = c
+    if weighting == "log1p":
+        np.log1p(x, out=x)
+    elif weighting == "binary":
+        x = (x > 0).astype(np.float32)
+    return x
+
+
+def english_stop_words() -> frozenset[str]:
+    """scikit-learn's English stop-word list."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+def bag_of_words_features(texts: list[str], train: np.ndarray, *, vocab_size: int, weighting: str, stop_words: bool,
+                          where: object) -> tuple[np.ndarray, list[str]]:
+    """Bag-of-words vectors of ``texts`` over the ``vocab_size`` terms found in the most *training* documents.
+
+    ``train`` is a boolean mask (or index array) of the training rows: the
+    other splits never shape the vocabulary. Returns the feature matrix and the
+    vocabulary; no word token in the training texts is a DataError about ``where``.
+    """
+    tokens = [tokenize(t) for t in texts]
+    train_rows = np.flatnonzero(train) if np.asarray(train).dtype == bool else np.asarray(train)
+    vocabulary = build_vocabulary([tokens[i] for i in train_rows], vocab_size, english_stop_words() if stop_words else frozenset())
+    if not vocabulary:
+        raise DataError(f"{where}: the training documents have no word tokens")
+    return bag_of_words(tokens, vocabulary, weighting), vocabulary
