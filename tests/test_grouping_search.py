@@ -34,6 +34,8 @@ def searched(ray_cluster, tmp_path_factory):
         model:
           encoder: {{type: mlp, hidden_dims: [64, 32]}}
         train: {{epochs: 5, batch_size: 64, lr: 0.003}}
+        grouping_methods:
+          affinity: {{epochs: 2}}
         search:
           num_samples: 4
           searcher: grid

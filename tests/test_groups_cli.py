@@ -25,7 +25,7 @@ def _spec(tmp_path, seed: int, extra: str = "") -> str:
           options: {{num_tasks: 12, num_groups: 3, num_samples: 3000, multiclass_tasks: 0, imbalance: 0.1, seed: {seed}}}
         model:
           encoder: {{type: mlp, hidden_dims: [64, 32]}}
-        train: {{epochs: 4, batch_size: 64, lr: 0.003}}
+        train: {{epochs: 8, batch_size: 64, lr: 0.003}}
         search:
           space:
             architecture: {{choice: [GMTL]}}

@@ -198,14 +198,15 @@ class _AffinityMethod(GroupingMethod):
         from mtlsearch.train.job import TrainJob
 
         spec, cfg = inputs.spec, inputs.spec.grouping_methods.affinity
+        epochs = cfg.epochs
         log(f"grouping: measuring {self.kind} affinity of {len(inputs.task_names)} tasks "
-            f"({cfg.epochs} epoch(s) of all-task training, every {cfg.every_steps} steps)")
+            f"({epochs} epoch(s) of all-task training, every {cfg.every_steps} steps)")
         job = TrainJob(
             dataset_path=inputs.dataset_path,
             tasks=[asdict(t) for t in inputs.info.tasks],
             plan=make_plan("MTL", inputs.task_names).to_dict(),
             encoder=spec.model.encoder.model_dump(),
-            epochs=cfg.epochs,
+            epochs=epochs,
             batch_size=spec.train.batch_size,
             lr=spec.train.lr,
             weight_decay=spec.train.weight_decay,
@@ -213,7 +214,7 @@ class _AffinityMethod(GroupingMethod):
             seed=spec.seed,
             torch_threads=spec.train.torch_threads,
         )
-        result = compute_affinity(job, kind=self.kind, every_steps=cfg.every_steps, epochs=cfg.epochs, lookahead_lr=cfg.lookahead_lr)
+        result = compute_affinity(job, kind=self.kind, every_steps=cfg.every_steps, epochs=epochs, lookahead_lr=cfg.lookahead_lr)
         if result.task_names != inputs.task_names:
             order = [result.task_names.index(n) for n in inputs.task_names]
             matrix = result.matrix[np.ix_(order, order)]
