@@ -69,6 +69,7 @@ def loader_names() -> list[str]:
 
 def _import_builtin_loaders() -> None:
     from mtlsearch.data import ohsumed, openi, synthetic  # noqa: F401  (register themselves)
+    from mtlsearch.data import icbhi  # noqa: F401  (registers itself)
 
 
 def prepare(loader_name: str, options: LoaderOptions, cache_dir: str | os.PathLike) -> Path:
