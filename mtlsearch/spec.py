@@ -325,6 +325,9 @@ class AffinityMethodSpec(Strict):
     every_steps: int = Field(10, ge=1, description="measure the affinity every n training steps")
     epochs: int = Field(1, ge=1, description="length of the affinity training run")
     lookahead_lr: float | None = Field(None, gt=0, description="SGD step size of the lookahead (default: the method's)")
+    encoder: EncoderSpec | None = Field(
+        None, description="encoder of the affinity run (default: model.encoder); a wider proxy can measure a narrow model's tasks"
+    )
 
 
 class GroupingMethodsSpec(Strict):

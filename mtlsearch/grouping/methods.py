@@ -184,7 +184,7 @@ class _AffinityMethod(GroupingMethod):
         return {
             "kind": self.kind,
             **spec.grouping_methods.affinity.model_dump(),
-            "encoder": spec.model.encoder.model_dump(),
+            "encoder": (spec.grouping_methods.affinity.encoder or spec.model.encoder).model_dump(),
             "batch_size": t.batch_size,
             "lr": t.lr,
             "weight_decay": t.weight_decay,
@@ -205,7 +205,7 @@ class _AffinityMethod(GroupingMethod):
             dataset_path=inputs.dataset_path,
             tasks=[asdict(t) for t in inputs.info.tasks],
             plan=make_plan("MTL", inputs.task_names).to_dict(),
-            encoder=spec.model.encoder.model_dump(),
+            encoder=(cfg.encoder or spec.model.encoder).model_dump(),
             epochs=epochs,
             batch_size=spec.train.batch_size,
             lr=spec.train.lr,
