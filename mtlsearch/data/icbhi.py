@@ -91,6 +91,7 @@ from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
 from mtlsearch.data.registry import Loader, LoaderOptions, register
 from mtlsearch.data.sources import resolve_path, source_fingerprint
 from mtlsearch.errors import DataError
+from mtlsearch.metrics.scores import icbhi_score  # noqa: F401  (the ICBHI tasks' metric; re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -118,23 +119,6 @@ _OTHER_TEXT_FILES = frozenset(n for names in _META_FILES.values() for n in names
 
 
 # ---------------------------------------------------------------- the ICBHI score
-
-
-def icbhi_score(pred: np.ndarray, true: np.ndarray, num_classes: int) -> float:
-    """The official ICBHI score ``(Sp + Se) / 2`` with class 0 as the normal class.
-
-    ``Sp``: share of class-0 examples predicted 0; ``Se``: share of the other
-    examples predicted as exactly their class. A side with no examples is left
-    out of the mean (0 when there are none at all).
-    """
-    pred, true = np.asarray(pred), np.asarray(true)
-    normal = true == 0
-    parts = []
-    if normal.any():
-        parts.append(float((pred[normal] == 0).mean()))
-    if (~normal).any():
-        parts.append(float((pred[~normal] == true[~normal]).mean()))
-    return float(np.mean(parts)) if parts else 0.0
 
 
 # ---------------------------------------------------------------- tasks

@@ -40,8 +40,27 @@ def accuracy(pred: np.ndarray, true: np.ndarray, num_classes: int) -> float:
     return float((pred == true).mean()) if len(true) else 0.0
 
 
+def icbhi_score(pred: np.ndarray, true: np.ndarray, num_classes: int) -> float:
+    """The official ICBHI 2017 challenge score ``(Sp + Se) / 2`` with class 0 as the normal class
+    (Rocha et al., 2019; the score Tri-MTL reports).
+
+    ``Sp``: share of class-0 examples predicted 0; ``Se``: share of the other
+    examples predicted as exactly their class. A side with no examples is left
+    out of the mean (0 when there are none at all).
+    """
+    pred, true = np.asarray(pred), np.asarray(true)
+    normal = true == 0
+    parts = []
+    if normal.any():
+        parts.append(float((pred[normal] == 0).mean()))
+    if (~normal).any():
+        parts.append(float((pred[~normal] == true[~normal]).mean()))
+    return float(np.mean(parts)) if parts else 0.0
+
+
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray, int], float]] = {
     "f1": binary_f1,
     "macro_f1": macro_f1,
     "accuracy": accuracy,
+    "icbhi_score": icbhi_score,
 }
