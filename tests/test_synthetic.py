@@ -43,3 +43,19 @@ def test_tasks_in_a_group_are_related(tmp_path):
     within = [corr[i, j] for i in range(6) for j in range(i + 1, 6) if group[info.task_names[i]] == group[info.task_names[j]]]
     across = [corr[i, j] for i in range(6) for j in range(i + 1, 6) if group[info.task_names[i]] != group[info.task_names[j]]]
     assert min(within) > 0.2 > max(across) + 0.1
+
+
+def test_shuffled_groups_keep_the_inputs_and_hide_the_order(tmp_path):
+    from mtlsearch.data.canonical import read_info, read_splits
+    from mtlsearch.data.registry import prepare
+    from mtlsearch.data.synthetic import SyntheticOptions
+
+    opts = dict(num_tasks=12, num_groups=3, num_samples=300, multiclass_tasks=0, seed=4)
+    plain = prepare("synthetic", SyntheticOptions(**opts), tmp_path)
+    shuffled = prepare("synthetic", SyntheticOptions(**opts, shuffle_groups=True), tmp_path)
+    groups = read_info(shuffled).planted_groups
+    assert sorted(len(g) for g in groups) == [4, 4, 4]
+    assert groups != read_info(plain).planted_groups
+    assert any(list(g) != sorted(g) or int(g[-1][-2:]) - int(g[0][-2:]) != 3 for g in groups)
+    names = read_info(plain).task_names
+    assert (read_splits(plain, names)["train"].x == read_splits(shuffled, names)["train"].x).all()

@@ -18,9 +18,11 @@ Generative model (deterministic from ``seed``):
   sizes vary with ``imbalance``).
 
 Tasks carry no description (a description naming the planted group would hand
-it to embedding clustering). Tasks are assigned to groups in contiguous blocks (``task_00..`` in group 0,
-and so on); the planted grouping is stored with the table so grouping methods
-can be checked against it.
+it to embedding clustering). Tasks are assigned to groups in contiguous blocks
+(``task_00..`` in group 0, and so on), or with ``shuffle_groups`` in a seeded
+random order, so that similar names (``task_03``, ``task_04``) say nothing
+about the groups. The planted grouping is stored with the table so grouping
+methods can be checked against it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class SyntheticOptions(LoaderOptions):
     relatedness_noise: float = Field(0.3, ge=0.0, description="how far tasks of one group deviate from the shared direction")
     imbalance: float = Field(0.3, ge=0.0, lt=0.5, description="how far positive rates may fall below 0.5")
     multiclass_tasks: int = Field(1, ge=0, description="how many tasks are multiclass (the last ones)")
+    shuffle_groups: bool = Field(
+        False, description="assign tasks to planted groups in a seeded random order (task names then say nothing about groups)"
+    )
     num_classes: int = Field(3, ge=3, description="classes of a multiclass task")
     val_fraction: float = Field(0.15, gt=0.0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0.0, lt=0.5)
@@ -90,6 +95,8 @@ class SyntheticLoader(Loader):
         rng = np.random.default_rng(o.seed)
         tasks = self.tasks(o)
         group_of = planted_group_of(o.num_tasks, o.num_groups)
+        if o.shuffle_groups:  # own generator: the data drawn below do not change
+            group_of = [int(g) for g in np.random.default_rng([o.seed, 1]).permutation(group_of)]
         dim = o.num_groups * o.block_dim + o.noise_dim
         x = rng.standard_normal((o.num_samples, dim)).astype(np.float32)
 
