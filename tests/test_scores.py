@@ -26,3 +26,59 @@ def test_macro_f1_hand_computed():
 def test_confusion_layout():
     cm = confusion(np.array([1, 0, 1]), np.array([0, 0, 1]), 2)
     assert cm.tolist() == [[1, 1], [0, 1]]
+
+
+# -- AUROC and the ICBHI parts --------------------------------------------------
+
+import math  # noqa: E402
+
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from mtlsearch.metrics.scores import auroc, icbhi_score, icbhi_sensitivity, icbhi_specificity  # noqa: E402
+
+
+def test_auroc_binary_hand_computed():
+    true = np.array([0, 0, 1, 1])
+    scores = np.array([0.1, 0.4, 0.35, 0.8])
+    # (pos, neg) pairs ranked right: 0.35>0.1, 0.8>0.1, 0.8>0.4; wrong: 0.35<0.4 -> 3/4
+    assert auroc(scores, true, 2) == pytest.approx(0.75)
+    assert auroc(np.array([0.5, 0.5]), np.array([0, 1]), 2) == pytest.approx(0.5)  # a tie counts 1/2
+    assert auroc(np.stack([1 - scores, scores], axis=1), true, 2) == pytest.approx(0.75)
+
+
+def test_auroc_multiclass_hand_computed_one_vs_rest_macro():
+    true = np.array([0, 1, 2, 2])
+    scores = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7], [0.5, 0.25, 0.25]])
+    # class 0: 0.6 beats 0.2, 0.1, 0.5 -> 1; class 1: 0.5 beats 0.3, 0.2, 0.25 -> 1;
+    # class 2: positives 0.7, 0.25 against negatives 0.1, 0.3 -> 3 of 4 pairs -> 0.75
+    assert auroc(scores, true, 3) == pytest.approx((1 + 1 + 0.75) / 3)
+
+
+def test_auroc_matches_sklearn():
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 2, 200)
+    p = np.clip(true * 0.3 + rng.random(200) * 0.7, 0, 1)
+    assert auroc(p, true, 2) == pytest.approx(roc_auc_score(true, p))
+    true4 = rng.integers(0, 4, 300)
+    logits = rng.normal(size=(300, 4)) + np.eye(4)[true4]
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    expected = np.mean([roc_auc_score(true4 == c, probs[:, c]) for c in range(4)])
+    assert auroc(probs, true4, 4) == pytest.approx(expected)
+    assert auroc(probs.astype(np.float32), true4, 4) == pytest.approx(expected, abs=1e-6)
+
+
+def test_auroc_nan_when_a_class_is_absent():
+    assert math.isnan(auroc(np.array([0.2, 0.7]), np.array([1, 1]), 2))
+    assert math.isnan(auroc(np.full((3, 3), 1 / 3), np.array([0, 1, 1]), 3))
+    assert math.isnan(auroc(np.zeros(0), np.zeros(0, int), 2))
+
+
+def test_icbhi_specificity_sensitivity_and_score():
+    true = np.array([0, 0, 0, 1, 2, 3])
+    pred = np.array([0, 1, 0, 1, 3, 0])
+    # Sp: 2 of 3 normals predicted normal; Se: 1 of 3 abnormal predicted as exactly their class
+    assert icbhi_specificity(pred, true, 4) == pytest.approx(2 / 3)
+    assert icbhi_sensitivity(pred, true, 4) == pytest.approx(1 / 3)
+    assert icbhi_score(pred, true, 4) == pytest.approx((2 / 3 + 1 / 3) / 2)
+    assert math.isnan(icbhi_specificity(np.array([1]), np.array([1]), 4))
+    assert math.isnan(icbhi_sensitivity(np.array([1]), np.array([0]), 4))

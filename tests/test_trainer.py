@@ -69,3 +69,53 @@ def test_ddp_shards_cover_exactly_the_one_worker_batches(dataset):
     for k in range(len(one) // (2 * b)):
         together = torch.cat([ranks[0][k * b:(k + 1) * b], ranks[1][k * b:(k + 1) * b]])
         assert sorted(together.tolist()) == sorted(one[k * 2 * b:(k + 1) * 2 * b].tolist())
+
+
+def test_secondary_metrics_from_the_same_pass_and_primary_unchanged(dataset):
+    import math
+
+    import numpy as np
+
+    from mtlsearch.metrics.multilabel import multilabel_scores
+    from mtlsearch.metrics.scores import METRICS, auroc
+    from mtlsearch.train.trainer import predict
+
+    job = _job(dataset, baselines={"task_00": {"val": 0.5, "test": 0.5}})
+    trainer = MultiTaskTrainer(job)
+    stats = trainer.run_epoch(0)
+    m = trainer.metrics(stats)
+    binary = [t.name for t in trainer.tasks if t.kind == "binary"]
+    assert len(binary) == 3
+    for split in ("val", "test"):
+        extra = {k[len(split) + 7:]: v for k, v in m.items() if k.startswith(f"{split}_extra/")}
+        assert set(extra) == {f"auroc/{t.name}" for t in trainer.tasks} | {"ml_macro_f1", "ml_micro_f1", "ml_subset_acc"}
+        primary, again = trainer.evaluate_all(split)
+        assert primary == trainer.evaluate(split) == getattr(stats, split)
+        assert again == pytest.approx(extra, nan_ok=True)
+        # recompute by hand from the model's outputs (synthetic labels are complete)
+        x, y = trainer.data[split]
+        with torch.no_grad():
+            out = trainer.model(x)
+        preds = {t.name: predict(out[t.name], t).numpy() for t in trainer.tasks}
+        for j, t in enumerate(trainer.tasks):
+            probs = torch.sigmoid(out[t.name][:, 0]) if t.kind == "binary" else torch.softmax(out[t.name], dim=1)
+            assert extra[f"auroc/{t.name}"] == pytest.approx(auroc(probs.numpy(), y[:, j].numpy(), len(t.classes)), abs=1e-6)
+            assert m[f"{split}/{t.name}"] == pytest.approx(METRICS[t.metric](preds[t.name], y[:, j].numpy(), len(t.classes)))
+        cols = [j for j, t in enumerate(trainer.tasks) if t.kind == "binary"]
+        ml = multilabel_scores(np.stack([preds[binary[i]] for i in range(3)], axis=1), y[:, cols].numpy())
+        assert (extra["ml_macro_f1"], extra["ml_micro_f1"], extra["ml_subset_acc"]) == pytest.approx((ml["macro_f1"], ml["micro_f1"], ml["subset_acc"]))
+        assert extra["ml_macro_f1"] == pytest.approx(np.mean([m[f"{split}/{n}"] for n in binary]))  # binary primary metric is F1
+        assert all(0.0 <= v <= 1.0 for v in extra.values() if not math.isnan(v))
+    # Δm still uses the primary metric only
+    assert m["dm_val"] == pytest.approx(100 * (m["val/task_00"] - 0.5) / 0.5)
+
+
+def test_icbhi_tasks_report_specificity_and_sensitivity(dataset):
+    job = _job(dataset, epochs=1)
+    job.tasks = [{**t, "metric": "icbhi_score"} if t["kind"] == "multiclass" else t for t in job.tasks]
+    trainer = MultiTaskTrainer(job)
+    primary, extra = trainer.evaluate_all("test")
+    name = next(t.name for t in trainer.tasks if t.kind == "multiclass")
+    assert {f"sp/{name}", f"se/{name}"} <= set(extra)
+    assert not any(k.startswith(("sp/", "se/")) and not k.endswith(name) for k in extra)
+    assert primary[name] == pytest.approx((extra[f"sp/{name}"] + extra[f"se/{name}"]) / 2)

@@ -2,10 +2,14 @@
 
 Each metric takes integer arrays ``pred`` and ``true`` (missing labels already
 removed) and the number of classes; all are in [0, 1], higher is better.
+:func:`auroc` is the exception: it ranks class probabilities instead of
+predicted classes, so it is not in :data:`METRICS` (a task's primary metric
+there always takes predicted classes).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -40,6 +44,28 @@ def accuracy(pred: np.ndarray, true: np.ndarray, num_classes: int) -> float:
     return float((pred == true).mean()) if len(true) else 0.0
 
 
+def icbhi_specificity(pred: np.ndarray, true: np.ndarray, num_classes: int = 0) -> float:
+    """ICBHI 2017 specificity ``Sp = (#normal predicted normal) / #normal``, class 0 being normal.
+
+    NaN when there is no normal (class-0) example.
+    """
+    pred, true = np.asarray(pred), np.asarray(true)
+    normal = true == 0
+    return float((pred[normal] == 0).mean()) if normal.any() else math.nan
+
+
+def icbhi_sensitivity(pred: np.ndarray, true: np.ndarray, num_classes: int = 0) -> float:
+    """ICBHI 2017 sensitivity ``Se = (#abnormal predicted as exactly their class) / #abnormal``.
+
+    Abnormal means any class other than 0 (normal); an abnormal example predicted
+    as a different abnormal class counts as missed (the official definition, e.g.
+    a crackle predicted as a wheeze). NaN when there is no abnormal example.
+    """
+    pred, true = np.asarray(pred), np.asarray(true)
+    abnormal = true != 0
+    return float((pred[abnormal] == true[abnormal]).mean()) if abnormal.any() else math.nan
+
+
 def icbhi_score(pred: np.ndarray, true: np.ndarray, num_classes: int) -> float:
     """The official ICBHI 2017 challenge score ``(Sp + Se) / 2`` with class 0 as the normal class
     (Rocha et al., 2019; the score Tri-MTL reports).
@@ -56,6 +82,36 @@ def icbhi_score(pred: np.ndarray, true: np.ndarray, num_classes: int) -> float:
     if (~normal).any():
         parts.append(float((pred[~normal] == true[~normal]).mean()))
     return float(np.mean(parts)) if parts else 0.0
+
+
+def auroc(scores: np.ndarray, true: np.ndarray, num_classes: int) -> float:
+    """Area under the ROC curve (scikit-learn's ``roc_auc_score``) from class probabilities.
+
+    Binary (``num_classes == 2``): ``scores`` is the positive-class (label 1)
+    probability per example, shape ``(n,)`` (``(n, 1)`` and ``(n, 2)``, whose
+    column 1 is used, are accepted too); AUROC = P(score of a random positive >
+    score of a random negative), ties counting 1/2.
+
+    Multiclass: ``scores`` has shape ``(n, C)`` (softmax probabilities) and the
+    result is the one-vs-rest macro average ``1/C · Σ_c AUROC(true == c, scores[:, c])``.
+
+    NaN when a class is absent from ``true`` (binary: only one class present;
+    multiclass: any of the ``C`` classes absent), since a one-vs-rest AUROC
+    needs both positives and negatives of every class.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    true = np.asarray(true)
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(true) == 0 or len(np.unique(true)) < num_classes:
+        return math.nan
+    if num_classes == 2:
+        if scores.ndim == 2:
+            scores = scores[:, 1] if scores.shape[1] == 2 else scores[:, 0]
+        return float(roc_auc_score(true, scores))
+    # one-vs-rest macro; sklearn requires rows summing to 1 (float32 softmax may be off by ~1e-7)
+    scores = scores / scores.sum(axis=1, keepdims=True)
+    return float(roc_auc_score(true, scores, multi_class="ovr", average="macro", labels=np.arange(num_classes)))
 
 
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray, int], float]] = {

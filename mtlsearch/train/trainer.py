@@ -21,7 +21,8 @@ from torch import nn
 
 from mtlsearch.data.canonical import TaskInfo, read_splits
 from mtlsearch.metrics.delta_m import delta_m
-from mtlsearch.metrics.scores import METRICS
+from mtlsearch.metrics.multilabel import multilabel_scores
+from mtlsearch.metrics.scores import METRICS, auroc, icbhi_sensitivity, icbhi_specificity
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.train.job import TrainJob
 from mtlsearch.train.losses import TaskLoss
@@ -55,6 +56,8 @@ class EpochStats:
     samples: int
     val: dict[str, float]
     test: dict[str, float]
+    val_extra: dict[str, float] = field(default_factory=dict)  # secondary metrics (see MultiTaskTrainer.evaluate_all)
+    test_extra: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -174,31 +177,75 @@ class MultiTaskTrainer:
     @torch.no_grad()
     def evaluate(self, split: str) -> dict[str, float]:
         """Each task's primary metric on ``split`` (labelled examples only)."""
+        return self.evaluate_all(split)[0]
+
+    @torch.no_grad()
+    def evaluate_all(self, split: str) -> tuple[dict[str, float], dict[str, float]]:
+        """``(primary, extra)`` on ``split`` from one forward pass, each over labelled examples only.
+
+        ``primary``: each task's primary metric (what Δm and epoch selection use).
+        ``extra``: secondary numbers that select nothing:
+
+        * ``auroc/<task>``: AUROC from the sigmoid (binary) or softmax
+          (multiclass, one-vs-rest macro) probabilities; NaN when a class is absent;
+        * ``sp/<task>``, ``se/<task>``: ICBHI specificity and sensitivity (class 0
+          normal) for tasks whose primary metric is ``icbhi_score``;
+        * ``ml_macro_f1``, ``ml_micro_f1``, ``ml_subset_acc``: when there are at
+          least two primary binary tasks, those tasks read as one multi-label
+          problem (:mod:`mtlsearch.metrics.multilabel`: per-label masking of missing
+          labels for F1, fully labelled examples for subset accuracy).
+
+        Decisions use fixed thresholds, never tuned: a binary task is positive at
+        p > 0.5 (logit > 0), a multiclass one takes the argmax.
+        """
         x, y = self.data[split]
         self.model.eval()
         chunks = [self.model(x[i : i + EVAL_BATCH]) for i in range(0, x.shape[0], EVAL_BATCH)]
-        scores = {}
+        scores: dict[str, float] = {}
+        extra: dict[str, float] = {}
+        multilabel = [j for j, t in enumerate(self.tasks) if t.kind == "binary" and t.role == "primary"]
+        ml_pred = []
         for j, task in enumerate(self.tasks):
-            logits = torch.cat([c[task.name] for c in chunks]) if chunks else torch.zeros(0, task.num_outputs)
+            logits = torch.cat([c[task.name] for c in chunks]) if chunks else torch.zeros(0, task.num_outputs, device=self.device)
             mask = y[:, j] >= 0
-            pred = predict(logits, task)[mask].cpu().numpy()
+            pred_all = predict(logits, task)
+            pred = pred_all[mask].cpu().numpy()
             true = y[:, j][mask].cpu().numpy()
-            scores[task.name] = METRICS[task.metric](pred, true, len(task.classes)) if len(true) else math.nan
-        return scores
+            k = len(task.classes)
+            scores[task.name] = METRICS[task.metric](pred, true, k) if len(true) else math.nan
+            probs = torch.sigmoid(logits[:, 0]) if task.kind == "binary" else torch.softmax(logits.double(), dim=1)
+            extra[f"auroc/{task.name}"] = auroc(probs[mask].double().cpu().numpy(), true, k) if len(true) else math.nan
+            if task.metric == "icbhi_score":
+                extra[f"sp/{task.name}"] = icbhi_specificity(pred, true, k)
+                extra[f"se/{task.name}"] = icbhi_sensitivity(pred, true, k)
+            if len(multilabel) >= 2 and j in multilabel:
+                ml_pred.append(pred_all)
+        if len(multilabel) >= 2:
+            ml = multilabel_scores(torch.stack(ml_pred, dim=1).cpu().numpy(), y[:, multilabel].cpu().numpy())
+            extra.update({f"ml_{k}": v for k, v in ml.items()})
+        return scores, extra
 
     def run_epoch(self, epoch: int) -> EpochStats:
         t0 = time.perf_counter()
         loss, samples = self.train_epoch(epoch)
         t1 = time.perf_counter()
-        val, test = self.evaluate("val"), self.evaluate("test")
+        (val, val_extra), (test, test_extra) = self.evaluate_all("val"), self.evaluate_all("test")
         t2 = time.perf_counter()
         self.cost_worker_seconds += (t2 - t0) * self.world_size
-        stats = EpochStats(epoch, loss, t1 - t0, t2 - t1, samples * self.world_size, val, test)
+        stats = EpochStats(epoch, loss, t1 - t0, t2 - t1, samples * self.world_size, val, test, val_extra, test_extra)
         self.best.update(stats, self.tasks)
         return stats
 
     def metrics(self, stats: EpochStats) -> dict[str, float]:
-        """The flat record reported to Ray Train/Tune after an epoch."""
+        """The flat record reported to Ray Train/Tune after an epoch.
+
+        Primary metrics: ``val/<task>``, ``test/<task>``, ``best_*/<task>``, and Δm
+        (``dm_val``, ``dm_test``, from the primary metrics only). Secondary metrics
+        of :meth:`evaluate_all` (fixed 0.5 thresholds, nothing tuned):
+        ``val_extra/<key>`` and ``test_extra/<key>`` with ``<key>`` one of
+        ``auroc/<task>``, ``sp/<task>``, ``se/<task>``, ``ml_macro_f1``,
+        ``ml_micro_f1``, ``ml_subset_acc``.
+        """
         primary = [t for t in self.tasks if t.name in self.job.baselines]
         lower = {t.name: t.direction == "min" for t in primary}
         base_val = {t.name: self.job.baselines[t.name]["val"] for t in primary}
@@ -221,4 +268,7 @@ class MultiTaskTrainer:
             out[f"best_val/{t.name}"] = self.best.val[t.name]
             out[f"best_test/{t.name}"] = self.best.test[t.name]
             out[f"best_epoch/{t.name}"] = self.best.epoch[t.name] + 1
+        for split, extra in (("val", stats.val_extra), ("test", stats.test_extra)):
+            for key, value in extra.items():
+                out[f"{split}_extra/{key}"] = value
         return out
