@@ -3,6 +3,12 @@
 Each trial is represented by its epoch with the best validation Δm (selection
 on validation only); its test Δm and test scores are those of that same epoch.
 Candidates are ranked by validation Δm.
+
+Besides Δm, each row carries the secondary metrics of that epoch (they select
+nothing): ``val_macro_f1`` … ``test_subset_acc`` over the primary binary tasks
+read as one multi-label problem (null when there are fewer than two), and
+``task_extra`` (per task, e.g. ``{"auroc": {"val": …, "test": …}}``). The text
+table shows test F1-macro and F1-micro beside Δm when the experiment has them.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import math
 from collections import defaultdict
 
 from mtlsearch.errors import StoreError
-from mtlsearch.store.results import ResultsStore
+from mtlsearch.store.results import MULTILABEL_COLUMNS, SECONDARY_TASK_METRICS, ResultsStore
 
 
 def _key(dm: float | None) -> float:
@@ -28,8 +34,12 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
     for row in store.read(experiment, "trials").to_pylist():
         trials[row["trial_id"]].append(row)
     scores: dict[tuple[str, int], dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    extra: dict[tuple[str, int], dict[str, dict[str, dict[str, float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
     for row in store.read(experiment, "task_metrics").to_pylist():
-        scores[(row["trial_id"], row["epoch"])][row["task"]][row["split"]] = row["value"]
+        if row["metric"] in SECONDARY_TASK_METRICS:
+            extra[(row["trial_id"], row["epoch"])][row["task"]][row["metric"]][row["split"]] = row["value"]
+        else:
+            scores[(row["trial_id"], row["epoch"])][row["task"]][row["split"]] = row["value"]
     status = {r["trial_id"]: r for r in store.read(experiment, "status").to_pylist()}
 
     rows = []
@@ -52,6 +62,8 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
                 "stopped_early": bool(st and st["status"] == "stopped_early"),
                 "cost_worker_s": max(r["cost_worker_s"] for r in epochs),
                 "tasks": {t: dict(v) for t, v in scores[(trial_id, best["epoch"])].items()},
+                **{c: best.get(c) for c in MULTILABEL_COLUMNS},
+                "task_extra": {t: {m: dict(s) for m, s in v.items()} for t, v in extra[(trial_id, best["epoch"])].items()},
             }
         )
     rows.sort(key=lambda r: (_key(r["dm_val"]), _key(r["dm_test"])), reverse=True)
@@ -76,7 +88,10 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
     """A plain-text leaderboard and, for the best candidates, per-task scores beside the baselines."""
     if not rows:
         return "no trial has reported a result yet"
-    header = ["rank", "trial", "candidate", "Δm val", "Δm test", "epochs", "ASHA-stopped", "cost (worker·s)", "groups"]
+    # multi-label F1 over the primary binary tasks, present when there are at least two of them
+    multilabel = any(r.get("test_macro_f1") is not None for r in rows)
+    header = ["rank", "trial", "candidate", "Δm val", "Δm test"] + (["F1-macro test", "F1-micro test"] if multilabel else [])
+    header += ["epochs", "ASHA-stopped", "cost (worker·s)", "groups"]
     body = [
         [
             str(i + 1),
@@ -84,6 +99,7 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
             candidate_label(r),
             _fmt(r["dm_val"]),
             _fmt(r["dm_test"]),
+            *([_fmt(r.get("test_macro_f1"), ".4f"), _fmt(r.get("test_micro_f1"), ".4f")] if multilabel else []),
             f"{r['epochs_trained']}",
             "yes" if r["stopped_early"] else ("error" if r["status"] == "error" else "no"),
             f"{r['cost_worker_s']:.1f}",

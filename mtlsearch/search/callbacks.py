@@ -16,14 +16,32 @@ from typing import TextIO
 from ray.tune import Callback
 
 from mtlsearch.search.context import SearchContext
-from mtlsearch.store.results import ResultsStore
+from mtlsearch.store.results import MULTILABEL_COLUMNS, ResultsStore
 
 SPLITS = ("val", "test")
 
+# trainer's secondary per-task keys ("<split>_extra/<key>/<task>") -> task_metrics ``metric`` name
+EXTRA_TASK_METRICS = {"auroc": "auroc", "sp": "specificity", "se": "sensitivity"}
+
 
 def task_scores(result: dict, split: str) -> dict[str, float]:
+    """Each task's primary metric on ``split`` (the ``<split>/<task>`` keys)."""
     prefix = f"{split}/"
     return {k[len(prefix) :]: v for k, v in result.items() if k.startswith(prefix)}
+
+
+def extra_task_scores(result: dict, split: str) -> list[tuple[str, str, float]]:
+    """``(task, metric, value)`` of the secondary per-task metrics on ``split`` (``<split>_extra/<key>/<task>``)."""
+    out = []
+    for key, metric in EXTRA_TASK_METRICS.items():
+        prefix = f"{split}_extra/{key}/"
+        out += [(k[len(prefix) :], metric, v) for k, v in result.items() if k.startswith(prefix)]
+    return out
+
+
+def multilabel_columns(result: dict) -> dict[str, float | None]:
+    """The trials table's multi-label columns (``val_macro_f1`` … ``test_subset_acc``) from ``<split>_extra/ml_*``."""
+    return {col: result.get(f"{col.split('_', 1)[0]}_extra/ml_{col.split('_', 1)[1]}") for col in MULTILABEL_COLUMNS}
 
 
 class StoreCallback(Callback):
@@ -53,12 +71,15 @@ class StoreCallback(Callback):
             "groups": json.dumps(desc["groups"]),
             "config": json.dumps(trial.config, sort_keys=True, default=str),
             **{k: result.get(k) for k in ("dm_val", "dm_test", "train_loss", "cost_worker_s", "samples_per_s")},
+            **multilabel_columns(result),
         }
         task_rows = []
         for split in SPLITS:
             for task, value in task_scores(result, split).items():
                 t = info_.task(task)
                 task_rows.append({"task": task, "role": t.role, "metric": t.metric, "split": split, "value": value})
+            for task, metric, value in extra_task_scores(result, split):
+                task_rows.append({"task": task, "role": info_.task(task).role, "metric": metric, "split": split, "value": value})
         self.store.write_trial_epoch(self.context.experiment, trial.trial_id, int(result["epoch"]), row, task_rows)
 
     def on_trial_complete(self, iteration, trials, trial, **info):

@@ -49,8 +49,21 @@ TRIALS_SCHEMA = pa.schema(
         ("cost_worker_s", pa.float64()),
         ("samples_per_s", pa.float64()),
         ("reported_at", pa.float64()),
+        # secondary metrics over the primary binary tasks read as one multi-label problem
+        # (mtlsearch.metrics.multilabel; null when there are fewer than two such tasks, and
+        # in experiments written before these columns existed: reading fills them with nulls)
+        ("val_macro_f1", pa.float64()),
+        ("val_micro_f1", pa.float64()),
+        ("val_subset_acc", pa.float64()),
+        ("test_macro_f1", pa.float64()),
+        ("test_micro_f1", pa.float64()),
+        ("test_subset_acc", pa.float64()),
     ]
 )
+"""One row per trial and reported epoch. Columns are only ever appended (nullable): ``read``
+scans with this schema, so files written before a column existed read it as null."""
+
+MULTILABEL_COLUMNS = ("val_macro_f1", "val_micro_f1", "val_subset_acc", "test_macro_f1", "test_micro_f1", "test_subset_acc")
 
 TASK_METRICS_SCHEMA = pa.schema(
     [
@@ -64,6 +77,12 @@ TASK_METRICS_SCHEMA = pa.schema(
         ("value", pa.float64()),
     ]
 )
+"""One row per task, split and metric of a reported epoch: the task's primary metric (``metric``
+is its name, e.g. ``f1``), and secondary ones named in :data:`SECONDARY_TASK_METRICS`."""
+
+SECONDARY_TASK_METRICS = ("auroc", "specificity", "sensitivity")
+"""``metric`` values of task_metrics rows that are not the task's primary metric: AUROC of
+every task, and ICBHI specificity/sensitivity of tasks scored by ``icbhi_score``."""
 
 STATUS_SCHEMA = pa.schema(
     [
