@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
@@ -232,16 +233,107 @@ class SearchSpace(Strict):
 # --- fixed settings ----------------------------------------------------------
 
 
-class EncoderSpec(Strict):
-    """The encoder each sharing-plan group gets. ``mlp``: numeric features → hidden layers."""
+class MLPEncoderSpec(Strict):
+    """``mlp``: numeric features → ``hidden_dims`` ReLU layers (the ``hidden_dim`` search dimension sets their widths)."""
 
     type: Literal["mlp"] = "mlp"
     hidden_dims: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [64, 32], min_length=1)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
 
 
+class CNNEncoderSpec(Strict):
+    """``cnn``: a small 2-D CNN over a spectrogram dataset's (frames, mel bins) features, for CPU-scale runs.
+
+    One conv-BatchNorm-ReLU block per ``channels`` entry, 2×2 max pooling between
+    blocks, global average pooling; the first convolution has stride ``stem_stride``.
+    """
+
+    type: Literal["cnn"]
+    channels: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
+    kernel_size: int = Field(3, ge=1, description="odd: the convolutions keep the spatial size (padding kernel_size // 2)")
+    stem_stride: int = Field(2, ge=1, description="stride of the first convolution")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="on the pooled output")
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {v}")
+        return v
+
+
+AST_ARCHITECTURE_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "patch_size")
+
+
+class ASTEncoderSpec(Strict):
+    """``ast``: the Audio Spectrogram Transformer (transformers ``ASTModel``) over Kaldi log-mel filterbanks.
+
+    ``pretrained``: a local directory (``save_pretrained``) or Hugging Face id
+    whose weights are loaded; the architecture fields then come from it and must
+    stay unset. Unset (``null``): random initialisation from an ``ASTConfig``;
+    unset architecture fields keep transformers' defaults (AST-base: 768 wide,
+    12 layers, 12 heads, 3072 MLP, 16×16 patches, stride 10), so set them small
+    for CPU runs. ``max_length`` and ``num_mel_bins`` always come from the
+    dataset's ``feature_shape``; strides may be set with pretrained weights too
+    (the position embeddings are cropped or interpolated to the patch grid).
+    """
+
+    type: Literal["ast"]
+    pretrained: str | None = Field(None, description="local path or Hugging Face id of ASTModel weights; null: random init")
+    hidden_size: int | None = Field(None, gt=0)
+    num_hidden_layers: int | None = Field(None, ge=1)
+    num_attention_heads: int | None = Field(None, ge=1)
+    intermediate_size: int | None = Field(None, gt=0)
+    patch_size: int | None = Field(None, ge=1)
+    frequency_stride: int | None = Field(None, ge=1)
+    time_stride: int | None = Field(None, ge=1)
+    pooling: Literal["cls", "mean"] = Field("cls", description="cls: mean of the CLS and distillation tokens (AST's pooled output); mean: of the patch tokens")
+    freeze_layers: int = Field(0, ge=0, description="n > 0 freezes the patch/position embeddings and the lower n layers")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="on the pooled output")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ASTEncoderSpec":
+        if self.pretrained:
+            fixed = [k for k in AST_ARCHITECTURE_FIELDS if getattr(self, k) is not None]
+            if fixed:
+                raise ValueError(f"{fixed} are fixed by the pretrained weights {self.pretrained!r}; leave them unset")
+            return self
+        hidden = self.hidden_size or 768  # ASTConfig's defaults
+        heads = self.num_attention_heads or 12
+        layers = self.num_hidden_layers or 12
+        if hidden % heads:
+            raise ValueError(f"hidden_size {hidden} must be a multiple of num_attention_heads {heads}")
+        if self.freeze_layers > layers:
+            raise ValueError(f"freeze_layers {self.freeze_layers} exceeds num_hidden_layers {layers}")
+        return self
+
+
+ENCODER_SPECS: dict[str, type[BaseModel]] = {"mlp": MLPEncoderSpec, "cnn": CNNEncoderSpec, "ast": ASTEncoderSpec}
+
+
+def _encoder_kind(v: Any) -> str | None:
+    """The encoder's ``type`` (``mlp`` when absent); None for a value that is not a mapping."""
+    if isinstance(v, BaseModel):
+        return getattr(v, "type", None)
+    if isinstance(v, dict):
+        kind = v.get("type", "mlp")
+        return kind if isinstance(kind, str) else repr(kind)
+    return None
+
+
+EncoderSpec = Annotated[
+    Union[tuple(Annotated[m, Tag(k)] for k, m in ENCODER_SPECS.items())],
+    Discriminator(
+        _encoder_kind,
+        custom_error_type="encoder",
+        custom_error_message=f"expected a mapping with type: one of {list(ENCODER_SPECS)} and that encoder's settings",
+    ),
+]
+"""The encoder each sharing-plan group gets: ``mlp`` | ``cnn`` | ``ast``, chosen by ``type`` (default ``mlp``)."""
+
+
 class ModelSpec(Strict):
-    encoder: EncoderSpec = Field(default_factory=EncoderSpec)
+    encoder: EncoderSpec = Field(default_factory=MLPEncoderSpec)
 
 
 class TrainSpec(Strict):
@@ -352,6 +444,15 @@ class Spec(Strict):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", v):
             raise ValueError(f"experiment names use letters, digits, '_', '.', '-' (got {v!r})")
         return v
+
+    @model_validator(mode="after")
+    def _hidden_dim_needs_mlp(self) -> "Spec":
+        if self.search.space.hidden_dim is not None and self.model.encoder.type != "mlp":
+            raise ValueError(
+                f"search.space.hidden_dim sets the widths of an mlp encoder's hidden_dims; model.encoder is "
+                f"{self.model.encoder.type!r} (remove hidden_dim, or open dropout, lr, ... instead)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _groupings(self) -> "Spec":
@@ -474,13 +575,23 @@ def _dotted(loc: tuple) -> str:
 
 
 def _describe(path: Path, root: yaml.Node | None, err: dict) -> str:
-    # a discriminated union puts its tag before the field of the same name: ('lr', 'loguniform', 'loguniform')
-    loc = tuple(p for i, p in enumerate(err["loc"]) if i == 0 or p != err["loc"][i - 1])
+    raw = tuple(err["loc"])
+    # a discriminated union puts its tag before the field of the same name: ('lr', 'loguniform', 'loguniform'),
+    # and the encoder union its type before the encoder's fields: ('model', 'encoder', 'cnn', 'channels')
+    loc = tuple(
+        p for i, p in enumerate(raw)
+        if i == 0 or (p != raw[i - 1] and not (raw[i - 1] == "encoder" and p in ENCODER_SPECS))
+    )
     line = _line_of(root, loc)
     where = f"{path}:{line}" if line else str(path)
     kind = err["type"]
+    if kind == "encoder" and isinstance(err.get("input"), dict) and "type" in err["input"]:
+        line = _line_of(root, loc + ("type",))
+        where = f"{path}:{line}" if line else str(path)
+        return (f"{where}: field '{_dotted(loc + ('type',))}': unknown encoder type {err['input']['type']!r}; "
+                f"expected one of {list(ENCODER_SPECS)}")
     if kind == "extra_forbidden":
-        parent_fields = _fields_at(loc[:-1])
+        parent_fields = _fields_at(raw[:-1])
         hint = f" (expected one of: {', '.join(parent_fields)})" if parent_fields else ""
         return f"{where}: field '{_dotted(loc)}': unknown key{hint}"
     if kind == "missing":
@@ -491,17 +602,48 @@ def _describe(path: Path, root: yaml.Node | None, err: dict) -> str:
     return f"{where}: field '{_dotted(loc)}': {msg}{got_text}"
 
 
+def _tagged_models(ann: Any) -> dict[str, type[BaseModel]]:
+    """The members of a tagged union annotation (``Annotated[Model, Tag(t)]``), by tag."""
+    out: dict[str, type[BaseModel]] = {}
+    origin = get_origin(ann)
+    if origin is Annotated:
+        base, *meta = get_args(ann)
+        tag = next((m.tag for m in meta if isinstance(m, Tag)), None)
+        if tag is not None and isinstance(base, type) and issubclass(base, BaseModel):
+            out[tag] = base
+        else:
+            out.update(_tagged_models(base))
+    elif origin in (Union, UnionType):
+        for member in get_args(ann):
+            out.update(_tagged_models(member))
+    return out
+
+
 def _fields_at(loc: tuple) -> list[str]:
-    """The keys the schema accepts at ``loc`` (for 'did you mean' hints)."""
+    """The keys the schema accepts at ``loc``, a pydantic error location (for 'did you mean' hints).
+
+    Inside a tagged union, pydantic puts the member's tag after the field: ``('model', 'encoder', 'cnn')``.
+    """
     model: Any = Spec
-    for part in loc:
+    i = 0
+    while i < len(loc):
+        part = loc[i]
         if isinstance(part, int) or model is None:
             return []
         field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
         if field is None:
             return []
         ann = field.annotation
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            tagged = _tagged_models(ann)
+            if i + 1 < len(loc) and loc[i + 1] in tagged:
+                model = tagged[loc[i + 1]]
+                i += 1
+            else:
+                model = None
+        i += 1
     return list(model.model_fields) if model is not None else []
 
 

@@ -1,11 +1,25 @@
-"""Encoders, one small class per input kind, in a registry keyed by the spec's ``model.encoder.type``."""
+"""Encoders, one small class per input kind, in a registry keyed by the spec's ``model.encoder.type``.
+
+Every encoder takes the table's row vectors ``(batch, in_dim)`` and returns
+``(batch, out_dim)``. ``mlp`` reads them as flat features. ``cnn`` and ``ast``
+read them as spectrograms: a dataset whose ``info.extra["feature_shape"]`` is
+``[frames, mel_bins]`` (ICBHI: Kaldi 128-bin log-mel filterbanks, 798 frames
+for 8 s, flattened row-major) gives ``input_shape``, and they reshape each row
+to ``(frames, mel_bins)``.
+
+An encoder may set ``eval_batch``: the largest batch the trainer evaluates at
+once (spectrogram encoders keep big activations per example).
+"""
 
 from __future__ import annotations
 
+import copy
+import math
 from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 class MLPEncoder(nn.Module):
@@ -27,10 +41,185 @@ class MLPEncoder(nn.Module):
         return self.net(x)
 
 
-ENCODERS: dict[str, Callable[..., nn.Module]] = {"mlp": MLPEncoder}
+class CNNEncoder(nn.Module):
+    """A small 2-D CNN over the (frames, mel bins) spectrogram, for CPU-scale runs.
+
+    One block per entry of ``channels``: 3×3 convolution (``kernel_size``) →
+    BatchNorm → ReLU, then 2×2 max pooling between blocks; global average
+    pooling over time and frequency at the end, then ``dropout``. The first
+    convolution has stride ``stem_stride`` (2: the 798 × 128 ICBHI input is
+    halved before the wide activations pile up). ``out_dim`` = ``channels[-1]``.
+    """
+
+    needs_spectrogram = True
+    eval_batch = 256
+
+    def __init__(self, in_dim: int, input_shape: tuple[int, int], channels: list[int] = (16, 32, 64),
+                 kernel_size: int = 3, stem_stride: int = 2, dropout: float = 0.0):
+        super().__init__()
+        self.input_shape = tuple(int(s) for s in input_shape)
+        layers: list[nn.Module] = []
+        prev = 1
+        for i, c in enumerate(channels):
+            if i > 0:
+                layers.append(nn.MaxPool2d(2, ceil_mode=True))  # ceil: a 1-wide axis stays 1 wide
+            layers += [
+                nn.Conv2d(prev, c, kernel_size, stride=stem_stride if i == 0 else 1, padding=kernel_size // 2, bias=False),
+                nn.BatchNorm2d(c),
+                nn.ReLU(inplace=True),
+            ]
+            prev = c
+        self.net = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.out_dim = prev
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.net(x.view(x.shape[0], 1, *self.input_shape))
+        return self.dropout(h.mean(dim=(2, 3)))
 
 
-def build_encoder(cfg: dict, in_dim: int) -> nn.Module:
-    """Instantiate an encoder from the spec's encoder settings (``type`` plus its arguments)."""
+# ASTConfig fields that define the weights' shapes (a pretrained model fixes them)
+AST_ARCHITECTURE = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "patch_size")
+
+
+def _ast_layers(model: nn.Module) -> nn.ModuleList:
+    """The transformer layers of an ``ASTModel`` (``model.layers`` in transformers 5, ``model.encoder.layer`` before)."""
+    layers = getattr(model, "layers", None)
+    return layers if layers is not None else model.encoder.layer
+
+
+def _resize_axis(grid: torch.Tensor, dim: int, size: int) -> torch.Tensor:
+    """Centre-crop (smaller) or linearly interpolate (larger) ``grid`` (1, H, F, T) along ``dim`` to ``size``."""
+    old = grid.shape[dim]
+    if size == old:
+        return grid
+    if size < old:  # as the AST reference code does when fine-tuning on shorter inputs
+        start = old // 2 - size // 2
+        return grid.narrow(dim, start, size)
+    target = list(grid.shape[2:])
+    target[dim - 2] = size
+    return F.interpolate(grid, size=tuple(target), mode="bilinear", align_corners=False)
+
+
+def _regrid_ast(model: nn.Module, geometry: dict) -> nn.Module:
+    """A copy of a (pretrained) ``ASTModel`` for another input geometry (frames, mel bins, strides).
+
+    Every weight is kept except the patch position embeddings, which are
+    centre-cropped or interpolated on the (frequency, time) patch grid.
+    """
+    from transformers import ASTModel
+
+    old_cfg = model.config
+    if all(getattr(old_cfg, k) == v for k, v in geometry.items()):
+        return model
+    cfg = copy.deepcopy(old_cfg)
+    for k, v in geometry.items():
+        setattr(cfg, k, v)
+    f0, t0 = model.embeddings.get_shape(old_cfg)
+    f1, t1 = model.embeddings.get_shape(cfg)
+    state = model.state_dict()
+    key = "embeddings.position_embeddings"
+    pos = state[key]
+    hidden = pos.shape[-1]
+    grid = pos[:, 2:].reshape(1, f0, t0, hidden).permute(0, 3, 1, 2)
+    grid = _resize_axis(_resize_axis(grid, 2, f1), 3, t1)
+    state[key] = torch.cat([pos[:, :2], grid.permute(0, 2, 3, 1).reshape(1, f1 * t1, hidden)], dim=1).contiguous()
+    new = ASTModel(cfg)
+    new.load_state_dict(state)
+    return new
+
+
+class ASTEncoder(nn.Module):
+    """The Audio Spectrogram Transformer (transformers ``ASTModel``) over Kaldi log-mel filterbanks.
+
+    ``pretrained``: a local directory or Hugging Face id loaded with
+    ``ASTModel.from_pretrained`` (e.g. ``MIT/ast-finetuned-audioset-10-10-0.4593``);
+    its architecture is kept and only the input geometry changes: ``max_length``
+    becomes the dataset's frame count, ``num_mel_bins`` its bin count, and the
+    strides may be overridden; the position embeddings are centre-cropped or
+    interpolated to the new patch grid, as in the AST reference code. ``None``:
+    random initialisation from an ``ASTConfig`` whose unset fields keep
+    transformers' defaults (the published AST-base: 768 wide, 12 layers, 12
+    heads, 16×16 patches, stride 10); set them small for CPU runs.
+
+    ``pooling``: ``cls`` is AST's pooled output (the mean of the CLS and
+    distillation tokens), ``mean`` the mean of the patch tokens.
+    ``freeze_layers`` = n > 0 freezes the embeddings and the lower n layers.
+    ``dropout`` applies to the pooled output. ``out_dim`` = ``hidden_size``.
+    """
+
+    needs_spectrogram = True
+    eval_batch = 64
+
+    def __init__(self, in_dim: int, input_shape: tuple[int, int], pretrained: str | None = None,
+                 hidden_size: int | None = None, num_hidden_layers: int | None = None,
+                 num_attention_heads: int | None = None, intermediate_size: int | None = None,
+                 patch_size: int | None = None, frequency_stride: int | None = None, time_stride: int | None = None,
+                 pooling: str = "cls", freeze_layers: int = 0, dropout: float = 0.0):
+        super().__init__()
+        from transformers import ASTConfig, ASTModel
+
+        if pooling not in ("cls", "mean"):
+            raise ValueError(f"encoder 'ast': pooling must be 'cls' or 'mean', got {pooling!r}")
+        frames, mels = (int(s) for s in input_shape)
+        self.input_shape = (frames, mels)
+        given = dict(hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
+                     intermediate_size=intermediate_size, patch_size=patch_size)
+        arch = {k: v for k, v in given.items() if v is not None}
+        geometry = {"max_length": frames, "num_mel_bins": mels}
+        geometry.update({k: v for k, v in (("frequency_stride", frequency_stride), ("time_stride", time_stride)) if v is not None})
+        if pretrained:
+            if arch:
+                raise ValueError(f"encoder 'ast': {sorted(arch)} are fixed by the pretrained weights {pretrained!r}; leave them unset")
+            model = _regrid_ast(ASTModel.from_pretrained(pretrained), geometry)
+        else:
+            cfg = ASTConfig(**arch, **geometry)
+            if cfg.hidden_size % cfg.num_attention_heads:
+                raise ValueError(f"encoder 'ast': hidden_size {cfg.hidden_size} is not a multiple of num_attention_heads {cfg.num_attention_heads}")
+            model = ASTModel(cfg)
+        cfg = model.config
+        if frames < cfg.patch_size or mels < cfg.patch_size:
+            raise ValueError(f"encoder 'ast': input {frames} frames × {mels} mel bins is smaller than one {cfg.patch_size}×{cfg.patch_size} patch")
+        layers = _ast_layers(model)
+        if not 0 <= freeze_layers <= len(layers):
+            raise ValueError(f"encoder 'ast': freeze_layers must be in [0, {len(layers)}] (the model's layers), got {freeze_layers}")
+        if freeze_layers > 0:
+            model.embeddings.requires_grad_(False)
+            for layer in layers[:freeze_layers]:
+                layer.requires_grad_(False)
+        self.ast = model
+        self.pooling = pooling
+        self.freeze_layers = freeze_layers
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.out_dim = int(cfg.hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.ast(input_values=x.view(x.shape[0], *self.input_shape))
+        h = out.pooler_output if self.pooling == "cls" else out.last_hidden_state[:, 2:].mean(dim=1)
+        return self.dropout(h)
+
+
+ENCODERS: dict[str, Callable[..., nn.Module]] = {"mlp": MLPEncoder, "cnn": CNNEncoder, "ast": ASTEncoder}
+
+
+def build_encoder(cfg: dict, in_dim: int, input_shape: tuple[int, ...] | None = None) -> nn.Module:
+    """Instantiate an encoder from the spec's encoder settings (``type`` plus its arguments).
+
+    ``input_shape`` is the shape of one example before flattening (the
+    dataset's ``feature_shape``); spectrogram encoders (``cnn``, ``ast``) need
+    it to be ``(frames, mel_bins)``, the MLP ignores it.
+    """
+    kind = cfg.get("type", "mlp")
+    if kind not in ENCODERS:
+        raise ValueError(f"unknown encoder type {kind!r}; expected one of {sorted(ENCODERS)}")
+    cls = ENCODERS[kind]
     kwargs = {k: v for k, v in cfg.items() if k != "type"}
-    return ENCODERS[cfg.get("type", "mlp")](in_dim, **kwargs)
+    if not getattr(cls, "needs_spectrogram", False):
+        return cls(in_dim, **kwargs)
+    shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
+    if shape is None or len(shape) != 2:
+        raise ValueError(f"encoder {kind!r} needs spectrogram inputs (a dataset with a 2-D feature_shape "
+                         f"[frames, mel_bins], e.g. icbhi with audio); this dataset has flat features of size {in_dim}")
+    if math.prod(shape) != in_dim:
+        raise ValueError(f"encoder {kind!r}: feature_shape {list(shape)} does not match the input size {in_dim}")
+    return cls(in_dim, shape, **kwargs)

@@ -25,10 +25,14 @@ class MultiTaskModel(nn.Module):
     derived from ``(seed, the group's task names)``, so a task's STL encoder is
     identical whichever other tasks are in the run.
 
+    ``input_shape`` is one example's shape before flattening (the dataset's
+    ``feature_shape``); spectrogram encoders (``cnn``, ``ast``) need it.
+
     ``forward`` returns the logits of every task, in ``self.task_names`` order.
     """
 
-    def __init__(self, plan: SharingPlan, tasks: list[TaskInfo], encoder_cfg: dict, in_dim: int, seed: int):
+    def __init__(self, plan: SharingPlan, tasks: list[TaskInfo], encoder_cfg: dict, in_dim: int, seed: int,
+                 input_shape: tuple[int, ...] | None = None):
         super().__init__()
         by_name = {t.name: t for t in tasks}
         self.plan = plan
@@ -37,7 +41,7 @@ class MultiTaskModel(nn.Module):
         for group in plan.encoder_groups:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(_module_seed(seed, "enc:" + ",".join(group)))
-                self.encoders.append(build_encoder(encoder_cfg, in_dim))
+                self.encoders.append(build_encoder(encoder_cfg, in_dim, input_shape))
         self.heads = nn.ModuleList()
         self._head_encoder: list[int] = []
         self._head_tasks: list[list[str]] = []

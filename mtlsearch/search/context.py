@@ -67,10 +67,15 @@ class SearchContext:
         return {"architecture": arch, "grouping": label, "groups": [list(g) for g in plan.head_groups], "plan": plan}
 
     def job_for(self, config: dict, use_gpu: bool = False) -> TrainJob:
-        """The training job of one sampled config: the fixed settings with the sampled ones applied."""
+        """The training job of one sampled config: the fixed settings with the sampled ones applied.
+
+        ``hidden_dim`` sets every width of an ``mlp`` encoder's ``hidden_dims``
+        (the spec allows it only with an mlp; other encoders ignore it);
+        ``dropout`` sets any encoder's ``dropout``.
+        """
         spec = self.spec
         encoder = spec.model.encoder.model_dump()
-        if "hidden_dim" in config:
+        if "hidden_dim" in config and encoder["type"] == "mlp":
             encoder["hidden_dims"] = [int(config["hidden_dim"])] * len(encoder["hidden_dims"])
         if "dropout" in config:
             encoder["dropout"] = float(config["dropout"])

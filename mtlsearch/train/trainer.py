@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mtlsearch.data.canonical import TaskInfo, read_splits
+from mtlsearch.data.canonical import TaskInfo, read_info, read_splits
 from mtlsearch.metrics.delta_m import delta_m
 from mtlsearch.metrics.multilabel import multilabel_scores
 from mtlsearch.metrics.scores import METRICS, auroc, icbhi_sensitivity, icbhi_specificity
@@ -107,7 +107,11 @@ class MultiTaskTrainer:
         self.loss_fn = TaskLoss(self.tasks, complete=bool((y_train >= 0).all()))
         self.train_targets = self.loss_fn.targets(y_train)
         in_dim = self.data["train"][0].shape[1]
-        self.model = MultiTaskModel(plan, self.tasks, job.encoder, in_dim, job.seed).to(self.device)
+        shape = read_info(job.dataset_path).extra.get("feature_shape")  # spectrogram encoders need (frames, mel bins)
+        self.model = MultiTaskModel(plan, self.tasks, job.encoder, in_dim, job.seed,
+                                    input_shape=tuple(shape) if shape else None).to(self.device)
+        # spectrogram encoders hold big activations per example: evaluate in smaller chunks
+        self.eval_batch = min([EVAL_BATCH, *(getattr(e, "eval_batch", EVAL_BATCH) for e in self.model.encoders)])
         self.ddp_model: nn.Module = self.model
         if world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -200,7 +204,7 @@ class MultiTaskTrainer:
         """
         x, y = self.data[split]
         self.model.eval()
-        chunks = [self.model(x[i : i + EVAL_BATCH]) for i in range(0, x.shape[0], EVAL_BATCH)]
+        chunks = [self.model(x[i : i + self.eval_batch]) for i in range(0, x.shape[0], self.eval_batch)]
         scores: dict[str, float] = {}
         extra: dict[str, float] = {}
         multilabel = [j for j, t in enumerate(self.tasks) if t.kind == "binary" and t.role == "primary"]
