@@ -48,6 +48,7 @@ from mtlsearch.data.arff import read_arff, read_header
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
 from mtlsearch.data.registry import Loader, LoaderOptions, register
 from mtlsearch.data.sources import (
+    TextSourceOptions,
     bag_of_words_features,
     file_sha256,
     iter_files,
@@ -204,15 +205,10 @@ class OhsumedArffLoader(Loader):
 # ---------------------------------------------------------------- Joachims' folders
 
 
-class OhsumedFoldersOptions(LoaderOptions):
+class OhsumedFoldersOptions(TextSourceOptions):
     path: str = Field(description="a folder or .tar(.gz) archive in Joachims' layout {training,test}/Cxx/<docid>; ~, $VAR and ${VAR} are expanded")
-    vocab_size: int = Field(2000, ge=1, description="bag-of-words terms: those found in the most training documents")
-    weighting: Literal["log1p", "count", "binary"] = Field("log1p", description="feature value of a term: log(1+count), its count, or 1 if present")
-    stop_words: bool = Field(True, description="leave English stop words (scikit-learn's list) out of the vocabulary")
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share of the training documents carved out as the val split")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="only for a layout with no training/test folders: share carved out as test")
-    stratification_order: Literal[1, 2] = Field(1, description="1: iterative stratification on labels; 2: on labels and label pairs")
-    seed: int = Field(0, description="seed of the split")
 
 
 def read_joachims(path: Path) -> tuple[list[str], list[str], list[str], list[set[str]], bool]:

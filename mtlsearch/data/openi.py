@@ -104,8 +104,9 @@ import pyarrow as pa
 from pydantic import Field
 
 from mtlsearch.data.canonical import RESERVED_COLUMNS, DatasetInfo, TaskInfo, build_table
-from mtlsearch.data.registry import Loader, LoaderOptions, register
+from mtlsearch.data.registry import Loader, register
 from mtlsearch.data.sources import (
+    TextSourceOptions,
     bag_of_words_features,
     file_sha256,
     is_archive,
@@ -439,18 +440,13 @@ def term_tasks(terms: list[Term]) -> list[TaskInfo]:
 # ---------------------------------------------------------------- options and loaders
 
 
-class _OpenIOptions(LoaderOptions):
+class _OpenIOptions(TextSourceOptions):
     projections_path: str | None = Field(None, description=f"Indiana projections CSV (uid, filename, projection); default: {PROJECTIONS_FILE} next to the source, if present")
     top_k: int = Field(DEFAULT_TOP_K, ge=1, description="tasks: the top_k MeSH headings carried by the most kept reports ('normal' and 'No Indexing' are never tasks)")
     no_indexing: Literal["missing", "drop", "negative"] = Field(
         "missing", description="reports with no term but 'No Indexing': labels -1 (missing), left out, or all 0 like a normal report")
-    vocab_size: int = Field(2000, ge=1, description="bag-of-words terms: those found in the most training reports")
-    weighting: Literal["log1p", "count", "binary"] = Field("log1p", description="feature value of a term: log(1+count), its count, or 1 if present")
-    stop_words: bool = Field(True, description="leave English stop words (scikit-learn's list) out of the vocabulary")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of all kept reports carved out as the test split (MTLV: 0.2)")
     val_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="share of the remaining reports carved out as the val split (MTLV: 0.15)")
-    stratification_order: Literal[1, 2] = Field(1, description="1: iterative stratification on labels; 2: on labels and label pairs")
-    seed: int = Field(0, description="seed of the split")
 
 
 class OpenICsvOptions(_OpenIOptions):

@@ -24,9 +24,12 @@ import tarfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
+from mtlsearch.data.registry import LoaderOptions
 from mtlsearch.errors import DataError
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -183,3 +186,13 @@ def bag_of_words_features(texts: list[str], train: np.ndarray, *, vocab_size: in
     if not vocabulary:
         raise DataError(f"{where}: the training documents have no word tokens")
     return bag_of_words(tokens, vocabulary, weighting), vocabulary
+
+
+class TextSourceOptions(LoaderOptions):
+    """Bag-of-words and split settings shared by the text loaders (OHSUMED folders, Open-I)."""
+
+    vocab_size: int = Field(2000, ge=1, description="bag-of-words terms: those found in the most training documents")
+    weighting: Literal["log1p", "count", "binary"] = Field("log1p", description="feature value of a term: log(1+count), its count, or 1 if present")
+    stop_words: bool = Field(True, description="leave English stop words (scikit-learn's list) out of the vocabulary")
+    stratification_order: Literal[1, 2] = Field(1, description="1: iterative stratification on labels; 2: on labels and label pairs")
+    seed: int = Field(0, description="seed of the split")
