@@ -13,7 +13,8 @@ from mtlsearch.data.canonical import SPLITS, read_info
 def inspect_table(path: str) -> dict:
     """Sizes per split, each task's classes and per-split class counts, label cardinality, planted groups."""
     info = read_info(path)
-    table = pq.read_table(path, memory_map=True)
+    schema = pq.read_schema(path)
+    table = pq.read_table(path, memory_map=True, columns=["split", *info.task_names])  # not the inputs: they can be large
     split = np.asarray(table.column("split").to_pylist())
     tasks = []
     binary_positive = np.zeros(len(table))
@@ -25,13 +26,18 @@ def inspect_table(path: str) -> dict:
         }
         if t.kind == "binary":
             binary_positive += y == 1
-        tasks.append({"name": t.name, "kind": t.kind, "role": t.role, "metric": t.metric, "classes": list(t.classes), "description": t.description, "counts": counts})
+        tasks.append({"name": t.name, "title": t.title, "kind": t.kind, "role": t.role, "metric": t.metric, "classes": list(t.classes),
+                      "description": t.description, "counts": counts})
+    shape = info.extra.get("feature_shape")
+    inputs = {info.input_column: f"float32[{info.input_dim}]" + (f" = {'x'.join(map(str, shape))}" if shape else "")}
+    labels = {"id", "split", info.input_column, *info.task_names}
+    inputs.update({f.name: str(f.type) for f in schema if f.name not in labels})
     return {
         "dataset": info.name,
         "path": path,
         "fingerprint": info.fingerprint,
         "size": {s: int((split == s).sum()) for s in SPLITS},
-        "input_columns": {info.input_column: f"float32[{info.input_dim}]"},
+        "input_columns": inputs,
         "num_tasks": len(info.tasks),
         "label_cardinality_binary": float(binary_positive.mean()) if len(table) else 0.0,
         "tasks": tasks,
@@ -49,7 +55,8 @@ def format_inspection(report: dict) -> str:
     for t in report["tasks"]:
         train = t["counts"]["train"]
         counts = ", ".join(f"{c} {train[c]}" for c in t["classes"])
-        lines.append(f"  {t['name']:<12} {t['kind']:<10} {t['role']:<8} {t['metric']:<9} train: {counts}")
+        title = f" ({t['title']})" if t.get("title") else ""
+        lines.append(f"  {t['name']:<12} {t['kind']:<10} {t['role']:<9} {t['metric']:<11} train: {counts}{title}")
     if report["planted_groups"]:
         lines.append("planted groups:")
         for i, g in enumerate(report["planted_groups"]):
