@@ -192,6 +192,7 @@ class SearchSpace(Strict):
     hidden_dim: _dimension("choice", "int") | None = None
     dropout: Dimension | None = None
     optimizer: Choice | None = None
+    encoder: Choice | None = None
 
     @field_validator("architecture")
     @classmethod
@@ -308,7 +309,27 @@ class ASTEncoderSpec(Strict):
         return self
 
 
-ENCODER_SPECS: dict[str, type[BaseModel]] = {"mlp": MLPEncoderSpec, "cnn": CNNEncoderSpec, "ast": ASTEncoderSpec}
+class TextEncoderSpec(Strict):
+    """``text``: a Hugging Face encoder (``AutoModel``) fine-tuned on a text dataset's reports/abstracts.
+
+    ``model``: a Hugging Face id (e.g. ``dmis-lab/biobert-v1.1``) or a local
+    directory; ``null`` is the bundled all-MiniLM-L6-v2, which works offline.
+    Texts are tokenized once per dataset, model and ``max_length`` and cached as
+    Arrow next to the dataset's table. Needs a loader that keeps raw text
+    (``ohsumed_folders``, ``openi_csv``, ``openi_xml``).
+    """
+
+    type: Literal["text"]
+    model: str | None = Field(None, description="Hugging Face id or local path; null: the bundled all-MiniLM-L6-v2")
+    pooling: Literal["cls", "mean"] = Field("mean", description="cls: the first token's state; mean: over the real tokens")
+    max_length: int = Field(128, ge=4, le=4096, description="tokens per text (longer texts are truncated)")
+    freeze_layers: int = Field(0, ge=0, description="n > 0 freezes the embeddings and the lower n transformer layers")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="on the pooled output")
+
+
+ENCODER_SPECS: dict[str, type[BaseModel]] = {
+    "mlp": MLPEncoderSpec, "cnn": CNNEncoderSpec, "ast": ASTEncoderSpec, "text": TextEncoderSpec,
+}
 
 
 def _encoder_kind(v: Any) -> str | None:
@@ -329,11 +350,36 @@ EncoderSpec = Annotated[
         custom_error_message=f"expected a mapping with type: one of {list(ENCODER_SPECS)} and that encoder's settings",
     ),
 ]
-"""The encoder each sharing-plan group gets: ``mlp`` | ``cnn`` | ``ast``, chosen by ``type`` (default ``mlp``)."""
+"""The encoder each sharing-plan group gets: ``mlp`` | ``cnn`` | ``ast`` | ``text``, chosen by ``type`` (default ``mlp``)."""
+
+
+DEFAULT_ENCODER = "default"
 
 
 class ModelSpec(Strict):
+    """``encoder``: the model's encoder (the single-task baselines use it).
+
+    ``encoders``: named alternatives the search may choose with
+    ``search.space.encoder: {choice: [default, name, ...]}`` (``default`` is
+    ``encoder``), e.g. a fine-tuned transformer beside an MLP on bag-of-words.
+    """
+
     encoder: EncoderSpec = Field(default_factory=MLPEncoderSpec)
+    encoders: dict[str, EncoderSpec] = Field(default_factory=dict)
+
+    @field_validator("encoders")
+    @classmethod
+    def _names(cls, v: dict) -> dict:
+        if DEFAULT_ENCODER in v:
+            raise ValueError(f"'{DEFAULT_ENCODER}' names model.encoder; give the alternative another name")
+        return v
+
+    def named(self, name: str | None) -> BaseModel:
+        """The encoder settings a name stands for (``None`` or ``default``: ``encoder``)."""
+        return self.encoder if name in (None, DEFAULT_ENCODER) else self.encoders[name]
+
+    def all_encoders(self) -> list[BaseModel]:
+        return [self.encoder, *self.encoders.values()]
 
 
 class TrainSpec(Strict):
@@ -445,12 +491,27 @@ class Spec(Strict):
             raise ValueError(f"experiment names use letters, digits, '_', '.', '-' (got {v!r})")
         return v
 
+    def searched_encoders(self) -> list[str]:
+        """The encoder names trials may use (``default`` alone when the encoder is not searched)."""
+        dim = self.search.space.encoder
+        return list(dim.choice) if dim is not None else [DEFAULT_ENCODER]
+
+    @model_validator(mode="after")
+    def _encoder_names(self) -> "Spec":
+        known = [DEFAULT_ENCODER, *self.model.encoders]
+        unknown = [n for n in self.searched_encoders() if n not in known]
+        if unknown:
+            raise ValueError(f"search.space.encoder names {unknown[0]!r}, which is not defined under model.encoders "
+                             f"(expected some of {known}; '{DEFAULT_ENCODER}' is model.encoder)")
+        return self
+
     @model_validator(mode="after")
     def _hidden_dim_needs_mlp(self) -> "Spec":
-        if self.search.space.hidden_dim is not None and self.model.encoder.type != "mlp":
+        types = {self.model.named(n).type for n in self.searched_encoders()}
+        if self.search.space.hidden_dim is not None and "mlp" not in types:
             raise ValueError(
-                f"search.space.hidden_dim sets the widths of an mlp encoder's hidden_dims; model.encoder is "
-                f"{self.model.encoder.type!r} (remove hidden_dim, or open dropout, lr, ... instead)"
+                f"search.space.hidden_dim sets the widths of an mlp encoder's hidden_dims; the searched encoders are "
+                f"{sorted(types)} (remove hidden_dim, or open dropout, lr, ... instead)"
             )
         return self
 

@@ -227,7 +227,7 @@ def test_encoder_union_accepts_each_type_with_defaults():
 
 
 @pytest.mark.parametrize("encoder, message", [
-    ({"type": "rnn"}, "unknown encoder type 'rnn'; expected one of ['mlp', 'cnn', 'ast']"),
+    ({"type": "rnn"}, "unknown encoder type 'rnn'; expected one of ['mlp', 'cnn', 'ast', 'text']"),
     ({"type": "cnn", "chanels": [4]}, "field 'model.encoder.chanels': unknown key (expected one of: type, channels, kernel_size"),
     ({"type": "ast", "hidden_dims": [4]}, "field 'model.encoder.hidden_dims': unknown key (expected one of: type, pretrained"),
     ({"type": "mlp", "channels": [4]}, "field 'model.encoder.channels': unknown key (expected one of: type, hidden_dims, dropout)"),

@@ -143,8 +143,9 @@ def _ratio_affinity(lookahead: torch.Tensor, before: torch.Tensor) -> torch.Tens
 
 def _cosine(flat: torch.Tensor) -> torch.Tensor:
     """Row-wise cosine matrix of ``(T, P)`` gradients; NaN for a zero gradient (task unlabelled in the batch)."""
-    norms = flat.norm(dim=1)
-    cos = (flat @ flat.T) / (norms[:, None] * norms[None, :])
+    gram = flat @ flat.T
+    norms = gram.diagonal().clamp_min(0).sqrt()  # from the Gram matrix itself, so cos(i, i) = 1 to rounding
+    cos = gram / (norms[:, None] * norms[None, :])
     zero = norms == 0
     return cos.masked_fill(zero[:, None] | zero[None, :], math.nan)
 

@@ -1,7 +1,9 @@
 """Encoders, one small class per input kind, in a registry keyed by the spec's ``model.encoder.type``.
 
 Every encoder takes the table's row vectors ``(batch, in_dim)`` and returns
-``(batch, out_dim)``. ``mlp`` reads them as flat features. ``cnn`` and ``ast``
+``(batch, out_dim)``. ``mlp`` reads them as flat features. ``text`` reads the
+dataset's cached token ids instead (:mod:`mtlsearch.data.tokens`; its class
+sets ``needs_tokens``). ``cnn`` and ``ast``
 read them as spectrograms: a dataset whose ``info.extra["feature_shape"]`` is
 ``[frames, mel_bins]`` (ICBHI: Kaldi 128-bin log-mel filterbanks, 798 frames
 for 8 s, flattened row-major) gives ``input_shape``, and they reshape each row
@@ -82,10 +84,33 @@ class CNNEncoder(nn.Module):
 AST_ARCHITECTURE = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "patch_size")
 
 
-def _ast_layers(model: nn.Module) -> nn.ModuleList:
-    """The transformer layers of an ``ASTModel`` (``model.layers`` in transformers 5, ``model.encoder.layer`` before)."""
-    layers = getattr(model, "layers", None)
-    return layers if layers is not None else model.encoder.layer
+# where transformers keeps a model's stack of layers (BERT/AST: encoder.layer; transformers 5 ASTModel: layers;
+# DistilBERT: transformer.layer; BART/T5-style encoders: encoder.layers)
+_LAYER_PATHS = ("layers", "encoder.layer", "encoder.layers", "transformer.layer", "transformer.layers")
+
+
+def transformer_layers(model: nn.Module) -> nn.ModuleList:
+    """The stack of transformer layers of a transformers model (see ``_LAYER_PATHS``)."""
+    for path in _LAYER_PATHS:
+        obj = model
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if isinstance(obj, nn.ModuleList):
+            return obj
+    raise ValueError(f"cannot find the transformer layers of {type(model).__name__} (looked for {', '.join(_LAYER_PATHS)})")
+
+
+def freeze_lower(model: nn.Module, n: int, what: str) -> None:
+    """Freeze the embeddings and the lower ``n`` transformer layers of ``model`` (``n`` = 0: nothing)."""
+    layers = transformer_layers(model)
+    if not 0 <= n <= len(layers):
+        raise ValueError(f"encoder {what!r}: freeze_layers must be in [0, {len(layers)}] (the model's layers), got {n}")
+    if n > 0:
+        model.embeddings.requires_grad_(False)
+        for layer in layers[:n]:
+            layer.requires_grad_(False)
 
 
 def _resize_axis(grid: torch.Tensor, dim: int, size: int) -> torch.Tensor:
@@ -180,13 +205,7 @@ class ASTEncoder(nn.Module):
         cfg = model.config
         if frames < cfg.patch_size or mels < cfg.patch_size:
             raise ValueError(f"encoder 'ast': input {frames} frames × {mels} mel bins is smaller than one {cfg.patch_size}×{cfg.patch_size} patch")
-        layers = _ast_layers(model)
-        if not 0 <= freeze_layers <= len(layers):
-            raise ValueError(f"encoder 'ast': freeze_layers must be in [0, {len(layers)}] (the model's layers), got {freeze_layers}")
-        if freeze_layers > 0:
-            model.embeddings.requires_grad_(False)
-            for layer in layers[:freeze_layers]:
-                layer.requires_grad_(False)
+        freeze_lower(model, freeze_layers, "ast")
         self.ast = model
         self.pooling = pooling
         self.freeze_layers = freeze_layers
@@ -199,7 +218,56 @@ class ASTEncoder(nn.Module):
         return self.dropout(h)
 
 
-ENCODERS: dict[str, Callable[..., nn.Module]] = {"mlp": MLPEncoder, "cnn": CNNEncoder, "ast": ASTEncoder}
+class TextEncoder(nn.Module):
+    """Any Hugging Face encoder (``AutoModel``) over the dataset's cached token ids.
+
+    ``model``: a Hugging Face id or local directory; ``None`` is the bundled
+    all-MiniLM-L6-v2 (offline). Its weights are fine-tuned (a copy per
+    encoder group) except the embeddings and the lower ``freeze_layers`` layers.
+    Input rows are ``[length, id_1 … id_L]`` (:mod:`mtlsearch.data.tokens`,
+    ``L`` = ``max_length``); each batch is cut to its longest row, the attention
+    mask covers the real tokens. ``pooling``: ``cls`` is the first token's last
+    hidden state, ``mean`` the mean of the real tokens' (all-MiniLM-L6-v2 was
+    trained with mean pooling). ``dropout`` applies to the pooled output;
+    ``out_dim`` = the model's hidden size.
+    """
+
+    needs_tokens = True
+    eval_batch = 256
+
+    def __init__(self, in_dim: int, model: str | None = None, pooling: str = "mean", max_length: int = 128,
+                 freeze_layers: int = 0, dropout: float = 0.0):
+        super().__init__()
+        from mtlsearch.grouping.embedding import load_encoder
+
+        if pooling not in ("cls", "mean"):
+            raise ValueError(f"encoder 'text': pooling must be 'cls' or 'mean', got {pooling!r}")
+        if in_dim != max_length + 1:
+            raise ValueError(f"encoder 'text': token rows of width {in_dim} do not match max_length {max_length}")
+        _, pretrained = load_encoder(model)
+        self.model = copy.deepcopy(pretrained)  # the loaded model is cached and shared; train a copy
+        self.model.train()
+        freeze_lower(self.model, freeze_layers, "text")
+        self.pooling = pooling
+        self.max_length = max_length
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.out_dim = int(self.model.config.hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lengths = x[:, 0]
+        width = int(lengths.max()) if x.shape[0] else 1
+        ids = x[:, 1 : 1 + width]
+        mask = torch.arange(width, device=x.device)[None, :] < lengths[:, None]
+        hidden = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+        return self.dropout(pooled)
+
+
+ENCODERS: dict[str, Callable[..., nn.Module]] = {"mlp": MLPEncoder, "cnn": CNNEncoder, "ast": ASTEncoder, "text": TextEncoder}
 
 
 def build_encoder(cfg: dict, in_dim: int, input_shape: tuple[int, ...] | None = None) -> nn.Module:

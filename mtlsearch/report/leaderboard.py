@@ -71,7 +71,10 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
 
 
 def candidate_label(row: dict) -> str:
-    return f"{row['architecture']}[{row['grouping']}]" if row["grouping"] else row["architecture"]
+    """``GMTL[affinity k=3]``; with the searched encoder's name appended when the encoder is searched: ``MTL (minilm)``."""
+    label = f"{row['architecture']}[{row['grouping']}]" if row["grouping"] else row["architecture"]
+    encoder = row.get("config", {}).get("encoder")
+    return f"{label} ({encoder})" if encoder else label
 
 
 def _groups_text(row: dict) -> str:

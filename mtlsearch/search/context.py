@@ -69,12 +69,12 @@ class SearchContext:
     def job_for(self, config: dict, use_gpu: bool = False) -> TrainJob:
         """The training job of one sampled config: the fixed settings with the sampled ones applied.
 
+        ``encoder`` names the encoder (``model.encoders``; default ``model.encoder``);
         ``hidden_dim`` sets every width of an ``mlp`` encoder's ``hidden_dims``
-        (the spec allows it only with an mlp; other encoders ignore it);
-        ``dropout`` sets any encoder's ``dropout``.
+        (other encoders ignore it); ``dropout`` sets any encoder's ``dropout``.
         """
         spec = self.spec
-        encoder = spec.model.encoder.model_dump()
+        encoder = spec.model.named(config.get("encoder")).model_dump()
         if "hidden_dim" in config and encoder["type"] == "mlp":
             encoder["hidden_dims"] = [int(config["hidden_dim"])] * len(encoder["hidden_dims"])
         if "dropout" in config:

@@ -8,12 +8,12 @@ from typing import Callable
 
 from mtlsearch.data.canonical import read_info
 from mtlsearch.data.registry import prepare
-from mtlsearch.errors import MtlsearchError
+from mtlsearch.errors import DataError, MtlsearchError
 from mtlsearch.grouping.methods import GroupingInputs, search_groupings
 from mtlsearch.report.leaderboard import format_leaderboard, leaderboard
 from mtlsearch.search.baselines import ensure_baselines
 from mtlsearch.search.context import SearchContext
-from mtlsearch.spec import LoadedSpec
+from mtlsearch.spec import DEFAULT_ENCODER, LoadedSpec
 from mtlsearch.store.results import ResultsStore
 
 
@@ -26,6 +26,28 @@ def dataset_cache_dir(store: ResultsStore) -> str:
 
 def prepare_dataset(loaded: LoadedSpec, store: ResultsStore) -> str:
     return str(prepare(loaded.spec.dataset.loader, loaded.loader_options, dataset_cache_dir(store)))
+
+
+def prepare_tokens(loaded: LoadedSpec, dataset_path: str, log: Callable[[str], None]) -> None:
+    """Tokenize the dataset's text once for every ``text`` encoder a trial or baseline may use (cached as Arrow)."""
+    from mtlsearch.data.tokens import ensure_tokens, token_cache_path
+
+    spec = loaded.spec
+    named: dict[tuple, object] = {("model", "encoder"): spec.model.encoder}
+    named.update({("model", "encoders", n): spec.model.named(n) for n in spec.searched_encoders() if n != DEFAULT_ENCODER})
+    if spec.grouping_methods.affinity.encoder is not None:
+        named[("grouping_methods", "affinity", "encoder")] = spec.grouping_methods.affinity.encoder
+    done: set[tuple] = set()
+    for loc, enc in named.items():
+        if enc.type != "text" or (enc.model, enc.max_length) in done:
+            continue
+        done.add((enc.model, enc.max_length))
+        fresh = not token_cache_path(dataset_path, enc.model, enc.max_length).is_file()
+        try:
+            path = ensure_tokens(dataset_path, enc.model, enc.max_length)
+        except DataError as e:
+            raise loaded.error(loc, str(e)) from e
+        log(f"tokens ({enc.model or 'bundled all-MiniLM-L6-v2'}, max_length {enc.max_length}): {'tokenized' if fresh else 'cached'} {path}")
 
 
 def _experiment_name(store: ResultsStore, name: str, resume: bool) -> str:
@@ -90,6 +112,7 @@ def launch(
     dataset_path = prepare_dataset(loaded, store)
     info = read_info(dataset_path)
     log(f"dataset {info.name}: {len(info.tasks)} tasks ({len(info.primary_tasks())} primary), table {dataset_path}")
+    prepare_tokens(loaded, dataset_path, log)
 
     # Tune's own console reporter would repeat what ProgressCallback prints.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")

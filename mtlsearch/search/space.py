@@ -7,7 +7,7 @@ import itertools
 from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, Choice, IntRange, LogUniform, SearchSpace, Uniform
 
 # Dimensions sampled for every trial, in this order (architecture and grouping come first).
-PLAIN_DIMENSIONS = ("lr", "batch_size", "weight_decay", "hidden_dim", "dropout", "optimizer")
+PLAIN_DIMENSIONS = ("encoder", "lr", "batch_size", "weight_decay", "hidden_dim", "dropout", "optimizer")
 
 
 def suggest(trial, name: str, dim) -> object:

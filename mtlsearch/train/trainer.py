@@ -99,8 +99,13 @@ class MultiTaskTrainer:
         by_name = {t.name: t for t in self.tasks}
         self.tasks = [by_name[n] for n in plan.tasks]
         splits = read_splits(job.dataset_path, [t.name for t in self.tasks])
+        inputs = {s: a.x for s, a in splits.items()}
+        if job.encoder.get("type") == "text":  # a text encoder reads the cached token ids instead of the features
+            from mtlsearch.data.tokens import ensure_tokens, read_token_splits
+
+            inputs = read_token_splits(ensure_tokens(job.dataset_path, job.encoder.get("model"), job.encoder.get("max_length", 128)))
         self.data = {
-            s: (torch.from_numpy(np.ascontiguousarray(a.x)).to(self.device), torch.from_numpy(a.y).to(self.device))
+            s: (torch.from_numpy(np.ascontiguousarray(inputs[s])).to(self.device), torch.from_numpy(a.y).to(self.device))
             for s, a in splits.items()
         }
         y_train = self.data["train"][1]
@@ -114,6 +119,10 @@ class MultiTaskTrainer:
         self.eval_batch = min([EVAL_BATCH, *(getattr(e, "eval_batch", EVAL_BATCH) for e in self.model.encoders)])
         self.ddp_model: nn.Module = self.model
         if world_size > 1:
+            if self.device.type == "cuda":  # batch statistics over the global batch, as one worker would see it
+                self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            # (torch's SyncBatchNorm has no CPU kernel: on CPU each worker normalises with its own half-batch's
+            # statistics, while DDP keeps the running statistics equal by broadcasting rank 0's buffers)
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         self.optimizer = make_optimizer(job.optimizer, self.model.parameters(), job.lr, job.weight_decay)
