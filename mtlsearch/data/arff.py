@@ -15,7 +15,9 @@ the first 23 attributes are the labels (``-C -23``: the last 23).
 The file is read line by line (``.gz`` files are decompressed on the fly) and
 the values are collected as coordinate lists, so memory follows the number of
 non-zero values. Every problem is a :class:`~mtlsearch.errors.DataError` naming
-the file and the line.
+the file and the line: an empty file, a file cut short (in its header, in a row,
+or a ``.gz`` stream that ends early: the line after the last complete one), a
+repeated attribute name, a malformed row. A UTF-8 byte-order mark is skipped.
 """
 
 from __future__ import annotations
@@ -103,8 +105,8 @@ class ArffData:
 def _open(path: Path) -> IO[str]:
     try:
         if path.suffix == ".gz":
-            return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline=None)
-        return open(path, encoding="utf-8", errors="replace", newline=None)
+            return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline=None)
+        return open(path, encoding="utf-8-sig", errors="replace", newline=None)
     except OSError as e:
         raise DataError(f"{path}: cannot open ({e.strerror or e})") from None
 
@@ -164,14 +166,33 @@ def _split_values(text: str) -> list[str]:
     return out
 
 
-def _iter_lines(f: IO[str]) -> Iterator[tuple[int, str]]:
-    for lineno, raw in enumerate(f, start=1):
-        yield lineno, raw.strip()
+class _Lines:
+    """``(line number, stripped line)`` of a text file; ``lineno`` is the last line read (for read errors)."""
+
+    def __init__(self, f: IO[str]):
+        self.lineno = 0
+        self._it = self._lines(f)
+
+    def _lines(self, f: IO[str]) -> Iterator[tuple[int, str]]:
+        for raw in f:
+            self.lineno += 1
+            yield self.lineno, raw.strip()
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        return self._it
 
 
-def _read_header(path: Path, lines: Iterator[tuple[int, str]]) -> ArffHeader:
+def _read_error(path: Path, lines: _Lines | None, e: BaseException) -> DataError:
+    """A stream that ends early (truncated ``.gz``) or cannot be read, with the line it stopped at."""
+    if lines is None or lines.lineno == 0:
+        return DataError(f"{path}: cannot read ({e})")
+    return DataError(f"{path}:{lines.lineno + 1}: cannot read past line {lines.lineno} ({e}; truncated file?)")
+
+
+def _read_header(path: Path, lines: _Lines) -> ArffHeader:
     relation: str | None = None
     attributes: list[Attribute] = []
+    declared: dict[str, int] = {}  # attribute name -> line
     for lineno, line in lines:
         if not line or line.startswith("%"):
             continue
@@ -180,9 +201,14 @@ def _read_header(path: Path, lines: Iterator[tuple[int, str]]) -> ArffHeader:
         rest = tail[0] if tail else ""
         kw = keyword.lower()
         if kw == "@relation":
+            if not rest.strip():
+                raise DataError(f"{where}: @relation without a name")
             relation = _unquote(rest)
         elif kw == "@attribute":
             name, typ = _split_name(rest, where)
+            if name in declared:
+                raise DataError(f"{where}: attribute {name!r} is declared twice (also on line {declared[name]})")
+            declared[name] = lineno
             if typ.startswith("{"):
                 if not typ.endswith("}"):
                     raise DataError(f"{where}: nominal attribute {name!r}: declaration {typ!r} is not closed with '}}'")
@@ -202,31 +228,37 @@ def _read_header(path: Path, lines: Iterator[tuple[int, str]]) -> ArffHeader:
             return header
         else:
             raise DataError(f"{where}: expected @relation, @attribute or @data, found {line[:60]!r}")
-    raise DataError(f"{path}: no @data line (the file ends in its header: truncated, or not an ARFF file)")
+    if relation is None and not attributes:
+        raise DataError(f"{path}: the file is empty (expected an ARFF file: @relation, @attribute lines, @data and the rows)")
+    raise DataError(f"{path}: no @data line (the file ends in its header after line {lines.lineno}: truncated, or not an ARFF file)")
 
 
 def read_header(path: str | Path) -> ArffHeader:
     """Read only the header (up to ``@data``)."""
     path = Path(path)
+    lines = None
     try:
         with _open(path) as f:
-            return _read_header(path, _iter_lines(f))
+            lines = _Lines(f)
+            return _read_header(path, lines)
     except (OSError, EOFError) as e:
-        raise DataError(f"{path}: cannot read ({e})") from None
+        raise _read_error(path, lines, e) from None
 
 
 def read_arff(path: str | Path) -> ArffData:
     """Read a whole ARFF file (dense and sparse rows may be mixed)."""
     path = Path(path)
+    holder: list[_Lines] = []
     try:
-        return _read_arff(path)
+        return _read_arff(path, holder)
     except (OSError, EOFError) as e:
-        raise DataError(f"{path}: cannot read ({e})") from None
+        raise _read_error(path, holder[0] if holder else None, e) from None
 
 
-def _read_arff(path: Path) -> ArffData:
+def _read_arff(path: Path, holder: list) -> ArffData:
     with _open(path) as f:
-        lines = _iter_lines(f)
+        lines = _Lines(f)
+        holder.append(lines)
         header = _read_header(path, lines)
         attrs = header.attributes
         n_attr = len(attrs)

@@ -193,10 +193,12 @@ def parse_recording_name(stem: str, where: str = "") -> RecordingName:
 
 
 def _lines(path: Path):
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not a text file ({e})") from None
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not a text file (byte {raw[e.start:e.start + 1]!r} is not UTF-8: {e.reason})") from None
     for lineno, line in enumerate(text.splitlines(), 1):
         if line.strip():
             yield lineno, line.strip()
@@ -258,6 +260,7 @@ def read_official_split(path: Path) -> dict[str, str]:
 def read_diagnoses(path: Path) -> dict[int, str]:
     """Patient -> diagnosis, from the tab-separated ``.txt`` or the ``ID,CLASS`` ``.csv``."""
     out: dict[int, str] = {}
+    lines: dict[int, int] = {}
     known = {d.lower(): d for d in DIAGNOSES}
     for lineno, line in _lines(path):
         fields = [f.strip() for f in re.split(r"[,\t ]+", line) if f.strip()]
@@ -268,7 +271,13 @@ def read_diagnoses(path: Path) -> dict[int, str]:
         diagnosis = known.get(fields[1].lower())
         if diagnosis is None:
             raise DataError(f"{path}:{lineno}: unknown diagnosis {fields[1]!r}; expected one of {', '.join(DIAGNOSES)}")
-        out[int(fields[0])] = diagnosis
+        patient = int(fields[0])
+        if patient in lines:
+            raise DataError(f"{path}:{lineno}: patient {patient} is listed twice (also on line {lines[patient]})")
+        lines[patient] = lineno
+        out[patient] = diagnosis
+    if not out:
+        raise DataError(f"{path}: the diagnosis file lists no patients (expected '<patient> <diagnosis>' lines)")
     return out
 
 
@@ -281,11 +290,15 @@ class Demographics:
 def read_demographics(path: Path) -> dict[int, Demographics]:
     """Patient -> age and sex (``NA`` -> None); the BMI, weight and height columns are not used."""
     out: dict[int, Demographics] = {}
+    lines: dict[int, int] = {}
     for lineno, line in _lines(path):
         fields = line.split()
         where = f"{path}:{lineno}"
         if len(fields) < 3 or not fields[0].isdigit():
             raise DataError(f"{where}: expected '<patient> <age> <sex> ...', found {line!r}")
+        if int(fields[0]) in lines:
+            raise DataError(f"{where}: patient {int(fields[0])} is listed twice (also on line {lines[int(fields[0])]})")
+        lines[int(fields[0])] = lineno
         age = None
         if fields[1].upper() != "NA":
             try:
@@ -296,12 +309,22 @@ def read_demographics(path: Path) -> dict[int, Demographics]:
         if sex not in ("M", "F", "NA"):
             raise DataError(f"{where}: sex must be M, F or NA, found {fields[2]!r}")
         out[int(fields[0])] = Demographics(age, None if sex == "NA" else sex)
+    if not out:
+        raise DataError(f"{path}: the demographics file lists no patients (expected '<patient> <age> <sex> ...' lines)")
     return out
 
 
 def read_filename_differences(path: Path) -> set[str]:
     """The recording names distributed under another device suffix (one quoted name a line)."""
-    return {line.strip("'\"") for _, line in _lines(path)}
+    out = set()
+    for lineno, line in _lines(path):
+        name = line.strip("'\"")
+        parse_recording_name(name, f"{path}:{lineno}")
+        out.add(name)
+    if not out:
+        raise DataError(f"{path}: the file lists no recording names (expected one quoted name a line, e.g. '101_1b1_Al_sc_AKGC417L'; "
+                        "delete the file if there are none)")
+    return out
 
 
 # ---------------------------------------------------------------- the annotated cycles

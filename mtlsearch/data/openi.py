@@ -240,7 +240,8 @@ def _read_csv_rows(path: Path, required: tuple[str, ...], what: str):
     text = _decode(path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty (expected a {what} CSV with a header naming {', '.join(required)})")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: a quoted field still open at the end of the file (a file cut short) is an error, not a field
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [h.strip() for h in next(reader)]
     except csv.Error as e:
@@ -259,7 +260,8 @@ def _read_csv_rows(path: Path, required: tuple[str, ...], what: str):
             except StopIteration:
                 return
             except csv.Error as e:
-                raise DataError(f"{path}:{line}: malformed CSV ({e})") from None
+                hint = ": a quoted field is not closed (truncated file?)" if "end of data" in str(e) else ""
+                raise DataError(f"{path}:{line}: malformed CSV ({e}){hint}") from None
             if row and len(row) != len(header):
                 raise DataError(f"{path}:{line}: {len(row)} fields, the header has {len(header)}")
             if row:
