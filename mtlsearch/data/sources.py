@@ -1,7 +1,12 @@
 """Helpers shared by the loaders of file sources: paths, checksums, archives, bag-of-words features.
 
 * :func:`resolve_path` expands ``~``, ``$VAR`` and ``${VAR}`` in a path option
-  and says which environment variable is unset when the path is missing;
+  (an unset ``$MTLSEARCH_DATA`` stands for the default data root, see
+  :mod:`mtlsearch.data.download`), fetches ``http(s)://`` and ``s3://`` paths
+  into the download cache, downloads a missing file the catalogue
+  (:mod:`mtlsearch.data.catalog`) knows a public source of, checks a
+  ``#sha256=<hex>`` suffix, and says which environment variable is unset and
+  where to put the data when the path is missing;
 * :func:`file_sha256`, :func:`tree_signature` and :func:`source_checksum` key a
   source's content for a loader's fingerprint, and :func:`source_fingerprint`
   builds that fingerprint from the options (less the path options) and the
@@ -27,8 +32,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from mtlsearch.data.catalog import fetch_catalogued, relative_to_root
+from mtlsearch.data.download import DATA_ENV, check_sha256, data_root, fetch_url, is_url, split_sha256, verify_file
 from mtlsearch.data.registry import LoaderOptions
 from mtlsearch.errors import DataError
 
@@ -40,19 +47,55 @@ _TOKEN = re.compile(r"\b\w\w+\b")
 # ---------------------------------------------------------------- paths and checksums
 
 
-def resolve_path(path: str, what: str) -> Path:
-    """Expand ``~`` and ``$VAR``/``${VAR}`` in ``path``; a missing path is a DataError saying why."""
-    expanded = os.path.expandvars(os.path.expanduser(path))
+def expand_path(path: str) -> str:
+    """``path`` with ``~``, ``$VAR`` and ``${VAR}`` expanded; an unset ``$MTLSEARCH_DATA`` becomes the default data root."""
+    if not os.environ.get(DATA_ENV) and any(DATA_ENV in (a, b) for a, b in _ENV_VAR.findall(path)):
+        root = str(data_root(note=True))
+        path = _ENV_VAR.sub(lambda m: root if DATA_ENV in (m.group(1), m.group(2)) else m.group(0), path)
+    return os.path.expandvars(os.path.expanduser(path))
+
+
+def resolve_path(path: str, what: str, sha256: str | None = None) -> Path:
+    """The local path of a source option: expanded, downloaded if it is a URL or a catalogued file, checksum-checked.
+
+    ``sha256`` (or a ``#sha256=<hex>`` suffix on ``path``) is the expected
+    checksum of the file: a download is kept only if it matches, a local file
+    must match. A missing path is a DataError saying why.
+    """
+    expanded, suffix_sha256 = split_sha256(expand_path(path))
+    sha256 = _expected_sha256(sha256, suffix_sha256, path, what)
+    if is_url(expanded):
+        return fetch_url(expanded, sha256, what)
     resolved = Path(expanded)
-    if resolved.exists():
-        return resolved
+    if not resolved.exists():
+        if fetch_catalogued(resolved, what) is None:
+            raise DataError(_missing_message(path, expanded, what))
+    return verify_file(resolved, sha256, what) if sha256 else resolved
+
+
+def _expected_sha256(given: str | None, suffix: str | None, path: str, what: str) -> str | None:
+    if given is None:
+        return suffix
+    given = check_sha256(given, f"{what} {path!r}: sha256")
+    if suffix is not None and suffix != given:
+        raise DataError(f"{what} {path!r}: two different sha256 checksums given ({given} and #sha256={suffix})")
+    return given
+
+
+def _missing_message(path: str, expanded: str, what: str) -> str:
+    """Why ``path`` is missing: its expansion, unset variables, and where data under the data root go."""
     msg = f"{what} not found: path {path!r}"
     if expanded != path:
         msg += f" (expanded to {expanded!r})"
-    unset = [a or b for a, b in _ENV_VAR.findall(path) if (a or b) not in os.environ]
+    unset = [a or b for a, b in _ENV_VAR.findall(path) if (a or b) not in os.environ and (a or b) != DATA_ENV]
     if unset:
         msg += "; environment variable " + ", ".join(f"${v}" for v in unset) + (" is" if len(unset) == 1 else " are") + " not set"
-    raise DataError(msg)
+    root = data_root()
+    if relative_to_root(Path(expanded), root) is not None:
+        where = f"${DATA_ENV}" if os.environ.get(DATA_ENV) else f"the default data folder (${DATA_ENV} is unset)"
+        msg += (f"; no public source is catalogued for it: put it at {expanded} under {where} {root}, "
+                f"or set ${DATA_ENV} to a folder laid out like ohsumed/, openi/, icbhi/ that holds it")
+    return msg
 
 
 def file_sha256(path: Path) -> str:
@@ -83,7 +126,7 @@ def source_checksum(path: Path) -> str:
 def source_fingerprint(loader, options, checksum: str | dict, drop: Iterable[str] = ("path",)) -> str:
     """A loader's fingerprint: its name and version, its options less ``drop`` (paths), and the source checksum(s)."""
     opts = options.model_dump(mode="json")
-    for key in drop:
+    for key in (*drop, "sha256"):  # the content checksum is in the fingerprint already
         opts.pop(key, None)
     payload = json.dumps({"loader": loader.name, "version": loader.version, "options": opts, "source_sha256": checksum}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -196,3 +239,23 @@ class TextSourceOptions(LoaderOptions):
     stop_words: bool = Field(True, description="leave English stop words (scikit-learn's list) out of the vocabulary")
     stratification_order: Literal[1, 2] = Field(1, description="1: iterative stratification on labels; 2: on labels and label pairs")
     seed: int = Field(0, description="seed of the split")
+    sha256: str | None = Field(None, description="expected sha256 of the file at path (a download is kept only if it matches); "
+                                                 "the same as a '#sha256=<hex>' suffix on path")
+
+    @model_validator(mode="after")
+    def _sha256_on_path(self) -> "TextSourceOptions":
+        """Fold ``sha256`` into ``path`` as a ``#sha256=`` suffix, which :func:`resolve_path` checks."""
+        if self.sha256 is None:
+            return self
+        try:
+            sha256 = check_sha256(self.sha256)
+        except DataError:
+            raise ValueError(f"expected 64 hex digits, got {self.sha256!r}") from None
+        path = getattr(self, "path", None)
+        if path is None:
+            raise ValueError("sha256 needs a path option")
+        base, suffix = split_sha256(path)
+        if suffix is not None and suffix != sha256:
+            raise ValueError(f"path ends in #sha256={suffix}, which differs from sha256 {sha256}")
+        self.sha256, self.path = sha256, f"{base}#sha256={sha256}"
+        return self
