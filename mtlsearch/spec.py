@@ -27,6 +27,8 @@ MANUAL = "manual"
 # grouping methods computed from the data (mtlsearch.grouping.methods registers one class each)
 COMPUTED_GROUPING_METHODS = ("embedding", "affinity", "gradient_cosine")
 GROUPING_METHODS = (*COMPUTED_GROUPING_METHODS, MANUAL)
+# loss-weighting strategies (mtlsearch.train.weighting registers one class each; options: WEIGHTING_SPECS below)
+WEIGHTING_NAMES = ("equal", "static", "uncertainty", "dwa", "gradnorm", "dtp", "pcgrad")
 
 
 class Strict(BaseModel):
@@ -193,6 +195,27 @@ class SearchSpace(Strict):
     dropout: Dimension | None = None
     optimizer: Choice | None = None
     encoder: Choice | None = None
+    weighting: Choice | None = None
+    static_weights: Dimension | None = None
+
+    @field_validator("weighting")
+    @classmethod
+    def _weightings(cls, v: Choice | None) -> Choice | None:
+        if v is not None:
+            bad = [w for w in v.choice if w not in WEIGHTING_NAMES]
+            if bad:
+                raise ValueError(f"unknown weighting {bad[0]!r}; expected some of {list(WEIGHTING_NAMES)}")
+        return v
+
+    @field_validator("static_weights")
+    @classmethod
+    def _positive_weights(cls, v):
+        if v is None:
+            return v
+        values = list(next(iter(v.model_dump().values())))  # the choices, or the range's ends
+        if not all(isinstance(w, (int, float)) and w >= 0 for w in values):
+            raise ValueError(f"static weights must be non-negative numbers, got {values}")
+        return v
 
     @field_validator("architecture")
     @classmethod
@@ -382,6 +405,82 @@ class ModelSpec(Strict):
         return [self.encoder, *self.encoders.values()]
 
 
+class EqualWeightingSpec(Strict):
+    """``equal``: ``Σ_t L_t`` (the default)."""
+
+    name: Literal["equal"] = "equal"
+
+
+class StaticWeightingSpec(Strict):
+    """``static``: ``Σ_t w_t L_t`` with fixed weights (tasks not listed: 1); ``search.space.static_weights`` searches them."""
+
+    name: Literal["static"] = "static"
+    weights: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+
+class UncertaintyWeightingSpec(Strict):
+    """``uncertainty``: Kendall et al. 2018, ``Σ_t exp(−s_t) L_t + ½ s_t`` with trainable log-variances ``s_t``."""
+
+    name: Literal["uncertainty"] = "uncertainty"
+    init_log_var: float = Field(0.0, description="initial s_t = log σ_t²")
+
+
+class DWAWeightingSpec(Strict):
+    """``dwa``: dynamic weight average (Liu et al. 2019), weights from the last two epochs' loss ratios."""
+
+    name: Literal["dwa"] = "dwa"
+    temperature: float = Field(2.0, gt=0)
+
+
+class GradNormWeightingSpec(Strict):
+    """``gradnorm``: GradNorm (Chen et al. 2018), trainable weights balancing gradient norms at the last shared layer."""
+
+    name: Literal["gradnorm"] = "gradnorm"
+    alpha: float = Field(1.5, ge=0, description="restoring force; 0 equalises gradient norms")
+
+
+class DTPWeightingSpec(Strict):
+    """``dtp``: dynamic task prioritization (Guo et al. 2018), ``−(1−κ_t)^γ log κ_t`` from each task's smoothed batch accuracy."""
+
+    name: Literal["dtp"] = "dtp"
+    gamma: float = Field(2.0, ge=0, description="focusing parameter γ")
+    ema: float = Field(0.1, gt=0, le=1, description="weight of the newest batch in the KPI's moving average")
+
+
+class PCGradWeightingSpec(Strict):
+    """``pcgrad``: PCGrad (Yu et al. 2020), conflicting task gradients on the shared parameters projected apart."""
+
+    name: Literal["pcgrad"] = "pcgrad"
+
+
+WEIGHTING_SPECS: dict[str, type[BaseModel]] = {
+    "equal": EqualWeightingSpec, "static": StaticWeightingSpec, "uncertainty": UncertaintyWeightingSpec,
+    "dwa": DWAWeightingSpec, "gradnorm": GradNormWeightingSpec, "dtp": DTPWeightingSpec, "pcgrad": PCGradWeightingSpec,
+}
+assert tuple(WEIGHTING_SPECS) == WEIGHTING_NAMES
+
+
+def _weighting_kind(v: Any) -> str | None:
+    """The weighting's ``name`` (``equal`` when absent); None for a value that is not a mapping."""
+    if isinstance(v, BaseModel):
+        return getattr(v, "name", None)
+    if isinstance(v, dict):
+        kind = v.get("name", "equal")
+        return kind if isinstance(kind, str) else repr(kind)
+    return None
+
+
+WeightingSpec = Annotated[
+    Union[tuple(Annotated[m, Tag(k)] for k, m in WEIGHTING_SPECS.items())],
+    Discriminator(
+        _weighting_kind,
+        custom_error_type="weighting",
+        custom_error_message=f"expected a mapping with name: one of {list(WEIGHTING_SPECS)} and that strategy's options",
+    ),
+]
+"""The loss-weighting strategy, chosen by ``name`` (default ``equal``), with its options."""
+
+
 class TrainSpec(Strict):
     """Training budget and the fixed hyperparameters (the search may override some per trial)."""
 
@@ -396,6 +495,13 @@ class TrainSpec(Strict):
     driver_cpus: float = Field(1.0, gt=0, description="CPUs for each trial's Tune driver")
     torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads in each worker")
     max_failures: int = Field(2, ge=0, description="restarts of a trial's worker group from its last checkpoint")
+    weighting: WeightingSpec = Field(default_factory=EqualWeightingSpec, description="loss weighting: {name: equal | static | ..., options}")
+
+    def weighting_for(self, name: str | None) -> BaseModel:
+        """The options of strategy ``name``: ``weighting``'s when it is that strategy, else the strategy's defaults."""
+        if name is None or name == self.weighting.name:
+            return self.weighting
+        return WEIGHTING_SPECS[name]()
 
 
 class AshaSpec(Strict):
@@ -515,6 +621,21 @@ class Spec(Strict):
             )
         return self
 
+    def searched_weightings(self) -> list[str]:
+        """The weighting names trials may use (``train.weighting`` alone when not searched)."""
+        dim = self.search.space.weighting
+        return list(dim.choice) if dim is not None else [self.train.weighting.name]
+
+    @model_validator(mode="after")
+    def _static_weights_need_static(self) -> "Spec":
+        if self.search.space.static_weights is not None and "static" not in self.searched_weightings():
+            raise ValueError(
+                "search.space.static_weights samples the weights of the 'static' weighting, which no trial uses "
+                f"(the trials' weightings: {self.searched_weightings()}); set train.weighting: {{name: static}} "
+                "or add static to search.space.weighting"
+            )
+        return self
+
     @model_validator(mode="after")
     def _groupings(self) -> "Spec":
         space = self.search.space
@@ -604,6 +725,10 @@ class LoadedSpec:
                         )
             if not groups or any(not g for g in groups):
                 raise self.error(("groupings", gname), "expected a non-empty list of non-empty task lists")
+        weighting = self.spec.train.weighting
+        for task in getattr(weighting, "weights", {}):
+            if task not in known:
+                raise self.error(("train", "weighting", "weights", task), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}")
         for task in ds.descriptions:
             if task not in known:
                 raise self.error(("dataset", "descriptions", task), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}")
@@ -641,7 +766,8 @@ def _describe(path: Path, root: yaml.Node | None, err: dict) -> str:
     # and the encoder union its type before the encoder's fields: ('model', 'encoder', 'cnn', 'channels')
     loc = tuple(
         p for i, p in enumerate(raw)
-        if i == 0 or (p != raw[i - 1] and not (raw[i - 1] == "encoder" and p in ENCODER_SPECS))
+        if i == 0 or (p != raw[i - 1] and not (raw[i - 1] == "encoder" and p in ENCODER_SPECS)
+                      and not (raw[i - 1] == "weighting" and p in WEIGHTING_SPECS))
     )
     line = _line_of(root, loc)
     where = f"{path}:{line}" if line else str(path)
@@ -651,6 +777,11 @@ def _describe(path: Path, root: yaml.Node | None, err: dict) -> str:
         where = f"{path}:{line}" if line else str(path)
         return (f"{where}: field '{_dotted(loc + ('type',))}': unknown encoder type {err['input']['type']!r}; "
                 f"expected one of {list(ENCODER_SPECS)}")
+    if kind == "weighting" and isinstance(err.get("input"), dict) and "name" in err["input"]:
+        line = _line_of(root, loc + ("name",))
+        where = f"{path}:{line}" if line else str(path)
+        return (f"{where}: field '{_dotted(loc + ('name',))}': unknown weighting {err['input']['name']!r}; "
+                f"expected one of {list(WEIGHTING_SPECS)}")
     if kind == "extra_forbidden":
         parent_fields = _fields_at(raw[:-1])
         hint = f" (expected one of: {', '.join(parent_fields)})" if parent_fields else ""

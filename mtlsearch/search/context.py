@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.models.plan import make_plan
+from mtlsearch.search.space import STATIC_WEIGHT
 from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, PLANTED, Spec
 from mtlsearch.train.job import TrainJob
 
@@ -72,6 +73,9 @@ class SearchContext:
         ``encoder`` names the encoder (``model.encoders``; default ``model.encoder``);
         ``hidden_dim`` sets every width of an ``mlp`` encoder's ``hidden_dims``
         (other encoders ignore it); ``dropout`` sets any encoder's ``dropout``.
+        ``weighting`` names the loss weighting (default ``train.weighting``), with
+        ``train.weighting``'s options when it is that strategy, else its defaults;
+        ``w/<task>`` (``search.space.static_weights``) sets a static weight.
         """
         spec = self.spec
         encoder = spec.model.named(config.get("encoder")).model_dump()
@@ -80,6 +84,10 @@ class SearchContext:
         if "dropout" in config:
             encoder["dropout"] = float(config["dropout"])
         train = spec.train
+        weighting = train.weighting_for(config.get("weighting")).model_dump()
+        searched = {k[len(STATIC_WEIGHT):]: float(v) for k, v in config.items() if k.startswith(STATIC_WEIGHT)}
+        if searched and weighting["name"] == "static":
+            weighting["weights"] = {**weighting["weights"], **searched}
         return TrainJob(
             dataset_path=self.dataset_path,
             tasks=[asdict(t) for t in self.info.tasks],
@@ -94,4 +102,5 @@ class SearchContext:
             baselines=self.baselines,
             torch_threads=train.torch_threads,
             use_gpu=use_gpu,
+            weighting=weighting,
         )

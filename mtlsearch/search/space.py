@@ -7,7 +7,16 @@ import itertools
 from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, Choice, IntRange, LogUniform, SearchSpace, Uniform
 
 # Dimensions sampled for every trial, in this order (architecture and grouping come first).
-PLAIN_DIMENSIONS = ("encoder", "lr", "batch_size", "weight_decay", "hidden_dim", "dropout", "optimizer")
+PLAIN_DIMENSIONS = ("encoder", "lr", "batch_size", "weight_decay", "hidden_dim", "dropout", "optimizer", "weighting")
+STATIC_WEIGHT = "w/"  # config key prefix of a searched static loss weight: w/<task>
+
+
+def static_weights_apply(space: SearchSpace, weighting: str | None) -> bool:
+    """Whether a trial with this sampled weighting (None: not searched) samples ``w/<task>``.
+
+    Without a ``weighting`` dimension the spec guarantees ``train.weighting`` is ``static``.
+    """
+    return space.static_weights is not None and (weighting is None or weighting == "static")
 
 
 def suggest(trial, name: str, dim) -> object:
@@ -31,11 +40,17 @@ class DefineByRun:
     or ``grouping`` (a manual grouping's name) if it is ``manual``. Optuna sees
     ``k`` only in trials where it applies.
 
+    ``static_weights``: one weight ``w/<task>`` per task in ``tasks`` (the primary
+    tasks), sampled only when the trial's weighting is ``static``.
+
     A class rather than a closure: Tune pickles the searcher with its experiment state.
     """
 
-    def __init__(self, space: SearchSpace):
+    def __init__(self, space: SearchSpace, tasks: tuple[str, ...] | list[str] = ()):
         self.space = space
+        self.tasks = list(tasks)
+        if space.static_weights is not None and not self.tasks:
+            raise ValueError("search.space.static_weights needs the task names to sample w/<task>")
 
     def __call__(self, trial) -> None:
         space = self.space
@@ -47,10 +62,14 @@ class DefineByRun:
                 suggest(trial, "grouping", grouping.manual)
             else:
                 suggest(trial, "k", grouping.k)
+        sampled = {}
         for name in PLAIN_DIMENSIONS:
             dim = getattr(space, name)
             if dim is not None:
-                suggest(trial, name, dim)
+                sampled[name] = suggest(trial, name, dim)
+        if static_weights_apply(space, sampled.get("weighting")):
+            for task in self.tasks:
+                suggest(trial, STATIC_WEIGHT + task, space.static_weights)
 
 
 def _values(dim) -> list:
@@ -61,11 +80,12 @@ def _values(dim) -> list:
     raise ValueError(f"only choice and int dimensions can be enumerated, got {dim!r}")
 
 
-def enumerate_candidates(space: SearchSpace) -> list[dict]:
+def enumerate_candidates(space: SearchSpace, tasks: tuple[str, ...] | list[str] = ()) -> list[dict]:
     """Every configuration of a discrete space, conditionals respected (the ``grid`` searcher).
 
     Grouped architectures expand into each (method, k) and each manual grouping;
     other architectures carry no grouping parameter, as in :class:`DefineByRun`.
+    A ``static_weights`` choice expands per task of ``tasks`` for static trials only.
     """
     archs = _values(space.architecture) if space.architecture else [None]
     grouping = space.grouping_space()
@@ -82,4 +102,8 @@ def enumerate_candidates(space: SearchSpace) -> list[dict]:
                 heads += [{**base, "grouping_method": method, "k": k} for k in grouping.k_values()]
     names = [n for n in PLAIN_DIMENSIONS if getattr(space, n) is not None]
     tails = [dict(zip(names, combo)) for combo in itertools.product(*(_values(getattr(space, n)) for n in names))]
+    if space.static_weights is not None:
+        keys = [STATIC_WEIGHT + t for t in tasks]
+        combos = [dict(zip(keys, c)) for c in itertools.product(*(_values(space.static_weights) for _ in keys))]
+        tails = [{**t, **w} for t in tails for w in (combos if static_weights_apply(space, t.get("weighting")) else [{}])]
     return [{**h, **t} for h in heads for t in tails]

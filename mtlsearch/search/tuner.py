@@ -42,7 +42,8 @@ def trainable(context: SearchContext):
     return tune.with_resources(tune.with_parameters(run_trial, context=context), {"CPU": spec.train.driver_cpus})
 
 
-def _searcher(spec: Spec):
+def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = ()):
+    """Optuna (TPE or random); ``tasks``: the primary tasks, one ``w/<task>`` each if static weights are searched."""
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -51,8 +52,8 @@ def _searcher(spec: Spec):
     else:
         sampler = optuna.samplers.TPESampler(seed=spec.seed)
     # grid: every candidate of the discrete space is enqueued first, then TPE continues if trials remain
-    points = enumerate_candidates(spec.search.space) if spec.search.searcher == "grid" else None
-    return OptunaSearch(space=DefineByRun(spec.search.space), metric=METRIC, mode=MODE, sampler=sampler, points_to_evaluate=points)
+    points = enumerate_candidates(spec.search.space, tasks) if spec.search.searcher == "grid" else None
+    return OptunaSearch(space=DefineByRun(spec.search.space, tasks), metric=METRIC, mode=MODE, sampler=sampler, points_to_evaluate=points)
 
 
 def _scheduler(spec: Spec):
@@ -113,7 +114,7 @@ def build_tuner(store: ResultsStore, context: SearchContext, stream=None) -> tun
             mode=MODE,
             num_samples=spec.search.num_samples,
             max_concurrent_trials=max_concurrent_trials(spec, ray.cluster_resources()),
-            search_alg=_searcher(spec),
+            search_alg=_searcher(spec, [t.name for t in context.info.tasks if t.role == "primary"]),
             scheduler=_scheduler(spec),
         ),
         run_config=tune.RunConfig(

@@ -14,6 +14,8 @@ class TrainJob:
 
     ``baselines`` maps each primary task to its STL scores ``{"val": B, "test": B}``;
     the run reports Δm against them every epoch (empty while training the baselines).
+    ``weighting`` is the loss-weighting strategy, ``{"name": ..., **options}``
+    (:data:`mtlsearch.train.weighting.WEIGHTINGS`).
     """
 
     dataset_path: str
@@ -29,6 +31,7 @@ class TrainJob:
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)
     torch_threads: int | None = None
     use_gpu: bool = False
+    weighting: dict = field(default_factory=lambda: {"name": "equal"})
 
     def task_infos(self) -> list[TaskInfo]:
         return [TaskInfo.from_dict(t) for t in self.tasks]

@@ -6,6 +6,10 @@ training set from ``seed + epoch``; global batch ``k`` is
 ``perm[k·B : (k+1)·B]`` and worker ``r`` takes every ``world_size``-th element
 of it, so a DDP run sees exactly the batches of a one-worker run with the same
 global batch size ``B``.
+
+Each step's per-task losses go to the job's loss weighting
+(:mod:`mtlsearch.train.weighting`), which leaves the gradients in ``.grad``;
+``equal`` (the default) is the plain ``Σ_t L_t`` backward through DDP.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from mtlsearch.metrics.scores import METRICS, auroc, icbhi_sensitivity, icbhi_sp
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.train.job import TrainJob
 from mtlsearch.train.losses import TaskLoss
+from mtlsearch.train.weighting import make_weighting
 
 EVAL_BATCH = 8192
 
@@ -125,7 +130,13 @@ class MultiTaskTrainer:
             # statistics, while DDP keeps the running statistics equal by broadcasting rank 0's buffers)
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        self.optimizer = make_optimizer(job.optimizer, self.model.parameters(), job.lr, job.weight_decay)
+        self.weighting = make_weighting(job.weighting, [t.name for t in self.tasks], world_size, seed=job.seed).bind_model(self.model)
+        # strategies that need each task's gradient run the unwrapped model and average gradients themselves
+        self.train_model = self.model if self.weighting.per_task_gradients else self.ddp_model
+        self._sync_buffers = [b for b in self.model.buffers()] if world_size > 1 and self.train_model is self.model else []
+        extra = self.weighting.extra_parameters()
+        params = self.model.parameters() if not extra else [{"params": list(self.model.parameters())}, {"params": extra, "weight_decay": 0.0}]
+        self.optimizer = make_optimizer(job.optimizer, params, job.lr, job.weight_decay)
         self.best = BestTracker()
         self.start_epoch = 0
         self.cost_worker_seconds = 0.0
@@ -136,6 +147,7 @@ class MultiTaskTrainer:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "weighting": self.weighting.state_dict(),
             "epoch": epoch,
             "best": self.best.state(),
             "cost_worker_seconds": self.cost_worker_seconds,
@@ -144,6 +156,8 @@ class MultiTaskTrainer:
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if "weighting" in state:
+            self.weighting.load_state_dict(state["weighting"])
         self.start_epoch = state["epoch"] + 1
         self.best = BestTracker(**state["best"])
         self.cost_worker_seconds = state["cost_worker_seconds"]
@@ -168,24 +182,39 @@ class MultiTaskTrainer:
         x_all = self.data["train"][0]
         shard = self._shard(epoch)
         local_bs = max(1, self.job.batch_size // self.world_size)
-        self.ddp_model.train()
+        model, weighting = self.train_model, self.weighting
+        model.train()
         loss_sum = torch.zeros((), device=self.device)
         steps = 0
         for start in range(0, shard.numel(), local_bs):
             idx = shard[start : start + local_bs]
             if step_hook is not None:
                 step_hook(steps, idx)
-            logits = self.ddp_model(x_all[idx])
-            loss = self.loss_fn(logits, tuple(t[idx] for t in self.train_targets)).sum()
+            for b in self._sync_buffers:  # as DDP does: rank 0's buffers (batch-norm statistics) before each forward
+                torch.distributed.broadcast(b, 0)
+            logits = model(x_all[idx])
+            losses = self.loss_fn(logits, tuple(t[idx] for t in self.train_targets))
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if weighting.needs_kpi:
+                weighting.observe_kpi(*self._batch_kpi(logits, idx))
+            loss = weighting.backward(losses)  # unweighted Σ_t L_t, detached
             self.optimizer.step()
-            loss_sum += loss.detach()
+            weighting.after_step()
+            loss_sum += loss
             steps += 1
+        weighting.end_epoch()
         if self.world_size > 1:  # report the mean over all ranks, not rank 0's half of each batch
             torch.distributed.all_reduce(loss_sum)
             loss_sum /= self.world_size
         return float(loss_sum) / max(steps, 1), int(shard.numel())
+
+    @torch.no_grad()
+    def _batch_kpi(self, logits: dict[str, torch.Tensor], idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per task, this rank's correct predictions and labelled examples in a training batch (DTP's KPI)."""
+        y = self.data["train"][1][idx]
+        mask = y >= 0
+        pred = torch.stack([predict(logits[t.name], t) for t in self.tasks], dim=1)
+        return ((pred == y) & mask).sum(dim=0).double(), mask.sum(dim=0).double()
 
     @torch.no_grad()
     def evaluate(self, split: str) -> dict[str, float]:
@@ -257,7 +286,8 @@ class MultiTaskTrainer:
         of :meth:`evaluate_all` (fixed 0.5 thresholds, nothing tuned):
         ``val_extra/<key>`` and ``test_extra/<key>`` with ``<key>`` one of
         ``auroc/<task>``, ``sp/<task>``, ``se/<task>``, ``ml_macro_f1``,
-        ``ml_micro_f1``, ``ml_subset_acc``.
+        ``ml_micro_f1``, ``ml_subset_acc``. Unless the loss weighting is
+        ``equal``: ``weight/<task>``, each task's loss weight at the epoch's end.
         """
         primary = [t for t in self.tasks if t.name in self.job.baselines]
         lower = {t.name: t.direction == "min" for t in primary}
@@ -281,6 +311,9 @@ class MultiTaskTrainer:
             out[f"best_val/{t.name}"] = self.best.val[t.name]
             out[f"best_test/{t.name}"] = self.best.test[t.name]
             out[f"best_epoch/{t.name}"] = self.best.epoch[t.name] + 1
+        if self.weighting.name != "equal":
+            for t, w in zip(self.tasks, self.weighting.weights().tolist()):
+                out[f"weight/{t.name}"] = w
         for split, extra in (("val", stats.val_extra), ("test", stats.test_extra)):
             for key, value in extra.items():
                 out[f"{split}_extra/{key}"] = value
