@@ -24,6 +24,34 @@ GROUPED_ARCHITECTURES = frozenset({"GMHL", "GMTL"})
 OPTIMIZERS = ("adam", "adamw", "sgd")
 PLANTED = "planted"
 MANUAL = "manual"
+# Tri-MTL dimensions: metadata tasks and parameter sharing (mtlsearch.models.plan, mtlsearch.models.soft_sharing)
+NO_METADATA = "none"
+SHARING_MODES = ("hard", "soft")
+
+
+def canonical_metadata(value: Any) -> str:
+    """One ``metadata`` choice as a string: ``none`` (or null, ``[]``) → ``"none"``, a task → its name,
+    a set ``[a, b]`` (or ``"a+b"``) → ``"a+b"``. Raises ValueError naming the bad value."""
+    if value is None:
+        return NO_METADATA
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"metadata: expected {NO_METADATA!r}, a task name or a list of task names, got {value!r}")
+        names += [p.strip() for p in item.split("+")]
+    if not names or names == [NO_METADATA]:
+        return NO_METADATA
+    if any(not n for n in names) or NO_METADATA in names:
+        raise ValueError(f"metadata: expected {NO_METADATA!r}, a task name or a list of task names, got {value!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"metadata: a task is named twice in {value!r}")
+    return "+".join(names)
+
+
+def metadata_tasks(choice: str | None) -> tuple[str, ...]:
+    """The task names of a canonical ``metadata`` choice (``"none"`` → ())."""
+    return () if choice in (None, NO_METADATA) else tuple(choice.split("+"))
 # grouping methods computed from the data (mtlsearch.grouping.methods registers one class each)
 COMPUTED_GROUPING_METHODS = ("embedding", "affinity", "gradient_cosine")
 GROUPING_METHODS = (*COMPUTED_GROUPING_METHODS, MANUAL)
@@ -183,6 +211,14 @@ class SearchSpace(Strict):
     ``grouping`` is sampled only for grouped architectures (GMHL, GMTL): either
     ``{choice: [names]}`` of manual groupings (entries of the spec's
     ``groupings``, or ``planted``), or a :class:`GroupingSpace` opening the
+
+    Tri-MTL (Kim et al. 2025, arXiv:2505.06271): ``metadata`` chooses which of
+    the dataset's auxiliary (metadata) tasks a trial trains beside the primary
+    tasks: ``none``, one task, or a set (``[age_group, sex]``, kept as the string
+    ``"age_group+sex"``); a task offered by some choice but not by the trial's is
+    left out of its plan. ``sharing``: ``hard`` or ``soft``
+    (:mod:`mtlsearch.models.soft_sharing`); ``soft_lambda`` and ``soft_layers``
+    (``all``, an index, or a list of indices) are sampled only for soft trials.
     grouping method and the number of groups k.
     """
 
@@ -195,6 +231,10 @@ class SearchSpace(Strict):
     dropout: Dimension | None = None
     optimizer: Choice | None = None
     encoder: Choice | None = None
+    metadata: Choice | None = None
+    sharing: Choice | None = None
+    soft_lambda: Dimension | None = None
+    soft_layers: Choice | None = None
     weighting: Choice | None = None
     static_weights: Dimension | None = None
 
@@ -240,6 +280,43 @@ class SearchSpace(Strict):
     def _batch_sizes(cls, v: Choice | None) -> Choice | None:
         if v is not None and not all(isinstance(b, int) and b > 0 for b in v.choice):
             raise ValueError(f"batch sizes must be positive integers, got {v.choice}")
+        return v
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, v: Choice | None) -> Choice | None:
+        if v is not None:
+            canon = [canonical_metadata(c) for c in v.choice]
+            if len(set(canon)) != len(canon):
+                raise ValueError(f"metadata: a choice appears twice in {v.choice}")
+            v = Choice(choice=canon)
+        return v
+
+    @field_validator("sharing")
+    @classmethod
+    def _sharing(cls, v: Choice | None) -> Choice | None:
+        if v is not None:
+            bad = [s for s in v.choice if s not in SHARING_MODES]
+            if bad:
+                raise ValueError(f"unknown sharing {bad[0]!r}; expected some of {list(SHARING_MODES)}")
+        return v
+
+    @field_validator("soft_lambda")
+    @classmethod
+    def _soft_lambda(cls, v):
+        if v is not None:
+            values = list(next(iter(v.model_dump().values())))  # the choices, or the range's ends
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in values):
+                raise ValueError(f"soft_lambda must be non-negative numbers, got {values}")
+        return v
+
+    @field_validator("soft_layers")
+    @classmethod
+    def _soft_layers(cls, v: Choice | None) -> Choice | None:
+        if v is not None:
+            from mtlsearch.models.soft_sharing import canonical_layers
+
+            v = Choice(choice=[canonical_layers(c) for c in v.choice])
         return v
 
     def open_dimensions(self) -> list[str]:
@@ -384,11 +461,21 @@ class ModelSpec(Strict):
 
     ``encoders``: named alternatives the search may choose with
     ``search.space.encoder: {choice: [default, name, ...]}`` (``default`` is
+
+    ``sharing``, ``soft_lambda``, ``soft_layers``: the fixed parameter sharing of
+    MTL/GMHL/GMTL trials (``search.space.sharing`` etc. search them): ``hard``,
+    or ``soft`` (Tri-MTL, arXiv:2505.06271 §II-B) = an encoder per head group and
+    the loss term ``soft_lambda · Σ_{t<s} Σ_{l∈S} ‖θ_t^l − θ_s^l‖²`` over the
+    layer set ``S`` = ``soft_layers`` (``all``, an index, or a list of indices;
+    :mod:`mtlsearch.models.soft_sharing` says what a layer is per encoder type).
     ``encoder``), e.g. a fine-tuned transformer beside an MLP on bag-of-words.
     """
 
     encoder: EncoderSpec = Field(default_factory=MLPEncoderSpec)
     encoders: dict[str, EncoderSpec] = Field(default_factory=dict)
+    sharing: Literal["hard", "soft"] = "hard"
+    soft_lambda: float = Field(0.1, ge=0, description="soft sharing: λ of the L2 penalty (Tri-MTL: 0.1)")
+    soft_layers: str | int | list[int] = Field("all", description="soft sharing: the penalised layers: all, an index or a list of indices")
 
     @field_validator("encoders")
     @classmethod
@@ -396,6 +483,13 @@ class ModelSpec(Strict):
         if DEFAULT_ENCODER in v:
             raise ValueError(f"'{DEFAULT_ENCODER}' names model.encoder; give the alternative another name")
         return v
+
+    @field_validator("soft_layers")
+    @classmethod
+    def _soft_layers(cls, v) -> str:
+        from mtlsearch.models.soft_sharing import canonical_layers
+
+        return canonical_layers(v)
 
     def named(self, name: str | None) -> BaseModel:
         """The encoder settings a name stands for (``None`` or ``default``: ``encoder``)."""
@@ -636,6 +730,22 @@ class Spec(Strict):
             )
         return self
 
+    def searched_sharing(self) -> list[str]:
+        """The sharing modes trials may use (``model.sharing`` alone when not searched)."""
+        dim = self.search.space.sharing
+        return list(dim.choice) if dim is not None else [self.model.sharing]
+
+    @model_validator(mode="after")
+    def _soft_dimensions_need_soft(self) -> "Spec":
+        space = self.search.space
+        opened = [n for n in ("soft_lambda", "soft_layers") if getattr(space, n) is not None]
+        if opened and "soft" not in self.searched_sharing():
+            raise ValueError(
+                f"search.space.{opened[0]} is sampled only for soft-sharing trials, and no trial shares softly "
+                f"(the trials' sharing: {self.searched_sharing()}); add soft to search.space.sharing or set model.sharing: soft"
+            )
+        return self
+
     @model_validator(mode="after")
     def _groupings(self) -> "Spec":
         space = self.search.space
@@ -729,6 +839,8 @@ class LoadedSpec:
         for task in getattr(weighting, "weights", {}):
             if task not in known:
                 raise self.error(("train", "weighting", "weights", task), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}")
+        if self.spec.search.space.metadata is not None:
+            self.check_metadata({t.name: t.role for t in loader.tasks(self.loader_options)})
         for task in ds.descriptions:
             if task not in known:
                 raise self.error(("dataset", "descriptions", task), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}")
@@ -739,6 +851,19 @@ class LoadedSpec:
                 raise self.error(("search", "space", "grouping", "k"), f"k must not exceed the number of tasks ({len(known)}), got {too_big}")
             if "embedding" in grouping.computed_methods():
                 self.check_descriptions(loader.tasks(self.loader_options))
+
+    def check_metadata(self, roles: dict[str, str]) -> None:
+        """Every task of ``search.space.metadata`` must be one of the dataset's non-primary (auxiliary, metadata) tasks."""
+        offered = sorted(t for t, r in roles.items() if r != "primary")
+        for i, choice in enumerate(self.spec.search.space.metadata.choice):
+            for task in metadata_tasks(choice):
+                if task not in roles:
+                    raise self.error(("search", "space", "metadata", "choice", i),
+                                     f"unknown metadata task {task!r}; the dataset's metadata (auxiliary) tasks are {offered}")
+                if roles[task] == "primary":
+                    raise self.error(("search", "space", "metadata", "choice", i),
+                                     f"{task!r} is a primary task (always trained, counted in Δm); metadata tasks are the "
+                                     f"dataset's auxiliary tasks {offered}")
 
     def check_descriptions(self, tasks) -> None:
         """With ``grouping_methods.embedding.text: description``, every task needs a description."""

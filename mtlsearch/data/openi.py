@@ -61,6 +61,14 @@ distinct projections of the report's images, ``;``-joined, e.g.
 ids, ``;``-joined), ``indication`` and ``comparison`` (de-identified like the
 text).
 
+Metadata task (optional, ``metadata_tasks: [projection]``; off by default, so
+the tasks and fingerprints of existing specs are unchanged): ``projection``,
+multiclass over the views the report's exam holds — ``Frontal``, ``Lateral`` or
+``Frontal;Lateral`` (the ``projections`` column); any other combination, or no
+projection known, is missing (``-1``). Role ``auxiliary``, scored by accuracy:
+never in Δm, searchable as a Tri-MTL metadata task (``search.space.metadata``).
+It needs the projections CSV. It does not take part in the split stratification.
+
 Two sources:
 
 ``openi_csv``
@@ -128,8 +136,10 @@ PROJECTIONS_REQUIRED = ("uid", "filename", "projection")
 PROJECTIONS_FILE = "indiana_projections.csv"
 INPUT_COLUMN = "x"
 TEXT_COLUMN = "text"
+PROJECTION_TASK = "projection"
+PROJECTION_CLASSES = ("Frontal", "Lateral", "Frontal;Lateral")
 METADATA_COLUMNS = ("exam", "projections", "images", "indication", "comparison")
-_TAKEN_NAMES = frozenset(n.casefold() for n in (*RESERVED_COLUMNS, INPUT_COLUMN, TEXT_COLUMN, *METADATA_COLUMNS))
+_TAKEN_NAMES = frozenset(n.casefold() for n in (*RESERVED_COLUMNS, INPUT_COLUMN, TEXT_COLUMN, *METADATA_COLUMNS, PROJECTION_TASK))
 _DEID = re.compile(r"X{4,}")
 _DEID_BEFORE_PUNCT = re.compile(r"\s*X{4,}(?=[.,;:!?)])")  # "sternotomy XXXX." -> "sternotomy."
 _SPACE = re.compile(r"\s+")
@@ -431,6 +441,12 @@ def top_terms(source: OpenISource, top_k: int) -> list[Term]:
     return [Term(task_name(t, taken), t, c) for t, c in ranked[:top_k]]
 
 
+def projection_task() -> TaskInfo:
+    """The optional ``projection`` metadata task (see the module doc)."""
+    return TaskInfo(PROJECTION_TASK, "multiclass", PROJECTION_CLASSES, title="projection", role="auxiliary", metric="accuracy",
+                    description="The views (frontal, lateral or both) of the chest X-ray exam the report describes.")
+
+
 def term_tasks(terms: list[Term]) -> list[TaskInfo]:
     return [
         TaskInfo(t.name, "binary", ("negative", "positive"), title=t.term, metric="f1",
@@ -449,6 +465,8 @@ class _OpenIOptions(TextSourceOptions):
         "missing", description="reports with no term but 'No Indexing': labels -1 (missing), left out, or all 0 like a normal report")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of all kept reports carved out as the test split (MTLV: 0.2)")
     val_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="share of the remaining reports carved out as the val split (MTLV: 0.15)")
+    metadata_tasks: list[Literal["projection"]] = Field(
+        default_factory=list, description="metadata tasks to add (role auxiliary, not in Δm): projection = the exam's views (needs the projections CSV)")
 
 
 class OpenICsvOptions(_OpenIOptions):
@@ -495,13 +513,18 @@ class _OpenILoader(Loader):
         return src
 
     def tasks(self, options: _OpenIOptions) -> list[TaskInfo]:
-        return term_tasks(top_terms(self._source(self._path(options)), options.top_k))
+        return term_tasks(top_terms(self._source(self._path(options)), options.top_k)) + self._metadata_tasks(options)
+
+    def _metadata_tasks(self, options: _OpenIOptions) -> list[TaskInfo]:
+        return [projection_task()] if PROJECTION_TASK in options.metadata_tasks else []
 
     def fingerprint(self, options: _OpenIOptions) -> str:
         path = self._path(options)
         proj = self._projections_path(options, path)
         checksums = {"reports": source_checksum(path), "projections": file_sha256(proj) if proj else None}
-        return source_fingerprint(self, options, checksums, drop=("path", "projections_path"))
+        # metadata_tasks left out when empty: the fingerprints of specs written before the option stay the same
+        drop = ("path", "projections_path") + (() if options.metadata_tasks else ("metadata_tasks",))
+        return source_fingerprint(self, options, checksums, drop=drop)
 
     def build(self, options: _OpenIOptions, fingerprint: str) -> tuple[DatasetInfo, pa.Table]:
         path = self._path(options)
@@ -510,6 +533,10 @@ class _OpenILoader(Loader):
         tasks = term_tasks(terms)
         proj_path = self._projections_path(options, path)
         projections = read_projections(proj_path) if proj_path else {}
+        meta_tasks = self._metadata_tasks(options)
+        if meta_tasks and proj_path is None:
+            raise DataError(f"{path}: the {PROJECTION_TASK!r} metadata task needs the projections CSV "
+                            f"(projections_path, or {PROJECTIONS_FILE} next to the reports)")
 
         keys = [t.term.casefold() for t in terms]
         rows = [(r, text) for r, text in zip(src.kept, src.texts)]
@@ -542,9 +569,13 @@ class _OpenILoader(Loader):
             "indication": [clean_text(r.indication) for r, _ in rows],
             "comparison": [clean_text(r.comparison) for r, _ in rows],
         }
+        labels = {t.name: y[:, k] for k, t in enumerate(tasks)}
+        if meta_tasks:
+            views = extra_columns["projections"]
+            labels[PROJECTION_TASK] = np.array([PROJECTION_CLASSES.index(v) if v in PROJECTION_CLASSES else -1 for v in views], dtype=np.int64)
         info = DatasetInfo(
             name="openi",
-            tasks=tuple(tasks),
+            tasks=tuple(tasks + meta_tasks),
             input_column=INPUT_COLUMN,
             input_dim=len(vocabulary),
             fingerprint=fingerprint,
@@ -577,7 +608,7 @@ class _OpenILoader(Loader):
                 },
             },
         )
-        table = build_table(info, [r.uid for r, _ in rows], split.tolist(), x, {t.name: y[:, k] for k, t in enumerate(tasks)},
+        table = build_table(info, [r.uid for r, _ in rows], split.tolist(), x, labels,
                             extra_columns={k: pa.array(v, type=pa.string()) for k, v in extra_columns.items()})
         return info, table
 

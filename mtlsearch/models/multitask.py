@@ -10,6 +10,7 @@ from torch import nn
 from mtlsearch.data.canonical import TaskInfo
 from mtlsearch.models.encoders import build_encoder
 from mtlsearch.models.plan import SharingPlan
+from mtlsearch.models.soft_sharing import add_penalty_grad_, pairwise_penalty, selected_parameters
 
 
 def _module_seed(seed: int, tag: str) -> int:
@@ -29,6 +30,13 @@ class MultiTaskModel(nn.Module):
     ``feature_shape``); spectrogram encoders (``cnn``, ``ast``) need it.
 
     ``forward`` returns the logits of every task, in ``self.task_names`` order.
+
+    Soft sharing (``plan.sharing == "soft"``, Tri-MTL, arXiv:2505.06271 §II-B):
+    the encoders all start from the same weights — the initialisation of the
+    hard-shared encoder of all the plan's tasks, as the paper's encoders all start
+    from one pretrained AST — and :meth:`regularizer` is the penalty
+    ``λ Σ_{t<s} Σ_{l∈S} ‖θ_t^l − θ_s^l‖²`` the training loss adds
+    (:mod:`mtlsearch.models.soft_sharing`); under hard sharing it is 0.
     """
 
     def __init__(self, plan: SharingPlan, tasks: list[TaskInfo], encoder_cfg: dict, in_dim: int, seed: int,
@@ -40,8 +48,13 @@ class MultiTaskModel(nn.Module):
         self.encoders = nn.ModuleList()
         for group in plan.encoder_groups:
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(_module_seed(seed, "enc:" + ",".join(group)))
+                torch.manual_seed(_module_seed(seed, "enc:" + ",".join(plan.tasks if plan.soft else group)))
                 self.encoders.append(build_encoder(encoder_cfg, in_dim, input_shape))
+        # soft sharing: per encoder, the full names of the penalised parameters (matched by position across encoders)
+        self._soft_names: list[list[str]] = []
+        if plan.soft and plan.soft_lambda > 0 and len(self.encoders) > 1:
+            self._soft_names = [[f"encoders.{i}.{n}" for n in selected_parameters(enc, plan.soft_layers)]
+                                for i, enc in enumerate(self.encoders)]
         self.heads = nn.ModuleList()
         self._head_encoder: list[int] = []
         self._head_tasks: list[list[str]] = []
@@ -63,3 +76,27 @@ class MultiTaskModel(nn.Module):
             for name, logits in zip(names, torch.split(head(features[enc]), sizes, dim=1)):
                 out[name] = logits
         return out
+
+    def _soft_weights(self) -> list[list[torch.Tensor]]:
+        return [[self.get_parameter(n) for n in names] for names in self._soft_names]
+
+    def regularizer(self) -> torch.Tensor:
+        """The soft-sharing penalty ``λ Σ_{t<s} Σ_{l∈S} ‖θ_t^l − θ_s^l‖²`` (differentiable); 0 under hard sharing.
+
+        Tri-MTL, arXiv:2505.06271, Eq. (7); ``λ`` = ``plan.soft_lambda``, ``S`` = ``plan.soft_layers``.
+        """
+        if not self._soft_names:
+            return torch.zeros((), device=next(self.parameters()).device)
+        return pairwise_penalty(self._soft_weights(), self.plan.soft_lambda)
+
+    def regularizer_backward(self) -> torch.Tensor:
+        """Add the gradient of :meth:`regularizer` to the parameters' ``.grad``; return its value (detached).
+
+        Equal to ``self.regularizer().backward()`` but without autograd, so it can
+        follow a DDP backward (the penalty's gradient is the same on every rank:
+        the weights are) and any loss-weighting strategy's own backward. Under
+        hard sharing it does nothing and returns 0.
+        """
+        if not self._soft_names:
+            return torch.zeros((), device=next(self.parameters()).device)
+        return add_penalty_grad_(self._soft_weights(), self.plan.soft_lambda)

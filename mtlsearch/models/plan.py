@@ -15,23 +15,48 @@ GMTL          one per task group                     one per task group
 GMHL and GMTL are the grouped multi-head and grouped multi-task architectures
 of the MTLV thesis (``../shared/papers/mtlv_thesis.txt``). A head group must sit
 on one encoder.
+
+``sharing`` is ``hard`` (the table above) or ``soft`` (Tri-MTL, Kim et al. 2025,
+arXiv:2505.06271, §II-B): every head group gets an encoder of its own — MTL one
+per task, GMHL and GMTL one per task group — and the loss adds
+``soft_lambda · Σ_{t<s} Σ_{l∈S} ‖θ_t^l − θ_s^l‖²`` over the encoder pairs, ``S``
+= ``soft_layers`` (:mod:`mtlsearch.models.soft_sharing`). STL is always hard: its
+encoders are the independent single-task models.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from mtlsearch.models.soft_sharing import ALL, PAPER_LAMBDA, canonical_layers
+
+SHARING_MODES = ("hard", "soft")
 
 Groups = tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True)
 class SharingPlan:
-    """Task-to-encoder and task-to-head assignment, by task name."""
+    """Task-to-encoder and task-to-head assignment, by task name, and how the encoders share.
+
+    ``sharing``: ``hard`` (tasks of one encoder group share its weights) or
+    ``soft`` (the model adds ``soft_lambda · Σ_{t<s} Σ_{l∈soft_layers} ‖θ_t^l − θ_s^l‖²``
+    over its encoders, :meth:`MultiTaskModel.regularizer`); ``soft_lambda`` and
+    ``soft_layers`` mean nothing for ``hard``.
+    """
 
     encoder_groups: Groups
     head_groups: Groups
+    sharing: str = "hard"
+    soft_lambda: float = 0.0
+    soft_layers: str = ALL
 
     def __post_init__(self) -> None:
+        if self.sharing not in SHARING_MODES:
+            raise ValueError(f"sharing must be one of {list(SHARING_MODES)}, got {self.sharing!r}")
+        if not self.soft_lambda >= 0:
+            raise ValueError(f"soft_lambda must be >= 0, got {self.soft_lambda}")
+        object.__setattr__(self, "soft_layers", canonical_layers(self.soft_layers))
         for kind, groups in (("encoder", self.encoder_groups), ("head", self.head_groups)):
             seen = [t for g in groups for t in g]
             if len(seen) != len(set(seen)):
@@ -54,20 +79,39 @@ class SharingPlan:
                 return i
         raise KeyError(task)
 
+    @property
+    def soft(self) -> bool:
+        return self.sharing == "soft"
+
     def to_dict(self) -> dict:
-        return {k: [list(g) for g in v] for k, v in asdict(self).items()}
+        d = {k: [list(g) for g in getattr(self, k)] for k in ("encoder_groups", "head_groups")}
+        if self.soft:
+            d.update(sharing=self.sharing, soft_lambda=self.soft_lambda, soft_layers=self.soft_layers)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "SharingPlan":
-        return cls(tuple(tuple(g) for g in d["encoder_groups"]), tuple(tuple(g) for g in d["head_groups"]))
+        soft = {k: d[k] for k in ("sharing", "soft_lambda", "soft_layers") if k in d}
+        return cls(tuple(tuple(g) for g in d["encoder_groups"]), tuple(tuple(g) for g in d["head_groups"]), **soft)
 
 
-def make_plan(architecture: str, tasks: list[str], groups: Groups | None = None) -> SharingPlan:
+def make_plan(architecture: str, tasks: list[str], groups: Groups | None = None, sharing: str = "hard",
+              soft_lambda: float = PAPER_LAMBDA, soft_layers: str = ALL) -> SharingPlan:
     """Build the plan of ``architecture`` over ``tasks`` (``groups`` for GMHL/GMTL).
 
     Tasks named in ``groups`` but not in ``tasks`` are dropped; tasks in no group
-    get a group of their own, so every task is trained.
+    get a group of their own, so every task is trained. ``sharing="soft"`` gives
+    each head group its own encoder, with the soft-sharing penalty (STL stays hard).
     """
+    plan = _hard_plan(architecture, tasks, groups)
+    if sharing not in SHARING_MODES:
+        raise ValueError(f"sharing must be one of {list(SHARING_MODES)}, got {sharing!r}")
+    if sharing == "hard" or architecture == "STL":
+        return plan
+    return SharingPlan(plan.head_groups, plan.head_groups, "soft", float(soft_lambda), soft_layers)
+
+
+def _hard_plan(architecture: str, tasks: list[str], groups: Groups | None) -> SharingPlan:
     singletons = tuple((t,) for t in tasks)
     if architecture == "STL":
         return SharingPlan(singletons, singletons)

@@ -9,6 +9,14 @@ nothing): ``val_macro_f1`` … ``test_subset_acc`` over the primary binary tasks
 read as one multi-label problem (null when there are fewer than two), and
 ``task_extra`` (per task, e.g. ``{"auroc": {"val": …, "test": …}}``). The text
 table shows test F1-macro and F1-micro beside Δm when the experiment has them.
+
+``metadata``: the trial's metadata tasks (Tri-MTL, arXiv:2505.06271, Table II
+reports "Metadata Accuracy" beside the primary scores) with their scores at the
+selected epoch, ``{task: {"val": …, "test": …}}``: the tasks of the trial's
+``metadata`` choice (``search.space.metadata``), or, when that dimension is not
+searched, the trained non-primary tasks scored by accuracy. They never count in
+Δm. The text table shows them as ``meta acc test`` when any trial has one, and
+labels a candidate with its sharing and metadata (``MTL soft +age_group``).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import math
 from collections import defaultdict
 
 from mtlsearch.errors import StoreError
+from mtlsearch.spec import metadata_tasks
 from mtlsearch.store.results import MULTILABEL_COLUMNS, SECONDARY_TASK_METRICS, ResultsStore
 
 
@@ -35,7 +44,10 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
         trials[row["trial_id"]].append(row)
     scores: dict[tuple[str, int], dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
     extra: dict[tuple[str, int], dict[str, dict[str, dict[str, float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    meta_by_default: set[str] = set()  # non-primary tasks scored by accuracy (metadata tasks when not searched)
     for row in store.read(experiment, "task_metrics").to_pylist():
+        if row.get("role", "primary") != "primary" and row["metric"] == "accuracy":
+            meta_by_default.add(row["task"])
         if row["metric"] in SECONDARY_TASK_METRICS:
             extra[(row["trial_id"], row["epoch"])][row["task"]][row["metric"]][row["split"]] = row["value"]
         else:
@@ -47,13 +59,16 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
         epochs.sort(key=lambda r: r["epoch"])
         best = max(epochs, key=lambda r: (_key(r["dm_val"]), -r["epoch"]))
         st = status.get(trial_id)
+        config = json.loads(best["config"])
+        task_scores = {t: dict(v) for t, v in scores[(trial_id, best["epoch"])].items()}
+        meta = metadata_tasks(config["metadata"]) if "metadata" in config else sorted(meta_by_default & set(task_scores))
         rows.append(
             {
                 "trial_id": trial_id,
                 "architecture": best["architecture"],
                 "grouping": best["grouping"],
                 "groups": json.loads(best["groups"]),
-                "config": json.loads(best["config"]),
+                "config": config,
                 "dm_val": best["dm_val"],
                 "dm_test": best["dm_test"],
                 "selected_epoch": best["epoch"],
@@ -61,7 +76,8 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
                 "status": st["status"] if st else "running",
                 "stopped_early": bool(st and st["status"] == "stopped_early"),
                 "cost_worker_s": max(r["cost_worker_s"] for r in epochs),
-                "tasks": {t: dict(v) for t, v in scores[(trial_id, best["epoch"])].items()},
+                "tasks": task_scores,
+                "metadata": {t: task_scores.get(t, {}) for t in meta},
                 **{c: best.get(c) for c in MULTILABEL_COLUMNS},
                 "task_extra": {t: {m: dict(s) for m, s in v.items()} for t, v in extra[(trial_id, best["epoch"])].items()},
             }
@@ -71,10 +87,15 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
 
 
 def candidate_label(row: dict) -> str:
-    """``GMTL[affinity k=3]``; with the searched encoder's name appended when the encoder is searched: ``MTL (minilm)``."""
+    """``GMTL[affinity k=3]``; with the searched encoder's name appended when the encoder is searched: ``MTL (minilm)``;
+    then ``soft`` (with ``λ=…`` and ``S=…`` when searched) for soft sharing and ``+task`` per metadata task."""
     label = f"{row['architecture']}[{row['grouping']}]" if row["grouping"] else row["architecture"]
-    encoder = row.get("config", {}).get("encoder")
-    return f"{label} ({encoder})" if encoder else label
+    config = row.get("config", {})
+    encoder = config.get("encoder")
+    label = f"{label} ({encoder})" if encoder else label
+    if config.get("sharing") == "soft" and row["architecture"] != "STL":
+        label += " soft" + "".join(f" {k}={config[c]}" for c, k in (("soft_lambda", "λ"), ("soft_layers", "S")) if c in config)
+    return label + "".join(f" +{t}" for t in metadata_tasks(config.get("metadata")))
 
 
 def _groups_text(row: dict) -> str:
@@ -94,6 +115,8 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
     # multi-label F1 over the primary binary tasks, present when there are at least two of them
     multilabel = any(r.get("test_macro_f1") is not None for r in rows)
     header = ["rank", "trial", "candidate", "Δm val", "Δm test"] + (["F1-macro test", "F1-micro test"] if multilabel else [])
+    metadata = any(r.get("metadata") for r in rows)
+    header += ["meta acc test"] if metadata else []
     header += ["epochs", "ASHA-stopped", "cost (worker·s)", "groups"]
     body = [
         [
@@ -103,6 +126,7 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
             _fmt(r["dm_val"]),
             _fmt(r["dm_test"]),
             *([_fmt(r.get("test_macro_f1"), ".4f"), _fmt(r.get("test_micro_f1"), ".4f")] if multilabel else []),
+            *([_metadata_text(r)] if metadata else []),
             f"{r['epochs_trained']}",
             "yes" if r["stopped_early"] else ("error" if r["status"] == "error" else "no"),
             f"{r['cost_worker_s']:.1f}",
@@ -129,6 +153,12 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
         out.append("\nper-task scores of the top candidates (STL = single-task baseline):")
         out.append(_table(header, body))
     return "\n".join(out)
+
+
+def _metadata_text(row: dict) -> str:
+    """``sex 0.5306`` (several: comma-separated); ``-`` for a trial without metadata tasks."""
+    meta = row.get("metadata") or {}
+    return ", ".join(f"{t} {_fmt(s.get('test'), '.4f')}" for t, s in meta.items()) or "-"
 
 
 def _table(header: list[str], body: list[list[str]]) -> str:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.models.plan import make_plan
 from mtlsearch.search.space import STATIC_WEIGHT
-from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, PLANTED, Spec
+from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, NO_METADATA, PLANTED, Spec, metadata_tasks
 from mtlsearch.train.job import TrainJob
 
 DEFAULT_ARCHITECTURE = "MTL"
@@ -48,10 +48,22 @@ class SearchContext:
             return self.info.planted_groups
         return tuple(tuple(g) for g in self.spec.groupings[grouping])
 
+    def trained_tasks(self, config: dict) -> list[str]:
+        """The tasks a trial trains: all the dataset's tasks but the metadata tasks that
+        ``search.space.metadata`` offers and the trial's ``metadata`` choice leaves out (Tri-MTL)."""
+        dim = self.spec.search.space.metadata
+        if dim is None:
+            return self.info.task_names
+        offered = {t for choice in dim.choice for t in metadata_tasks(choice)}
+        chosen = set(metadata_tasks(config.get("metadata", NO_METADATA)))
+        return [t for t in self.info.task_names if t not in offered or t in chosen]
+
     def describe(self, config: dict) -> dict:
         """Architecture, grouping label and head groups (task names) of a sampled config.
 
         The label is a manual grouping's name, or ``"<method> k=<k>"`` for a computed one.
+        The plan covers :meth:`trained_tasks`; ``sharing``, ``soft_lambda``, ``soft_layers``
+        come from the config, else from ``model`` (soft: :func:`mtlsearch.models.plan.make_plan`).
         """
         arch = config.get("architecture", DEFAULT_ARCHITECTURE)
         label, groups = "", None
@@ -64,8 +76,12 @@ class SearchContext:
                 k = int(config["k"])
                 label = f"{method} k={k}"
                 groups = tuple(tuple(g) for g in self.computed_groups[computed_key(method, k)])
-        plan = make_plan(arch, self.info.task_names, groups)
-        return {"architecture": arch, "grouping": label, "groups": [list(g) for g in plan.head_groups], "plan": plan}
+        model = self.spec.model
+        plan = make_plan(arch, self.trained_tasks(config), groups, sharing=config.get("sharing", model.sharing),
+                         soft_lambda=float(config.get("soft_lambda", model.soft_lambda)),
+                         soft_layers=config.get("soft_layers", model.soft_layers))
+        return {"architecture": arch, "grouping": label, "groups": [list(g) for g in plan.head_groups], "plan": plan,
+                "sharing": plan.sharing, "metadata": list(metadata_tasks(config.get("metadata", NO_METADATA)))}
 
     def job_for(self, config: dict, use_gpu: bool = False) -> TrainJob:
         """The training job of one sampled config: the fixed settings with the sampled ones applied.

@@ -19,6 +19,43 @@ def static_weights_apply(space: SearchSpace, weighting: str | None) -> bool:
     return space.static_weights is not None and (weighting is None or weighting == "static")
 
 
+SOFT_DIMENSIONS = ("soft_lambda", "soft_layers")
+
+
+def soft_dimensions_apply(sharing: str | None) -> bool:
+    """Whether a trial with this sampled sharing (None: not searched) samples ``soft_lambda`` / ``soft_layers``.
+
+    Without a ``sharing`` dimension the spec guarantees ``model.sharing`` is ``soft`` when they are open.
+    """
+    return sharing is None or sharing == "soft"
+
+
+def suggest_tri_mtl(trial, space: SearchSpace) -> None:
+    """Tri-MTL dimensions: ``metadata``, ``sharing``, then ``soft_lambda`` / ``soft_layers`` for soft trials only."""
+    if space.metadata is not None:
+        suggest(trial, "metadata", space.metadata)
+    sharing = suggest(trial, "sharing", space.sharing) if space.sharing is not None else None
+    if soft_dimensions_apply(sharing):
+        for name in SOFT_DIMENSIONS:
+            dim = getattr(space, name)
+            if dim is not None:
+                suggest(trial, name, dim)
+
+
+def tri_mtl_candidates(space: SearchSpace) -> list[dict]:
+    """Every (metadata, sharing, soft_lambda, soft_layers) of a discrete space, soft ones only with soft sharing."""
+    metas = [{}] if space.metadata is None else [{"metadata": m} for m in space.metadata.choice]
+    sharings = [None] if space.sharing is None else list(space.sharing.choice)
+    names = [n for n in SOFT_DIMENSIONS if getattr(space, n) is not None]
+    soft = [dict(zip(names, combo)) for combo in itertools.product(*(_values(getattr(space, n)) for n in names))]
+    out: list[dict] = []
+    for meta in metas:
+        for sharing in sharings:
+            base = {**meta, **({} if sharing is None else {"sharing": sharing})}
+            out += [{**base, **s} for s in (soft if soft_dimensions_apply(sharing) else [{}])]
+    return out
+
+
 def suggest(trial, name: str, dim) -> object:
     """Sample one dimension with the Optuna trial API."""
     if isinstance(dim, Choice):
@@ -43,6 +80,9 @@ class DefineByRun:
     ``static_weights``: one weight ``w/<task>`` per task in ``tasks`` (the primary
     tasks), sampled only when the trial's weighting is ``static``.
 
+    Tri-MTL: ``metadata`` and ``sharing``, then ``soft_lambda`` / ``soft_layers``
+    for soft trials only (:func:`suggest_tri_mtl`), after the grouping.
+
     A class rather than a closure: Tune pickles the searcher with its experiment state.
     """
 
@@ -62,6 +102,7 @@ class DefineByRun:
                 suggest(trial, "grouping", grouping.manual)
             else:
                 suggest(trial, "k", grouping.k)
+        suggest_tri_mtl(trial, space)
         sampled = {}
         for name in PLAIN_DIMENSIONS:
             dim = getattr(space, name)
@@ -100,6 +141,7 @@ def enumerate_candidates(space: SearchSpace, tasks: tuple[str, ...] | list[str] 
                 heads += [{**base, "grouping_method": method, "grouping": g} for g in grouping.manual.choice]
             else:
                 heads += [{**base, "grouping_method": method, "k": k} for k in grouping.k_values()]
+    heads = [{**h, **m} for h in heads for m in tri_mtl_candidates(space)]
     names = [n for n in PLAIN_DIMENSIONS if getattr(space, n) is not None]
     tails = [dict(zip(names, combo)) for combo in itertools.product(*(_values(getattr(space, n)) for n in names))]
     if space.static_weights is not None:
