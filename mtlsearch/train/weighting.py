@@ -351,7 +351,10 @@ class GradNorm(Weighting):
     def backward(self, losses: torch.Tensor) -> torch.Tensor:
         if self.layers is None:
             self.layers = self._pick_layers(losses)
-        task_grads = [torch.autograd.grad(losses[t], self.layers[t], retain_graph=True)[0] for t in range(len(self.tasks))]
+        task_grads = []
+        for t, layer in enumerate(self.layers):
+            g = torch.autograd.grad(losses[t], layer, retain_graph=True, allow_unused=True)[0]
+            task_grads.append(torch.zeros_like(layer) if g is None else g)
         global_losses = losses.detach().clone()
         average([global_losses, *task_grads], self.world_size)
         if self.initial is None:
