@@ -211,6 +211,7 @@ class SearchSpace(Strict):
     ``grouping`` is sampled only for grouped architectures (GMHL, GMTL): either
     ``{choice: [names]}`` of manual groupings (entries of the spec's
     ``groupings``, or ``planted``), or a :class:`GroupingSpace` opening the
+    grouping method and the number of groups k.
 
     Tri-MTL (Kim et al. 2025, arXiv:2505.06271): ``metadata`` chooses which of
     the dataset's auxiliary (metadata) tasks a trial trains beside the primary
@@ -219,7 +220,12 @@ class SearchSpace(Strict):
     left out of its plan. ``sharing``: ``hard`` or ``soft``
     (:mod:`mtlsearch.models.soft_sharing`); ``soft_lambda`` and ``soft_layers``
     (``all``, an index, or a list of indices) are sampled only for soft trials.
-    grouping method and the number of groups k.
+
+    CO-TASK (AAAI 2021): ``aux_tasks`` is the number M of auxiliary tasks (0
+    included) and ``aux_major_prob`` the major-task pair probability, both
+    sampled for shared architectures only (not STL; ``aux_major_prob`` only when
+    M > 0); ``task_sampler`` (``[true, false]``) turns the task-aware imbalance
+    sampler on or off. Their fixed values live in ``train.cotask``.
     """
 
     architecture: Choice | None = None
@@ -236,6 +242,9 @@ class SearchSpace(Strict):
     soft_lambda: Dimension | None = None
     soft_layers: Choice | None = None
     weighting: Choice | None = None
+    aux_tasks: _dimension("choice", "int") | None = None
+    aux_major_prob: Dimension | None = None
+    task_sampler: Choice | None = None
     static_weights: Dimension | None = None
 
     @field_validator("weighting")
@@ -317,6 +326,22 @@ class SearchSpace(Strict):
             from mtlsearch.models.soft_sharing import canonical_layers
 
             v = Choice(choice=[canonical_layers(c) for c in v.choice])
+        return v
+
+    @field_validator("aux_tasks")
+    @classmethod
+    def _aux_counts(cls, v):
+        if isinstance(v, Choice) and not all(isinstance(m, int) and not isinstance(m, bool) and m >= 0 for m in v.choice):
+            raise ValueError(f"auxiliary task counts must be integers >= 0, got {v.choice}")
+        if isinstance(v, IntRange) and v.int[0] < 0:
+            raise ValueError(f"auxiliary task counts must be >= 0, got {v.int}")
+        return v
+
+    @field_validator("task_sampler")
+    @classmethod
+    def _sampler_flags(cls, v: Choice | None) -> Choice | None:
+        if v is not None and not all(isinstance(b, bool) for b in v.choice):
+            raise ValueError(f"task_sampler choices must be true/false, got {v.choice}")
         return v
 
     def open_dimensions(self) -> list[str]:
@@ -575,6 +600,27 @@ WeightingSpec = Annotated[
 """The loss-weighting strategy, chosen by ``name`` (default ``equal``), with its options."""
 
 
+class CoTaskSpec(Strict):
+    """CO-TASK (AAAI 2021, ``../shared/papers/co-task_aaai2021.txt``) settings; all off by default.
+
+    ``aux_tasks``: M auxiliary tasks, each a pair of primary tasks with one class
+    of each mapped into a new class (:mod:`mtlsearch.tasks.cotask`), trained on
+    1/2 of the training data, never in Δm. ``major``: the major tasks (primary
+    task names); ``major_prob``: the chance that a generated pair contains one.
+    ``sampler``: each batch first picks a task (``pick``: ``uniform``, or
+    ``major`` with probability ``major_prob`` of picking a major task), then
+    draws its examples with the task-aware imbalance sampler (class weight
+    log(n_c)/n_c), and the step trains that task's loss only
+    (:mod:`mtlsearch.train.sampler`).
+    """
+
+    aux_tasks: int = Field(0, ge=0, description="M, the number of auxiliary tasks")
+    major: list[str] = Field(default_factory=list, description="major tasks (primary task names)")
+    major_prob: float = Field(0.5, ge=0.0, le=1.0, description="chance that an auxiliary pair (or a sampler pick) involves a major task")
+    sampler: bool = Field(False, description="task-aware imbalance sampler: one task per batch, class weights log(n)/n")
+    pick: Literal["uniform", "major"] = Field("uniform", description="how the sampler picks a batch's task")
+
+
 class TrainSpec(Strict):
     """Training budget and the fixed hyperparameters (the search may override some per trial)."""
 
@@ -590,6 +636,9 @@ class TrainSpec(Strict):
     torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads in each worker")
     max_failures: int = Field(2, ge=0, description="restarts of a trial's worker group from its last checkpoint")
     weighting: WeightingSpec = Field(default_factory=EqualWeightingSpec, description="loss weighting: {name: equal | static | ..., options}")
+    cotask: CoTaskSpec = Field(default_factory=CoTaskSpec, description="CO-TASK auxiliary tasks and task-aware sampler")
+    class_weighted: bool | list[str] = Field(
+        False, description="class-weighted cross-entropy, w_c = N / (C n_c) from the training counts (Tri-MTL): true, or these tasks")
 
     def weighting_for(self, name: str | None) -> BaseModel:
         """The options of strategy ``name``: ``weighting``'s when it is that strategy, else the strategy's defaults."""
@@ -839,6 +888,13 @@ class LoadedSpec:
         for task in getattr(weighting, "weights", {}):
             if task not in known:
                 raise self.error(("train", "weighting", "weights", task), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}")
+        primary = {t.name for t in loader.tasks(self.loader_options) if t.role == "primary"}
+        for i, task in enumerate(self.spec.train.class_weighted if isinstance(self.spec.train.class_weighted, list) else []):
+            if task not in known:
+                raise self.error(("train", "class_weighted", i), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}")
+        for i, task in enumerate(self.spec.train.cotask.major):
+            if task not in primary:
+                raise self.error(("train", "cotask", "major", i), f"unknown primary task {task!r}; the dataset's primary tasks are {sorted(primary)}")
         if self.spec.search.space.metadata is not None:
             self.check_metadata({t.name: t.role for t in loader.tasks(self.loader_options)})
         for task in ds.descriptions:

@@ -44,6 +44,15 @@ def multilabel_columns(result: dict) -> dict[str, float | None]:
     return {col: result.get(f"{col.split('_', 1)[0]}_extra/ml_{col.split('_', 1)[1]}") for col in MULTILABEL_COLUMNS}
 
 
+def _role_metric(info, task: str) -> tuple[str, str]:
+    """A trained task's role and primary metric: the dataset's, or a CO-TASK auxiliary task's (binary, F1)."""
+    names = set(info.task_names)
+    if task in names:
+        t = info.task(task)
+        return t.role, t.metric
+    return "auxiliary", "f1"
+
+
 class StoreCallback(Callback):
     """Writes every reported epoch, and how every trial ended, to the results store."""
 
@@ -76,10 +85,10 @@ class StoreCallback(Callback):
         task_rows = []
         for split in SPLITS:
             for task, value in task_scores(result, split).items():
-                t = info_.task(task)
-                task_rows.append({"task": task, "role": t.role, "metric": t.metric, "split": split, "value": value})
+                role, metric = _role_metric(info_, task)
+                task_rows.append({"task": task, "role": role, "metric": metric, "split": split, "value": value})
             for task, metric, value in extra_task_scores(result, split):
-                task_rows.append({"task": task, "role": info_.task(task).role, "metric": metric, "split": split, "value": value})
+                task_rows.append({"task": task, "role": _role_metric(info_, task)[0], "metric": metric, "split": split, "value": value})
         self.store.write_trial_epoch(self.context.experiment, trial.trial_id, int(result["epoch"]), row, task_rows)
 
     def on_trial_complete(self, iteration, trials, trial, **info):

@@ -119,4 +119,17 @@ class SearchContext:
             torch_threads=train.torch_threads,
             use_gpu=use_gpu,
             weighting=weighting,
+            cotask=self.cotask_for(config),
+            class_weighted=train.class_weighted,
         )
+
+    def cotask_for(self, config: dict) -> dict:
+        """CO-TASK settings of a trial: ``train.cotask`` with the sampled ``aux_tasks``, ``aux_major_prob``,
+        ``task_sampler`` applied; an STL trial gets no auxiliary task (its models are independent)."""
+        cotask = self.spec.train.cotask.model_dump()
+        cotask["aux_tasks"] = int(config.get("aux_tasks", cotask["aux_tasks"]))
+        cotask["major_prob"] = float(config.get("aux_major_prob", cotask["major_prob"]))
+        cotask["sampler"] = bool(config.get("task_sampler", cotask["sampler"]))
+        if config.get("architecture", DEFAULT_ARCHITECTURE) == "STL":
+            cotask["aux_tasks"] = 0
+        return cotask

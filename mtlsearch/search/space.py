@@ -56,6 +56,31 @@ def tri_mtl_candidates(space: SearchSpace) -> list[dict]:
     return out
 
 
+def suggest_cotask(trial, space: SearchSpace, arch: str | None) -> None:
+    """CO-TASK dimensions: ``aux_tasks`` and then ``aux_major_prob`` (if M > 0) for shared architectures
+    (STL trains independent models: no auxiliary heads), ``task_sampler`` for every trial."""
+    if arch != "STL":
+        m = suggest(trial, "aux_tasks", space.aux_tasks) if space.aux_tasks is not None else None
+        if space.aux_major_prob is not None and (m is None or m > 0):
+            suggest(trial, "aux_major_prob", space.aux_major_prob)
+    if space.task_sampler is not None:
+        suggest(trial, "task_sampler", space.task_sampler)
+
+
+def cotask_candidates(space: SearchSpace, arch: str | None) -> list[dict]:
+    """Every (aux_tasks, aux_major_prob, task_sampler) of a discrete space for ``arch``, as :func:`suggest_cotask` samples."""
+    aux: list[dict] = [{}]
+    if arch != "STL" and space.aux_tasks is not None:
+        aux = []
+        for m in _values(space.aux_tasks):
+            probs = _values(space.aux_major_prob) if space.aux_major_prob is not None and m > 0 else [None]
+            aux += [{"aux_tasks": m, **({} if p is None else {"aux_major_prob": p})} for p in probs]
+    elif arch != "STL" and space.aux_major_prob is not None:
+        aux = [{"aux_major_prob": p} for p in _values(space.aux_major_prob)]
+    samplers = [{}] if space.task_sampler is None else [{"task_sampler": b} for b in space.task_sampler.choice]
+    return [{**a, **b} for a in aux for b in samplers]
+
+
 def suggest(trial, name: str, dim) -> object:
     """Sample one dimension with the Optuna trial API."""
     if isinstance(dim, Choice):
@@ -81,7 +106,8 @@ class DefineByRun:
     tasks), sampled only when the trial's weighting is ``static``.
 
     Tri-MTL: ``metadata`` and ``sharing``, then ``soft_lambda`` / ``soft_layers``
-    for soft trials only (:func:`suggest_tri_mtl`), after the grouping.
+    for soft trials only (:func:`suggest_tri_mtl`), after the grouping; then the
+    CO-TASK dimensions (:func:`suggest_cotask`).
 
     A class rather than a closure: Tune pickles the searcher with its experiment state.
     """
@@ -103,6 +129,7 @@ class DefineByRun:
             else:
                 suggest(trial, "k", grouping.k)
         suggest_tri_mtl(trial, space)
+        suggest_cotask(trial, space, arch)
         sampled = {}
         for name in PLAIN_DIMENSIONS:
             dim = getattr(space, name)
@@ -142,6 +169,7 @@ def enumerate_candidates(space: SearchSpace, tasks: tuple[str, ...] | list[str] 
             else:
                 heads += [{**base, "grouping_method": method, "k": k} for k in grouping.k_values()]
     heads = [{**h, **m} for h in heads for m in tri_mtl_candidates(space)]
+    heads = [{**h, **c} for h in heads for c in cotask_candidates(space, h.get("architecture"))]
     names = [n for n in PLAIN_DIMENSIONS if getattr(space, n) is not None]
     tails = [dict(zip(names, combo)) for combo in itertools.product(*(_values(getattr(space, n)) for n in names))]
     if space.static_weights is not None:

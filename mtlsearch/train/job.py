@@ -15,7 +15,10 @@ class TrainJob:
     ``baselines`` maps each primary task to its STL scores ``{"val": B, "test": B}``;
     the run reports Δm against them every epoch (empty while training the baselines).
     ``weighting`` is the loss-weighting strategy, ``{"name": ..., **options}``
-    (:data:`mtlsearch.train.weighting.WEIGHTINGS`).
+    (:data:`mtlsearch.train.weighting.WEIGHTINGS`). ``cotask`` adds CO-TASK
+    auxiliary tasks and/or the task-aware sampler (:mod:`mtlsearch.tasks.auxiliary`,
+    :mod:`mtlsearch.train.sampler`); ``class_weighted`` turns on inverse-frequency
+    class weights (:func:`mtlsearch.train.losses.inverse_frequency_weights`).
     """
 
     dataset_path: str
@@ -32,6 +35,8 @@ class TrainJob:
     torch_threads: int | None = None
     use_gpu: bool = False
     weighting: dict = field(default_factory=lambda: {"name": "equal"})
+    cotask: dict = field(default_factory=dict)  # CO-TASK: aux_tasks, major, major_prob, sampler, pick (spec train.cotask)
+    class_weighted: bool | list[str] = False  # inverse-frequency class weights in the loss (all tasks, or these)
 
     def task_infos(self) -> list[TaskInfo]:
         return [TaskInfo.from_dict(t) for t in self.tasks]

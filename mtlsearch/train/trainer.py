@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -29,7 +29,9 @@ from mtlsearch.metrics.multilabel import multilabel_scores
 from mtlsearch.metrics.scores import METRICS, auroc, icbhi_sensitivity, icbhi_specificity
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.train.job import TrainJob
-from mtlsearch.train.losses import TaskLoss
+from mtlsearch.tasks.auxiliary import AuxiliarySettings, attach_auxiliary
+from mtlsearch.train.losses import TaskLoss, inverse_frequency_weights
+from mtlsearch.train.sampler import TaskAwareSampler, major_task_probs
 from mtlsearch.train.weighting import make_weighting
 
 EVAL_BATCH = 8192
@@ -109,12 +111,19 @@ class MultiTaskTrainer:
             from mtlsearch.data.tokens import ensure_tokens, read_token_splits
 
             inputs = read_token_splits(ensure_tokens(job.dataset_path, job.encoder.get("model"), job.encoder.get("max_length", 128)))
+        labels = {s: a.y for s, a in splits.items()}
+        cotask = job.cotask or {}
+        self.tasks, plan, labels, self.aux_tasks = attach_auxiliary(
+            AuxiliarySettings(int(cotask.get("aux_tasks", 0)), tuple(cotask.get("major", ())), float(cotask.get("major_prob", 0.5))),
+            self.tasks, plan, labels, job.seed)
         self.data = {
-            s: (torch.from_numpy(np.ascontiguousarray(inputs[s])).to(self.device), torch.from_numpy(a.y).to(self.device))
-            for s, a in splits.items()
+            s: (torch.from_numpy(np.ascontiguousarray(inputs[s])).to(self.device), torch.from_numpy(labels[s]).to(self.device))
+            for s in splits
         }
         y_train = self.data["train"][1]
-        self.loss_fn = TaskLoss(self.tasks, complete=bool((y_train >= 0).all()))
+        weights = inverse_frequency_weights(y_train, self.tasks, job.class_weighted) if job.class_weighted else None
+        self.loss_fn = TaskLoss(self.tasks, complete=bool((y_train >= 0).all()), class_weights=weights)
+        self.sampler = self._task_sampler(cotask, labels["train"])
         self.train_targets = self.loss_fn.targets(y_train)
         in_dim = self.data["train"][0].shape[1]
         shape = read_info(job.dataset_path).extra.get("feature_shape")  # spectrogram encoders need (frames, mel bins)
@@ -140,6 +149,19 @@ class MultiTaskTrainer:
         self.best = BestTracker()
         self.start_epoch = 0
         self.cost_worker_seconds = 0.0
+
+    def _task_sampler(self, cotask: dict, y_train: np.ndarray) -> TaskAwareSampler | None:
+        """CO-TASK's task-aware imbalance sampler over every trained task (auxiliary ones included), if on."""
+        if not cotask.get("sampler"):
+            return None
+        names = [t.name for t in self.tasks]
+        probs = major_task_probs(names, cotask.get("major", ()), float(cotask.get("major_prob", 0.5))) if cotask.get("pick") == "major" else None
+        labelled = (y_train >= 0).any(axis=0)
+        if probs is None:
+            probs = labelled / labelled.sum()
+        else:
+            probs = np.where(labelled, probs, 0.0)
+        return TaskAwareSampler(y_train, names, self.job.batch_size, self.job.seed, task_probs=probs)
 
     # -- state -----------------------------------------------------------------
 
@@ -180,24 +202,25 @@ class MultiTaskTrainer:
         batch's indices into the training split (TAG affinity measurement uses it).
         """
         x_all = self.data["train"][0]
-        shard = self._shard(epoch)
-        local_bs = max(1, self.job.batch_size // self.world_size)
         model, weighting = self.train_model, self.weighting
         model.train()
         loss_sum = torch.zeros((), device=self.device)
         steps = 0
-        for start in range(0, shard.numel(), local_bs):
-            idx = shard[start : start + local_bs]
+        for idx, picked in self._batches(epoch):
             if step_hook is not None:
                 step_hook(steps, idx)
             for b in self._sync_buffers:  # as DDP does: rank 0's buffers (batch-norm statistics) before each forward
                 torch.distributed.broadcast(b, 0)
             logits = model(x_all[idx])
             losses = self.loss_fn(logits, tuple(t[idx] for t in self.train_targets))
+            if picked is not None:  # CO-TASK sampler: the step trains the picked task's loss only
+                losses = losses * picked
             self.optimizer.zero_grad(set_to_none=True)
             if weighting.needs_kpi:
                 weighting.observe_kpi(*self._batch_kpi(logits, idx))
             loss = weighting.backward(losses)  # unweighted Σ_t L_t, detached
+            if self.model.plan.soft:  # soft sharing: + λ Σ_{t<s} Σ_{l∈S} ‖θ_t^l − θ_s^l‖², its gradient added in place
+                loss = loss + self.model.regularizer_backward()
             self.optimizer.step()
             weighting.after_step()
             loss_sum += loss
@@ -206,7 +229,30 @@ class MultiTaskTrainer:
         if self.world_size > 1:  # report the mean over all ranks, not rank 0's half of each batch
             torch.distributed.all_reduce(loss_sum)
             loss_sum /= self.world_size
-        return float(loss_sum) / max(steps, 1), int(shard.numel())
+        return float(loss_sum) / max(steps, 1), self._rank_samples
+
+    def _batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """This rank's ``(indices, picked-task one-hot or None)`` per step of ``epoch``.
+
+        Default: the rank's share of the epoch's seeded permutation (see the module
+        docstring). With the CO-TASK sampler: each global batch comes from
+        :meth:`TaskAwareSampler.draw` (a pure function of seed, epoch and step) and
+        the rank takes every ``world_size``-th element, as for the permutation.
+        """
+        if self.sampler is None:
+            shard = self._shard(epoch)
+            local_bs = max(1, self.job.batch_size // self.world_size)
+            self._rank_samples = int(shard.numel())
+            for start in range(0, shard.numel(), local_bs):
+                yield shard[start : start + local_bs], None
+            return
+        self._rank_samples = 0
+        eye = torch.eye(len(self.tasks), device=self.device)
+        for step in range(self.sampler.steps_per_epoch):
+            task, idx = self.sampler.draw(epoch, step)
+            local = torch.from_numpy(TaskAwareSampler.rank_share(idx, self.rank, self.world_size)).to(self.device)
+            self._rank_samples += int(local.numel())
+            yield local, eye[task]
 
     @torch.no_grad()
     def _batch_kpi(self, logits: dict[str, torch.Tensor], idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
