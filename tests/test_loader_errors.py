@@ -119,21 +119,100 @@ def test_ohsumed_folders_empty_and_truncated_archives_name_the_file(tmp_path):
     loader = get_loader("ohsumed_folders")
     empty = tmp_path / "empty.tar.gz"
     empty.write_bytes(b"")
-    _raises(loader.build, OhsumedFoldersOptions(path=str(empty)), "fp", match=rf"{empty}: cannot read the archive")
+    _raises(loader.build, OhsumedFoldersOptions(path=str(empty)), "fp", match=rf"{empty}: cannot read the archive \(empty file\)")
     data = _joachims_archive(tmp_path)
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(data[: len(data) // 2])
-    _raises(loader.build, OhsumedFoldersOptions(path=str(cut)), "fp", match=rf"{cut}: cannot read the archive")
+    _raises(loader.build, OhsumedFoldersOptions(path=str(cut)), "fp", match=rf"{cut}: truncated archive \(Compressed file ended")
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"this is not an archive " * 40)
+    _raises(loader.build, OhsumedFoldersOptions(path=str(junk)), "fp", match=rf"{junk}: cannot read the archive \(invalid header")
 
 
-@pytest.mark.xfail(strict=True, reason="sources.iter_files streams a .tar.gz without checking that the compressed stream "
-                                       "ends properly (gzip trailer: CRC and size); to be fixed in sources.py")
-def test_ohsumed_folders_archive_without_its_gzip_trailer_is_an_error(tmp_path):
+@pytest.mark.parametrize("cut", [8, 4, 1])
+def test_ohsumed_folders_archive_without_its_gzip_trailer_is_an_error(tmp_path, cut):
     data = _joachims_archive(tmp_path)
-    cut = tmp_path / "cut.tar.gz"
-    cut.write_bytes(data[:-8])  # every member is complete; the CRC and size are gone
-    with pytest.raises(DataError, match=str(cut)):
-        get_loader("ohsumed_folders").build(OhsumedFoldersOptions(path=str(cut)), "fp")
+    short = tmp_path / "cut.tar.gz"
+    short.write_bytes(data[:-cut])  # every member is complete; (part of) the CRC and size are gone
+    _raises(get_loader("ohsumed_folders").build, OhsumedFoldersOptions(path=str(short)), "fp",
+            match=rf"{short}: truncated archive \(Compressed file ended before the end-of-stream marker")
+
+
+def test_ohsumed_folders_archive_with_a_bad_gzip_checksum_is_an_error(tmp_path):
+    data = bytearray(_joachims_archive(tmp_path))
+    data[-6] ^= 0xFF  # the CRC of the trailer
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(bytes(data))
+    _raises(get_loader("ohsumed_folders").build, OhsumedFoldersOptions(path=str(bad)), "fp", match=rf"{bad}: cannot read the archive \(CRC check failed")
+
+
+def _tar_bytes(tmp_path: Path, mode: str) -> tuple[bytes, list[tuple[int, int]]]:
+    """The Joachims fixture as a tar archive (``mode`` picks the compression) and the offsets of its members' headers and data."""
+    buf = io.BytesIO()
+    def with_pax_header(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.pax_headers = {"comment": "a pax extended header before each member"}
+        return info
+
+    with tarfile.open(fileobj=buf, mode=mode, format=tarfile.PAX_FORMAT) as tar:
+        tar.add(tmp_path / "src", arcname="ohsumed", filter=with_pax_header)
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tar:
+        offsets = [(m.offset, m.offset_data) for m in tar.getmembers()]
+    return buf.getvalue(), offsets
+
+
+@pytest.mark.parametrize("mode, suffix", [("w", ".tar"), ("w:gz", ".tgz"), ("w:bz2", ".tar.bz2"), ("w:xz", ".tar.xz")])
+def test_ohsumed_folders_whole_archives_load(tmp_path, mode, suffix):
+    _joachims_archive(tmp_path)
+    data, _ = _tar_bytes(tmp_path, mode)
+    p = tmp_path / f"ohsumed{suffix}"
+    p.write_bytes(data + (b"\0" * 100 if mode == "w:gz" else b""))  # zero padding after a gzip stream is allowed
+    info, table = get_loader("ohsumed_folders").build(OhsumedFoldersOptions(path=str(p), vocab_size=5), "fp")
+    assert sorted(table.column("id").to_pylist()) == ["0001", "0002", "0003"]
+
+
+@pytest.mark.parametrize("mode, suffix", [("w", ".tar"), ("w:gz", ".tar.gz")])
+def test_ohsumed_folders_tar_cut_between_or_inside_members_is_an_error(tmp_path, mode, suffix):
+    """tarfile ends a streamed archive quietly at a missing or short header after the first member: the loader does not."""
+    _joachims_archive(tmp_path)
+    plain, offsets = _tar_bytes(tmp_path, "w")
+    last, last_data = offsets[-1]  # the last document (its pax header, header, data): every member before it is whole
+    compress = gzip.compress if mode == "w:gz" else (lambda b: b)
+    loader = get_loader("ohsumed_folders")
+    p = tmp_path / f"cut{suffix}"
+    for data, match in ((plain[:last], r"the data stop there"), (plain[: last + 100], r"100 bytes of a header"),
+                        (plain[:last] + b"garbage" * 100, r"an unreadable header"),
+                        (plain[: last_data - 100], r"a header is cut short"),
+                        (plain[: last_data + 100], r"a member is cut short")):
+        p.write_bytes(compress(data))
+        _raises(loader.build, OhsumedFoldersOptions(path=str(p)), "fp", match=rf"{p}: truncated archive \(.*{match}")
+
+
+def _joachims_folder(tmp_path: Path) -> Path:
+    _joachims_archive(tmp_path)
+    return tmp_path / "src"
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", r"the document is empty \(a truncated"),
+    (b" \n\t\n", r"the document is empty \(only whitespace\)"),
+])
+def test_ohsumed_folders_empty_document_names_the_file(tmp_path, content, match):
+    root = _joachims_folder(tmp_path)
+    (root / "training" / "C02" / "0002").write_bytes(content)
+    _raises(get_loader("ohsumed_folders").build, OhsumedFoldersOptions(path=str(root)), "fp",
+            match=rf"{root}: training/C02/0002: {match}")
+
+
+def test_ohsumed_folders_non_utf8_document_names_the_file_and_line(tmp_path):
+    root = _joachims_folder(tmp_path)
+    (root / "test" / "C01" / "0003").write_bytes(b"Heart disease.\nCaf\xe9 au lait spots.\n")  # latin-1, not UTF-8
+    _raises(get_loader("ohsumed_folders").build, OhsumedFoldersOptions(path=str(root)), "fp",
+            match=rf"{root}: test/C01/0003:2: not a UTF-8 text file \(byte b'\\xe9' at offset 18")
+    archive = tmp_path / "ohsumed.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname="ohsumed")
+    _raises(get_loader("ohsumed_folders").build, OhsumedFoldersOptions(path=str(archive)), "fp",
+            match=rf"{archive}: ohsumed/test/C01/0003:2: not a UTF-8 text file")
 
 
 # ---------------------------------------------------------------- Open-I CSV and XML

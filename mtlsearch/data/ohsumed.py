@@ -26,6 +26,8 @@ Two sources:
     test split carved too). Each row keeps the raw text in a ``text`` column and
     a bag-of-words feature vector over a vocabulary chosen on the training split
     only (the ``vocab_size`` terms found in the most training documents).
+    A truncated archive, an empty document and one that is not UTF-8 text are
+    errors naming the file.
 
 ``path`` may use ``~``, ``$VAR`` and ``${VAR}`` (e.g.
 ``${MTLSEARCH_DATA}/ohsumed/meka_arff/OHSUMED-F.arff``). The fingerprint holds
@@ -211,11 +213,27 @@ class OhsumedFoldersOptions(TextSourceOptions):
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="only for a layout with no training/test folders: share carved out as test")
 
 
+def _document_text(content: bytes, where: str) -> str:
+    """The text of one document file: UTF-8 (ASCII in the real data), not empty."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = content[: e.start].count(b"\n") + 1
+        raise DataError(f"{where}:{line}: not a UTF-8 text file (byte {content[e.start:e.start + 1]!r} at offset {e.start} "
+                        f"is not UTF-8; a corrupt or binary file?)") from None
+    if not text.strip():
+        raise DataError(f"{where}: the document is empty" + (" (only whitespace)" if text else "") + " (a truncated or corrupt source?)")
+    return text
+
+
 def read_joachims(path: Path) -> tuple[list[str], list[str], list[str], list[set[str]], bool]:
     """Documents of Joachims' layout: ids, official split (``train``/``test``, or ``""`` if none), texts, category sets.
 
     The last value says whether the layout had training/test folders. Files
     outside ``[prefix/][training|test/]Cxx/<docid>`` and hidden files are ignored.
+    A document file must be UTF-8 text (the real data are ASCII) and not empty
+    or only whitespace; otherwise it is a DataError naming the file (its path in
+    the folder or archive).
     """
     docs: dict[str, dict] = {}
     roots: set[tuple[str, ...]] = set()
@@ -238,7 +256,7 @@ def read_joachims(path: Path) -> tuple[list[str], list[str], list[str], list[set
             raise DataError(f"{path}: more than one OHSUMED layout in the source (document folders under {sorted('/'.join(r) or '.' for r in roots)}, "
                             f"{'with and without' if len(with_split) > 1 else 'all'} training/test folders)")
         doc_id = parts[-1]
-        text = content.decode("utf-8", errors="replace")
+        text = _document_text(content, where)
         seen = docs.get(doc_id)
         if seen is None:
             docs[doc_id] = {"split": split, "text": text, "labels": {code}, "where": where}
@@ -260,7 +278,7 @@ def read_joachims(path: Path) -> tuple[list[str], list[str], list[str], list[set
 @register
 class OhsumedFoldersLoader(Loader):
     name = "ohsumed_folders"
-    version = 1
+    version = 2  # 2: a truncated archive, an empty or a non-UTF-8 document is an error (a table built from one is rebuilt)
     Options = OhsumedFoldersOptions
 
     def tasks(self, options: OhsumedFoldersOptions) -> list[TaskInfo]:

@@ -13,7 +13,7 @@
   checksums, so a table is rebuilt when the data change and shared wherever the
   same data live;
 * :func:`iter_files` reads every file of a folder or a ``.tar``/``.tar.gz``
-  archive in one pass;
+  archive in one pass, and a truncated archive is an error;
 * :func:`tokenize`, :func:`build_vocabulary`, :func:`bag_of_words` and
   :func:`bag_of_words_features` turn texts into bag-of-words vectors over a
   vocabulary chosen on the training split only.
@@ -21,11 +21,15 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import json
+import lzma
 import os
 import re
 import tarfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -151,8 +155,16 @@ def iter_files(path: Path, layout: str = "") -> Iterator[tuple[tuple[str, ...], 
     """(path parts relative to the source root, content) of every file of a folder or a tar archive.
 
     Folders are walked in sorted order; an archive is streamed in its own
-    order. ``layout`` describes the expected content in the error raised when
-    ``path`` is neither a folder nor an archive.
+    order, in one pass. ``layout`` describes the expected content in the error
+    raised when ``path`` is neither a folder nor an archive.
+
+    An archive must be whole: a tar cut inside a member, one that stops (or
+    turns to garbage) before its end-of-archive block, and a gzip/bzip2/xz
+    stream that ends before its end-of-stream marker (e.g. a ``.tar.gz``
+    missing its CRC-and-size trailer, even when every tar member read is
+    complete) are a DataError "<path>: truncated archive (...)"; an archive
+    that cannot be decoded is a DataError "<path>: cannot read the archive
+    (...)". Files already yielded are then to be discarded by the caller.
     """
     if path.is_dir():
         for dirpath, dirnames, filenames in os.walk(path):
@@ -161,18 +173,96 @@ def iter_files(path: Path, layout: str = "") -> Iterator[tuple[tuple[str, ...], 
             for name in sorted(filenames):
                 yield (*rel, name), (Path(dirpath) / name).read_bytes()
     elif is_archive(path):
-        try:
-            with tarfile.open(path, "r|*") as tar:  # streamed: one pass over the archive
-                for member in tar:
-                    if not member.isfile():
-                        continue
-                    f = tar.extractfile(member)
-                    parts = tuple(p for p in member.name.split("/") if p not in ("", "."))
-                    yield parts, f.read() if f is not None else b""
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise DataError(f"{path}: cannot read the archive ({e})") from None
+        yield from _iter_archive(path)
     else:
         raise DataError(f"{path}: expected a folder or a .tar/.tar.gz archive" + (f" {layout}" if layout else ""))
+
+
+# compression detected from the first bytes (as tarfile's "r|*" does), whatever the suffix says
+_COMPRESSIONS = (
+    (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
+    (b"BZh", lambda f: bz2.BZ2File(f, "rb")),
+    (b"\xfd7zXZ\x00", lambda f: lzma.LZMAFile(f, "rb")),
+)
+_TAR_BLOCK = 512
+
+
+class _Truncated(Exception):
+    """The archive ends early; the message says where."""
+
+
+class _CountingReader:
+    """A read-only stream over the decompressed tar that counts its bytes and keeps the last ones read."""
+
+    def __init__(self, fileobj, keep: int = 1 << 16):
+        self._f, self._keep = fileobj, keep
+        self.pos = 0  # bytes read so far
+        self.tail = bytearray()  # the last bytes read, ending at pos
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._f.read(size)
+        self.pos += len(data)
+        self.tail += data
+        if len(self.tail) > self._keep:
+            del self.tail[: len(self.tail) - self._keep]
+        return data
+
+    def block_at(self, offset: int) -> bytes | None:
+        """The tar block at ``offset`` (read on if needed; shorter at the end of the data), or None if no longer kept."""
+        while self.pos < offset + _TAR_BLOCK and self.read(_TAR_BLOCK):
+            pass
+        start = self.pos - len(self.tail)
+        if offset < start:
+            return None
+        return bytes(self.tail[offset - start: offset - start + _TAR_BLOCK])
+
+    def drain(self) -> None:
+        """Read to the end of the stream: a compressed stream checks its end-of-stream marker (and checksum) there."""
+        while self._f.read(1 << 20):
+            pass
+
+
+def _iter_archive(path: Path) -> Iterator[tuple[tuple[str, ...], bytes]]:
+    members = 0  # read so far: a short header after them is a truncation, a short file is no archive
+    try:
+        with open(path, "rb") as raw:
+            magic = raw.read(6)
+            raw.seek(0)
+            opener = next((o for m, o in _COMPRESSIONS if magic.startswith(m)), None)
+            stream = opener(raw) if opener is not None else raw
+            try:
+                reader = _CountingReader(stream)
+                with tarfile.open(fileobj=reader, mode="r|") as tar:  # streamed: one pass over the archive
+                    for member in tar:
+                        members += 1
+                        if not member.isfile():
+                            continue
+                        f = tar.extractfile(member)
+                        parts = tuple(p for p in member.name.split("/") if p not in ("", "."))
+                        yield parts, f.read() if f is not None else b""
+                    end = tar.offset  # where tarfile stopped: its end-of-archive block, if the archive is whole
+                # tarfile ends its iteration quietly at a missing, short or garbled header after the first member
+                block = reader.block_at(end)
+                if block is not None and block != bytes(_TAR_BLOCK):
+                    raise _Truncated(f"no end-of-archive block after the member ending at byte {end} of the tar data: "
+                                     + ("the data stop there" if not block else
+                                        f"{len(block)} bytes of a header" if len(block) < _TAR_BLOCK else "an unreadable header"))
+                reader.drain()
+            finally:
+                if stream is not raw:
+                    stream.close()
+    except _Truncated as e:
+        raise DataError(f"{path}: truncated archive ({e})") from None
+    except EOFError as e:  # a compressed stream that ends before its end-of-stream marker
+        raise DataError(f"{path}: truncated archive ({e})") from None
+    except tarfile.ReadError as e:
+        if str(e) == "unexpected end of data":  # a member cut short
+            raise DataError(f"{path}: truncated archive (a member is cut short: {e})") from None
+        if members and str(e) in ("empty header", "truncated header"):  # a header after a pax/GNU extension header cut short
+            raise DataError(f"{path}: truncated archive (a header is cut short: {e})") from None
+        raise DataError(f"{path}: cannot read the archive ({e})") from None
+    except (tarfile.TarError, OSError, zlib.error, lzma.LZMAError) as e:
+        raise DataError(f"{path}: cannot read the archive ({e})") from None
 
 
 # ---------------------------------------------------------------- bag of words
