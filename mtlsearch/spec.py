@@ -635,6 +635,11 @@ class TrainSpec(Strict):
     driver_cpus: float = Field(1.0, gt=0, description="CPUs for each trial's Tune driver")
     torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads in each worker")
     max_failures: int = Field(2, ge=0, description="restarts of a trial's worker group from its last checkpoint")
+    placement: Literal["pack", "spread", "strict_spread"] = Field(
+        "pack", description="where a trial's Ray Train workers go: pack (fewest nodes), spread (across nodes if possible), "
+                            "strict_spread (one node each: multi-node DDP)")
+    mixed_precision: Literal["none", "bf16"] = Field(
+        "none", description="bf16: autocast the forward passes on CUDA devices (CPU runs always train in float32)")
     weighting: WeightingSpec = Field(default_factory=EqualWeightingSpec, description="loss weighting: {name: equal | static | ..., options}")
     cotask: CoTaskSpec = Field(default_factory=CoTaskSpec, description="CO-TASK auxiliary tasks and task-aware sampler")
     class_weighted: bool | list[str] = Field(

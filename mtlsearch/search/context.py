@@ -121,6 +121,7 @@ class SearchContext:
             weighting=weighting,
             cotask=self.cotask_for(config),
             class_weighted=train.class_weighted,
+            mixed_precision=train.mixed_precision,
         )
 
     def cotask_for(self, config: dict) -> dict:

@@ -11,7 +11,9 @@ def make_trainer(job: TrainJob, train: TrainSpec, run_name: str, storage_path: s
 
     The run's name and storage path are deterministic, so a restarted run
     (same name, same storage) resumes from its latest checkpoint. DDP uses gloo
-    on CPU and NCCL on GPU (Ray Train's defaults for the device).
+    on CPU and NCCL on GPU (Ray Train's defaults for the device). The workers'
+    placement group uses ``train.placement`` (PACK, SPREAD or STRICT_SPREAD:
+    one worker per node, for multi-node DDP).
     """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -24,7 +26,8 @@ def make_trainer(job: TrainJob, train: TrainSpec, run_name: str, storage_path: s
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config=job.to_config(),
-        scaling_config=ScalingConfig(num_workers=train.workers, use_gpu=job.use_gpu, resources_per_worker=resources),
+        scaling_config=ScalingConfig(num_workers=train.workers, use_gpu=job.use_gpu, resources_per_worker=resources,
+                                     placement_strategy=train.placement.upper()),
         run_config=RunConfig(
             name=run_name,
             storage_path=storage_path,

@@ -146,6 +146,9 @@ class MultiTaskTrainer:
         extra = self.weighting.extra_parameters()
         params = self.model.parameters() if not extra else [{"params": list(self.model.parameters())}, {"params": extra, "weight_decay": 0.0}]
         self.optimizer = make_optimizer(job.optimizer, params, job.lr, job.weight_decay)
+        # bf16 autocast on CUDA only (the spec's train.mixed_precision); a no-op context elsewhere
+        self.amp = self.device.type == "cuda" and job.mixed_precision == "bf16"
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
         self.best = BestTracker()
         self.start_epoch = 0
         self.cost_worker_seconds = 0.0
@@ -211,7 +214,9 @@ class MultiTaskTrainer:
                 step_hook(steps, idx)
             for b in self._sync_buffers:  # as DDP does: rank 0's buffers (batch-norm statistics) before each forward
                 torch.distributed.broadcast(b, 0)
-            logits = model(x_all[idx])
+            with self.autocast:
+                logits = model(x_all[idx])
+            logits = {k: v.float() for k, v in logits.items()} if self.amp else logits
             losses = self.loss_fn(logits, tuple(t[idx] for t in self.train_targets))
             if picked is not None:  # CO-TASK sampler: the step trains the picked task's loss only
                 losses = losses * picked
@@ -288,7 +293,10 @@ class MultiTaskTrainer:
         """
         x, y = self.data[split]
         self.model.eval()
-        chunks = [self.model(x[i : i + self.eval_batch]) for i in range(0, x.shape[0], self.eval_batch)]
+        with self.autocast:
+            chunks = [self.model(x[i : i + self.eval_batch]) for i in range(0, x.shape[0], self.eval_batch)]
+        if self.amp:
+            chunks = [{k: v.float() for k, v in c.items()} for c in chunks]
         scores: dict[str, float] = {}
         extra: dict[str, float] = {}
         multilabel = [j for j, t in enumerate(self.tasks) if t.kind == "binary" and t.role == "primary"]
