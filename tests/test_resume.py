@@ -18,7 +18,9 @@ pytestmark = pytest.mark.ray
 TRIALS, EPOCHS = 4, 3
 
 
-def test_resume_after_interrupt(ray_cluster, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_resume_after_interrupt(ray_cluster, tmp_path, sig):
+    """Ctrl-C, or the driver process killed outright (no chance to save anything): ``--resume`` finishes the search."""
     spec = write_spec(tmp_path / "spec.yaml", tmp_path / "store", experiment="res", num_samples=TRIALS, epochs=EPOCHS, tasks=4,
                       asha="{enabled: false}")
     store = ResultsStore(str(tmp_path / "store"))
@@ -31,7 +33,7 @@ def test_resume_after_interrupt(ray_cluster, tmp_path):
             assert proc.poll() is None, (tmp_path / "first.log").read_text()
             assert time.time() < deadline, "no trial finished in time"
             time.sleep(1)
-        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        proc.send_signal(sig)
         proc.wait(timeout=120)
     finally:
         if proc.poll() is None:

@@ -18,6 +18,9 @@ def train_loop_per_worker(config: dict) -> None:
     failure, or a Tune trial restored after an interruption), then for each
     remaining epoch trains, evaluates, and reports the metrics with a checkpoint
     (rank 0 writes it; every rank calls ``report``, which is a barrier).
+    Besides the trainer's metrics it reports ``resumed_at_epoch`` (0 for a fresh
+    start, else the epoch the run restarted from) and ``nodes`` (how many
+    distinct Ray nodes the run's workers are on).
     """
     import ray.train
     import ray.train.torch
@@ -35,16 +38,29 @@ def train_loop_per_worker(config: dict) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             trainer.load_state_dict(torch.load(os.path.join(d, CHECKPOINT_FILE), map_location=device, weights_only=False))
+    placement = {"resumed_at_epoch": trainer.start_epoch, "nodes": _node_count(world)}
 
     started = time.perf_counter()
     for epoch in range(trainer.start_epoch, job.epochs):
         stats = trainer.run_epoch(epoch)
         # wall time since this worker started its first epoch: includes evaluation,
         # checkpointing and the time earlier reports waited on Ray Train
-        metrics = {**trainer.metrics(stats), "elapsed_s": time.perf_counter() - started}
+        metrics = {**trainer.metrics(stats), **placement, "elapsed_s": time.perf_counter() - started}
         with tempfile.TemporaryDirectory() as d:
             if rank == 0:
                 torch.save(trainer.state_dict(epoch), os.path.join(d, CHECKPOINT_FILE))
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d), checkpoint_dir_name=f"epoch_{epoch:05d}")
             else:
                 ray.train.report(metrics, checkpoint=None)
+
+
+def _node_count(world_size: int) -> int:
+    """Distinct Ray nodes among the run's workers (an all-gather over the DDP group)."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    if world_size == 1:
+        return 1
+    nodes: list = [None] * world_size
+    torch.distributed.all_gather_object(nodes, node)
+    return len(set(nodes))

@@ -1,0 +1,59 @@
+"""A Ray Train worker killed mid-trial: the trial restores from its last checkpoint and the search finishes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import write_spec
+from mtlsearch.store.results import ResultsStore
+
+pytestmark = pytest.mark.ray
+
+
+def _train_worker_pids(address: str) -> list[int]:
+    from ray.util.state import list_actors
+
+    return [a.pid for a in list_actors(address=address, filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")], detail=True)]
+
+
+def test_killed_train_worker_resumes_from_checkpoint(ray_cluster, tmp_path):
+    epochs = 5
+    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "faults", num_samples=1, epochs=epochs, tasks=4, samples=6000,
+                      extra_train="max_failures: 2", asha="{enabled: false}", space="architecture: {choice: [MTL]}")
+    store = ResultsStore(str(tmp_path / "store"))
+    log = tmp_path / "launch.log"
+    proc = subprocess.Popen([sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", ray_cluster],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.time() + 300
+        killed = None
+        while killed is None:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.time() < deadline, "the trial did not reach epoch 2 in time"
+            trial_dir = tmp_path / "store" / "experiments" / "faults" / "trials"
+            epochs_done = len(list(trial_dir.glob("*/epoch=*.parquet"))) if trial_dir.exists() else 0
+            pids = _train_worker_pids(ray_cluster) if epochs_done >= 2 else []
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)  # the trial's Ray Train worker dies mid-run
+                killed = epochs_done
+            time.sleep(0.2)
+        assert proc.wait(timeout=400) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    status = store.read("faults", "status").to_pylist()
+    assert [s["status"] for s in status] == ["finished"]
+    rows = store.read("faults", "trials").to_pylist()
+    assert sorted(r["epoch"] for r in rows) == list(range(1, epochs + 1))  # every epoch stored exactly once
+    results = []
+    for f in (tmp_path / "store" / "experiments" / "faults" / "tune").glob("*/result.json"):
+        results += [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+    resumed = {r["resumed_at_epoch"] for r in results}
+    assert killed >= 2 and max(resumed) >= 1, (resumed, killed)  # restarted from a checkpoint, not from scratch
