@@ -224,10 +224,14 @@ class PlacementGroupReaper(Callback):
             print(f"mtlsearch: placement-group check skipped: {e}", file=sys.stderr)
 
     def _reap(self, now: float) -> None:
+        import ray
         from ray.util.placement_group import placement_group_table
         from ray.util.state import list_actors
 
-        used = {a.placement_group_id for a in list_actors(filters=[("state", "=", "ALIVE")], limit=10_000, detail=True) if a.placement_group_id}
+        # the cluster this driver is connected to (several Ray clusters may run on one machine)
+        address = ray.get_runtime_context().gcs_address
+        alive = list_actors(address=address, filters=[("state", "=", "ALIVE")], limit=10_000, detail=True)
+        used = {a.placement_group_id for a in alive if a.placement_group_id}
         idle = set()
         for pg_id, entry in placement_group_table().items():
             bundles = list(entry["bundles"].values())
