@@ -38,6 +38,7 @@ class TrainJob:
     cotask: dict = field(default_factory=dict)  # CO-TASK: aux_tasks, major, major_prob, sampler, pick (spec train.cotask)
     class_weighted: bool | list[str] = False  # inverse-frequency class weights in the loss (all tasks, or these)
     mixed_precision: str = "none"  # "bf16": autocast forward passes on CUDA
+    dataset_uri: str | None = None  # the table in a remote results store, for nodes without dataset_path
 
     def task_infos(self) -> list[TaskInfo]:
         return [TaskInfo.from_dict(t) for t in self.tasks]

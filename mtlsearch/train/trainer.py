@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from mtlsearch.data.canonical import TaskInfo, read_info, read_splits
+from mtlsearch.data.distribute import local_table
 from mtlsearch.metrics.delta_m import delta_m
 from mtlsearch.metrics.multilabel import multilabel_scores
 from mtlsearch.metrics.scores import METRICS, auroc, icbhi_sensitivity, icbhi_specificity
@@ -105,12 +106,14 @@ class MultiTaskTrainer:
         plan = job.sharing_plan()
         by_name = {t.name: t for t in self.tasks}
         self.tasks = [by_name[n] for n in plan.tasks]
-        splits = read_splits(job.dataset_path, [t.name for t in self.tasks])
+        # on another node than the launcher's, the table is copied from the results store first
+        dataset_path = local_table(job.dataset_path, job.dataset_uri)
+        splits = read_splits(dataset_path, [t.name for t in self.tasks])
         inputs = {s: a.x for s, a in splits.items()}
         if job.encoder.get("type") == "text":  # a text encoder reads the cached token ids instead of the features
             from mtlsearch.data.tokens import ensure_tokens, read_token_splits
 
-            inputs = read_token_splits(ensure_tokens(job.dataset_path, job.encoder.get("model"), job.encoder.get("max_length", 128)))
+            inputs = read_token_splits(ensure_tokens(dataset_path, job.encoder.get("model"), job.encoder.get("max_length", 128)))
         labels = {s: a.y for s, a in splits.items()}
         cotask = job.cotask or {}
         self.tasks, plan, labels, self.aux_tasks = attach_auxiliary(
@@ -126,7 +129,7 @@ class MultiTaskTrainer:
         self.sampler = self._task_sampler(cotask, labels["train"])
         self.train_targets = self.loss_fn.targets(y_train)
         in_dim = self.data["train"][0].shape[1]
-        shape = read_info(job.dataset_path).extra.get("feature_shape")  # spectrogram encoders need (frames, mel bins)
+        shape = read_info(dataset_path).extra.get("feature_shape")  # spectrogram encoders need (frames, mel bins)
         self.model = MultiTaskModel(plan, self.tasks, job.encoder, in_dim, job.seed,
                                     input_shape=tuple(shape) if shape else None).to(self.device)
         # spectrogram encoders hold big activations per example: evaluate in smaller chunks
