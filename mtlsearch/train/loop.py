@@ -35,10 +35,18 @@ def train_loop_per_worker(config: dict) -> None:
     trainer = MultiTaskTrainer(job, rank=rank, world_size=world, device=device)
 
     checkpoint = ray.train.get_checkpoint()
+    last_metrics = None
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
-            trainer.load_state_dict(torch.load(os.path.join(d, CHECKPOINT_FILE), map_location=device, weights_only=False))
+            state = torch.load(os.path.join(d, CHECKPOINT_FILE), map_location=device, weights_only=False)
+        trainer.load_state_dict(state)
+        last_metrics = state.get("metrics")
     placement = {"resumed_at_epoch": trainer.start_epoch, "nodes": _node_count(world)}
+    if last_metrics is not None:
+        # A run that failed may have persisted its last checkpoint before that epoch's report reached Tune
+        # (seen when a node dies): report the checkpoint's epoch again. Harmless when it had arrived: the
+        # store keys rows by epoch, and ASHA counts time in epochs, not in reports.
+        ray.train.report({**last_metrics, **placement}, checkpoint=None)
 
     started = time.perf_counter()
     for epoch in range(trainer.start_epoch, job.epochs):
@@ -48,7 +56,7 @@ def train_loop_per_worker(config: dict) -> None:
         metrics = {**trainer.metrics(stats), **placement, "elapsed_s": time.perf_counter() - started}
         with tempfile.TemporaryDirectory() as d:
             if rank == 0:
-                torch.save(trainer.state_dict(epoch), os.path.join(d, CHECKPOINT_FILE))
+                torch.save({**trainer.state_dict(epoch), "metrics": metrics}, os.path.join(d, CHECKPOINT_FILE))
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d), checkpoint_dir_name=f"epoch_{epoch:05d}")
             else:
                 ray.train.report(metrics, checkpoint=None)

@@ -1,0 +1,173 @@
+"""A real two-node Ray cluster on 127.0.0.1 (`ray start --head` + `ray start --address`), stopped at the end.
+
+Trials run DDP with 2 Ray Train workers on different nodes (gloo across nodes);
+then a search survives losing the second node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import write_spec
+from mtlsearch.store.results import ResultsStore
+
+pytestmark = pytest.mark.ray
+
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _node_args(temp_dir: Path) -> list[str]:
+    """Ports of one node's side processes, distinct from the session's own cluster on this machine."""
+    return ["--node-ip-address=127.0.0.1", f"--dashboard-agent-listen-port={_free_port()}",
+            f"--dashboard-agent-grpc-port={_free_port()}", f"--metrics-export-port={_free_port()}",
+            f"--runtime-env-agent-port={_free_port()}", f"--temp-dir={temp_dir}", "--disable-usage-stats"]
+
+
+def _processes_under(temp_dir: Path) -> list[int]:
+    """PIDs of the processes of this cluster (their command lines name its temp dir)."""
+    out = subprocess.run(["pgrep", "-f", str(temp_dir)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split() if int(p) != os.getpid()]
+
+
+def _kill(pids: list[int], sig=signal.SIGKILL) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+class TwoNodeCluster:
+    def __init__(self, root: Path):
+        self.root = root
+        # a short temp dir: Ray's socket paths must stay under 107 characters
+        self.temp_dir = Path(f"/tmp/mtls-2n-{os.getpid()}")
+        self.port = _free_port()
+        self.dashboard_port = _free_port()
+        # `ray start --head` turns on token authentication (the token lives in ~/.ray/auth_token); nodes joining
+        # it and drivers connecting to it must use it too
+        self.env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_AUTH_MODE": "token"}
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        subprocess.run([RAY, "start", "--head", f"--port={self.port}", "--num-cpus=2", "--include-dashboard=true",
+                        "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}", *_node_args(self.temp_dir)],
+                       check=True, capture_output=True, env=self.env, timeout=120)
+        self.head_pids = set(_processes_under(self.temp_dir))
+        subprocess.run([RAY, "start", f"--address={self.address}", "--num-cpus=2", '--resources={"second_node": 1}',
+                        *_node_args(self.temp_dir)], check=True, capture_output=True, env=self.env, timeout=120)
+        deadline = time.time() + 60
+        while self.alive_nodes() < 2:
+            assert time.time() < deadline, "the second node did not join"
+            time.sleep(1)
+
+    def alive_nodes(self) -> int:
+        out = subprocess.run([sys.executable, "-c", "import ray, json; ray.init(address=%r, log_to_driver=False); "
+                              "print(json.dumps(sum(n['Alive'] for n in ray.nodes())))" % self.address],
+                             capture_output=True, text=True, env=self.env, timeout=120)
+        return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else 0
+
+    def kill_second_node(self) -> None:
+        """Lose the second node: SIGKILL its raylet and everything it started (as a spot node would vanish)."""
+        second = [p for p in _processes_under(self.temp_dir) if p not in self.head_pids]
+        assert second, "no process of the second node found"
+        _kill(second)
+
+    def stop(self) -> None:
+        _kill(_processes_under(self.temp_dir), signal.SIGTERM)
+        time.sleep(2)
+        _kill(_processes_under(self.temp_dir))
+        subprocess.run(["rm", "-rf", str(self.temp_dir)], check=False)
+
+
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory):
+    cluster = TwoNodeCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        assert not _processes_under(cluster.temp_dir), "a process of the two-node cluster survived"
+
+
+def _launch(spec: Path, address: str, log: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", address],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env={**env, "PYTHONUNBUFFERED": "1"})
+
+
+def _wait(proc: subprocess.Popen, timeout: float, log: Path) -> int:
+    """The launch's exit code; on a timeout, fail with the end of its log."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"mtlsearch launch did not finish in {timeout:g} s; its log ends:\n{log.read_text()[-4000:]}")
+
+
+def _results(store_root: Path, experiment: str) -> list[dict]:
+    """Every epoch result Tune recorded for the experiment's trials (result.json lines)."""
+    rows = []
+    for f in (store_root / "experiments" / experiment / "tune").glob("*/result.json"):
+        rows += [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+    return rows
+
+
+def test_ddp_trials_span_two_nodes(two_nodes, tmp_path):
+    extra = "workers: 2\ncpus_per_worker: 0.5\ndriver_cpus: 0.5\nplacement: strict_spread"
+    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "two_nodes", num_samples=2, epochs=2, tasks=4,
+                      extra_train=extra, asha="{enabled: false}",
+                      space="architecture: {choice: [MTL, GMTL]}\n    grouping: {choice: [planted]}")
+    proc = _launch(spec, two_nodes.address, tmp_path / "launch.log", two_nodes.env)
+    assert _wait(proc, 400, tmp_path / "launch.log") == 0, (tmp_path / "launch.log").read_text()[-3000:]
+    log = (tmp_path / "launch.log").read_text()
+    assert f"connected to {two_nodes.address}" in log and "dashboard: http://" in log
+    results = _results(tmp_path / "store", "two_nodes")
+    assert len({r["trial_id"] for r in results}) == 2
+    assert all(r["world_size"] == 2 and r["nodes"] == 2 for r in results)  # DDP over gloo between two nodes
+    status = ResultsStore(str(tmp_path / "store")).read("two_nodes", "status").to_pylist()
+    assert sorted(s["status"] for s in status) == ["finished", "finished"]
+
+
+def test_search_finishes_after_losing_a_node(two_nodes, tmp_path):
+    trials, epochs = 4, 4
+    extra = "cpus_per_worker: 0.5\ndriver_cpus: 0.5\nmax_failures: 3"
+    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "node_loss", num_samples=trials, epochs=epochs, tasks=4,
+                      samples=3000, extra_train=extra, asha="{enabled: false}")
+    store = ResultsStore(str(tmp_path / "store"))
+    proc = _launch(spec, two_nodes.address, tmp_path / "launch.log", two_nodes.env)
+    try:
+        deadline = time.time() + 300
+        while not (tmp_path / "store" / "experiments" / "node_loss" / "trials").exists():  # trials are running
+            assert proc.poll() is None, (tmp_path / "launch.log").read_text()[-3000:]
+            assert time.time() < deadline, "no trial reported in time"
+            time.sleep(0.5)
+        two_nodes.kill_second_node()
+        assert _wait(proc, 400, tmp_path / "launch.log") == 0, (tmp_path / "launch.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert two_nodes.alive_nodes() == 1
+    status = store.read("node_loss", "status").to_pylist()
+    assert len(status) == trials and all(s["status"] == "finished" for s in status), [(s["status"], s["epochs_trained"], s.get("error")) for s in status]
+    rows = store.read("node_loss", "trials").to_pylist()
+    keys = sorted((r["trial_id"], r["epoch"]) for r in rows)
+    assert keys == sorted((s["trial_id"], e) for s in status for e in range(1, epochs + 1))  # each epoch once
