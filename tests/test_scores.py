@@ -82,3 +82,17 @@ def test_icbhi_specificity_sensitivity_and_score():
     assert icbhi_score(pred, true, 4) == pytest.approx((2 / 3 + 1 / 3) / 2)
     assert math.isnan(icbhi_specificity(np.array([1]), np.array([1]), 4))
     assert math.isnan(icbhi_sensitivity(np.array([1]), np.array([0]), 4))
+
+
+def test_auroc_with_ties_matches_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        true = rng.integers(0, 2, 200)
+        p = np.round(rng.random(200), 1)  # many tied scores
+        assert auroc(p, true, 2) == pytest.approx(roc_auc_score(true, p), abs=1e-12)
+        true3 = rng.integers(0, 3, 300)
+        probs = rng.dirichlet(np.ones(3), 300).round(2)
+        probs = probs / probs.sum(axis=1, keepdims=True)
+        assert auroc(probs, true3, 3) == pytest.approx(roc_auc_score(true3, probs, multi_class="ovr", average="macro"), abs=1e-12)
