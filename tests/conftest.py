@@ -30,6 +30,60 @@ def ray_cluster():
     del ctx
 
 
+S3_TEST_SECRET = "mtlsearch-fake-secret-0d9c7e51a4"
+"""The fake secret key the S3 tests run with: nothing mtlsearch writes or prints may contain it."""
+S3_BUCKET = "mtlsearch-test"
+_S3_ENV_NAMES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3-compatible HTTP server on 127.0.0.1 (moto's server mode) with one bucket, stopped at the end.
+
+    Yields ``endpoint``, ``bucket`` and ``env``: the AWS variables that point a process at it (fake
+    credentials, no profile or config file). The variables are not set here: use ``s3_env`` in a test,
+    or pass ``env`` to a subprocess.
+    """
+    import logging
+    from types import SimpleNamespace
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in captured logs
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        empty = tmp_path_factory.mktemp("aws")
+        env = {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "AKIAMTLSEARCHTEST000",
+            "AWS_SECRET_ACCESS_KEY": S3_TEST_SECRET,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(empty / "config"),  # never the user's own profiles
+            "AWS_SHARED_CREDENTIALS_FILE": str(empty / "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                              aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=S3_TEST_SECRET)
+        client.create_bucket(Bucket=S3_BUCKET)
+        yield SimpleNamespace(endpoint=env["AWS_ENDPOINT_URL"], bucket=S3_BUCKET, env=env, client=client, secret=S3_TEST_SECRET)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """This test's process environment pointed at ``s3_server`` (restored afterwards)."""
+    for name in _S3_ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return s3_server
+
+
 def write_spec(path: Path, storage: Path, experiment: str = "t", *, num_samples: int = 8, epochs: int = 4,
                tasks: int = 6, samples: int = 1500, extra_train: str = "", space: str | None = None,
                asha: str = "{enabled: true, grace_period: 1, reduction_factor: 2}") -> Path:

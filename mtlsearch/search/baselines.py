@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import asdict
 from typing import Callable
 
@@ -18,6 +19,7 @@ from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.models.plan import make_plan
 from mtlsearch.spec import Spec
 from mtlsearch.store.results import ResultsStore
+from mtlsearch.data.distribute import store_table_uri
 from mtlsearch.train.job import TrainJob
 
 
@@ -40,6 +42,10 @@ def baseline_fingerprint(dataset_fingerprint: str, task: str, config: dict) -> s
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
+POLL_S = 2.0
+"""How often a search waiting for a baseline another search claimed looks for it."""
+
+
 def ensure_baselines(
     spec: Spec,
     info: DatasetInfo,
@@ -49,56 +55,153 @@ def ensure_baselines(
     log: Callable[[str], None],
     use_gpu: bool = False,
 ) -> dict[str, dict]:
-    """Return ``{task: {"val", "test", "fingerprint"}}`` for every primary task, training only the missing ones."""
-    from mtlsearch.train.runner import make_trainer
+    """Return ``{task: {"val", "test", "fingerprint"}}`` for every primary task, training only the missing ones.
+
+    A missing baseline is claimed before it is trained (:mod:`mtlsearch.store.claims`):
+    when several searches share a store, the one that claims it trains it and the
+    others wait for its row instead of training it again.
+    """
+    from mtlsearch.store.claims import Claims
 
     config = baseline_config(spec)
     primary = info.primary_tasks()
     fps = {t.name: baseline_fingerprint(info.fingerprint, t.name, config) for t in primary}
+    by_fp = {fps[t.name]: t for t in primary}
     stored = store.read_baselines(list(fps.values()))
-    missing = [t for t in primary if fps[t.name] not in stored]
-    if not missing:
+    pending = [fp for fp in by_fp if fp not in stored]
+    if not pending:
         log(f"baselines: reusing {len(primary)} stored STL baselines (no STL training needed)")
-    else:
-        reused = len(primary) - len(missing)
-        log(
-            f"baselines: training STL baselines for {len(missing)} task(s) in one Ray Train run"
-            + (f"; reusing {reused} stored" if reused else "")
-        )
-        names = [t.name for t in missing]
-        job = TrainJob(
-            dataset_path=dataset_path,
-            tasks=[asdict(t) for t in missing],
-            plan=make_plan("STL", names).to_dict(),
-            encoder=config["encoder"],
-            epochs=config["epochs"],
-            batch_size=config["batch_size"],
-            lr=config["lr"],
-            weight_decay=config["weight_decay"],
-            optimizer=config["optimizer"],
-            seed=config["seed"],
-            torch_threads=spec.train.torch_threads,
-            use_gpu=use_gpu,
-        )
-        run_name = "stl_" + hashlib.sha256(",".join(sorted(fps[n] for n in names)).encode()).hexdigest()[:16]
-        result = make_trainer(job, spec.train, run_name, store.uri("baselines", "runs")).fit()
-        m = result.metrics
-        for t in missing:
-            row = {
-                "fingerprint": fps[t.name],
-                "dataset": info.fingerprint,
-                "task": t.name,
-                "metric": t.metric,
-                "direction": t.direction,
-                "val": float(m[f"best_val/{t.name}"]),
-                "test": float(m[f"best_test/{t.name}"]),
-                "best_epoch": int(m[f"best_epoch/{t.name}"]),
-                "epochs": config["epochs"],
-                "cost_worker_s": float(m["cost_worker_s"]) / len(missing),
-                "config": json.dumps(config, sort_keys=True),
-                "trained_by": experiment,
-            }
-            store.write_baseline(row)
-            stored[fps[t.name]] = row
-            log(f"  {t.name}: {t.metric} val {row['val']:.4f} test {row['test']:.4f} (best epoch {row['best_epoch']})")
+    claims = Claims(store.root, "baselines", owner=experiment)
+    stale: dict[str, object] = {}
+    while pending:
+        mine, theirs = [], {}
+        for fp in pending:
+            claim = claims.take_over(fp, stale[fp]) if fp in stale else claims.acquire(fp)
+            if claim is not None:
+                mine.append(claim)
+            else:
+                theirs[fp] = claims.inspect(fp)
+        stale = {}
+        # whoever held a claim may have written its baseline just before we took the claim
+        found = store.read_baselines([c.name for c in mine])
+        for c in [c for c in mine if c.name in found]:
+            c.release()
+        stored.update(found)
+        mine = [c for c in mine if c.name not in found]
+        if mine:
+            reused = len(primary) - len(mine) - len(theirs)
+            log(
+                f"baselines: training STL baselines for {len(mine)} task(s) in one Ray Train run"
+                + (f"; reusing {reused} stored" if reused else "")
+            )
+            try:
+                stored.update(_train(spec, info, dataset_path, store, experiment, config, mine, [by_fp[c.name] for c in mine], fps, log, use_gpu))
+            finally:
+                for c in mine:
+                    c.release()
+        if theirs:
+            got, free, stale = _wait_for_claimed(store, claims, theirs, log, {fp: by_fp[fp].name for fp in theirs})
+            stored.update(got)
+            pending = free + list(stale)
+        else:
+            pending = []
     return {t.name: {"val": stored[fps[t.name]]["val"], "test": stored[fps[t.name]]["test"], "fingerprint": fps[t.name]} for t in primary}
+
+
+def _wait_for_claimed(store: ResultsStore, claims, theirs: dict, log: Callable[[str], None], names: dict[str, str]):
+    """Wait until the baselines other searches claimed are stored.
+
+    Returns ``(rows, free, stale)``: the stored rows by fingerprint, the fingerprints
+    whose claim was released without a baseline (to claim again), and those whose
+    claim went stale (to take over), with the stale claim.
+    """
+    from mtlsearch.store import claims as claims_mod
+
+    owners = sorted({str((i.owner if i else {}).get("owner") or "another search") for i in theirs.values()})
+    log(f"baselines: {len(theirs)} task(s) ({', '.join(sorted(names.values()))}) are being trained by {', '.join(owners)}; waiting for them")
+    seen = {fp: (info, time.monotonic()) for fp, info in theirs.items()}
+    got: dict[str, dict] = {}
+    free: list[str] = []
+    stale: dict[str, object] = {}
+    waiting = dict(theirs)
+    started = time.monotonic()
+    while waiting:
+        rows = store.read_baselines(list(waiting))
+        for fp, row in rows.items():
+            got[fp] = row
+            del waiting[fp]
+        for fp in list(waiting):
+            info = claims.inspect(fp)
+            if info is None:  # released: either its row is there now, or its training failed
+                row = store.read_baselines([fp]).get(fp)
+                if row is not None:
+                    got[fp] = row
+                else:
+                    free.append(fp)
+                    log(f"baselines: the claim on {names[fp]} was released without a baseline; claiming it")
+                del waiting[fp]
+                continue
+            last, since = seen[fp]
+            if last is None or info.version != last.version:
+                seen[fp] = (info, time.monotonic())
+            elif time.monotonic() - since >= claims_mod.LEASE_S or claims_mod.holder_died(info):
+                stale[fp] = info
+                why = ("its process is gone" if claims_mod.holder_died(info)
+                       else f"it has not been renewed for {claims_mod.LEASE_S:.0f}s")
+                log(f"baselines: the claim of {info.owner.get('owner', '?')} on {names[fp]} is stale ({why}); taking it over")
+                del waiting[fp]
+        if waiting:
+            time.sleep(POLL_S)
+    if got:
+        log(f"baselines: reusing {len(got)} baseline(s) trained meanwhile by another search ({time.monotonic() - started:.0f}s waited)")
+    return got, free, stale
+
+
+def _train(spec: Spec, info: DatasetInfo, dataset_path: str, store: ResultsStore, experiment: str, config: dict,
+           claims: list, missing: list, fps: dict[str, str], log: Callable[[str], None], use_gpu: bool) -> dict[str, dict]:
+    """Train the baselines of ``missing`` tasks in one Ray Train run (renewing their ``claims``), store them; return their rows."""
+    from mtlsearch.store.claims import Heartbeat
+    from mtlsearch.train.runner import make_trainer
+
+    names = [t.name for t in missing]
+    job = TrainJob(
+        dataset_path=dataset_path,
+        dataset_uri=store_table_uri(store.root, dataset_path),
+        tasks=[asdict(t) for t in missing],
+        plan=make_plan("STL", names).to_dict(),
+        encoder=config["encoder"],
+        epochs=config["epochs"],
+        batch_size=config["batch_size"],
+        lr=config["lr"],
+        weight_decay=config["weight_decay"],
+        optimizer=config["optimizer"],
+        seed=config["seed"],
+        torch_threads=spec.train.torch_threads,
+        use_gpu=use_gpu,
+    )
+    # named after the baselines and the experiment: a restarted launch resumes its run, and two searches
+    # that both train a baseline (a claim taken over from a holder that was only slow) never share a run folder
+    run_name = "stl_" + hashlib.sha256((",".join(sorted(fps[n] for n in names)) + "|" + experiment).encode()).hexdigest()[:16]
+    with Heartbeat(claims):
+        result = make_trainer(job, spec.train, run_name, store.uri("baselines", "runs")).fit()
+    m = result.metrics
+    out = {}
+    for t in missing:
+        row = {
+            "fingerprint": fps[t.name],
+            "dataset": info.fingerprint,
+            "task": t.name,
+            "metric": t.metric,
+            "direction": t.direction,
+            "val": float(m[f"best_val/{t.name}"]),
+            "test": float(m[f"best_test/{t.name}"]),
+            "best_epoch": int(m[f"best_epoch/{t.name}"]),
+            "epochs": config["epochs"],
+            "cost_worker_s": float(m["cost_worker_s"]) / len(missing),
+            "config": json.dumps(config, sort_keys=True),
+            "trained_by": experiment,
+        }
+        store.write_baseline(row)
+        out[fps[t.name]] = row
+        log(f"  {t.name}: {t.metric} val {row['val']:.4f} test {row['test']:.4f} (best epoch {row['best_epoch']})")
+    return out

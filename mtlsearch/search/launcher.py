@@ -14,6 +14,7 @@ from mtlsearch.report.leaderboard import format_leaderboard, leaderboard
 from mtlsearch.search.baselines import ensure_baselines
 from mtlsearch.search.context import SearchContext
 from mtlsearch.spec import DEFAULT_ENCODER, LoadedSpec
+from mtlsearch.store.atomic import redact_uri, s3_endpoint
 from mtlsearch.store.results import ResultsStore
 
 
@@ -149,10 +150,8 @@ def launch(
             computed_groups=computed_groups,
         )
         if resume:
-            from ray import tune
-
             path = tuner_mod.tune_path(store, experiment)
-            if not tune.Tuner.can_restore(path):
+            if not tuner_mod.can_restore(store, experiment):
                 raise MtlsearchError(f"--resume: no Tune experiment state under {path}")
             log(f"resuming search {experiment!r} from {path}")
             tuner = tuner_mod.restore_tuner(store, context)
@@ -169,6 +168,9 @@ def launch(
     rows = leaderboard(store, experiment)
     print(format_leaderboard(rows, store.read_experiment(experiment)), file=out)
     log(f"results: {store.experiment_uri(experiment)}  (mtlsearch results {experiment} --storage {store.root})")
-    log(f"tensorboard: tensorboard --logdir {store.experiment_uri(experiment, 'tensorboard')}")
+    tb = store.experiment_uri(experiment, "tensorboard")
+    endpoint = s3_endpoint() if tb.startswith("s3://") else None
+    # TensorBoard reads s3:// through boto3, which takes the endpoint from AWS_ENDPOINT_URL too
+    log(f"tensorboard: {'AWS_ENDPOINT_URL=' + redact_uri(endpoint) + ' ' if endpoint else ''}tensorboard --logdir {tb}")
     return experiment, rows
 

@@ -20,11 +20,14 @@ METRIC, MODE = "dm_val", "max"
 TUNE_DIR = "tune"
 
 
-def run_trial(config: dict, context: SearchContext) -> None:
+def run_trial(config: dict, context: SearchContext, storage_filesystem=None) -> None:
     """The Tune trainable of one trial: train the sampled candidate with Ray Train.
 
     The Train run is named after the trial, so when Tune restarts the trial
     (``--resume`` after an interruption) the run resumes from its last checkpoint.
+    ``storage_filesystem``: the store's filesystem as the launching process
+    resolved it (S3 endpoint, region, retries; never credentials), or ``None``
+    for a local store.
     """
     from ray.tune.integration.ray_train import TuneReportCallback
 
@@ -33,13 +36,17 @@ def run_trial(config: dict, context: SearchContext) -> None:
     spec = context.spec
     trial_id = tune.get_context().get_trial_id()
     job = context.job_for(config, use_gpu=spec.train.gpus_per_worker > 0)
-    trainer = make_trainer(job, spec.train, f"trial_{trial_id}", context.train_runs_uri, callbacks=[TuneReportCallback()])
+    trainer = make_trainer(job, spec.train, f"trial_{trial_id}", context.train_runs_uri, callbacks=[TuneReportCallback()],
+                           storage_filesystem=storage_filesystem)
     trainer.fit()
 
 
 def trainable(context: SearchContext):
+    from mtlsearch.store.atomic import ray_storage
+
     spec = context.spec
-    return tune.with_resources(tune.with_parameters(run_trial, context=context), {"CPU": spec.train.driver_cpus})
+    fs = ray_storage(context.train_runs_uri)[0]
+    return tune.with_resources(tune.with_parameters(run_trial, context=context, storage_filesystem=fs), {"CPU": spec.train.driver_cpus})
 
 
 def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = ()):
@@ -106,7 +113,10 @@ def max_concurrent_trials(spec: Spec, cluster: dict[str, float]) -> int:
 def build_tuner(store: ResultsStore, context: SearchContext, stream=None) -> tune.Tuner:
     import ray
 
+    from mtlsearch.store.atomic import ray_storage
+
     spec = context.spec
+    storage_filesystem, storage_path = ray_storage(store.experiment_uri(context.experiment))
     return tune.Tuner(
         trainable(context),
         tune_config=tune.TuneConfig(
@@ -119,7 +129,8 @@ def build_tuner(store: ResultsStore, context: SearchContext, stream=None) -> tun
         ),
         run_config=tune.RunConfig(
             name=TUNE_DIR,
-            storage_path=store.experiment_uri(context.experiment),
+            storage_path=storage_path,
+            storage_filesystem=storage_filesystem,
             callbacks=callbacks(store, context, stream),
             verbose=0,
         ),
@@ -130,6 +141,16 @@ def tune_path(store: ResultsStore, experiment: str) -> str:
     return store.experiment_uri(experiment, TUNE_DIR)
 
 
+def can_restore(store: ResultsStore, experiment: str) -> bool:
+    from mtlsearch.store.atomic import ray_storage
+
+    fs, path = ray_storage(tune_path(store, experiment))
+    return tune.Tuner.can_restore(path, storage_filesystem=fs)
+
+
 def restore_tuner(store: ResultsStore, context: SearchContext) -> tune.Tuner:
     """Continue an interrupted search: finished trials stay, unfinished and errored ones resume from checkpoints."""
-    return tune.Tuner.restore(tune_path(store, context.experiment), trainable=trainable(context), resume_unfinished=True, resume_errored=True)
+    from mtlsearch.store.atomic import ray_storage
+
+    fs, path = ray_storage(tune_path(store, context.experiment))
+    return tune.Tuner.restore(path, trainable=trainable(context), resume_unfinished=True, resume_errored=True, storage_filesystem=fs)

@@ -3,6 +3,8 @@
 Layout under the root (a local folder or, through ``pyarrow.fs``, an object-store URI)::
 
     baselines/<fingerprint>.parquet                  one STL baseline of one task
+    baselines/<fingerprint>.claim                    while a search trains that baseline (a lease)
+    baselines/runs/                                  the Ray Train runs of the baselines
     groupings/<method>-<fingerprint>/matrix.parquet  task embeddings or a task-affinity matrix
     groupings/<method>-<fingerprint>/groups-<selection>.parquet   groups selected from it (k, options)
     groupings/<method>-<fingerprint>/*.png           its elbow curve or affinity heatmap
@@ -14,6 +16,10 @@ Layout under the root (a local folder or, through ``pyarrow.fs``, an object-stor
     experiments/<name>/train_runs/                   Ray Train runs and checkpoints
     experiments/<name>/tensorboard/<trial>/          TensorBoard event files
     experiments/<name>/artifacts/                    plots of the groupings the search used
+
+The root may be an ``s3://bucket/prefix`` URI (:mod:`mtlsearch.store.atomic`: endpoint,
+credentials, retries); ``baselines/<fingerprint>.claim`` marks a baseline another
+search is training (:mod:`mtlsearch.store.claims`).
 
 Every file is written atomically, and its name is a function of what it holds
 (trial id, epoch, fingerprint), so writing the same rows again (a resumed or
@@ -32,7 +38,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from mtlsearch.store.atomic import atomic_write_bytes, atomic_write_table, read_bytes, resolve
+from mtlsearch.store.atomic import atomic_write_bytes, atomic_write_table, is_local, read_bytes, resolve, with_retries
 
 TRIALS_SCHEMA = pa.schema(
     [
@@ -149,8 +155,12 @@ class ResultsStore:
 
     def experiments(self) -> list[str]:
         base = resolve(self.uri("experiments"))[1]
-        infos = self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+        infos = self._retrying(lambda: self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)), self.uri("experiments"))
         return sorted(posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory)
+
+    def _retrying(self, fn, what: str):
+        """``fn()``, retried with backoff on transient errors of a remote store (see :func:`~mtlsearch.store.atomic.with_retries`)."""
+        return fn() if is_local(self.fs) else with_retries(fn, what)
 
     # -- trials --------------------------------------------------------------------
 
@@ -179,10 +189,13 @@ class ResultsStore:
         """All rows of one table of an experiment (empty table when none were written)."""
         schema = TABLES[table]
         base = resolve(self.experiment_uri(experiment, table))[1]
-        if self.fs.get_file_info(base).type != pafs.FileType.Directory:
-            return schema.empty_table()
-        dataset = pads.dataset(base, filesystem=self.fs, format="parquet", schema=schema)
-        return dataset.to_table()
+
+        def scan() -> pa.Table:
+            if self.fs.get_file_info(base).type != pafs.FileType.Directory:
+                return schema.empty_table()
+            return pads.dataset(base, filesystem=self.fs, format="parquet", schema=schema).to_table()
+
+        return self._retrying(scan, self.experiment_uri(experiment, table))
 
     @property
     def groupings(self) -> "GroupingArtifacts":
@@ -197,11 +210,17 @@ class ResultsStore:
         """The stored baselines among ``fingerprints``, keyed by fingerprint."""
         import pyarrow.parquet as pq
 
+        def read_one(path: str) -> dict | None:
+            if self.fs.get_file_info(path).type != pafs.FileType.File:
+                return None
+            return pq.read_table(path, filesystem=self.fs).to_pylist()[0]
+
         out = {}
         for fp in fingerprints:
-            path = resolve(self.uri("baselines", f"{fp}.parquet"))[1]
-            if self.fs.get_file_info(path).type == pafs.FileType.File:
-                out[fp] = pq.read_table(path, filesystem=self.fs).to_pylist()[0]
+            uri = self.uri("baselines", f"{fp}.parquet")
+            row = self._retrying(lambda: read_one(resolve(uri)[1]), uri)
+            if row is not None:
+                out[fp] = row
         return out
 
 
@@ -254,9 +273,13 @@ class GroupingArtifacts:
         import pyarrow.parquet as pq
 
         path = resolve(uri)[1]
-        if self.store.fs.get_file_info(path).type != pafs.FileType.File:
-            return None
-        return pq.read_table(path, filesystem=self.store.fs)
+
+        def read() -> pa.Table | None:
+            if self.store.fs.get_file_info(path).type != pafs.FileType.File:
+                return None
+            return pq.read_table(path, filesystem=self.store.fs)
+
+        return self.store._retrying(read, uri)
 
 
 def _rows_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:

@@ -6,7 +6,8 @@ from mtlsearch.spec import TrainSpec
 from mtlsearch.train.job import TrainJob
 
 
-def make_trainer(job: TrainJob, train: TrainSpec, run_name: str, storage_path: str, callbacks: list | None = None):
+def make_trainer(job: TrainJob, train: TrainSpec, run_name: str, storage_path: str, callbacks: list | None = None,
+                 storage_filesystem=None):
     """A ``TorchTrainer`` running :func:`train_loop_per_worker` on ``train.workers`` workers.
 
     The run's name and storage path are deterministic, so a restarted run
@@ -14,11 +15,23 @@ def make_trainer(job: TrainJob, train: TrainSpec, run_name: str, storage_path: s
     on CPU and NCCL on GPU (Ray Train's defaults for the device). The workers'
     placement group uses ``train.placement`` (PACK, SPREAD or STRICT_SPREAD:
     one worker per node, for multi-node DDP).
+
+    ``storage_path`` is a local path or a store URI (``s3://…``): checkpoints and
+    the run's state go there through ``storage_filesystem``, by default the
+    store's own filesystem (:func:`mtlsearch.store.atomic.ray_storage`: S3
+    endpoint from the environment, SDK retries), which pickles to the workers
+    without credentials; each worker finds its credentials on its own node.
     """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
+    from mtlsearch.store.atomic import ray_storage
     from mtlsearch.train.loop import train_loop_per_worker
+
+    if storage_filesystem is None:
+        storage_filesystem, storage_path = ray_storage(storage_path)
+    elif "://" in storage_path:
+        storage_path = ray_storage(storage_path)[1]
 
     resources = {"CPU": train.cpus_per_worker}
     if train.gpus_per_worker:
@@ -31,6 +44,7 @@ def make_trainer(job: TrainJob, train: TrainSpec, run_name: str, storage_path: s
         run_config=RunConfig(
             name=run_name,
             storage_path=storage_path,
+            storage_filesystem=storage_filesystem,
             callbacks=callbacks or [],
             checkpoint_config=CheckpointConfig(num_to_keep=1),
             failure_config=FailureConfig(max_failures=train.max_failures),
