@@ -30,6 +30,13 @@ def table_key(dataset_path: str | os.PathLike) -> str:
     return f"{p.parent.name}/{p.name}"
 
 
+def store_table_uri(store_root: str, dataset_path: str | os.PathLike) -> str | None:
+    """Where a remote store keeps the table (``<root>/datasets/<loader>-<fp>/table.parquet``); None for a local store."""
+    if "://" not in store_root or store_root.startswith("file://"):
+        return None
+    return f"{store_root.rstrip('/')}/datasets/{table_key(dataset_path)}"
+
+
 def publish_table(dataset_path: str | os.PathLike, datasets_uri: str) -> str:
     """Copy the table into the store under ``datasets_uri`` unless it is there already; return its URI."""
     uri = f"{datasets_uri.rstrip('/')}/{table_key(dataset_path)}"

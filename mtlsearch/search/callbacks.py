@@ -46,11 +46,11 @@ def multilabel_columns(result: dict) -> dict[str, float | None]:
 
 def _role_metric(info, task: str) -> tuple[str, str]:
     """A trained task's role and primary metric: the dataset's, or a CO-TASK auxiliary task's (binary, F1)."""
-    names = set(info.task_names)
-    if task in names:
+    try:
         t = info.task(task)
-        return t.role, t.metric
-    return "auxiliary", "f1"
+    except KeyError:
+        return "auxiliary", "f1"
+    return t.role, t.metric
 
 
 class StoreCallback(Callback):

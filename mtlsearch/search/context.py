@@ -29,6 +29,7 @@ class SearchContext:
     baselines: dict[str, dict[str, float]]
     train_runs_uri: str
     computed_groups: dict[str, list[list[str]]] = field(default_factory=dict)  # computed_key(method, k) -> groups
+    dataset_uri: str | None = None  # the table in a remote store (mtlsearch.data.distribute)
 
     @property
     def spec(self) -> Spec:
@@ -122,6 +123,7 @@ class SearchContext:
             cotask=self.cotask_for(config),
             class_weighted=train.class_weighted,
             mixed_precision=train.mixed_precision,
+            dataset_uri=self.dataset_uri,
         )
 
     def cotask_for(self, config: dict) -> dict:

@@ -7,6 +7,7 @@ import sys
 from typing import Callable
 
 from mtlsearch.data.canonical import read_info
+from mtlsearch.data.distribute import publish_table, store_table_uri
 from mtlsearch.data.registry import prepare
 from mtlsearch.errors import DataError, MtlsearchError
 from mtlsearch.grouping.methods import GroupingInputs, search_groupings
@@ -65,9 +66,15 @@ def _experiment_name(store: ResultsStore, name: str, resume: bool) -> str:
 
 
 class RaySession:
-    """Connects to a given Ray cluster, reuses one this process already has, or starts a local one (and stops it)."""
+    """Connects to a given Ray cluster, reuses one this process already has, or starts a local one (and stops it).
+
+    Without ``--address``, ``$RAY_ADDRESS`` is used when set: a Ray Job's
+    entrypoint (``ray job submit -- mtlsearch launch SPEC``) runs with it
+    pointing at the job's cluster.
+    """
 
     def __init__(self, address: str | None, verbose: bool, log: Callable[[str], None]):
+        address = address or os.environ.get("RAY_ADDRESS") or None
         self.address, self.verbose, self.log = address, verbose, log
         self.started = False
 
@@ -80,7 +87,14 @@ class RaySession:
 
         kwargs = {"log_to_driver": self.verbose, "runtime_env": runtime_env()}
         if self.address:
-            ctx = ray.init(address=self.address, **kwargs)
+            try:
+                ctx = ray.init(address=self.address, **kwargs)
+            except Exception as e:
+                hint = ""
+                if "auth" in str(e).lower() or "token" in str(e).lower():
+                    hint = ("; the cluster uses token authentication: set RAY_AUTH_MODE=token and make its token available "
+                            "(~/.ray/auth_token or RAY_AUTH_TOKEN)")
+                raise MtlsearchError(f"cannot connect to the Ray cluster at {self.address!r}: {e}{hint}") from e
         else:
             ctx = ray.init(address="local", include_dashboard=True, **kwargs)
             self.started = True
@@ -114,6 +128,9 @@ def launch(
     info = read_info(dataset_path)
     log(f"dataset {info.name}: {len(info.tasks)} tasks ({len(info.primary_tasks())} primary), table {dataset_path}")
     prepare_tokens(loaded, dataset_path, log)
+    dataset_uri = store_table_uri(store.root, dataset_path)
+    if dataset_uri is not None:  # nodes without the launcher's local copy fetch the table from the store
+        publish_table(dataset_path, dataset_uri.rsplit("/", 2)[0])
 
     # Tune's own console reporter would repeat what ProgressCallback prints.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -148,6 +165,7 @@ def launch(
             baselines={t: {"val": b["val"], "test": b["test"]} for t, b in baselines.items()},
             train_runs_uri=store.experiment_uri(experiment, "train_runs"),
             computed_groups=computed_groups,
+            dataset_uri=dataset_uri,
         )
         if resume:
             path = tuner_mod.tune_path(store, experiment)

@@ -70,7 +70,7 @@ def _scheduler(spec: Spec):
     if not asha.enabled:
         return FIFOScheduler()
     return ASHAScheduler(
-        time_attr="training_iteration",
+        time_attr="epoch",  # epochs, not reports: a restored run re-reports its checkpoint's epoch
         max_t=spec.train.epochs,
         grace_period=min(asha.grace_period, spec.train.epochs),
         reduction_factor=asha.reduction_factor,
@@ -133,6 +133,8 @@ def build_tuner(store: ResultsStore, context: SearchContext, stream=None) -> tun
             storage_filesystem=storage_filesystem,
             callbacks=callbacks(store, context, stream),
             verbose=0,
+            # a trial whose Tune driver died (its node lost) is restarted; it resumes its Train run's checkpoint
+            failure_config=tune.FailureConfig(max_failures=spec.train.max_failures),
         ),
     )
 
