@@ -171,3 +171,16 @@ def test_search_finishes_after_losing_a_node(two_nodes, tmp_path):
     rows = store.read("node_loss", "trials").to_pylist()
     keys = sorted((r["trial_id"], r["epoch"]) for r in rows)
     assert keys == sorted((s["trial_id"], e) for s in status for e in range(1, epochs + 1))  # each epoch once
+
+
+def test_search_runs_as_a_ray_job(two_nodes, tmp_path):
+    """`ray job submit -- mtlsearch launch SPEC`: the entrypoint finds the job's cluster through RAY_ADDRESS."""
+    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "as_job", num_samples=1, epochs=2, tasks=4,
+                      asha="{enabled: false}", space="architecture: {choice: [MTL]}")
+    out = subprocess.run([RAY, "job", "submit", "--address", f"http://127.0.0.1:{two_nodes.dashboard_port}", "--",
+                          sys.executable, "-m", "mtlsearch.cli", "launch", str(spec)],
+                         capture_output=True, text=True, env=two_nodes.env, timeout=400)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert "connected to" in out.stdout and "started a local cluster" not in out.stdout
+    status = ResultsStore(str(tmp_path / "store")).read("as_job", "status").to_pylist()
+    assert [s["status"] for s in status] == ["finished"]
