@@ -18,9 +18,11 @@ pytestmark = pytest.mark.ray
 TRIALS, EPOCHS = 4, 3
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
-def test_resume_after_interrupt(ray_cluster, tmp_path, sig):
-    """Ctrl-C, or the driver process killed outright (no chance to save anything): ``--resume`` finishes the search."""
+def test_resume_after_interrupt(ray_cluster, tmp_path, sig=signal.SIGKILL):
+    """The driver process killed outright (no chance to save anything): ``--resume`` finishes the search.
+
+    (SIGKILL is the harder case: Ctrl-C lets Tune save its state first. Both passed here; only this one
+    stays in the suite, which must run in 15 minutes.)"""
     spec = write_spec(tmp_path / "spec.yaml", tmp_path / "store", experiment="res", num_samples=TRIALS, epochs=EPOCHS, tasks=4,
                       asha="{enabled: false}")
     store = ResultsStore(str(tmp_path / "store"))
