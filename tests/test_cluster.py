@@ -147,7 +147,6 @@ def test_ddp_trials_span_two_nodes(two_nodes, tmp_path):
     assert sorted(s["status"] for s in status) == ["finished", "finished"]
 
 
-@pytest.mark.skip(reason="flaky (issue 6, open): in 1 of 5 runs a trial on the lost node misses one epoch's row; under investigation")
 def test_search_finishes_after_losing_a_node(two_nodes, tmp_path):
     trials, epochs = 4, 4
     extra = "cpus_per_worker: 0.5\ndriver_cpus: 0.5\nmax_failures: 3"

@@ -447,7 +447,6 @@ def _assert_no_secret_anywhere(s3, root: str, texts: list[str]) -> None:
 
 
 @pytest.mark.ray
-@pytest.mark.skip(reason="flaky (issue 6, open): under load one launch's Tune driver sometimes stops handling results; under investigation")
 def test_two_searches_share_one_s3_store(s3_server, s3_ray, tmp_path, monkeypatch):
     """Two launches at once, different experiments, one store: both complete, one STL training, consistent baselines."""
     root = _prefix(s3_server, "two")

@@ -21,6 +21,13 @@ def train_loop_per_worker(config: dict) -> None:
     Besides the trainer's metrics it reports ``resumed_at_epoch`` (0 for a fresh
     start, else the epoch the run restarted from) and ``nodes`` (how many
     distinct Ray nodes the run's workers are on).
+
+    The checkpoint carries the metrics of every epoch so far. A restored run
+    reports them all again before training on: a run that failed (a lost node
+    takes the trial's driver with it) may have persisted checkpoints whose
+    reports never reached Tune, and this way no epoch's row goes missing. The
+    repeats are harmless: the store keys rows by (trial, epoch), and ASHA
+    counts time in epochs and records each rung once.
     """
     import ray.train
     import ray.train.torch
@@ -35,18 +42,15 @@ def train_loop_per_worker(config: dict) -> None:
     trainer = MultiTaskTrainer(job, rank=rank, world_size=world, device=device)
 
     checkpoint = ray.train.get_checkpoint()
-    last_metrics = None
+    history: list[dict] = []  # every finished epoch's reported metrics
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             state = torch.load(os.path.join(d, CHECKPOINT_FILE), map_location=device, weights_only=False)
         trainer.load_state_dict(state)
-        last_metrics = state.get("metrics")
+        history = list(state.get("history") or [])
     placement = {"resumed_at_epoch": trainer.start_epoch, "nodes": _node_count(world)}
-    if last_metrics is not None:
-        # A run that failed may have persisted its last checkpoint before that epoch's report reached Tune
-        # (seen when a node dies): report the checkpoint's epoch again. Harmless when it had arrived: the
-        # store keys rows by epoch, and ASHA counts time in epochs, not in reports.
-        ray.train.report({**last_metrics, **placement}, checkpoint=None)
+    for metrics in history:  # again, as they were first reported (see above)
+        ray.train.report(metrics, checkpoint=None)
 
     started = time.perf_counter()
     for epoch in range(trainer.start_epoch, job.epochs):
@@ -54,9 +58,10 @@ def train_loop_per_worker(config: dict) -> None:
         # wall time since this worker started its first epoch: includes evaluation,
         # checkpointing and the time earlier reports waited on Ray Train
         metrics = {**trainer.metrics(stats), **placement, "elapsed_s": time.perf_counter() - started}
+        history.append(metrics)
         with tempfile.TemporaryDirectory() as d:
             if rank == 0:
-                torch.save({**trainer.state_dict(epoch), "metrics": metrics}, os.path.join(d, CHECKPOINT_FILE))
+                torch.save({**trainer.state_dict(epoch), "history": history}, os.path.join(d, CHECKPOINT_FILE))
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d), checkpoint_dir_name=f"epoch_{epoch:05d}")
             else:
                 ray.train.report(metrics, checkpoint=None)
