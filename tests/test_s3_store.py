@@ -129,6 +129,21 @@ def test_a_claim_excludes_others_until_released(claim_root):
     assert b.inspect("fp") is None and a.acquire("fp") is not None
 
 
+def test_a_release_racing_a_take_over_leaves_the_new_claim(s3_env, monkeypatch):
+    """The S3 delete is conditional: a claim taken over after the releaser's read survives the release."""
+    root = _prefix(s3_env, "claims")
+    a, b = Claims(root, owner="a"), Claims(root, owner="b")
+    ca = a.acquire("fp")
+    stale = b.inspect("fp")
+    cb = b.take_over("fp", stale)  # b takes over; a has not noticed (no heartbeat since)
+    assert cb is not None and not ca.lost
+    monkeypatch.setattr(ca.backend, "read", lambda name: stale)  # a's read saw its own claim, just before b's write
+    ca.release()
+    assert b.inspect("fp").owner["owner"] == "b"
+    cb.release()
+    assert b.inspect("fp") is None
+
+
 def test_racing_claims_have_one_winner(claim_root):
     results = []
     barrier = threading.Barrier(6)

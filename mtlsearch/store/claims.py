@@ -265,8 +265,26 @@ class _S3(_Backend):
         return self._put(name, body, IfMatch=version)
 
     def delete(self, name, version):
+        """Delete the claim only while it is still at ``version``.
+
+        The delete is itself conditional (``If-Match: <ETag>``, S3's conditional
+        delete), so a claim taken over between the read and the delete survives.
+        A store that rejects the header (older S3-compatible servers) gets a plain
+        delete after the read, which leaves that window open.
+        """
+        from botocore.exceptions import ClientError
+
         current = self.read(name)
-        if current is not None and current.version == version:
+        if current is None or current.version != version:
+            return
+        try:
+            self._call("delete_object", Key=self._key(name), IfMatch=version)
+        except ClientError as e:
+            code = self._code(e)
+            if code in ("PreconditionFailed", "412", "NoSuchKey", "404", "ConditionalRequestConflict", "409"):
+                return  # taken over (or released) meanwhile: not ours to delete
+            if code not in ("NotImplemented", "501", "InvalidArgument", "400"):
+                raise
             self._call("delete_object", Key=self._key(name))
 
 
