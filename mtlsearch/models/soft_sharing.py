@@ -121,22 +121,34 @@ def selected_parameters(encoder: nn.Module, layers: str) -> list[str]:
     return [name for name in trainable if name in chosen]
 
 
+def _layer_terms(weights: Sequence[Sequence[torch.Tensor]]):
+    """Per matched tensor k: ``(ws, d, s, term)`` with ``d_t = w_{t,k} − w_{0,k}``, ``s = Σ_t d_t`` and
+    ``term = E Σ_t ‖d_t‖² − ‖s‖² = Σ_{t<s} ‖w_{t,k} − w_{s,k}‖²`` (``E`` encoders; ``d_0 = 0``)."""
+    e = len(weights)
+    for ws in zip(*weights):
+        d = [torch.zeros_like(ws[0])] + [w - ws[0] for w in ws[1:]]
+        s = sum(d[1:])
+        yield ws, d, s, e * sum(x.pow(2).sum() for x in d[1:]) - s.pow(2).sum()
+
+
+def _trivial(weights: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor | None:
+    """A zero penalty when there is nothing to compare (fewer than two encoders, or no tensors), else None."""
+    if len(weights) < 2 or not weights[0]:
+        ref = weights[0][0] if weights and weights[0] else torch.zeros(())
+        return ref.new_zeros(())
+    return None
+
+
 def pairwise_penalty(weights: Sequence[Sequence[torch.Tensor]], lam: float) -> torch.Tensor:
     """``λ Σ_{t<s} Σ_k ‖w_{t,k} − w_{s,k}‖²`` (Tri-MTL Eqs. 6-7), differentiable.
 
     ``weights[t]`` lists encoder t's tensors of the layer set, matched by position
     across encoders (same shapes). Fewer than two encoders: 0.
     """
-    if len(weights) < 2 or not weights[0]:
-        ref = weights[0][0] if weights and weights[0] else torch.zeros(())
-        return ref.new_zeros(())
-    e = len(weights)
-    total = None
-    for ws in zip(*weights):
-        d = [w - ws[0] for w in ws[1:]]
-        term = e * sum(x.pow(2).sum() for x in d) - sum(d).pow(2).sum()
-        total = term if total is None else total + term
-    return lam * total
+    zero = _trivial(weights)
+    if zero is not None:
+        return zero
+    return lam * sum(term for _, _, _, term in _layer_terms(weights))
 
 
 @torch.no_grad()
@@ -147,15 +159,12 @@ def add_penalty_grad_(weights: Sequence[Sequence[torch.Tensor]], lam: float) -> 
     without autograd; returns the penalty's value (detached). A ``.grad`` that
     is None is set.
     """
-    if len(weights) < 2 or not weights[0]:
-        ref = weights[0][0] if weights and weights[0] else torch.zeros(())
-        return ref.new_zeros(())
+    zero = _trivial(weights)
+    if zero is not None:
+        return zero
     e = len(weights)
     total = None
-    for ws in zip(*weights):
-        d = [torch.zeros_like(ws[0])] + [w - ws[0] for w in ws[1:]]
-        s = sum(d[1:])
-        term = e * sum(x.pow(2).sum() for x in d[1:]) - s.pow(2).sum()
+    for ws, d, s, term in _layer_terms(weights):
         total = term if total is None else total + term
         for w, dt in zip(ws, d):
             step = dt.mul_(e).sub_(s).mul_(2.0 * lam)  # 2λ (E d_t − Σ_s d_s)
