@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mtlsearch.errors import DataError
 from mtlsearch.store.atomic import atomic_write_table
 
 SPLITS = ("train", "val", "test")
@@ -140,6 +141,37 @@ def build_table(
 def write_table(table: pa.Table, path: Path | str) -> None:
     """Write a canonical table atomically (never a half-written file at ``path``)."""
     atomic_write_table(table, str(path))
+
+
+SPLITS = ("train", "val", "test")
+
+
+def split_sizes(path: Path | str) -> dict[str, int]:
+    """Rows per split (``train``, ``val``, ``test``) of a canonical table; reads only the split column."""
+    column = pq.read_table(str(path), columns=["split"]).column("split").to_pylist()
+    return {s: column.count(s) for s in SPLITS}
+
+
+def check_splits(sizes: dict[str, int], where: str) -> list[str]:
+    """Warnings for a table whose val or test split is empty; a :class:`DataError` when train is.
+
+    Trials are selected on validation and reported on test, so an empty val
+    split leaves Δm(val) undefined (NaN): ASHA cannot compare trials and the
+    leaderboard cannot rank them.
+    """
+    if sizes["train"] == 0:
+        raise DataError(f"{where}: the train split is empty ({_sizes_text(sizes)}); there is nothing to train on")
+    out = []
+    if sizes["val"] == 0:
+        out.append(f"{where}: the val split is empty ({_sizes_text(sizes)}): Δm(val) will be NaN, so ASHA cannot compare "
+                   "trials and the leaderboard cannot rank them; this run can only show that every stage works")
+    if sizes["test"] == 0:
+        out.append(f"{where}: the test split is empty ({_sizes_text(sizes)}): no test scores will be reported")
+    return out
+
+
+def _sizes_text(sizes: dict[str, int]) -> str:
+    return ", ".join(f"{s} {sizes[s]}" for s in SPLITS)
 
 
 def read_info(path: Path | str) -> DatasetInfo:

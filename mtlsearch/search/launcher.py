@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Callable
 
-from mtlsearch.data.canonical import read_info
+from mtlsearch.data.canonical import check_splits, read_info, split_sizes
 from mtlsearch.data.distribute import publish_table, store_table_uri
 from mtlsearch.data.registry import prepare
 from mtlsearch.errors import DataError, MtlsearchError
@@ -126,7 +126,11 @@ def launch(
 
     dataset_path = prepare_dataset(loaded, store)
     info = read_info(dataset_path)
-    log(f"dataset {info.name}: {len(info.tasks)} tasks ({len(info.primary_tasks())} primary), table {dataset_path}")
+    sizes = split_sizes(dataset_path)
+    log(f"dataset {info.name}: {len(info.tasks)} tasks ({len(info.primary_tasks())} primary), "
+        f"{sizes['train']}/{sizes['val']}/{sizes['test']} train/val/test examples, table {dataset_path}")
+    for warning in check_splits(sizes, f"{loaded.path}: dataset {info.name}"):
+        log(f"WARNING: {warning}")
     prepare_tokens(loaded, dataset_path, log)
     dataset_uri = store_table_uri(store.root, dataset_path)
     if dataset_uri is not None:  # nodes without the launcher's local copy fetch the table from the store
