@@ -140,7 +140,7 @@ def test_ddp_trials_span_two_nodes(two_nodes, tmp_path):
     assert _wait(proc, 400, tmp_path / "launch.log") == 0, (tmp_path / "launch.log").read_text()[-3000:]
     log = (tmp_path / "launch.log").read_text()
     assert f"connected to {two_nodes.address}" in log and "dashboard: http://" in log
-    assert "train/val/test examples" in log and "WARNING" not in log  # the split sizes, none empty
+    assert "train/val/test examples" in log and "mtlsearch: WARNING" not in log  # the split sizes, none empty
     results = _results(tmp_path / "store", "two_nodes")
     assert len({r["trial_id"] for r in results}) == 2
     assert all(r["world_size"] == 2 and r["nodes"] == 2 for r in results)  # DDP over gloo between two nodes
