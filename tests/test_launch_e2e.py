@@ -14,12 +14,12 @@ from mtlsearch.store.results import ResultsStore
 
 pytestmark = pytest.mark.ray
 
-NUM_TRIALS, EPOCHS, TASKS = 8, 4, 6
+NUM_TRIALS, EPOCHS, TASKS = 6, 4, 6
 
 
 @pytest.fixture(scope="module")
 def searched(ray_cluster, tmp_path_factory):
-    """One search of 8 trials, shared by the tests of this module."""
+    """One search of 6 trials, shared by the tests of this module."""
     tmp = tmp_path_factory.mktemp("e2e")
     spec = write_spec(tmp / "spec.yaml", tmp / "store", experiment="e2e", num_samples=NUM_TRIALS, epochs=EPOCHS, tasks=TASKS)
     out = tmp / "launch.log"

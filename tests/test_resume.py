@@ -15,7 +15,7 @@ from mtlsearch.store.results import ResultsStore
 
 pytestmark = pytest.mark.ray
 
-TRIALS, EPOCHS = 4, 3
+TRIALS, EPOCHS = 3, 3
 
 
 def test_resume_after_interrupt(ray_cluster, tmp_path, sig=signal.SIGKILL):
