@@ -133,7 +133,8 @@ def _results(store_root: Path, experiment: str) -> list[dict]:
 
 def test_ddp_trials_span_two_nodes(two_nodes, tmp_path):
     extra = "workers: 2\ncpus_per_worker: 0.5\ndriver_cpus: 0.5\nplacement: strict_spread"
-    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "two_nodes", num_samples=2, epochs=2, tasks=4,
+    # 3 trials asked, but the space has 2 configurations: the search ends after those 2 (no repeat)
+    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "two_nodes", num_samples=3, epochs=2, tasks=4,
                       extra_train=extra, asha="{enabled: false}",
                       space="architecture: {choice: [MTL, GMTL]}\n    grouping: {choice: [planted]}")
     proc = _launch(spec, two_nodes.address, tmp_path / "launch.log", two_nodes.env)
@@ -141,6 +142,8 @@ def test_ddp_trials_span_two_nodes(two_nodes, tmp_path):
     log = (tmp_path / "launch.log").read_text()
     assert f"connected to {two_nodes.address}" in log and "dashboard: http://" in log
     assert "train/val/test examples" in log and "mtlsearch: WARNING" not in log  # the split sizes, none empty
+    assert "the search space has 2 distinct configurations: at most 2 trials will run (each once), not 3" in log
+    assert "all 2 distinct configurations of the search space have run; ending the search early" in log
     results = _results(tmp_path / "store", "two_nodes")
     assert len({r["trial_id"] for r in results}) == 2
     assert all(r["world_size"] == 2 and r["nodes"] == 2 for r in results)  # DDP over gloo between two nodes

@@ -23,8 +23,9 @@ def test_resume_after_interrupt(ray_cluster, tmp_path, sig=signal.SIGKILL):
 
     (SIGKILL is the harder case: Ctrl-C lets Tune save its state first. Both passed here; only this one
     stays in the suite, which must run in 15 minutes.)"""
+    # a discrete space of 4 configurations: the restored search also restores which ones have run (no repeat)
     spec = write_spec(tmp_path / "spec.yaml", tmp_path / "store", experiment="res", num_samples=TRIALS, epochs=EPOCHS, tasks=4,
-                      asha="{enabled: false}")
+                      asha="{enabled: false}", space="architecture: {choice: [STL, MTL, GMTL]}\n    grouping: {choice: [planted, mixed]}")
     store = ResultsStore(str(tmp_path / "store"))
     log = open(tmp_path / "first.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", ray_cluster],
@@ -53,3 +54,5 @@ def test_resume_after_interrupt(ray_cluster, tmp_path, sig=signal.SIGKILL):
     keys = sorted((r["trial_id"], r["epoch"]) for r in trials)
     assert keys == sorted((s["trial_id"], e) for s in status for e in range(1, EPOCHS + 1))
     assert "reusing 4 stored STL baselines" in (tmp_path / "resume.log").read_text()
+    configs = [r["config"] for r in trials if r["epoch"] == 1]
+    assert len(set(configs)) == TRIALS  # no configuration ran twice across the interruption

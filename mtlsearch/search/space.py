@@ -177,3 +177,28 @@ def enumerate_candidates(space: SearchSpace, tasks: tuple[str, ...] | list[str] 
         combos = [dict(zip(keys, c)) for c in itertools.product(*(_values(space.static_weights) for _ in keys))]
         tails = [{**t, **w} for t in tails for w in (combos if static_weights_apply(space, t.get("weighting")) else [{}])]
     return [{**h, **t} for h in heads for t in tails]
+
+
+def discrete_candidates(space: SearchSpace, tasks: tuple[str, ...] | list[str] = (), limit: int = 50_000) -> list[dict] | None:
+    """:func:`enumerate_candidates` when the space is discrete and small enough to list, else ``None``.
+
+    ``None`` for a space with a continuous dimension (repeats are then
+    practically impossible), with ``static_weights`` (one dimension per task:
+    exponential), or whose size bound (the product of every dimension's
+    values, conditionals ignored) exceeds ``limit``.
+    """
+    if space.static_weights is not None:
+        return None
+    bound = 1
+    for name, dim in space:
+        if dim is None or name == "grouping":
+            continue
+        if isinstance(dim, (Uniform, LogUniform)):
+            return None
+        bound *= len(_values(dim))
+    grouping = space.grouping_space()
+    if grouping is not None:
+        bound *= len(grouping.method.choice) * max(len(grouping.k_values()), len(grouping.manual_names()), 1)
+    if bound > limit:
+        return None
+    return enumerate_candidates(space, tasks)

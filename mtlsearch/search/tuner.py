@@ -12,7 +12,8 @@ from ray import tune
 
 from mtlsearch.search.callbacks import PlacementGroupReaper, ProgressCallback, StoreCallback, TensorBoardCallback
 from mtlsearch.search.context import SearchContext
-from mtlsearch.search.space import DefineByRun, enumerate_candidates
+from mtlsearch.search.distinct import DistinctConfigs
+from mtlsearch.search.space import DefineByRun, discrete_candidates, enumerate_candidates
 from mtlsearch.spec import Spec
 from mtlsearch.store.results import ResultsStore
 
@@ -49,8 +50,12 @@ def trainable(context: SearchContext):
     return tune.with_resources(tune.with_parameters(run_trial, context=context, storage_filesystem=fs), {"CPU": spec.train.driver_cpus})
 
 
-def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = ()):
-    """Optuna (TPE or random); ``tasks``: the primary tasks, one ``w/<task>`` each if static weights are searched."""
+def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = (), stream=None):
+    """Optuna (TPE, random or grid then TPE); ``tasks``: the primary tasks, one ``w/<task>`` each if static weights are searched.
+
+    On a discrete space it is wrapped in :class:`DistinctConfigs`: no configuration runs twice, and the
+    search ends early once every configuration has run (a message on ``stream``, default stderr).
+    """
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -60,7 +65,10 @@ def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = ()):
         sampler = optuna.samplers.TPESampler(seed=spec.seed)
     # grid: every candidate of the discrete space is enqueued first, then TPE continues if trials remain
     points = enumerate_candidates(spec.search.space, tasks) if spec.search.searcher == "grid" else None
-    return OptunaSearch(space=DefineByRun(spec.search.space, tasks), metric=METRIC, mode=MODE, sampler=sampler, points_to_evaluate=points)
+    searcher = OptunaSearch(space=DefineByRun(spec.search.space, tasks), metric=METRIC, mode=MODE, sampler=sampler, points_to_evaluate=points)
+    candidates = discrete_candidates(spec.search.space, tasks)
+    # every trial uses the spec's seed: a repeated configuration would only repeat a known result
+    return searcher if candidates is None else DistinctConfigs(searcher, candidates, seed=spec.seed, stream=stream)
 
 
 def _scheduler(spec: Spec):
@@ -124,7 +132,7 @@ def build_tuner(store: ResultsStore, context: SearchContext, stream=None) -> tun
             mode=MODE,
             num_samples=spec.search.num_samples,
             max_concurrent_trials=max_concurrent_trials(spec, ray.cluster_resources()),
-            search_alg=_searcher(spec, [t.name for t in context.info.tasks if t.role == "primary"]),
+            search_alg=_searcher(spec, [t.name for t in context.info.tasks if t.role == "primary"], stream),
             scheduler=_scheduler(spec),
         ),
         run_config=tune.RunConfig(
