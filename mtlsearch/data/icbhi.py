@@ -13,6 +13,12 @@ Source layout (``path`` may use ``~``, ``$VAR`` and ``${VAR}``)
     ``<path>/annotations``, ``<path>/wav`` and ``<path>/meta`` where these
     exist, else ``path`` itself (the challenge zip keeps ``.wav`` and ``.txt``
     side by side); a relative folder option is taken relative to ``path``.
+    ``path`` may also be a ``.zip`` or ``.tar(.gz)`` archive of that layout
+    (the challenge's ``ICBHI_final_database.zip``): it is unpacked once into
+    the user cache (:mod:`mtlsearch.data.unpack`) and read from there, and
+    relative folder options are then taken inside the unpacked folder, so give
+    ``meta_dir`` as an absolute path (or ``${VAR}/...``) when the metadata
+    files are outside the archive.
 
 File names and device labels
     Recordings are keyed by ``patient_index_location_mode`` (unique in ICBHI).
@@ -90,6 +96,7 @@ from mtlsearch.data import audio as audio_mod
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
 from mtlsearch.data.registry import Loader, LoaderOptions, register
 from mtlsearch.data.sources import resolve_path, source_fingerprint
+from mtlsearch.data.unpack import is_unpackable, unpacked_folder
 from mtlsearch.errors import DataError
 from mtlsearch.metrics.scores import icbhi_score  # noqa: F401  (the ICBHI tasks' metric; re-exported)
 
@@ -350,8 +357,10 @@ def _meta_file(meta: Path, kind: str, required: bool) -> Path | None:
 def locate(path: str, annotations_dir: str | None = None, audio_dir: str | None = None, meta_dir: str | None = None) -> IcbhiFolders:
     """The annotation, audio and metadata folders of an ICBHI source (see the module docstring)."""
     root = resolve_path(path, "ICBHI folder")
+    if is_unpackable(root):  # e.g. ICBHI_final_database.zip: unpacked once into the user cache
+        root = unpacked_folder(root)
     if not root.is_dir():
-        raise DataError(f"ICBHI source {path!r} ({root}) is not a folder")
+        raise DataError(f"ICBHI source {path!r} ({root}) is neither a folder nor a .zip/.tar(.gz) archive")
 
     def pick(option: str | None, default: str, fallback: Path, what: str) -> Path:
         if option is not None:
