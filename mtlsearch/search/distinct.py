@@ -28,10 +28,6 @@ from typing import TextIO
 from ray.tune.search import Searcher
 from ray.tune.utils.util import unflatten_dict
 
-MAX_CANDIDATES = 50_000
-"""Discrete spaces with more configurations than this are not wrapped (repeats are then rare)."""
-
-
 def config_key(config: dict) -> str:
     """One string per configuration (nested or flat ``a/b`` keys give the same string)."""
     return json.dumps(unflatten_dict(dict(config)), sort_keys=True, default=str)
@@ -52,7 +48,7 @@ class DistinctConfigs(Searcher):
         self.rng = random.Random(seed)
         self.stream = stream
         self.started: set[str] = set()  # keys of the configurations a trial was started with
-        self.results: dict[str, dict | None] = {}  # key -> last result of its finished trial (None: errored)
+        self.results: dict[str, dict | None] = {}  # key -> {metric: value} of its finished trial (None: errored)
         self.inner_ids: dict[str, str] = {}  # trial id -> the inner searcher's id for it
         self.keys: dict[str, str] = {}  # trial id -> its configuration's key
         self.repeats_replaced = 0
@@ -100,7 +96,7 @@ class DistinctConfigs(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id not in self.inner_ids:
             return
-        self.results[self.keys[trial_id]] = None if error else result
+        self.results[self.keys[trial_id]] = None if error or not result else {self.metric: result.get(self.metric)}
         self.searcher.on_trial_complete(self.inner_ids[trial_id], result=result, error=error)
 
     # Tune saves a wrapper's own state (get_state) and the base searcher (save_to_dir) apart.
