@@ -40,6 +40,10 @@ def test_tpe_repeats_are_replaced_and_a_used_up_space_ends_the_search(tmp_path):
     said = io.StringIO()
     searcher = _searcher(_spec(tmp_path, SMALL), TASKS, stream=said)
     assert isinstance(searcher, DistinctConfigs) and len(searcher.candidates) == 4
+    searcher.announce(4)
+    assert said.getvalue() == ""  # as many trials as configurations: nothing to say
+    searcher.announce(10)
+    assert "the search space has 4 distinct configurations: at most 4 trials will run (each once), not 10" in said.getvalue()
     configs = _run(searcher, 0, 10)
     keys = [config_key(c) for c in configs]
     assert sorted(keys) == sorted(searcher.candidates)  # each configuration once, then FINISHED

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mtlsearch.store.atomic import atomic_write_bytes, read_bytes
+from mtlsearch.store.atomic import atomic_write_bytes, is_remote_uri, read_bytes
 
 
 def default_cache_dir() -> Path:
@@ -32,7 +32,7 @@ def table_key(dataset_path: str | os.PathLike) -> str:
 
 def store_table_uri(store_root: str, dataset_path: str | os.PathLike) -> str | None:
     """Where a remote store keeps the table (``<root>/datasets/<loader>-<fp>/table.parquet``); None for a local store."""
-    if "://" not in store_root or store_root.startswith("file://"):
+    if not is_remote_uri(store_root):
         return None
     return f"{store_root.rstrip('/')}/datasets/{table_key(dataset_path)}"
 

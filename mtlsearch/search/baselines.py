@@ -16,10 +16,10 @@ from dataclasses import asdict
 from typing import Callable
 
 from mtlsearch.data.canonical import DatasetInfo
+from mtlsearch.data.distribute import store_table_uri
 from mtlsearch.models.plan import make_plan
 from mtlsearch.spec import Spec
 from mtlsearch.store.results import ResultsStore
-from mtlsearch.data.distribute import store_table_uri
 from mtlsearch.train.job import TrainJob
 
 
@@ -144,10 +144,9 @@ def _wait_for_claimed(store: ResultsStore, claims, theirs: dict, log: Callable[[
             last, since = seen[fp]
             if last is None or info.version != last.version:
                 seen[fp] = (info, time.monotonic())
-            elif time.monotonic() - since >= claims_mod.LEASE_S or claims_mod.holder_died(info):
+            elif (gone := claims_mod.holder_died(info)) or time.monotonic() - since >= claims_mod.LEASE_S:
                 stale[fp] = info
-                why = ("its process is gone" if claims_mod.holder_died(info)
-                       else f"it has not been renewed for {claims_mod.LEASE_S:.0f}s")
+                why = "its process is gone" if gone else f"it has not been renewed for {claims_mod.LEASE_S:.0f}s"
                 log(f"baselines: the claim of {info.owner.get('owner', '?')} on {names[fp]} is stale ({why}); taking it over")
                 del waiting[fp]
         if waiting:

@@ -115,6 +115,12 @@ class DistinctConfigs(Searcher):
     def __getstate__(self) -> dict:
         return {**self.__dict__, "stream": None}
 
+    def announce(self, num_samples: int) -> None:
+        """Say up front when the space holds fewer configurations than the trials asked for."""
+        if len(self.candidates) < num_samples:
+            self._say(f"the search space has {len(self.candidates)} distinct configurations: at most "
+                      f"{len(self.candidates)} trials will run (each once), not {num_samples}")
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _close_repeat(self, trial_id: str, key: str) -> None:

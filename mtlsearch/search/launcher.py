@@ -14,7 +14,6 @@ from mtlsearch.grouping.methods import GroupingInputs, search_groupings
 from mtlsearch.report.leaderboard import format_leaderboard, leaderboard
 from mtlsearch.search.baselines import ensure_baselines
 from mtlsearch.search.context import SearchContext
-from mtlsearch.search.space import discrete_candidates
 from mtlsearch.spec import DEFAULT_ENCODER, LoadedSpec
 from mtlsearch.store.atomic import redact_uri, s3_endpoint
 from mtlsearch.store.results import ResultsStore
@@ -181,10 +180,6 @@ def launch(
         else:
             log(f"search {experiment!r}: {spec.search.num_samples} trials, searcher {spec.search.searcher}, "
                 f"ASHA {'on' if spec.search.scheduler.enabled else 'off'}, {spec.train.workers} Ray Train worker(s) per trial")
-            candidates = discrete_candidates(spec.search.space, [t.name for t in info.tasks if t.role == "primary"])
-            if candidates is not None and len(candidates) < spec.search.num_samples:
-                log(f"the search space has {len(candidates)} distinct configurations: at most {len(candidates)} trials "
-                    f"will run (each once), not {spec.search.num_samples}")
             tuner = tuner_mod.build_tuner(store, context, stream=out)
             cpus, _ = tuner_mod.trial_footprint(spec)
             import ray

@@ -78,7 +78,7 @@ def _scheduler(spec: Spec):
     if not asha.enabled:
         return FIFOScheduler()
     return ASHAScheduler(
-        time_attr="epoch",  # epochs, not reports: a restored run re-reports its checkpoint's epoch
+        time_attr="epoch",  # epochs, not reports: a restored run re-reports the epochs its checkpoint holds
         max_t=spec.train.epochs,
         grace_period=min(asha.grace_period, spec.train.epochs),
         reduction_factor=asha.reduction_factor,
@@ -125,6 +125,9 @@ def build_tuner(store: ResultsStore, context: SearchContext, stream=None) -> tun
 
     spec = context.spec
     storage_filesystem, storage_path = ray_storage(store.experiment_uri(context.experiment))
+    search_alg = _searcher(spec, [t.name for t in context.info.primary_tasks()], stream)
+    if isinstance(search_alg, DistinctConfigs):
+        search_alg.announce(spec.search.num_samples)
     return tune.Tuner(
         trainable(context),
         tune_config=tune.TuneConfig(
@@ -132,7 +135,7 @@ def build_tuner(store: ResultsStore, context: SearchContext, stream=None) -> tun
             mode=MODE,
             num_samples=spec.search.num_samples,
             max_concurrent_trials=max_concurrent_trials(spec, ray.cluster_resources()),
-            search_alg=_searcher(spec, [t.name for t in context.info.tasks if t.role == "primary"], stream),
+            search_alg=search_alg,
             scheduler=_scheduler(spec),
         ),
         run_config=tune.RunConfig(

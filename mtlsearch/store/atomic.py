@@ -250,7 +250,8 @@ def with_retries(fn: Callable[[], T], what: str, attempts: int | None = None, sl
     raise AssertionError("unreachable")
 
 
-def _retrying(fs: pafs.FileSystem, fn: Callable[[], T], what: str) -> T:
+def retrying(fs: pafs.FileSystem, fn: Callable[[], T], what: str) -> T:
+    """``fn()``, retried with backoff on transient errors when ``fs`` is remote (:func:`with_retries`)."""
     return fn() if is_local(fs) else with_retries(fn, what)
 
 
@@ -260,7 +261,7 @@ def _retrying(fs: pafs.FileSystem, fn: Callable[[], T], what: str) -> T:
 def atomic_write_bytes(data: bytes, uri: str) -> None:
     """Write ``data`` to ``uri`` so that the file appears complete or not at all."""
     fs, path = resolve(uri)
-    _retrying(fs, lambda: _write(fs, path, data), uri)
+    retrying(fs, lambda: _write(fs, path, data), uri)
 
 
 def atomic_write_table(table: pa.Table, uri: str) -> None:
@@ -305,4 +306,4 @@ def read_bytes(uri: str) -> bytes | None:
                 return None
             raise
 
-    return _retrying(fs, read, uri)
+    return retrying(fs, read, uri)

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from mtlsearch.store.atomic import atomic_write_bytes, atomic_write_table, is_local, read_bytes, resolve, with_retries
+from mtlsearch.store.atomic import atomic_write_bytes, atomic_write_table, read_bytes, resolve, retrying
 
 TRIALS_SCHEMA = pa.schema(
     [
@@ -155,12 +155,8 @@ class ResultsStore:
 
     def experiments(self) -> list[str]:
         base = resolve(self.uri("experiments"))[1]
-        infos = self._retrying(lambda: self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)), self.uri("experiments"))
+        infos = retrying(self.fs, lambda: self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)), self.uri("experiments"))
         return sorted(posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory)
-
-    def _retrying(self, fn, what: str):
-        """``fn()``, retried with backoff on transient errors of a remote store (see :func:`~mtlsearch.store.atomic.with_retries`)."""
-        return fn() if is_local(self.fs) else with_retries(fn, what)
 
     # -- trials --------------------------------------------------------------------
 
@@ -195,7 +191,7 @@ class ResultsStore:
                 return schema.empty_table()
             return pads.dataset(base, filesystem=self.fs, format="parquet", schema=schema).to_table()
 
-        return self._retrying(scan, self.experiment_uri(experiment, table))
+        return retrying(self.fs, scan, self.experiment_uri(experiment, table))
 
     @property
     def groupings(self) -> "GroupingArtifacts":
@@ -218,7 +214,7 @@ class ResultsStore:
         out = {}
         for fp in fingerprints:
             uri = self.uri("baselines", f"{fp}.parquet")
-            row = self._retrying(lambda: read_one(resolve(uri)[1]), uri)
+            row = retrying(self.fs, lambda: read_one(resolve(uri)[1]), uri)
             if row is not None:
                 out[fp] = row
         return out
@@ -279,7 +275,7 @@ class GroupingArtifacts:
                 return None
             return pq.read_table(path, filesystem=self.store.fs)
 
-        return self.store._retrying(read, uri)
+        return retrying(self.store.fs, read, uri)
 
 
 def _rows_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
