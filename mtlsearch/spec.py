@@ -27,6 +27,8 @@ MANUAL = "manual"
 # Tri-MTL dimensions: metadata tasks and parameter sharing (mtlsearch.models.plan, mtlsearch.models.soft_sharing)
 NO_METADATA = "none"
 SHARING_MODES = ("hard", "soft")
+IN_TRIAL, RAY_TRAIN = "in_trial", "ray_train"
+"""Executors of a run (``train.executor``): inside the Tune trial (one worker), or a Ray Train worker group (DDP)."""
 
 
 def canonical_metadata(value: Any) -> str:
@@ -630,11 +632,15 @@ class TrainSpec(Strict):
     weight_decay: float = Field(0.0, ge=0)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     workers: int = Field(1, ge=1, description="Ray Train workers per trial (DDP when > 1)")
-    cpus_per_worker: float = Field(0.5, gt=0)
+    executor: Literal["auto", "in_trial", "ray_train"] = Field(
+        "auto", description="how a trial trains: in_trial (inside its Tune trial, one worker), ray_train (a Ray Train "
+                            "worker group: DDP, multi-node), auto (in_trial for one worker, else ray_train)")
+    cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
-    driver_cpus: float = Field(1.0, gt=0, description="CPUs for each trial's Tune driver")
-    torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads in each worker")
-    max_failures: int = Field(2, ge=0, description="restarts of a trial's worker group from its last checkpoint")
+    driver_cpus: float = Field(1.0, gt=0, description="CPUs for each trial's Tune driver (ray_train executor only: an "
+                                                       "in-trial trial is its own worker)")
+    torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads in each worker (default: its whole CPUs, at least 1)")
+    max_failures: int = Field(2, ge=0, description="restarts of a trial (its trial actor or worker group) from its last checkpoint")
     placement: Literal["pack", "spread", "strict_spread"] = Field(
         "pack", description="where a trial's Ray Train workers go: pack (fewest nodes), spread (across nodes if possible), "
                             "strict_spread (one node each: multi-node DDP)")
@@ -644,6 +650,25 @@ class TrainSpec(Strict):
     cotask: CoTaskSpec = Field(default_factory=CoTaskSpec, description="CO-TASK auxiliary tasks and task-aware sampler")
     class_weighted: bool | list[str] = Field(
         False, description="class-weighted cross-entropy, w_c = N / (C n_c) from the training counts (Tri-MTL): true, or these tasks")
+
+    @model_validator(mode="after")
+    def _in_trial_is_one_worker(self) -> "TrainSpec":
+        if self.executor == IN_TRIAL and self.workers != 1:
+            raise ValueError(f"executor 'in_trial' trains one worker inside the trial; with workers: {self.workers} "
+                             "use executor: ray_train (or auto)")
+        return self
+
+    @property
+    def resolved_executor(self) -> str:
+        """``in_trial`` or ``ray_train``: ``auto`` is in_trial for one worker, ray_train (DDP) for more."""
+        if self.executor != "auto":
+            return self.executor
+        return IN_TRIAL if self.workers == 1 else RAY_TRAIN
+
+    @property
+    def threads(self) -> int:
+        """torch threads of one worker: ``torch_threads``, else its whole CPUs (at least 1), as Ray sets OMP_NUM_THREADS."""
+        return self.torch_threads or max(1, int(self.cpus_per_worker))
 
     def weighting_for(self, name: str | None) -> BaseModel:
         """The options of strategy ``name``: ``weighting``'s when it is that strategy, else the strategy's defaults."""

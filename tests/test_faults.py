@@ -1,4 +1,9 @@
-"""A Ray Train worker killed mid-trial: the trial restores from its last checkpoint and the search finishes."""
+"""A trial's training process killed mid-trial: the trial restores from its last checkpoint and the search finishes.
+
+On the in-trial path that process is the Tune trial actor itself (Tune restarts the
+trial from ``tune.get_checkpoint()``); on the Ray Train path it is the trial's Ray
+Train worker (the worker group restarts from the Train run's checkpoint).
+"""
 
 from __future__ import annotations
 
@@ -16,17 +21,22 @@ from mtlsearch.store.results import ResultsStore
 
 pytestmark = pytest.mark.ray
 
+TRAINING_ACTOR = {"in_trial": "ImplicitFunc", "ray_train": "RayTrainWorker"}
+"""The Ray actor class that trains a trial on each path (Tune's function trainable; a Ray Train worker)."""
 
-def _train_worker_pids(address: str) -> list[int]:
+
+def _training_pids(address: str, executor: str) -> list[int]:
     from ray.util.state import list_actors
 
-    return [a.pid for a in list_actors(address=address, filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")], detail=True)]
+    filters = [("class_name", "=", TRAINING_ACTOR[executor]), ("state", "=", "ALIVE")]
+    return [a.pid for a in list_actors(address=address, filters=filters, detail=True)]
 
 
-def test_killed_train_worker_resumes_from_checkpoint(ray_cluster, tmp_path):
+@pytest.mark.parametrize("executor", ["in_trial", "ray_train"])
+def test_killed_training_process_resumes_from_checkpoint(ray_cluster, tmp_path, executor):
     epochs = 5
     spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "faults", num_samples=1, epochs=epochs, tasks=4, samples=6000,
-                      extra_train="max_failures: 2", asha="{enabled: false}", space="architecture: {choice: [MTL]}")
+                      extra_train=f"max_failures: 2\nexecutor: {executor}", asha="{enabled: false}", space="architecture: {choice: [MTL]}")
     store = ResultsStore(str(tmp_path / "store"))
     log = tmp_path / "launch.log"
     proc = subprocess.Popen([sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", ray_cluster],
@@ -39,9 +49,9 @@ def test_killed_train_worker_resumes_from_checkpoint(ray_cluster, tmp_path):
             assert time.time() < deadline, "the trial did not reach epoch 2 in time"
             trial_dir = tmp_path / "store" / "experiments" / "faults" / "trials"
             epochs_done = len(list(trial_dir.glob("*/epoch=*.parquet"))) if trial_dir.exists() else 0
-            pids = _train_worker_pids(ray_cluster) if epochs_done >= 2 else []
+            pids = _training_pids(ray_cluster, executor) if epochs_done >= 2 else []
             if pids:
-                os.kill(pids[0], signal.SIGKILL)  # the trial's Ray Train worker dies mid-run
+                os.kill(pids[0], signal.SIGKILL)  # the process training the trial dies mid-run
                 killed = epochs_done
             time.sleep(0.2)
         assert proc.wait(timeout=400) == 0, log.read_text()[-3000:]

@@ -31,7 +31,8 @@ def searched(ray_cluster, tmp_path_factory):
 def test_search_runs_all_trials_and_asha_stops_some(searched):
     store = searched["store"]
     assert searched["name"] == "e2e"
-    assert f"training STL baselines for {TASKS} task(s) in one Ray Train run" in searched["log"]
+    assert f"training STL baselines for {TASKS} task(s) in one run (one worker, a Ray task)" in searched["log"]
+    assert "each trial trains in its own Tune trial (one worker)" in searched["log"]
     status = store.read("e2e", "status").to_pylist()
     assert len(status) == NUM_TRIALS
     assert not [s for s in status if s["status"] == "error"]

@@ -178,7 +178,7 @@ def baseline_setup(s3_env, tmp_path, monkeypatch):
 
     def fake_train(spec, info, dataset_path, store, experiment, config, claims, missing, fps, log, use_gpu):
         trained.append((experiment, sorted(t.name for t in missing)))
-        log(f"baselines: training STL baselines for {len(missing)} task(s) in one Ray Train run")
+        log(f"baselines: training STL baselines for {len(missing)} task(s) in one run")
         with Heartbeat(claims, every=0.05):
             time.sleep(1.0)
         out = {}

@@ -142,8 +142,14 @@ def _ratio_affinity(lookahead: torch.Tensor, before: torch.Tensor) -> torch.Tens
 
 
 def _cosine(flat: torch.Tensor) -> torch.Tensor:
-    """Row-wise cosine matrix of ``(T, P)`` gradients; NaN for a zero gradient (task unlabelled in the batch)."""
+    """Row-wise cosine matrix of ``(T, P)`` gradients; NaN for a zero gradient (task unlabelled in the batch).
+
+    Symmetric by construction: a matrix product need not round ``gᵢ·gⱼ`` and ``gⱼ·gᵢ``
+    alike (blocked BLAS kernels), so the Gram matrix is averaged with its transpose,
+    which IEEE arithmetic makes exactly symmetric.
+    """
     gram = flat @ flat.T
+    gram = (gram + gram.T) / 2
     norms = gram.diagonal().clamp_min(0).sqrt()  # from the Gram matrix itself, so cos(i, i) = 1 to rounding
     cos = gram / (norms[:, None] * norms[None, :])
     zero = norms == 0

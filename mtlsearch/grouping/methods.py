@@ -45,6 +45,7 @@ class GroupingInputs:
     spec: Spec
     info: DatasetInfo
     dataset_path: str
+    dataset_uri: str | None = None  # the table in a remote store, for nodes without dataset_path
 
     @property
     def task_names(self) -> list[str]:
@@ -195,6 +196,7 @@ class _AffinityMethod(GroupingMethod):
     def compute(self, inputs: GroupingInputs, log: Log) -> tuple[np.ndarray, dict]:
         from mtlsearch.grouping.affinity import compute_affinity
         from mtlsearch.models.plan import make_plan
+        from mtlsearch.train.executor import on_cluster
         from mtlsearch.train.job import TrainJob
 
         spec, cfg = inputs.spec, inputs.spec.grouping_methods.affinity
@@ -212,9 +214,12 @@ class _AffinityMethod(GroupingMethod):
             weight_decay=spec.train.weight_decay,
             optimizer=spec.train.optimizer,
             seed=spec.seed,
-            torch_threads=spec.train.torch_threads,
+            torch_threads=spec.train.threads,
+            use_gpu=spec.train.gpus_per_worker > 0,
+            dataset_uri=inputs.dataset_uri,
         )
-        result = compute_affinity(job, kind=self.kind, every_steps=cfg.every_steps, epochs=epochs, lookahead_lr=cfg.lookahead_lr)
+        # on the cluster, holding one worker (a Ray task) during a search; in this process for `mtlsearch groups`
+        result = on_cluster(compute_affinity, spec.train, job, self.kind, cfg.every_steps, epochs, cfg.lookahead_lr)
         if result.task_names != inputs.task_names:
             order = [result.task_names.index(n) for n in inputs.task_names]
             matrix = result.matrix[np.ix_(order, order)]

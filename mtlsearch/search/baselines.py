@@ -1,10 +1,11 @@
 """Single-task (STL) baselines: trained once, stored under a fingerprint, reused by every later search.
 
-All missing baselines are trained in *one* Ray Train run of the STL sharing plan
-(one encoder and one head per task, no shared parameters, so each task's model
-sees only its own loss: the same as T separate runs) and each task keeps its
-own best epoch on validation. One run pays the worker-group start-up once
-instead of T times.
+All missing baselines are trained in *one* run of the STL sharing plan (one
+encoder and one head per task, no shared parameters, so each task's model sees
+only its own loss: the same as T separate runs) and each task keeps its own best
+epoch on validation. One run pays the start-up once instead of T times. It runs
+on the cluster on the spec's path (:func:`mtlsearch.train.executor.fit`): a Ray
+task holding one worker for ``train.workers: 1``, a Ray Train worker group for more.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def ensure_baselines(
         if mine:
             reused = len(primary) - len(mine) - len(theirs)
             log(
-                f"baselines: training STL baselines for {len(mine)} task(s) in one Ray Train run"
+                f"baselines: training STL baselines for {len(mine)} task(s) in one run ({_path_label(spec)})"
                 + (f"; reusing {reused} stored" if reused else "")
             )
             try:
@@ -106,6 +107,14 @@ def ensure_baselines(
         else:
             pending = []
     return {t.name: {"val": stored[fps[t.name]]["val"], "test": stored[fps[t.name]]["test"], "fingerprint": fps[t.name]} for t in primary}
+
+
+def _path_label(spec: Spec) -> str:
+    from mtlsearch.spec import IN_TRIAL
+
+    if spec.train.resolved_executor == IN_TRIAL:
+        return "one worker, a Ray task"
+    return f"Ray Train, {spec.train.workers} workers"
 
 
 def _wait_for_claimed(store: ResultsStore, claims, theirs: dict, log: Callable[[str], None], names: dict[str, str]):
@@ -158,9 +167,9 @@ def _wait_for_claimed(store: ResultsStore, claims, theirs: dict, log: Callable[[
 
 def _train(spec: Spec, info: DatasetInfo, dataset_path: str, store: ResultsStore, experiment: str, config: dict,
            claims: list, missing: list, fps: dict[str, str], log: Callable[[str], None], use_gpu: bool) -> dict[str, dict]:
-    """Train the baselines of ``missing`` tasks in one Ray Train run (renewing their ``claims``), store them; return their rows."""
+    """Train the baselines of ``missing`` tasks in one run (renewing their ``claims``), store them; return their rows."""
     from mtlsearch.store.claims import Heartbeat
-    from mtlsearch.train.runner import make_trainer
+    from mtlsearch.train.executor import fit
 
     names = [t.name for t in missing]
     job = TrainJob(
@@ -175,15 +184,14 @@ def _train(spec: Spec, info: DatasetInfo, dataset_path: str, store: ResultsStore
         weight_decay=config["weight_decay"],
         optimizer=config["optimizer"],
         seed=config["seed"],
-        torch_threads=spec.train.torch_threads,
+        torch_threads=spec.train.threads,
         use_gpu=use_gpu,
     )
     # named after the baselines and the experiment: a restarted launch resumes its run, and two searches
     # that both train a baseline (a claim taken over from a holder that was only slow) never share a run folder
     run_name = "stl_" + hashlib.sha256((",".join(sorted(fps[n] for n in names)) + "|" + experiment).encode()).hexdigest()[:16]
     with Heartbeat(claims):
-        result = make_trainer(job, spec.train, run_name, store.uri("baselines", "runs")).fit()
-    m = result.metrics
+        m = fit(job, spec.train, run_name, store.uri("baselines", "runs"))
     out = {}
     for t in missing:
         row = {

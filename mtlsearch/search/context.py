@@ -117,7 +117,7 @@ class SearchContext:
             optimizer=str(config.get("optimizer", train.optimizer)),
             seed=spec.seed,
             baselines=self.baselines,
-            torch_threads=train.torch_threads,
+            torch_threads=train.threads,
             use_gpu=use_gpu,
             weighting=weighting,
             cotask=self.cotask_for(config),

@@ -14,7 +14,7 @@ from mtlsearch.grouping.methods import GroupingInputs, search_groupings
 from mtlsearch.report.leaderboard import format_leaderboard, leaderboard
 from mtlsearch.search.baselines import ensure_baselines
 from mtlsearch.search.context import SearchContext
-from mtlsearch.spec import DEFAULT_ENCODER, LoadedSpec
+from mtlsearch.spec import DEFAULT_ENCODER, IN_TRIAL, LoadedSpec
 from mtlsearch.store.atomic import redact_uri, s3_endpoint
 from mtlsearch.store.results import ResultsStore
 
@@ -115,8 +115,12 @@ def launch(
     address: str | None = None,
     verbose: bool = False,
     out=sys.stdout,
+    extra_callbacks: list | None = None,
 ) -> tuple[str, list[dict]]:
-    """Run (or resume) the search of a validated spec; return the experiment name and its leaderboard rows."""
+    """Run (or resume) the search of a validated spec; return the experiment name and its leaderboard rows.
+
+    ``extra_callbacks``: Tune callbacks to run beside mtlsearch's own in a new search (benchmarks time trials with one).
+    """
     log = lambda msg: print(f"mtlsearch: {msg}", file=out, flush=True)  # noqa: E731
     spec = loaded.spec
     store = ResultsStore(spec.storage)
@@ -147,7 +151,7 @@ def launch(
 
         use_gpu = spec.train.gpus_per_worker > 0
         baselines = ensure_baselines(spec, info, dataset_path, store, experiment, log, use_gpu=use_gpu)
-        computed_groups = search_groupings(GroupingInputs(spec, info, dataset_path), store, experiment, log)
+        computed_groups = search_groupings(GroupingInputs(spec, info, dataset_path, dataset_uri), store, experiment, log)
         store.write_experiment(
             experiment,
             {
@@ -178,13 +182,18 @@ def launch(
             log(f"resuming search {experiment!r} from {path}")
             tuner = tuner_mod.restore_tuner(store, context)
         else:
-            log(f"search {experiment!r}: {spec.search.num_samples} trials, searcher {spec.search.searcher}, "
-                f"ASHA {'on' if spec.search.scheduler.enabled else 'off'}, {spec.train.workers} Ray Train worker(s) per trial")
-            tuner = tuner_mod.build_tuner(store, context, stream=out)
-            cpus, _ = tuner_mod.trial_footprint(spec)
             import ray
 
-            log(f"each trial holds {cpus:g} CPU; up to {tuner_mod.max_concurrent_trials(spec, ray.cluster_resources())} trial(s) at once")
+            from mtlsearch.train.executor import trial_footprint
+
+            path = ("trains in its own Tune trial (one worker)" if spec.train.resolved_executor == IN_TRIAL
+                    else f"runs {spec.train.workers} Ray Train worker(s)")
+            log(f"search {experiment!r}: {spec.search.num_samples} trials, searcher {spec.search.searcher}, "
+                f"ASHA {'on' if spec.search.scheduler.enabled else 'off'}; each trial {path}")
+            tuner = tuner_mod.build_tuner(store, context, stream=out, extra_callbacks=extra_callbacks)
+            cpus, gpus = trial_footprint(spec.train)
+            log(f"each trial holds {cpus:g} CPU{f' and {gpus:g} GPU' if gpus else ''}; "
+                f"up to {tuner_mod.max_concurrent_trials(spec, ray.cluster_resources())} trial(s) at once")
         tuner.fit()
 
     rows = leaderboard(store, experiment)

@@ -1,9 +1,12 @@
-"""Assembles the Ray Tune search: Optuna searcher, ASHA scheduler, and one Ray Train run per trial.
+"""Assembles the Ray Tune search: Optuna searcher, ASHA scheduler, and the trainable that trains each trial.
 
-Ray 2.60 runs Train V2, where a ``TorchTrainer`` is not passed to ``Tuner``: the
-Tune trainable is :func:`run_trial`, a small driver that builds the trial's
-``TorchTrainer`` and fits it; ``TuneReportCallback`` forwards every epoch's
-metrics to Tune, where ASHA and Optuna see them.
+The Tune trainable is the function :func:`run_trial`. On the in-trial path
+(``train.executor: in_trial``, or ``auto`` with one worker) it trains the
+candidate itself, in its own actor, reporting with ``tune.report``. On the Ray
+Train path (``ray_train``, or ``auto`` with ``workers ≥ 2``; Ray 2.60's Train V2,
+where a ``TorchTrainer`` is not passed to ``Tuner``) it is a small driver that
+builds the trial's ``TorchTrainer`` and fits it; ``TuneReportCallback`` forwards
+every epoch's metrics to Tune. Either way ASHA and Optuna see the same keys.
 """
 
 from __future__ import annotations
@@ -14,29 +17,37 @@ from mtlsearch.search.callbacks import PlacementGroupReaper, ProgressCallback, S
 from mtlsearch.search.context import SearchContext
 from mtlsearch.search.distinct import DistinctConfigs
 from mtlsearch.search.space import DefineByRun, discrete_candidates, enumerate_candidates
-from mtlsearch.spec import Spec
+from mtlsearch.spec import IN_TRIAL, Spec
 from mtlsearch.store.results import ResultsStore
+from mtlsearch.train.executor import trial_footprint, trial_resources, worker_bundle
 
 METRIC, MODE = "dm_val", "max"
 TUNE_DIR = "tune"
 
 
 def run_trial(config: dict, context: SearchContext, storage_filesystem=None) -> None:
-    """The Tune trainable of one trial: train the sampled candidate with Ray Train.
+    """The Tune trainable of one trial: train the sampled candidate, in this actor or with Ray Train.
 
-    The Train run is named after the trial, so when Tune restarts the trial
-    (``--resume`` after an interruption) the run resumes from its last checkpoint.
-    ``storage_filesystem``: the store's filesystem as the launching process
-    resolved it (S3 endpoint, region, retries; never credentials), or ``None``
-    for a local store.
+    In-trial, checkpoints go to Tune's trial folder and ``tune.get_checkpoint()``
+    resumes them (a restarted trial, ``--resume``). With Ray Train, the Train run
+    is named after the trial, so when Tune restarts the trial the run resumes from
+    its last checkpoint. ``storage_filesystem``: the store's filesystem as the
+    launching process resolved it (S3 endpoint, region, retries; never
+    credentials), or ``None`` for a local store.
     """
+    spec = context.spec
+    job = context.job_for(config, use_gpu=spec.train.gpus_per_worker > 0)
+    if spec.train.resolved_executor == IN_TRIAL:
+        from mtlsearch.train.loop import run_training
+        from mtlsearch.train.sessions import TuneSession
+
+        run_training(job.to_config(), TuneSession())
+        return
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from mtlsearch.train.runner import make_trainer
 
-    spec = context.spec
     trial_id = tune.get_context().get_trial_id()
-    job = context.job_for(config, use_gpu=spec.train.gpus_per_worker > 0)
     trainer = make_trainer(job, spec.train, f"trial_{trial_id}", context.train_runs_uri, callbacks=[TuneReportCallback()],
                            storage_filesystem=storage_filesystem)
     trainer.fit()
@@ -47,7 +58,7 @@ def trainable(context: SearchContext):
 
     spec = context.spec
     fs = ray_storage(context.train_runs_uri)[0]
-    return tune.with_resources(tune.with_parameters(run_trial, context=context, storage_filesystem=fs), {"CPU": spec.train.driver_cpus})
+    return tune.with_resources(tune.with_parameters(run_trial, context=context, storage_filesystem=fs), trial_resources(spec.train))
 
 
 def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = (), stream=None):
@@ -86,39 +97,38 @@ def _scheduler(spec: Spec):
 
 
 def callbacks(store: ResultsStore, context: SearchContext, stream=None) -> list:
-    return [
+    out = [
         StoreCallback(store.root, context),
         TensorBoardCallback(store.experiment_uri(context.experiment, "tensorboard")),
         ProgressCallback(context, context.spec.search.num_samples, stream),
-        PlacementGroupReaper(worker_bundle={"CPU": context.spec.train.cpus_per_worker, "GPU": context.spec.train.gpus_per_worker}),
     ]
-
-
-def trial_footprint(spec: Spec) -> tuple[float, float]:
-    """CPUs and GPUs one trial holds: its Tune driver plus its Ray Train workers."""
-    t = spec.train
-    return t.driver_cpus + t.workers * t.cpus_per_worker, t.workers * t.gpus_per_worker
+    if context.spec.train.resolved_executor != IN_TRIAL:  # only Ray Train worker groups leave placement groups behind
+        out.append(PlacementGroupReaper(worker_bundle=worker_bundle(context.spec.train)))
+    return out
 
 
 def max_concurrent_trials(spec: Spec, cluster: dict[str, float]) -> int:
     """Trials that fit in the cluster at once.
 
-    Tune reserves only the driver's resources when it starts a trial; the Train
-    workers ask for theirs afterwards. Starting more trials than fit whole would
-    leave drivers waiting for workers that never get CPUs, so by default the
-    concurrency is capped by the full footprint. A spec's explicit value wins
-    (an autoscaling cluster grows).
+    In-trial, a trial holds exactly one worker's bundle. On the Ray Train path
+    Tune reserves only the driver's resources when it starts a trial and the Train
+    workers ask for theirs afterwards: starting more trials than fit whole would
+    leave drivers waiting for workers that never get CPUs. So by default the
+    concurrency is capped by the full footprint
+    (:func:`mtlsearch.train.executor.trial_footprint`). A spec's explicit value
+    wins (an autoscaling cluster grows).
     """
     if spec.search.max_concurrent_trials:
         return spec.search.max_concurrent_trials
-    cpus, gpus = trial_footprint(spec)
+    cpus, gpus = trial_footprint(spec.train)
     fit = int(cluster.get("CPU", 0) // cpus)
     if gpus:
         fit = min(fit, int(cluster.get("GPU", 0) // gpus))
     return max(1, fit)
 
 
-def build_tuner(store: ResultsStore, context: SearchContext, stream=None) -> tune.Tuner:
+def build_tuner(store: ResultsStore, context: SearchContext, stream=None, extra_callbacks: list | None = None) -> tune.Tuner:
+    """A new search; ``extra_callbacks``: Tune callbacks run beside mtlsearch's own (e.g. a timing probe)."""
     import ray
 
     from mtlsearch.store.atomic import ray_storage
@@ -137,12 +147,14 @@ def build_tuner(store: ResultsStore, context: SearchContext, stream=None) -> tun
             max_concurrent_trials=max_concurrent_trials(spec, ray.cluster_resources()),
             search_alg=search_alg,
             scheduler=_scheduler(spec),
+            # in-trial: a finished trial's actor (its process, torch imported) trains the next trial of the same size
+            reuse_actors=spec.train.resolved_executor == IN_TRIAL,
         ),
         run_config=tune.RunConfig(
             name=TUNE_DIR,
             storage_path=storage_path,
             storage_filesystem=storage_filesystem,
-            callbacks=callbacks(store, context, stream),
+            callbacks=callbacks(store, context, stream) + list(extra_callbacks or []),
             verbose=0,
             # a trial whose Tune driver died (its node lost) is restarted; it resumes its Train run's checkpoint
             failure_config=tune.FailureConfig(max_failures=spec.train.max_failures),

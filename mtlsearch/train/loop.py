@@ -1,79 +1,94 @@
-"""The Ray Train worker function: run the trainer, report every epoch, checkpoint, resume."""
+"""The one training loop every executor runs: resume, train each epoch, report it with a checkpoint.
+
+Where the loop reports to is a :class:`LoopSession` (:mod:`mtlsearch.train.sessions`):
+
+* a Ray Train worker of a DDP worker group (``train.executor: ray_train``);
+* the Tune trial itself, a function trainable training in its own actor
+  (``in_trial``, one worker);
+* a Ray task that checkpoints into the results store (the STL baselines run on
+  the in-trial path).
+
+The loop, the checkpoint's content, the reported keys and the resume semantics
+are the same for all three; only the transport differs.
+"""
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
+from abc import ABC, abstractmethod
 
 import torch
 
 CHECKPOINT_FILE = "state.pt"
+"""The file a checkpoint directory holds: the trainer's state plus ``history``."""
 
 
-def train_loop_per_worker(config: dict) -> None:
-    """Entry point of each Ray Train worker (``config`` is a :class:`TrainJob` as a dict).
+class LoopSession(ABC):
+    """Where :func:`run_training` gets its rank, device and last checkpoint, and where it reports each epoch."""
 
-    Resumes from ``ray.train.get_checkpoint()`` when the run restarts (worker
-    failure, or a Tune trial restored after an interruption), then for each
-    remaining epoch trains, evaluates, and reports the metrics with a checkpoint
-    (rank 0 writes it; every rank calls ``report``, which is a barrier).
-    Besides the trainer's metrics it reports ``resumed_at_epoch`` (0 for a fresh
-    start, else the epoch the run restarted from) and ``nodes`` (how many
-    distinct Ray nodes the run's workers are on).
+    rank: int = 0
+    world_size: int = 1
 
-    The checkpoint carries the metrics of every epoch so far. A restored run
-    reports them all again before training on: a run that failed (a lost node
-    takes the trial's driver with it) may have persisted checkpoints whose
-    reports never reached Tune, and this way no epoch's row goes missing. The
-    repeats are harmless: the store keys rows by (trial, epoch), and ASHA
-    counts time in epochs and records each rung once.
+    def device(self, use_gpu: bool) -> torch.device:
+        """The device this worker trains on (CUDA when the job asks for a GPU; the run's resources assign which)."""
+        return torch.device("cuda") if use_gpu else torch.device("cpu")
+
+    @abstractmethod
+    def restore(self, device: torch.device) -> dict | None:
+        """The state of the latest checkpoint (tensors on ``device``), or ``None`` for a fresh start."""
+
+    @abstractmethod
+    def report(self, metrics: dict, state: dict | None, epoch: int) -> None:
+        """Report one epoch's ``metrics``; with ``state``, persist it as the checkpoint of that epoch.
+
+        ``state`` is ``None`` for a re-report of an epoch an earlier checkpoint already holds,
+        and on every rank but 0 (rank 0 writes the checkpoint; every rank reports).
+        """
+
+    def node_count(self) -> int:
+        """Distinct cluster nodes the run's workers are on."""
+        return 1
+
+
+def run_training(job_config: dict, session: LoopSession) -> list[dict]:
+    """Train a :class:`~mtlsearch.train.job.TrainJob` (as a dict) to its last epoch; return every epoch's metrics.
+
+    Resumes from the session's latest checkpoint when there is one (a worker or trial
+    that died, a search continued with ``--resume``), then for each remaining epoch
+    trains, evaluates, and reports the metrics with a checkpoint. Besides the
+    trainer's metrics it reports ``resumed_at_epoch`` (0 for a fresh start, else the
+    epoch the run restarted from), ``nodes`` (how many distinct Ray nodes the run's
+    workers are on) and ``elapsed_s``.
+
+    The checkpoint carries the metrics of every epoch so far. A restored run reports
+    them all again before training on: a run that failed (a lost node takes the
+    trial's driver with it) may have persisted checkpoints whose reports never
+    reached Tune, and this way no epoch's row goes missing. The repeats are
+    harmless: the store keys rows by (trial, epoch), and ASHA counts time in epochs
+    and records each rung once.
     """
-    import ray.train
-    import ray.train.torch
-
     from mtlsearch.train.job import TrainJob
     from mtlsearch.train.trainer import MultiTaskTrainer
 
-    job = TrainJob(**config)
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    device = ray.train.torch.get_device() if job.use_gpu else torch.device("cpu")
-    trainer = MultiTaskTrainer(job, rank=rank, world_size=world, device=device)
-
-    checkpoint = ray.train.get_checkpoint()
+    job = TrainJob(**job_config)
+    device = session.device(job.use_gpu)
+    trainer = MultiTaskTrainer(job, rank=session.rank, world_size=session.world_size, device=device)
+    state = session.restore(device)
     history: list[dict] = []  # every finished epoch's reported metrics
-    if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            state = torch.load(os.path.join(d, CHECKPOINT_FILE), map_location=device, weights_only=False)
+    if state is not None:
         trainer.load_state_dict(state)
         history = list(state.get("history") or [])
-    placement = {"resumed_at_epoch": trainer.start_epoch, "nodes": _node_count(world)}
+    placement = {"resumed_at_epoch": trainer.start_epoch, "nodes": session.node_count()}
     for metrics in history:  # again, as they were first reported (see above)
-        ray.train.report(metrics, checkpoint=None)
+        session.report(metrics, None, int(metrics["epoch"]) - 1)
 
     started = time.perf_counter()
     for epoch in range(trainer.start_epoch, job.epochs):
         stats = trainer.run_epoch(epoch)
         # wall time since this worker started its first epoch: includes evaluation,
-        # checkpointing and the time earlier reports waited on Ray Train
+        # checkpointing and the time earlier reports waited on the session
         metrics = {**trainer.metrics(stats), **placement, "elapsed_s": time.perf_counter() - started}
         history.append(metrics)
-        with tempfile.TemporaryDirectory() as d:
-            if rank == 0:
-                torch.save({**trainer.state_dict(epoch), "history": history}, os.path.join(d, CHECKPOINT_FILE))
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d), checkpoint_dir_name=f"epoch_{epoch:05d}")
-            else:
-                ray.train.report(metrics, checkpoint=None)
-
-
-def _node_count(world_size: int) -> int:
-    """Distinct Ray nodes among the run's workers (an all-gather over the DDP group)."""
-    import ray
-
-    node = ray.get_runtime_context().get_node_id()
-    if world_size == 1:
-        return 1
-    nodes: list = [None] * world_size
-    torch.distributed.all_gather_object(nodes, node)
-    return len(set(nodes))
+        state = {**trainer.state_dict(epoch), "history": history} if session.rank == 0 else None
+        session.report(metrics, state, epoch)
+    return history

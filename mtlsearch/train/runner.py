@@ -1,4 +1,4 @@
-"""Builds the Ray Train ``TorchTrainer`` for a :class:`TrainJob`."""
+"""The Ray Train path (``train.executor: ray_train``): a ``TorchTrainer`` whose workers run the shared loop."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ def make_trainer(job: TrainJob, train: TrainSpec, run_name: str, storage_path: s
     from ray.train.torch import TorchTrainer
 
     from mtlsearch.store.atomic import ray_storage
-    from mtlsearch.train.loop import train_loop_per_worker
 
     if storage_filesystem is None:
         storage_filesystem, storage_path = ray_storage(storage_path)
@@ -50,3 +49,11 @@ def make_trainer(job: TrainJob, train: TrainSpec, run_name: str, storage_path: s
             failure_config=FailureConfig(max_failures=train.max_failures),
         ),
     )
+
+
+def train_loop_per_worker(config: dict) -> None:
+    """Entry point of each Ray Train worker (``config`` is a :class:`TrainJob` as a dict): the shared loop."""
+    from mtlsearch.train.loop import run_training
+    from mtlsearch.train.sessions import RayTrainSession
+
+    run_training(config, RayTrainSession())

@@ -1,0 +1,129 @@
+"""Both training paths: a single-worker trial trains inside its Tune trial; Ray Train runs the same loop.
+
+The in-trial path and the Ray Train path share one loop (mtlsearch.train.loop),
+so a search gives the same reported numbers, store rows and leaderboard on both.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import write_spec
+from mtlsearch.errors import SpecError
+from mtlsearch.search.launcher import launch
+from mtlsearch.search.tuner import max_concurrent_trials
+from mtlsearch.spec import TrainSpec, load_spec
+from mtlsearch.store.results import ResultsStore
+from mtlsearch.train.executor import trial_footprint, trial_resources
+
+TIMING_KEYS = {"train_seconds", "eval_seconds", "samples_per_s", "cost_worker_s", "elapsed_s"}
+"""Reported keys that measure time: they differ between any two runs."""
+TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date", "time_this_iter_s",
+             "time_total_s", "pid", "hostname", "node_ip", "config", "time_since_restore", "iterations_since_restore",
+             "experiment_tag", "should_checkpoint", "checkpoint_path"}
+"""Keys Tune adds to every result (and Ray Train's ``checkpoint_path``): not the loop's."""
+RUN_SPECIFIC = {"trial_id", "cost_worker_s", "samples_per_s", "reported_at", "ended_at"}
+"""Store and leaderboard fields that name the trial or measure time."""
+
+
+def test_executor_resolution_footprint_and_threads():
+    one = TrainSpec()
+    assert one.resolved_executor == "in_trial" and one.threads == 1
+    assert trial_resources(one) == {"CPU": 1.0} and trial_footprint(one) == (1.0, 0.0)
+    ddp = TrainSpec(workers=2, cpus_per_worker=0.5, driver_cpus=0.5)
+    assert ddp.resolved_executor == "ray_train"
+    assert trial_resources(ddp) == {"CPU": 0.5} and trial_footprint(ddp) == (1.5, 0.0)
+    forced = TrainSpec(executor="ray_train")
+    assert trial_resources(forced) == {"CPU": 1.0} and trial_footprint(forced) == (2.0, 0.0)
+    gpu = TrainSpec(cpus_per_worker=4, gpus_per_worker=0.5)
+    assert trial_resources(gpu) == {"CPU": 4.0, "GPU": 0.5} and gpu.threads == 4
+    assert TrainSpec(torch_threads=3).threads == 3
+
+
+def test_in_trial_with_several_workers_is_a_spec_error(tmp_path):
+    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", extra_train="workers: 2\nexecutor: in_trial")
+    with pytest.raises(SpecError, match=r"s\.yaml:\d+: field 'train'.*executor 'in_trial' trains one worker"):
+        load_spec(spec)
+
+
+def test_ready_specs_run_two_single_worker_trials_on_two_cores():
+    import yaml
+
+    from mtlsearch.spec import SearchSpec
+
+    specs = sorted(Path(__file__).resolve().parents[1].glob("search_spaces/*.yaml"))
+    assert len(specs) >= 5
+    for path in specs:  # (tests/test_ready_specs.py validates them whole, with the real data)
+        raw = yaml.safe_load(path.read_text())
+        spec = SimpleNamespace(train=TrainSpec(**raw["train"]), search=SearchSpec(**raw["search"]))
+        assert spec.train.resolved_executor == "in_trial", path.name
+        assert max_concurrent_trials(spec, {"CPU": 2.0}) == 2, path.name
+
+
+def _tune_results(store_root: Path, experiment: str) -> dict[str, list[dict]]:
+    """Every result Tune recorded, per trial (from its result.json files)."""
+    out: dict[str, list[dict]] = {}
+    for f in sorted((store_root / "experiments" / experiment / "tune").glob("*/result.json")):
+        rows = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+        out[rows[0]["trial_id"]] = rows
+    return out
+
+
+def _loop_numbers(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in TIMING_KEYS | TUNE_KEYS}
+
+
+def _same(a, b) -> bool:
+    return (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)) or a == b
+
+
+@pytest.mark.ray
+def test_both_paths_report_the_same_numbers_rows_and_leaderboard(ray_cluster, tmp_path):
+    """The same seeded search (ASHA on, one trial at a time) on both paths: every reported number is equal.
+
+    One trial at a time, so TPE sees the same finished trials before each suggestion on both paths.
+    The Ray Train path trains its baselines in a Ray Train run, the in-trial path in a Ray task: the
+    baselines must agree too.
+    """
+    space = "architecture: {choice: [STL, MTL, GMTL]}\n    grouping: {choice: [planted, mixed]}\n    lr: {loguniform: [0.001, 0.01]}"
+    runs = {}
+    for executor in ("in_trial", "ray_train"):
+        spec = write_spec(tmp_path / f"{executor}.yaml", tmp_path / executor, experiment="paths", num_samples=3, epochs=3,
+                          tasks=4, samples=800, space=space, extra_train=f"executor: {executor}")
+        spec.write_text(spec.read_text().replace("search:\n", "search:\n  max_concurrent_trials: 1\n"))
+        log = tmp_path / f"{executor}.log"
+        with log.open("w") as f:
+            _, rows = launch(load_spec(spec), out=f)
+        runs[executor] = {"rows": rows, "log": log.read_text(), "store": ResultsStore(str(tmp_path / executor)),
+                          "tune": _tune_results(tmp_path / executor, "paths")}
+    a, b = runs["in_trial"], runs["ray_train"]
+    assert "one worker, a Ray task" in a["log"] and "Ray Train, 1 workers" in b["log"]
+    assert "trains in its own Tune trial" in a["log"] and "runs 1 Ray Train worker(s)" in b["log"]
+
+    # the baselines: same scores and best epochs
+    assert a["store"].read_experiment("paths")["baselines"] == b["store"].read_experiment("paths")["baselines"]
+    # the leaderboard: same candidates in the same order with the same numbers (trial ids and costs aside)
+    def board(rows):
+        return [{k: v for k, v in r.items() if k not in RUN_SPECIFIC} for r in rows]
+    assert board(a["rows"]) == board(b["rows"])
+    # every number the loop reported, epoch by epoch, trial by trial (in the order the trials ran)
+    ta, tb = list(a["tune"].values()), list(b["tune"].values())
+    ta.sort(key=lambda rows: rows[0]["timestamp"])
+    tb.sort(key=lambda rows: rows[0]["timestamp"])
+    assert [len(r) for r in ta] == [len(r) for r in tb]
+    for ra, rb in zip(ta, tb):
+        for x, y in zip(ra, rb):
+            nx, ny = _loop_numbers(x), _loop_numbers(y)
+            assert set(nx) == set(ny)
+            diff = {k: (nx[k], ny[k]) for k in nx if not _same(nx[k], ny[k])}
+            assert not diff, diff
+    # the store rows: same keys and values per (epoch, task, split, metric)
+    for table in ("trials", "task_metrics", "status"):
+        ka, kb = (sorted(tuple(sorted((k, str(v)) for k, v in r.items() if k not in RUN_SPECIFIC))
+                         for r in run["store"].read("paths", table).to_pylist()) for run in (a, b))
+        assert ka == kb, table
