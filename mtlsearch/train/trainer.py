@@ -312,7 +312,8 @@ class MultiTaskTrainer:
             true = y[:, j][mask].cpu().numpy()
             k = len(task.classes)
             scores[task.name] = METRICS[task.metric](pred, true, k) if len(true) else math.nan
-            probs = torch.sigmoid(logits[:, 0]) if task.kind == "binary" else torch.softmax(logits.double(), dim=1)
+            # float64: a float32 sigmoid saturates to exactly 1.0 above logit ≈ 17, tying confident positives in the ranks
+            probs = torch.sigmoid(logits[:, 0].double()) if task.kind == "binary" else torch.softmax(logits.double(), dim=1)
             extra[f"auroc/{task.name}"] = auroc(probs[mask].double().cpu().numpy(), true, k) if len(true) else math.nan
             if task.metric == "icbhi_score":
                 extra[f"sp/{task.name}"] = icbhi_specificity(pred, true, k)
