@@ -18,12 +18,17 @@ Setting (mirrors ``search_spaces/ohsumed_grouping.yaml``, the project's real
 with dropout 0.1, batch 128, Adam lr 1e-3): synthetic data with planted groups,
 14,000 samples (9,800 training), input dim 1,000 (G·8 group features + noise
 features, G = T/4 rounded), MLP encoder [256, 128] with dropout 0.1, batch 128,
-Adam lr 1e-3, one multiclass task, torch threads 1 (what a Ray worker with
-< 1 CPU gets). Each variant's epoch is timed ``--repeats`` times (variants
-interleaved, each on a fresh trainer after one warm-up epoch); the table shows
-the medians.
+Adam lr 1e-3, one multiclass task, torch threads 1 (what a worker of
+``train.cpus_per_worker: 1``, the default, gets).
 
-Run:  .venv/bin/python benchmarks/affinity_cost.py [--tasks 8 23 50] [--repeats 3] [--threads 1]
+Paired rounds (benchmarks/pairs.py): for each T, every variant has its own
+trainer, warmed up by one epoch of its own kind; then each of ``--pairs``
+rounds (default 6, as many in each order) times one fresh epoch of every variant, in the order plain,
+batched, naive, torch.func, reversed every other round. The ratios are formed
+within each round; the table shows their median and min–max, and decides the
+target only when the whole spread is on one side of it.
+
+Run:  .venv/bin/python benchmarks/affinity_cost.py [--pairs 6] [--tasks 8 23 50] [--threads 1] [--no-naive] [--no-func]
 Target: batched ≤ 1.5× plain at T = 23.
 """
 
@@ -31,11 +36,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import asdict
 
 import torch
+
+from pairs import Target, alternate, print_table, ratio
 
 EVERY = 10
 
@@ -76,24 +84,29 @@ def make_hook(trainer, variant: str):
     return hook
 
 
-def time_epochs(job, variants: list[str], repeats: int) -> dict[str, float]:
+def time_epochs(job, variants: list[str], pairs: int) -> list[dict[str, float]]:
+    """Per round, the seconds of one epoch of every variant (alternating order, :func:`pairs.alternate`)."""
     from mtlsearch.train.trainer import MultiTaskTrainer
 
-    trainers = {}
+    trainers, hooks, epochs = {}, {}, {}
     for v in variants:  # a fresh trainer per variant, warmed up by one epoch of its own kind
         trainers[v] = MultiTaskTrainer(job)
-        trainers[v].train_epoch(0, step_hook=make_hook(trainers[v], v))
-    times: dict[str, list[float]] = {v: [] for v in variants}
-    for r in range(repeats):
-        for v in variants:
-            t0 = time.perf_counter()
-            trainers[v].train_epoch(1 + r, step_hook=make_hook(trainers[v], v))
-            times[v].append(time.perf_counter() - t0)
-    return {v: statistics.median(ts) for v, ts in times.items()}
+        hooks[v] = make_hook(trainers[v], v)
+        trainers[v].train_epoch(0, step_hook=hooks[v])
+        epochs[v] = 1
+
+    def epoch(v: str) -> float:
+        t0 = time.perf_counter()
+        trainers[v].train_epoch(epochs[v], step_hook=hooks[v])
+        epochs[v] += 1
+        return time.perf_counter() - t0
+
+    return alternate({v: (lambda v=v: epoch(v)) for v in variants}, pairs)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pairs", type=int, default=6, help="rounds, each timing one epoch of every variant (>= 5 to decide)")
     p.add_argument("--tasks", type=int, nargs="+", default=[8, 23, 50])
     p.add_argument("--samples", type=int, default=14000)
     p.add_argument("--input-dim", type=int, default=1000)
@@ -101,30 +114,32 @@ def main() -> None:
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-naive", action="store_true", help="skip the (slow) naive loop")
+    p.add_argument("--no-func", action="store_true", help="skip the torch.func reference")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    variants = ["plain", "batched", "func"] + ([] if args.no_naive else ["naive"])
-    rows = []
+    variants = ["plain", "batched"] + ([] if args.no_naive else ["naive"]) + ([] if args.no_func else ["func"])
+    t0 = time.perf_counter()
+    results = []
     with tempfile.TemporaryDirectory() as root:
         for t in args.tasks:
+            print(f"T={t}:", file=sys.stderr, flush=True)
             job = build_job(t, args.samples, args.input_dim, args.hidden, args.dropout, args.batch_size, args.threads, root)
-            rows.append((t, time_epochs(job, variants, args.repeats)))
-            print(f"  T={t} done", flush=True)
+            results.append((t, time_epochs(job, variants, args.pairs)))
     n_train = int(args.samples * 0.7)
     print(f"\nTAG lookahead affinity cost: one epoch of {n_train} training samples, input dim {args.input_dim}, MLP {args.hidden} "
           f"(dropout {args.dropout}), batch {args.batch_size}, Adam, torch threads {args.threads}; affinity every {EVERY} steps; "
-          f"median of {args.repeats} epochs\n")
-    nan = float("nan")
-    print(f"{'T':>3}  {'plain s':>8}  {'batched s':>9}  {'naive s':>8}  {'batched/plain':>13}  {'naive/plain':>11}  {'torch.func s':>12}  {'func/plain':>10}")
-    for t, r in rows:
-        pl, b, n, f = r["plain"], r["batched"], r.get("naive", nan), r["func"]
-        print(f"{t:>3}  {pl:>8.3f}  {b:>9.3f}  {n:>8.3f}  {b / pl:>13.2f}  {n / pl:>11.2f}  {f:>12.3f}  {f / pl:>10.2f}")
-    at23 = [r for t, r in rows if t == 23]
-    if at23:
-        ratio = at23[0]["batched"] / at23[0]["plain"]
-        print(f"\nbatched ≤ 1.5× plain at T=23: {'met' if ratio <= 1.5 else 'NOT met'} ({ratio:.2f}×)")
+          f"{args.pairs} alternating rounds per T, {time.perf_counter() - t0:.0f} s\n")
+    print("epoch seconds, median over rounds:")
+    for t, rows in results:
+        print(f"  T={t:<3} " + ", ".join(f"{v} {statistics.median(r[v] for r in rows):.3f}" for v in variants))
+    print()
+    summaries = []
+    for t, rows in results:
+        for v in variants[1:]:
+            target = Target(1.5, "<=") if (t, v) == (23, "batched") else None
+            summaries.append(ratio(rows, f"T={t} {v} / plain", v, "plain", target))
+    print_table(summaries)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,11 @@
 
 Same data (synthetic, 8 tasks), same model (the MTL sharing plan's
 MultiTaskModel), same batch size, optimiser and thread count. Steady state =
-epochs 2..E (the first epoch and all start-up are excluded).
+epochs 2..E (the first epoch and all start-up are excluded). The trainer runs
+on the ``ray_train`` executor's path (a TorchTrainer whose worker runs
+:func:`mtlsearch.train.runner.train_loop_per_worker`, i.e. the shared loop
+:func:`mtlsearch.train.loop.run_training`); a 1-worker search trial trains
+in-trial by default, through the same loop.
 
 * mtlsearch end-to-end: samples / wall second over whole epochs as the worker
   lives them: training, val+test evaluation, checkpoint, and ray.train.report.
@@ -12,18 +16,35 @@ epochs 2..E (the first epoch and all start-up are excluded).
   scoring every task on val and test each epoch (compared end-to-end: the
   work is then the same, and the ratio is the trainer's own overhead).
 
-Run:  .venv/bin/python benchmarks/trainer_overhead.py [--samples 40000] [--epochs 8]
+Paired rounds (benchmarks/pairs.py): each round measures all three afresh (a
+new model, a new Ray Train run) in the order plain, plain + scoring, trainer,
+reversed every other round, and the ratios are formed within each round; the
+table shows their median and min–max over ``--pairs`` rounds (default 6, as
+many in each order) and decides the target only when the whole spread is on
+one side of it. One local
+Ray cluster (2 CPUs) is up for all rounds, so both loops run beside the same
+idle Ray processes and Ray's start-up is in no round.
+
+Defaults: 40,000 samples (28,000 training), 8 epochs, batch 128, as before; a
+round takes about 25 s on 2 cores (most of it the Ray Train run's start-up),
+so 6 rounds about 3 minutes.
+
+Run:  .venv/bin/python benchmarks/trainer_overhead.py [--pairs 6] [--samples 40000] [--epochs 8]
 Target: both ratios >= 0.9.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from dataclasses import asdict
+from itertools import count
 
 import torch
+
+from pairs import Target, alternate, print_table, ratio
 
 
 def build_job(samples: int, epochs: int, batch: int, threads: int, root: str):
@@ -89,61 +110,70 @@ def plain_loop(job, epochs: int, evaluate: bool) -> float:
     return len(x) * (epochs - 1) / (time.perf_counter() - t_first)
 
 
-def mtlsearch_trainer(job, store: str) -> tuple[float, float, int]:
-    """(end-to-end samples/s, train-phase samples/s, worker threads) over epochs 2..E of a real Ray Train run."""
-    import ray
+def mtlsearch_trainer(job, store: str, name: str) -> dict[str, float]:
+    """End-to-end and train-phase samples/s, and the worker's threads, over epochs 2..E of a fresh Ray Train run.
+
+    Needs a running Ray cluster (``ray.init``); the run is named ``name`` under ``store``.
+    """
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from mtlsearch.search.ray_env import runtime_env
-    from mtlsearch.train.loop import train_loop_per_worker
+    from mtlsearch.train.runner import train_loop_per_worker
 
-    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False, runtime_env=runtime_env())
-    try:
-        trainer = TorchTrainer(
-            train_loop_per_worker,
-            train_loop_config=job.to_config(),
-            scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": 1}),
-            run_config=RunConfig(name="bench", storage_path=store, checkpoint_config=CheckpointConfig(num_to_keep=None)),
-        )
-        df = trainer.fit().metrics_dataframe.sort_values("epoch")
-    finally:
-        ray.shutdown()
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=job.to_config(),
+        scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": 1}),
+        run_config=RunConfig(name=name, storage_path=store, checkpoint_config=CheckpointConfig(num_to_keep=None)),
+    )
+    df = trainer.fit().metrics_dataframe.sort_values("epoch")
     steady = df[df["epoch"] >= 2]
     first, last = df[df["epoch"] == 1].iloc[0], df.iloc[-1]
     samples = steady["samples_per_s"] * steady["train_seconds"]
-    end_to_end = samples.sum() / (last["elapsed_s"] - first["elapsed_s"])
-    train_phase = samples.sum() / steady["train_seconds"].sum()
-    return end_to_end, train_phase, int(last["torch_threads"])
+    return {"trainer e2e": samples.sum() / (last["elapsed_s"] - first["elapsed_s"]),
+            "trainer train": samples.sum() / steady["train_seconds"].sum(),
+            "worker threads": float(last["torch_threads"])}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pairs", type=int, default=6, help="rounds, each measuring every contender once (>= 5 to decide)")
     p.add_argument("--samples", type=int, default=40000)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
+    if args.epochs < 2:
+        p.error("--epochs must be at least 2 (epoch 1 is excluded as warm-up)")
+
+    import ray
+
+    from mtlsearch.search.ray_env import runtime_env
+
+    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as root:
         job = build_job(args.samples, args.epochs, args.batch_size, args.threads, root)
-        plain = plain_loop(job, args.epochs, evaluate=False)
-        plain_eval = plain_loop(job, args.epochs, evaluate=True)
-        e2e, train_phase, threads = mtlsearch_trainer(job, f"{root}/ray")
+        runs = count()
+        ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False, runtime_env=runtime_env())
+        try:
+            rows = alternate({
+                "plain": lambda: plain_loop(job, args.epochs, evaluate=False),
+                "plain+scoring": lambda: plain_loop(job, args.epochs, evaluate=True),
+                "trainer": lambda: mtlsearch_trainer(job, f"{root}/ray", f"bench-{next(runs)}"),
+            }, args.pairs)
+        finally:
+            ray.shutdown()
     n_train = int(args.samples * 0.7)
+    threads = sorted({int(r["worker threads"]) for r in rows})
     print(f"\ntrainer overhead: {n_train} training samples, 8 tasks, MTL MLP [256, 128], batch {args.batch_size}, "
-          f"{args.epochs} epochs (steady state = epochs 2..{args.epochs}), torch threads {args.threads} (worker: {threads})\n")
-    rows = [
-        ("plain PyTorch loop, train only", plain, 1.0),
-        ("mtlsearch trainer, train phase  (vs plain train only)", train_phase, train_phase / plain),
-        ("plain PyTorch loop, train + val/test scoring per epoch", plain_eval, 1.0),
-        ("mtlsearch trainer, end-to-end  (vs plain train + scoring)", e2e, e2e / plain_eval),
-    ]
-    w = max(len(r[0]) for r in rows)
-    print(f"{'loop':<{w}}  {'samples/s':>10}  {'ratio':>6}")
-    for name, sps, ratio in rows:
-        print(f"{name:<{w}}  {sps:>10.0f}  {ratio:>6.3f}")
-    for what, ratio in (("train phase", train_phase / plain), ("end-to-end", e2e / plain_eval)):
-        print(f"target: {what} ratio >= 0.9 -> {'met' if ratio >= 0.9 else 'NOT met'}")
+          f"{args.epochs} epochs (steady state = epochs 2..{args.epochs}), torch threads {args.threads} (worker: {threads}); "
+          f"{args.pairs} alternating rounds, {time.perf_counter() - t0:.0f} s\n")
+    print("samples/s, median over rounds: " + ", ".join(
+        f"{k} {statistics.median(r[k] for r in rows):.0f}" for k in ("plain", "trainer train", "plain+scoring", "trainer e2e")) + "\n")
+    print_table([
+        ratio(rows, "train phase: trainer train / plain", "trainer train", "plain", Target(0.9, ">=")),
+        ratio(rows, "end-to-end: trainer e2e / plain+scoring", "trainer e2e", "plain+scoring", Target(0.9, ">=")),
+    ])
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -80,10 +81,12 @@ class TwoNodeCluster:
             time.sleep(1)
 
     def alive_nodes(self) -> int:
-        out = subprocess.run([sys.executable, "-c", "import ray, json; ray.init(address=%r, log_to_driver=False); "
-                              "print(json.dumps(sum(n['Alive'] for n in ray.nodes())))" % self.address],
+        out = subprocess.run([sys.executable, "-c", "import ray; ray.init(address=%r, log_to_driver=False); "
+                              "print('alive nodes:', sum(n['Alive'] for n in ray.nodes()))" % self.address],
                              capture_output=True, text=True, env=self.env, timeout=120)
-        return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else 0
+        # Ray may print its own lines (e.g. "raylet has lagging heartbeats") on stdout too
+        found = re.findall(r"^alive nodes: (\d+)$", out.stdout, re.MULTILINE) if out.returncode == 0 else []
+        return int(found[-1]) if found else 0
 
     def kill_second_node(self) -> None:
         """Lose the second node: SIGKILL its raylet and everything it started (as a spot node would vanish)."""

@@ -82,6 +82,12 @@ def _same(a, b) -> bool:
     return (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)) or a == b
 
 
+def _differences(a: dict, b: dict) -> dict:
+    """The loop's reported numbers that differ between two results (NaN equals NaN), and keys only one has."""
+    na, nb = _loop_numbers(a), _loop_numbers(b)
+    return {k: (na.get(k), nb.get(k)) for k in set(na) | set(nb) if k not in na or k not in nb or not _same(na[k], nb[k])}
+
+
 @pytest.mark.ray
 def test_both_paths_report_the_same_numbers_rows_and_leaderboard(ray_cluster, tmp_path):
     """The same seeded search (ASHA on, one trial at a time) on both paths: every reported number is equal.
@@ -111,19 +117,48 @@ def test_both_paths_report_the_same_numbers_rows_and_leaderboard(ray_cluster, tm
     def board(rows):
         return [{k: v for k, v in r.items() if k not in RUN_SPECIFIC} for r in rows]
     assert board(a["rows"]) == board(b["rows"])
-    # every number the loop reported, epoch by epoch, trial by trial (in the order the trials ran)
-    ta, tb = list(a["tune"].values()), list(b["tune"].values())
-    ta.sort(key=lambda rows: rows[0]["timestamp"])
-    tb.sort(key=lambda rows: rows[0]["timestamp"])
+    # every number the loop reported, epoch by epoch, trial by trial (paired by their sampled config)
+    def by_config(tune_results):
+        return sorted(tune_results.values(), key=lambda rows: json.dumps(rows[0]["config"], sort_keys=True))
+    ta, tb = by_config(a["tune"]), by_config(b["tune"])
+    assert [r[0]["config"] for r in ta] == [r[0]["config"] for r in tb]
     assert [len(r) for r in ta] == [len(r) for r in tb]
     for ra, rb in zip(ta, tb):
         for x, y in zip(ra, rb):
-            nx, ny = _loop_numbers(x), _loop_numbers(y)
-            assert set(nx) == set(ny)
-            diff = {k: (nx[k], ny[k]) for k in nx if not _same(nx[k], ny[k])}
-            assert not diff, diff
+            assert not _differences(x, y)
     # the store rows: same keys and values per (epoch, task, split, metric)
     for table in ("trials", "task_metrics", "status"):
         ka, kb = (sorted(tuple(sorted((k, str(v)) for k, v in r.items() if k not in RUN_SPECIFIC))
                          for r in run["store"].read("paths", table).to_pylist()) for run in (a, b))
         assert ka == kb, table
+
+
+@pytest.mark.ray
+def test_one_worker_runs_outside_tune_are_ray_tasks_that_resume_from_the_store(ray_cluster, tmp_path):
+    """Baselines and the affinity run train in a Ray task (another process), never in the launcher;
+    a baseline run started again under the same name resumes after its last stored epoch."""
+    import os
+    from dataclasses import asdict
+
+    from mtlsearch.data.canonical import read_info
+    from mtlsearch.data.registry import prepare
+    from mtlsearch.data.synthetic import SyntheticOptions
+    from mtlsearch.models.plan import make_plan
+    from mtlsearch.train.executor import fit, on_cluster
+    from mtlsearch.train.job import TrainJob
+
+    train = TrainSpec()
+    assert on_cluster(lambda: os.getpid(), train) != os.getpid()
+    path = prepare("synthetic", SyntheticOptions(num_tasks=3, num_groups=1, num_samples=300, multiclass_tasks=0), tmp_path / "d")
+    info = read_info(path)
+    job = TrainJob(dataset_path=str(path), tasks=[asdict(t) for t in info.tasks], plan=make_plan("STL", info.task_names).to_dict(),
+                   encoder={"type": "mlp", "hidden_dims": [8]}, epochs=3, batch_size=64, lr=3e-3, seed=0, torch_threads=1)
+    first = fit(job, train, "stl_run", str(tmp_path / "runs"))
+    assert (tmp_path / "runs" / "stl_run" / "state.pt").is_file()
+    assert first["epoch"] == 3 and first["resumed_at_epoch"] == 0
+    again = fit(job, train, "stl_run", str(tmp_path / "runs"))  # all epochs are stored: nothing left to train
+    assert not _differences(again, first) and again["elapsed_s"] == first["elapsed_s"]  # the stored report, again
+    from dataclasses import replace
+
+    longer = fit(replace(job, epochs=4), train, "stl_run", str(tmp_path / "runs"))  # resumes after epoch 3
+    assert longer["epoch"] == 4 and longer["resumed_at_epoch"] == 3

@@ -502,7 +502,8 @@ def test_two_searches_share_one_s3_store(s3_server, s3_ray, tmp_path, monkeypatc
         trials = store.read(name, "trials").to_pylist()
         assert sorted((r["trial_id"], r["epoch"]) for r in trials) == sorted((s["trial_id"], e) for s in status for e in (1, 2))
         assert any(f"/experiments/{name}/tune/" in k for k in keys)
-        assert any(f"/experiments/{name}/train_runs/" in k and k.endswith("state.pt") for k in keys)  # checkpoints on S3
+        # in-trial checkpoints live in Tune's trial folders, on S3
+        assert any(f"/experiments/{name}/tune/" in k and "/checkpoint_" in k and k.endswith("state.pt") for k in keys)
         assert any(f"/experiments/{name}/tensorboard/" in k and "tfevents" in k for k in keys)
     _assert_no_secret_anywhere(s3_server, root, texts)
     print(f"two concurrent searches on S3: {took:.0f}s")

@@ -182,3 +182,23 @@ def test_leaderboard_without_multilabel_columns_and_older_experiments(tmp_path):
     [row] = leaderboard(store, "exp")
     assert row["test_macro_f1"] is None and row["task_extra"] == {} and row["tasks"] == {"a": {"val": 0.5, "test": 0.5}}
     assert "F1-macro" not in format_leaderboard([row], store.read_experiment("exp"))
+
+
+def test_trials_the_search_does_not_know_are_marked_abandoned_and_not_ranked(tmp_path):
+    """A trial stored by a search killed before Tune saved its state: the resumed search marks it, keeps its rows."""
+    from mtlsearch.report.leaderboard import leaderboard
+    from mtlsearch.store.results import ABANDONED
+
+    cb = _store_callback(tmp_path)
+    cb.store.write_experiment("exp", {"baselines": {}})
+    known, done, lost = (SimpleNamespace(trial_id=t, config={"architecture": "MTL"}, last_result={"epoch": 4}) for t in ("known", "done", "lost"))
+    for trial, epochs in ((known, 4), (done, 4), (lost, 2)):
+        for e in range(1, epochs + 1):
+            cb.on_trial_result(0, [], trial, _result(e, float(e)))
+    cb.on_trial_complete(0, [], done)  # ended (and recorded) before the interruption
+    cb.on_experiment_end(trials=[known])  # the restored search knows only `known` (and `done` has its status)
+    status = {s["trial_id"]: s for s in cb.store.read("exp", "status").to_pylist()}
+    assert set(status) == {"done", "lost"}  # `known` is still Tune's to end
+    assert status["lost"]["status"] == ABANDONED and status["lost"]["epochs_trained"] == 2
+    assert len([r for r in cb.store.read("exp", "trials").to_pylist() if r["trial_id"] == "lost"]) == 2  # rows kept
+    assert {r["trial_id"] for r in leaderboard(cb.store, "exp")} == {"known", "done"}

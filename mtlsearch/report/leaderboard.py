@@ -1,5 +1,8 @@
 """The leaderboard: one row per candidate, read from the results store (no Ray needed).
 
+Trials marked abandoned (a search killed before Tune recorded them, see
+:data:`mtlsearch.store.results.ABANDONED`) are not ranked; their rows stay stored.
+
 Each trial is represented by its epoch with the best validation Δm (selection
 on validation only); its test Δm and test scores are those of that same epoch.
 Candidates are ranked by validation Δm.
@@ -27,7 +30,7 @@ from collections import defaultdict
 
 from mtlsearch.errors import StoreError
 from mtlsearch.spec import metadata_tasks
-from mtlsearch.store.results import MULTILABEL_COLUMNS, SECONDARY_TASK_METRICS, ResultsStore
+from mtlsearch.store.results import ABANDONED, MULTILABEL_COLUMNS, SECONDARY_TASK_METRICS, ResultsStore
 
 
 def _key(dm: float | None) -> float:
@@ -56,6 +59,8 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
 
     rows = []
     for trial_id, epochs in trials.items():
+        if trial_id in status and status[trial_id]["status"] == ABANDONED:  # not part of the (resumed) search
+            continue
         epochs.sort(key=lambda r: r["epoch"])
         best = max(epochs, key=lambda r: (_key(r["dm_val"]), -r["epoch"]))
         st = status.get(trial_id)

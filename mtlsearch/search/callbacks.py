@@ -16,7 +16,7 @@ from typing import TextIO
 from ray.tune import Callback
 
 from mtlsearch.search.context import SearchContext
-from mtlsearch.store.results import MULTILABEL_COLUMNS, ResultsStore
+from mtlsearch.store.results import ABANDONED, MULTILABEL_COLUMNS, ResultsStore
 
 SPLITS = ("val", "test")
 
@@ -100,6 +100,24 @@ class StoreCallback(Callback):
         epochs = int((trial.last_result or {}).get("epoch", 0))
         error = trial.error_file or ""
         self.store.write_trial_status(self.context.experiment, trial.trial_id, "error", epochs, self._max_epochs, error)
+
+    def on_experiment_end(self, trials, **info):
+        """Mark trials with stored rows that this search does not know as :data:`ABANDONED`.
+
+        A search killed outright (SIGKILL, a lost head) may have stored a trial's epochs
+        after Tune last saved its experiment state; the restored search (``--resume``)
+        never heard of that trial and ran another in its place.
+        """
+        exp = self.context.experiment
+        known = {t.trial_id for t in trials}
+        ended = set(self.store.read(exp, "status").column("trial_id").to_pylist())
+        rows = self.store.read(exp, "trials").select(["trial_id", "epoch"]).to_pylist()
+        epochs: dict[str, int] = {}
+        for r in rows:
+            epochs[r["trial_id"]] = max(epochs.get(r["trial_id"], 0), r["epoch"])
+        for trial_id in sorted(set(epochs) - known - ended):
+            self.store.write_trial_status(exp, trial_id, ABANDONED, epochs[trial_id], self._max_epochs,
+                                          "the search was interrupted before Tune recorded this trial; it was not resumed")
 
 
 class TensorBoardCallback(Callback):

@@ -94,7 +94,7 @@ STATUS_SCHEMA = pa.schema(
     [
         ("experiment", pa.string()),
         ("trial_id", pa.string()),
-        ("status", pa.string()),  # finished | stopped_early | error
+        ("status", pa.string()),  # finished | stopped_early | error | abandoned (see ABANDONED)
         ("epochs_trained", pa.int64()),
         ("max_epochs", pa.int64()),
         ("error", pa.string()),
@@ -119,6 +119,11 @@ BASELINE_SCHEMA = pa.schema(
         ("created_at", pa.float64()),
     ]
 )
+
+ABANDONED = "abandoned"
+"""Status of a trial whose rows are stored but that the search's restored Tune state does not know: the search
+was killed after the trial reported and before Tune saved its state, so ``--resume`` could not continue it (the
+searcher proposed a new trial in its place). Its rows stay in the store; the leaderboard does not rank it."""
 
 TABLES = {"trials": TRIALS_SCHEMA, "task_metrics": TASK_METRICS_SCHEMA, "status": STATUS_SCHEMA}
 
