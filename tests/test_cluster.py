@@ -45,6 +45,21 @@ def _processes_under(temp_dir: Path) -> list[int]:
     return [int(p) for p in out.split() if int(p) != os.getpid()]
 
 
+def _descendants(pids: set[int]) -> set[int]:
+    """``pids`` and every process below them (a raylet's workers are its children)."""
+    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split()
+    children: dict[int, list[int]] = {}
+    for pid, ppid in zip(map(int, table[::2]), map(int, table[1::2])):
+        children.setdefault(ppid, []).append(pid)
+    out, todo = set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid not in out:
+            out.add(pid)
+            todo += children.get(pid, [])
+    return out
+
+
 def _kill(pids: list[int], sig=signal.SIGKILL) -> None:
     for pid in pids:
         try:
@@ -75,6 +90,7 @@ class TwoNodeCluster:
         self.head_pids = set(_processes_under(self.temp_dir))
         subprocess.run([RAY, "start", f"--address={self.address}", "--num-cpus=2", '--resources={"second_node": 1}',
                         *_node_args(self.temp_dir)], check=True, capture_output=True, env=self.env, timeout=120)
+        self.second_pids = set(_processes_under(self.temp_dir)) - self.head_pids  # its raylet and side processes
         deadline = time.time() + 60
         while self.alive_nodes() < 2:
             assert time.time() < deadline, "the second node did not join"
@@ -89,10 +105,10 @@ class TwoNodeCluster:
         return int(found[-1]) if found else 0
 
     def kill_second_node(self) -> None:
-        """Lose the second node: SIGKILL its raylet and everything it started (as a spot node would vanish)."""
-        second = [p for p in _processes_under(self.temp_dir) if p not in self.head_pids]
+        """Lose the second node: SIGKILL its raylet and everything it started, its workers too (as a spot node vanishes)."""
+        second = _descendants(self.second_pids)
         assert second, "no process of the second node found"
-        _kill(second)
+        _kill(sorted(second))
 
     def stop(self) -> None:
         _kill(_processes_under(self.temp_dir), signal.SIGTERM)
@@ -155,29 +171,38 @@ def test_ddp_trials_span_two_nodes(two_nodes, tmp_path):
 
 
 def test_search_finishes_after_losing_a_node(two_nodes, tmp_path):
-    trials, epochs = 4, 4
-    extra = "cpus_per_worker: 0.5\ndriver_cpus: 0.5\nmax_failures: 3"
+    """4 one-CPU trials fill both nodes (2 CPUs each); the second node dies while all 4 train: its trials restart."""
+    trials, epochs = 4, 6
+    extra = "cpus_per_worker: 1\nmax_failures: 3"
     spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "node_loss", num_samples=trials, epochs=epochs, tasks=4,
-                      samples=3000, extra_train=extra, asha="{enabled: false}")
+                      samples=12000, extra_train=extra, asha="{enabled: false}")
     store = ResultsStore(str(tmp_path / "store"))
+    trial_dir = tmp_path / "store" / "experiments" / "node_loss" / "trials"
     proc = _launch(spec, two_nodes.address, tmp_path / "launch.log", two_nodes.env)
     try:
         deadline = time.time() + 300
-        while not (tmp_path / "store" / "experiments" / "node_loss" / "trials").exists():  # trials are running
+        while len(list(trial_dir.glob("*"))) < trials:  # every trial has reported: both nodes are training
             assert proc.poll() is None, (tmp_path / "launch.log").read_text()[-3000:]
-            assert time.time() < deadline, "no trial reported in time"
-            time.sleep(0.5)
+            assert time.time() < deadline, "the trials did not all report in time"
+            time.sleep(0.2)
         two_nodes.kill_second_node()
         assert _wait(proc, 400, tmp_path / "launch.log") == 0, (tmp_path / "launch.log").read_text()[-3000:]
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert two_nodes.alive_nodes() == 1
+    deadline = time.time() + 120  # the head declares the node dead after missed health checks
+    while two_nodes.alive_nodes() != 1:
+        assert time.time() < deadline, "the killed node is still alive"
+        time.sleep(2)
     status = store.read("node_loss", "status").to_pylist()
     assert len(status) == trials and all(s["status"] == "finished" for s in status), [(s["status"], s["epochs_trained"], s.get("error")) for s in status]
     rows = store.read("node_loss", "trials").to_pylist()
     keys = sorted((r["trial_id"], r["epoch"]) for r in rows)
     assert keys == sorted((s["trial_id"], e) for s in status for e in range(1, epochs + 1))  # each epoch once
+    pids: dict[str, set] = {}
+    for r in _results(tmp_path / "store", "node_loss"):
+        pids.setdefault(r["trial_id"], set()).add(r["pid"])
+    assert any(len(p) > 1 for p in pids.values()), pids  # a trial of the lost node ran again in another process
 
 
 def test_search_runs_as_a_ray_job(two_nodes, tmp_path):

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.ray
 
 TRAINING_ACTOR = {"in_trial": "ImplicitFunc", "ray_train": "RayTrainWorker"}
 """The Ray actor class that trains a trial on each path (Tune's function trainable; a Ray Train worker)."""
+SAMPLES = {"in_trial": 24000, "ray_train": 6000}
+"""Enough data that epochs 3-5 last well over the poll below (an in-trial epoch has no Ray Train report wait)."""
 
 
 def _training_pids(address: str, executor: str) -> list[int]:
@@ -35,7 +37,7 @@ def _training_pids(address: str, executor: str) -> list[int]:
 @pytest.mark.parametrize("executor", ["in_trial", "ray_train"])
 def test_killed_training_process_resumes_from_checkpoint(ray_cluster, tmp_path, executor):
     epochs = 5
-    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "faults", num_samples=1, epochs=epochs, tasks=4, samples=6000,
+    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "faults", num_samples=1, epochs=epochs, tasks=4, samples=SAMPLES[executor],
                       extra_train=f"max_failures: 2\nexecutor: {executor}", asha="{enabled: false}", space="architecture: {choice: [MTL]}")
     store = ResultsStore(str(tmp_path / "store"))
     log = tmp_path / "launch.log"

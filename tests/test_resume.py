@@ -15,7 +15,7 @@ from mtlsearch.store.results import ABANDONED, ResultsStore
 
 pytestmark = pytest.mark.ray
 
-TRIALS, EPOCHS, SAMPLES = 3, 6, 6000  # long enough that the kill lands while trials still run
+TRIALS, EPOCHS, SAMPLES = 3, 6, 12000  # long enough that the kill lands while trials still run
 
 
 def test_resume_after_interrupt(ray_cluster, tmp_path, sig=signal.SIGKILL):
@@ -35,7 +35,7 @@ def test_resume_after_interrupt(ray_cluster, tmp_path, sig=signal.SIGKILL):
         while len(store.read("res", "status")) < 1:  # interrupt once the first trial has ended
             assert proc.poll() is None, (tmp_path / "first.log").read_text()
             assert time.time() < deadline, "no trial finished in time"
-            time.sleep(1)
+            time.sleep(0.2)
         proc.send_signal(sig)
         proc.wait(timeout=120)
     finally:

@@ -27,8 +27,12 @@ import torch
 from mtlsearch.train.loop import CHECKPOINT_FILE, LoopSession
 
 
-def _load(path: str, device: torch.device) -> dict:
-    return torch.load(path, map_location=device, weights_only=False)
+def _load(checkpoint, device: torch.device) -> dict | None:
+    """The state in a Tune or Ray Train ``Checkpoint`` (``None``: no checkpoint), tensors on ``device``."""
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as d:
+        return torch.load(os.path.join(d, CHECKPOINT_FILE), map_location=device, weights_only=False)
 
 
 @contextmanager
@@ -45,11 +49,7 @@ class TuneSession(LoopSession):
     def restore(self, device: torch.device) -> dict | None:
         from ray import tune
 
-        checkpoint = tune.get_checkpoint()
-        if checkpoint is None:
-            return None
-        with checkpoint.as_directory() as d:
-            return _load(os.path.join(d, CHECKPOINT_FILE), device)
+        return _load(tune.get_checkpoint(), device)
 
     def report(self, metrics: dict, state: dict | None, epoch: int) -> None:
         from ray import tune
@@ -78,11 +78,7 @@ class RayTrainSession(LoopSession):
     def restore(self, device: torch.device) -> dict | None:
         import ray.train
 
-        checkpoint = ray.train.get_checkpoint()
-        if checkpoint is None:
-            return None
-        with checkpoint.as_directory() as d:
-            return _load(os.path.join(d, CHECKPOINT_FILE), device)
+        return _load(ray.train.get_checkpoint(), device)
 
     def report(self, metrics: dict, state: dict | None, epoch: int) -> None:
         import ray.train
