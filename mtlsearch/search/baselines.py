@@ -19,7 +19,7 @@ from typing import Callable
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.data.distribute import store_table_uri
 from mtlsearch.models.plan import make_plan
-from mtlsearch.spec import Spec
+from mtlsearch.spec import IN_TRIAL, Spec
 from mtlsearch.store.results import ResultsStore
 from mtlsearch.train.job import TrainJob
 
@@ -110,8 +110,6 @@ def ensure_baselines(
 
 
 def _path_label(spec: Spec) -> str:
-    from mtlsearch.spec import IN_TRIAL
-
     if spec.train.resolved_executor == IN_TRIAL:
         return "one worker, a Ray task"
     return f"Ray Train, {spec.train.workers} workers"
