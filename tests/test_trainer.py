@@ -88,7 +88,9 @@ def test_secondary_metrics_from_the_same_pass_and_primary_unchanged(dataset):
     assert len(binary) == 3
     for split in ("val", "test"):
         extra = {k[len(split) + 7:]: v for k, v in m.items() if k.startswith(f"{split}_extra/")}
+        selected = {k[len("selected_"):]: extra.pop(k) for k in [k for k in extra if k.startswith("selected_")]}
         assert set(extra) == {f"auroc/{t.name}" for t in trainer.tasks} | {"ml_macro_f1", "ml_micro_f1", "ml_subset_acc"}
+        assert selected == {k: extra[k] for k in ("ml_macro_f1", "ml_micro_f1", "ml_subset_acc")}  # epoch 1 is the selection
         primary, again = trainer.evaluate_all(split)
         assert primary == trainer.evaluate(split) == getattr(stats, split)
         assert again == pytest.approx(extra, nan_ok=True)
@@ -122,3 +124,29 @@ def test_icbhi_tasks_report_specificity_and_sensitivity(dataset):
     assert {f"sp/{name}", f"se/{name}"} <= set(extra)
     assert not any(k.startswith(("sp/", "se/")) and not k.endswith(name) for k in extra)
     assert primary[name] == pytest.approx((extra[f"sp/{name}"] + extra[f"se/{name}"]) / 2)
+
+
+def test_stl_selection_takes_each_task_at_its_own_epoch_multilabel_included(dataset):
+    """The trainer's selection for an STL plan: each task's scores and decisions at its own best val epoch."""
+    import numpy as np
+
+    from mtlsearch.metrics.multilabel import multilabel_scores
+
+    trainer = MultiTaskTrainer(_job(dataset, arch="STL", epochs=5, torch_threads=1))
+    history, decisions = [], []
+    for e in range(5):
+        stats = trainer.run_epoch(e)
+        history.append(stats)
+        decisions.append({s: dict(p) for s, p in trainer._ml_predictions.items()})
+    m = trainer.metrics(history[-1])
+    binary = [t for t in trainer.tasks if t.kind == "binary"]
+    for t in trainer.tasks:
+        vals = [h.val[t.name] for h in history]
+        best = int(np.argmax(vals))  # the earliest best epoch, as the baselines select
+        assert m[f"best_epoch/{t.name}"] == best + 1
+        assert m[f"best_val/{t.name}"] == vals[best] and m[f"best_test/{t.name}"] == history[best].test[t.name]
+    cols = [j for j, t in enumerate(trainer.tasks) if t.kind == "binary"]
+    for split in ("val", "test"):
+        chosen = np.stack([decisions[m[f"best_epoch/{t.name}"] - 1][split][t.name] for t in binary], axis=1)
+        expected = multilabel_scores(chosen, trainer.data[split][1][:, cols].numpy())
+        assert {k: m[f"{split}_extra/selected_ml_{k}"] for k in expected} == expected

@@ -3,9 +3,11 @@
 Trials marked abandoned (a search killed before Tune recorded them, see
 :data:`mtlsearch.store.results.ABANDONED`) are not ranked; their rows stay stored.
 
-Each trial is represented by its epoch with the best validation Δm (selection
-on validation only); its test Δm and test scores are those of that same epoch.
-Candidates are ranked by validation Δm.
+Each trial is represented by its selection (:mod:`mtlsearch.train.selection`):
+every separately trained model at its own best validation epoch, so each task's
+val and test scores are those of its model's selected epoch (``selected_epochs``),
+and Δm val/test are those of the selection (the row with the best Δm(val), which
+never decreases). Candidates are ranked by validation Δm; test is only reported.
 
 Besides Δm, each row carries the secondary metrics of that epoch (they select
 nothing): ``val_macro_f1`` … ``test_subset_acc`` over the primary binary tasks
@@ -65,7 +67,10 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
         best = max(epochs, key=lambda r: (_key(r["dm_val"]), -r["epoch"]))
         st = status.get(trial_id)
         config = json.loads(best["config"])
-        task_scores = {t: dict(v) for t, v in scores[(trial_id, best["epoch"])].items()}
+        # each task at the epoch its model selected (older rows without a selection: the row's own epoch)
+        chosen = json.loads(best["selected_epochs"]) if best.get("selected_epochs") else {}
+        at = {t: chosen.get(t, best["epoch"]) for t in scores[(trial_id, best["epoch"])]}
+        task_scores = {t: dict(scores[(trial_id, e)][t]) for t, e in at.items()}
         meta = metadata_tasks(config["metadata"]) if "metadata" in config else sorted(meta_by_default & set(task_scores))
         rows.append(
             {
@@ -84,7 +89,9 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
                 "tasks": task_scores,
                 "metadata": {t: task_scores.get(t, {}) for t in meta},
                 **{c: best.get(c) for c in MULTILABEL_COLUMNS},
-                "task_extra": {t: {m: dict(s) for m, s in v.items()} for t, v in extra[(trial_id, best["epoch"])].items()},
+                "selected_epochs": at,
+                "task_extra": {t: {m: dict(v) for m, v in extra[(trial_id, at.get(t, best["epoch"]))][t].items()}
+                               for t in extra[(trial_id, best["epoch"])]},
             }
         )
     rows.sort(key=lambda r: (_key(r["dm_val"]), _key(r["dm_test"])), reverse=True)

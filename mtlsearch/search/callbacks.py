@@ -17,6 +17,7 @@ from ray.tune import Callback
 
 from mtlsearch.search.context import SearchContext
 from mtlsearch.store.results import ABANDONED, MULTILABEL_COLUMNS, ResultsStore
+from mtlsearch.train.selection import SELECTED
 
 SPLITS = ("val", "test")
 
@@ -40,8 +41,19 @@ def extra_task_scores(result: dict, split: str) -> list[tuple[str, str, float]]:
 
 
 def multilabel_columns(result: dict) -> dict[str, float | None]:
-    """The trials table's multi-label columns (``val_macro_f1`` … ``test_subset_acc``) from ``<split>_extra/ml_*``."""
-    return {col: result.get(f"{col.split('_', 1)[0]}_extra/ml_{col.split('_', 1)[1]}") for col in MULTILABEL_COLUMNS}
+    """The trials table's multi-label columns (``val_macro_f1`` … ``test_subset_acc``): those of the selection
+    (``<split>_extra/selected_ml_*``, each task at its model's selected epoch) where reported, else the epoch's."""
+    out = {}
+    for col in MULTILABEL_COLUMNS:
+        split, name = col.split("_", 1)
+        out[col] = result.get(f"{split}_extra/{SELECTED}ml_{name}", result.get(f"{split}_extra/ml_{name}"))
+    return out
+
+
+def selected_epochs(result: dict) -> str:
+    """JSON ``{task: epoch}``: the epoch (1-based) each task's model selected so far (``best_epoch/<task>``)."""
+    prefix = "best_epoch/"
+    return json.dumps({k[len(prefix):]: int(v) for k, v in result.items() if k.startswith(prefix)}, sort_keys=True)
 
 
 def _role_metric(info, task: str) -> tuple[str, str]:
@@ -81,6 +93,7 @@ class StoreCallback(Callback):
             "config": json.dumps(trial.config, sort_keys=True, default=str),
             **{k: result.get(k) for k in ("dm_val", "dm_test", "train_loss", "cost_worker_s", "samples_per_s")},
             **multilabel_columns(result),
+            "selected_epochs": selected_epochs(result),
         }
         task_rows = []
         for split in SPLITS:
@@ -121,7 +134,8 @@ class StoreCallback(Callback):
 
 
 class TensorBoardCallback(Callback):
-    """One TensorBoard run per trial: Δm, training loss, cost and every task's val/test score per epoch."""
+    """One TensorBoard run per trial: Δm (``dm/val``, ``dm/test``: the selection; ``epoch_dm_*``: each epoch alone),
+    training loss, cost and every task's val/test score per epoch."""
 
     def __init__(self, logdir: str):
         self.logdir = logdir
@@ -140,7 +154,7 @@ class TensorBoardCallback(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         w = self._writer(trial.trial_id)
         step = int(result["epoch"])
-        for key in ("dm_val", "dm_test", "train_loss", "cost_worker_s", "samples_per_s"):
+        for key in ("dm_val", "dm_test", "epoch_dm_val", "epoch_dm_test", "train_loss", "cost_worker_s", "samples_per_s"):
             value = result.get(key)
             if value is not None and not math.isnan(value):
                 w.add_scalar(key.replace("_", "/", 1) if key.startswith("dm_") else key, value, step)

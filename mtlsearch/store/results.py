@@ -64,6 +64,8 @@ TRIALS_SCHEMA = pa.schema(
         ("test_macro_f1", pa.float64()),
         ("test_micro_f1", pa.float64()),
         ("test_subset_acc", pa.float64()),
+        # JSON {task: epoch}: the epoch each task's model selected so far (mtlsearch.train.selection)
+        ("selected_epochs", pa.string()),
     ]
 )
 """One row per trial and reported epoch. Columns are only ever appended (nullable): ``read``

@@ -1,4 +1,4 @@
-"""The multitask training core: data, optimisation step, evaluation, best-epoch tracking.
+"""The multitask training core: data, optimisation step, evaluation, per-model epoch selection.
 
 Plain PyTorch, no Ray: :mod:`mtlsearch.train.loop` runs it inside Ray Train
 workers. With ``world_size`` workers, each epoch draws one permutation of the
@@ -33,6 +33,7 @@ from mtlsearch.train.job import TrainJob
 from mtlsearch.tasks.auxiliary import AuxiliarySettings, attach_auxiliary
 from mtlsearch.train.losses import TaskLoss, inverse_frequency_weights
 from mtlsearch.train.sampler import TaskAwareSampler, major_task_probs
+from mtlsearch.train.selection import SELECTED, ModelSelection
 from mtlsearch.train.weighting import make_weighting
 
 EVAL_BATCH = 8192
@@ -66,30 +67,6 @@ class EpochStats:
     test: dict[str, float]
     val_extra: dict[str, float] = field(default_factory=dict)  # secondary metrics (see MultiTaskTrainer.evaluate_all)
     test_extra: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class BestTracker:
-    """Per task, the epoch with the best validation score and that epoch's test score.
-
-    This is how a single-task baseline selects its epoch (each task its own
-    early stopping): on validation only.
-    """
-
-    val: dict[str, float] = field(default_factory=dict)
-    test: dict[str, float] = field(default_factory=dict)
-    epoch: dict[str, int] = field(default_factory=dict)
-
-    def update(self, stats: EpochStats, tasks: list[TaskInfo]) -> None:
-        for t in tasks:
-            v = stats.val[t.name]
-            old = self.val.get(t.name)
-            better = old is None or (v > old if t.direction == "max" else v < old)
-            if better:
-                self.val[t.name], self.test[t.name], self.epoch[t.name] = v, stats.test[t.name], stats.epoch
-
-    def state(self) -> dict:
-        return {"val": self.val, "test": self.test, "epoch": self.epoch}
 
 
 class MultiTaskTrainer:
@@ -152,7 +129,10 @@ class MultiTaskTrainer:
         # bf16 autocast on CUDA only (the spec's train.mixed_precision); a no-op context elsewhere
         self.amp = self.device.type == "cuda" and job.mixed_precision == "bf16"
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
-        self.best = BestTracker()
+        # every separately trained model keeps its own best validation epoch (mtlsearch.train.selection)
+        self.best = ModelSelection.for_plan(self.model.plan, self.tasks, job.baselines)
+        self._ml_predictions: dict[str, dict[str, np.ndarray]] = {}  # split -> binary primary task -> this epoch's decisions
+        self._selected_predictions: dict[str, dict[str, np.ndarray]] = {}  # ... at each task's selected epoch
         self.start_epoch = 0
         self.cost_worker_seconds = 0.0
 
@@ -178,6 +158,7 @@ class MultiTaskTrainer:
             "weighting": self.weighting.state_dict(),
             "epoch": epoch,
             "best": self.best.state(),
+            "selected_predictions": self._selected_predictions,
             "cost_worker_seconds": self.cost_worker_seconds,
         }
 
@@ -187,7 +168,8 @@ class MultiTaskTrainer:
         if "weighting" in state:
             self.weighting.load_state_dict(state["weighting"])
         self.start_epoch = state["epoch"] + 1
-        self.best = BestTracker(**state["best"])
+        self.best.load(state["best"])
+        self._selected_predictions = {k: dict(v) for k, v in (state.get("selected_predictions") or {}).items()}
         self.cost_worker_seconds = state["cost_worker_seconds"]
 
     # -- training ----------------------------------------------------------------
@@ -321,9 +303,20 @@ class MultiTaskTrainer:
             if len(multilabel) >= 2 and j in multilabel:
                 ml_pred.append(pred_all)
         if len(multilabel) >= 2:
-            ml = multilabel_scores(torch.stack(ml_pred, dim=1).cpu().numpy(), y[:, multilabel].cpu().numpy())
+            stacked = torch.stack(ml_pred, dim=1).cpu().numpy()
+            self._ml_predictions[split] = {self.tasks[j].name: stacked[:, i] for i, j in enumerate(multilabel)}
+            ml = multilabel_scores(stacked, y[:, multilabel].cpu().numpy())
             extra.update({f"ml_{k}": v for k, v in ml.items()})
         return scores, extra
+
+    def _selected_multilabel(self, split: str) -> dict[str, float]:
+        """The multi-label scores of the selection: each binary primary task's predictions at its model's selected epoch."""
+        chosen = self._selected_predictions.get(split, {})
+        names = list(self._ml_predictions.get(split, {}))
+        if len(names) < 2 or any(n not in chosen for n in names):
+            return {}
+        cols = [j for j, t in enumerate(self.tasks) if t.name in names]
+        return multilabel_scores(np.stack([chosen[n] for n in names], axis=1), self.data[split][1][:, cols].cpu().numpy())
 
     def run_epoch(self, epoch: int) -> EpochStats:
         t0 = time.perf_counter()
@@ -333,18 +326,26 @@ class MultiTaskTrainer:
         t2 = time.perf_counter()
         self.cost_worker_seconds += (t2 - t0) * self.world_size
         stats = EpochStats(epoch, loss, t1 - t0, t2 - t1, samples * self.world_size, val, test, val_extra, test_extra)
-        self.best.update(stats, self.tasks)
+        for task in self.best.update(epoch, val, test):  # keep the selected epoch's decisions (multi-label scores)
+            for split in ("val", "test"):
+                if task in self._ml_predictions.get(split, {}):
+                    self._selected_predictions.setdefault(split, {})[task] = self._ml_predictions[split][task]
         return stats
 
     def metrics(self, stats: EpochStats) -> dict[str, float]:
         """The flat record reported to Ray Train/Tune after an epoch.
 
-        Primary metrics: ``val/<task>``, ``test/<task>``, ``best_*/<task>``, and Δm
-        (``dm_val``, ``dm_test``, from the primary metrics only). Secondary metrics
+        Primary metrics: ``val/<task>``, ``test/<task>`` (this epoch), ``best_val/<task>``,
+        ``best_test/<task>``, ``best_epoch/<task>`` (the epoch its model selected so far,
+        :mod:`mtlsearch.train.selection`), and Δm from the primary metrics only:
+        ``dm_val``, ``dm_test`` of the selection (what ASHA and the leaderboard rank;
+        never decreasing on val), ``epoch_dm_val``, ``epoch_dm_test`` of this epoch alone
+        (curves). Secondary metrics
         of :meth:`evaluate_all` (fixed 0.5 thresholds, nothing tuned):
         ``val_extra/<key>`` and ``test_extra/<key>`` with ``<key>`` one of
         ``auroc/<task>``, ``sp/<task>``, ``se/<task>``, ``ml_macro_f1``,
-        ``ml_micro_f1``, ``ml_subset_acc``. Unless the loss weighting is
+        ``ml_micro_f1``, ``ml_subset_acc``, and ``selected_ml_*``: the multi-label scores of the
+        selection (each task's decisions at its model's selected epoch). Unless the loss weighting is
         ``equal``: ``weight/<task>``, each task's loss weight at the epoch's end.
         """
         primary = [t for t in self.tasks if t.name in self.job.baselines]
@@ -353,8 +354,10 @@ class MultiTaskTrainer:
         base_test = {t.name: self.job.baselines[t.name]["test"] for t in primary}
         out: dict[str, float] = {
             "epoch": stats.epoch + 1,
-            "dm_val": delta_m(stats.val, base_val, lower),
-            "dm_test": delta_m(stats.test, base_test, lower),
+            "dm_val": delta_m(self.best.val, base_val, lower),
+            "dm_test": delta_m(self.best.test, base_test, lower),
+            "epoch_dm_val": delta_m(stats.val, base_val, lower),
+            "epoch_dm_test": delta_m(stats.test, base_test, lower),
             "train_loss": stats.train_loss,
             "train_seconds": stats.train_seconds,
             "eval_seconds": stats.eval_seconds,
@@ -375,4 +378,6 @@ class MultiTaskTrainer:
         for split, extra in (("val", stats.val_extra), ("test", stats.test_extra)):
             for key, value in extra.items():
                 out[f"{split}_extra/{key}"] = value
+            for key, value in self._selected_multilabel(split).items():
+                out[f"{split}_extra/{SELECTED}ml_{key}"] = value
         return out
