@@ -9,14 +9,15 @@ val and test scores are those of its model's selected epoch (``selected_epochs``
 and Δm val/test are those of the selection (the row with the best Δm(val), which
 never decreases). Candidates are ranked by validation Δm; test is only reported.
 
-Besides Δm, each row carries the secondary metrics of that epoch (they select
+Besides Δm, each row carries the secondary metrics of the selection (they select
 nothing): ``val_macro_f1`` … ``test_subset_acc`` over the primary binary tasks
-read as one multi-label problem (null when there are fewer than two), and
-``task_extra`` (per task, e.g. ``{"auroc": {"val": …, "test": …}}``). The text
+read as one multi-label problem, each task's decisions at its selected epoch
+(null when there are fewer than two), and ``task_extra`` (per task at its
+selected epoch, e.g. ``{"auroc": {"val": …, "test": …}}``). The text
 table shows test F1-macro and F1-micro beside Δm when the experiment has them.
 
 ``metadata``: the trial's metadata tasks (Tri-MTL, arXiv:2505.06271, Table II
-reports "Metadata Accuracy" beside the primary scores) with their scores at the
+reports "Metadata Accuracy" beside the primary scores) with their scores at their
 selected epoch, ``{task: {"val": …, "test": …}}``: the tasks of the trial's
 ``metadata`` choice (``search.space.metadata``), or, when that dimension is not
 searched, the trained non-primary tasks scored by accuracy. They never count in
