@@ -752,6 +752,14 @@ class GroupingMethodsSpec(Strict):
     affinity: AffinityMethodSpec = Field(default_factory=AffinityMethodSpec)
 
 
+class EvaluationSpec(Strict):
+    """How trials and baselines are scored (one protocol for both; the baselines are keyed by it)."""
+
+    thresholds: Literal["val_tuned", "fixed"] = Field(
+        "val_tuned", description="binary decision thresholds: val_tuned (each task's τ chosen on val every epoch, applied "
+                                 "unchanged to test) or fixed (p > 0.5)")
+
+
 class Spec(Strict):
     experiment: str
     seed: int = 0
@@ -762,6 +770,7 @@ class Spec(Strict):
     groupings: dict[str, list[list[str]]] = Field(default_factory=dict)
     grouping_methods: GroupingMethodsSpec = Field(default_factory=GroupingMethodsSpec)
     search: SearchSpec
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
 
     @field_validator("experiment")
     @classmethod

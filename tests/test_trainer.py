@@ -80,7 +80,7 @@ def test_secondary_metrics_from_the_same_pass_and_primary_unchanged(dataset):
     from mtlsearch.metrics.scores import METRICS, auroc
     from mtlsearch.train.trainer import predict
 
-    job = _job(dataset, baselines={"task_00": {"val": 0.5, "test": 0.5}})
+    job = _job(dataset, baselines={"task_00": {"val": 0.5, "test": 0.5}}, thresholds="fixed")  # decisions at p > 0.5
     trainer = MultiTaskTrainer(job)
     stats = trainer.run_epoch(0)
     m = trainer.metrics(stats)
@@ -150,3 +150,30 @@ def test_stl_selection_takes_each_task_at_its_own_epoch_multilabel_included(data
         chosen = np.stack([decisions[m[f"best_epoch/{t.name}"] - 1][split][t.name] for t in binary], axis=1)
         expected = multilabel_scores(chosen, trainer.data[split][1][:, cols].numpy())
         assert {k: m[f"{split}_extra/selected_ml_{k}"] for k in expected} == expected
+
+
+def test_val_tuned_thresholds_are_chosen_on_val_and_applied_unchanged_to_test(dataset):
+    import numpy as np
+
+    from mtlsearch.metrics.scores import METRICS
+    from mtlsearch.metrics.thresholds import decide, tune_threshold
+
+    trainer = MultiTaskTrainer(_job(dataset, epochs=2))  # val_tuned is the default
+    for e in range(2):
+        stats = trainer.run_epoch(e)
+    m = trainer.metrics(stats)
+    with torch.no_grad():
+        trainer.model.eval()
+        out = {s: trainer.model(trainer.data[s][0]) for s in ("val", "test")}
+    binary = [(j, t) for j, t in enumerate(trainer.tasks) if t.kind == "binary"]
+    assert binary
+    for j, t in binary:
+        probs = {s: torch.sigmoid(out[s][t.name][:, 0].double()).numpy() for s in out}
+        labels = {s: trainer.data[s][1][:, j].numpy() for s in out}
+        tau = tune_threshold(probs["val"], labels["val"], t.metric)
+        assert m[f"val_extra/threshold/{t.name}"] == m[f"test_extra/threshold/{t.name}"] == tau
+        for s in ("val", "test"):
+            assert m[f"{s}/{t.name}"] == METRICS[t.metric](decide(probs[s], tau), labels[s], 2)
+        # no other threshold does better on val
+        others = [METRICS[t.metric](decide(probs["val"], c), labels["val"], 2) for c in np.unique(probs["val"])]
+        assert m[f"val/{t.name}"] >= max(others)

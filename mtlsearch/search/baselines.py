@@ -25,9 +25,11 @@ from mtlsearch.train.job import TrainJob
 
 
 def baseline_config(spec: Spec) -> dict:
-    """What a baseline's result depends on besides the dataset and the task: model, budget, seed."""
+    """What a baseline's result depends on besides the dataset and the task: model, budget, seed, and the
+    evaluation protocol (a baseline scored with fixed thresholds is never reused as a val-tuned one)."""
     t = spec.train
     return {
+        "thresholds": spec.evaluation.thresholds,
         "encoder": spec.model.encoder.model_dump(),
         "epochs": t.epochs,
         "batch_size": t.batch_size,
@@ -106,7 +108,25 @@ def ensure_baselines(
             pending = free + list(stale)
         else:
             pending = []
-    return {t.name: {"val": stored[fps[t.name]]["val"], "test": stored[fps[t.name]]["test"], "fingerprint": fps[t.name]} for t in primary}
+    out = {t.name: {"val": stored[fps[t.name]]["val"], "test": stored[fps[t.name]]["test"], "fingerprint": fps[t.name]} for t in primary}
+    for warning in undefined_baselines(out, {t.name: t.metric for t in primary}):
+        log(f"WARNING: {warning}")
+    return out
+
+
+def undefined_baselines(baselines: dict[str, dict], metrics: dict[str, str]) -> list[str]:
+    """One line per baseline score Δm cannot divide by (0 or NaN): task, split, why, and what to do about it."""
+    out = []
+    for task, b in baselines.items():
+        for split in ("val", "test"):
+            v = b[split]
+            if v == 0 or v != v:
+                why = "it is 0" if v == 0 else "it is NaN (the split has no labelled example of the task)"
+                out.append(f"the STL baseline of task {task!r} on {split} ({metrics[task]}) cannot anchor Δm: {why}, so the "
+                           f"relative change over it is undefined and Δm({split}) is NaN for every candidate. Give the task "
+                           f"more labelled {split} examples or training epochs, keep evaluation.thresholds: val_tuned, or "
+                           f"leave the task out of the dataset's primary tasks")
+    return out
 
 
 def _path_label(spec: Spec) -> str:
@@ -182,6 +202,7 @@ def _train(spec: Spec, info: DatasetInfo, dataset_path: str, store: ResultsStore
         weight_decay=config["weight_decay"],
         optimizer=config["optimizer"],
         seed=config["seed"],
+        thresholds=config["thresholds"],
         torch_threads=spec.train.threads,
         use_gpu=use_gpu,
     )

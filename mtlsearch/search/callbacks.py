@@ -22,7 +22,7 @@ from mtlsearch.train.selection import SELECTED
 SPLITS = ("val", "test")
 
 # trainer's secondary per-task keys ("<split>_extra/<key>/<task>") -> task_metrics ``metric`` name
-EXTRA_TASK_METRICS = {"auroc": "auroc", "sp": "specificity", "se": "sensitivity"}
+EXTRA_TASK_METRICS = {"auroc": "auroc", "sp": "specificity", "se": "sensitivity", "threshold": "threshold"}
 
 
 def task_scores(result: dict, split: str) -> dict[str, float]:

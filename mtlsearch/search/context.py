@@ -124,6 +124,7 @@ class SearchContext:
             class_weighted=train.class_weighted,
             mixed_precision=train.mixed_precision,
             dataset_uri=self.dataset_uri,
+            thresholds=spec.evaluation.thresholds,
         )
 
     def cotask_for(self, config: dict) -> dict:

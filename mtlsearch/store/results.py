@@ -88,9 +88,10 @@ TASK_METRICS_SCHEMA = pa.schema(
 """One row per task, split and metric of a reported epoch: the task's primary metric (``metric``
 is its name, e.g. ``f1``), and secondary ones named in :data:`SECONDARY_TASK_METRICS`."""
 
-SECONDARY_TASK_METRICS = ("auroc", "specificity", "sensitivity")
+SECONDARY_TASK_METRICS = ("auroc", "specificity", "sensitivity", "threshold")
 """``metric`` values of task_metrics rows that are not the task's primary metric: AUROC of
-every task, and ICBHI specificity/sensitivity of tasks scored by ``icbhi_score``."""
+every task, ICBHI specificity/sensitivity of tasks scored by ``icbhi_score``, and the decision
+threshold τ a binary task was scored with (``evaluation.thresholds: val_tuned``; chosen on val)."""
 
 STATUS_SCHEMA = pa.schema(
     [

@@ -39,6 +39,7 @@ class TrainJob:
     class_weighted: bool | list[str] = False  # inverse-frequency class weights in the loss (all tasks, or these)
     mixed_precision: str = "none"  # "bf16": autocast forward passes on CUDA
     dataset_uri: str | None = None  # the table in a remote results store, for nodes without dataset_path
+    thresholds: str = "val_tuned"  # binary decision thresholds: val_tuned | fixed (mtlsearch.metrics.thresholds)
 
     def task_infos(self) -> list[TaskInfo]:
         return [TaskInfo.from_dict(t) for t in self.tasks]

@@ -28,6 +28,7 @@ from mtlsearch.data.distribute import local_table
 from mtlsearch.metrics.delta_m import delta_m
 from mtlsearch.metrics.multilabel import multilabel_scores
 from mtlsearch.metrics.scores import METRICS, auroc, icbhi_sensitivity, icbhi_specificity
+from mtlsearch.metrics.thresholds import THRESHOLD_METRICS, VAL_TUNED, tune_threshold
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.train.job import TrainJob
 from mtlsearch.tasks.auxiliary import AuxiliarySettings, attach_auxiliary
@@ -133,6 +134,7 @@ class MultiTaskTrainer:
         self.best = ModelSelection.for_plan(self.model.plan, self.tasks, job.baselines)
         self._ml_predictions: dict[str, dict[str, np.ndarray]] = {}  # split -> binary primary task -> this epoch's decisions
         self._selected_predictions: dict[str, dict[str, np.ndarray]] = {}  # ... at each task's selected epoch
+        self.thresholds: dict[str, float] = {}  # binary task -> τ chosen on this epoch's val split (val_tuned)
         self.start_epoch = 0
         self.cost_worker_seconds = 0.0
 
@@ -273,8 +275,13 @@ class MultiTaskTrainer:
           problem (:mod:`mtlsearch.metrics.multilabel`: per-label masking of missing
           labels for F1, fully labelled examples for subset accuracy).
 
-        Decisions use fixed thresholds, never tuned: a binary task is positive at
-        p > 0.5 (logit > 0), a multiclass one takes the argmax.
+        * ``threshold/<task>``: the decision threshold τ of a binary task scored by a
+          threshold metric under ``val_tuned``.
+
+        Decisions (:mod:`mtlsearch.metrics.thresholds`): with the job's ``thresholds``
+        ``val_tuned``, such a task is positive at p ≥ τ, τ chosen on ``val`` (so
+        evaluate ``val`` first in an epoch; other splits use that τ unchanged); with
+        ``fixed``, at p > 0.5 (logit > 0). A multiclass task takes the argmax.
         """
         x, y = self.data[split]
         self.model.eval()
@@ -289,13 +296,20 @@ class MultiTaskTrainer:
         for j, task in enumerate(self.tasks):
             logits = torch.cat([c[task.name] for c in chunks]) if chunks else torch.zeros(0, task.num_outputs, device=self.device)
             mask = y[:, j] >= 0
-            pred_all = predict(logits, task)
-            pred = pred_all[mask].cpu().numpy()
             true = y[:, j][mask].cpu().numpy()
-            k = len(task.classes)
-            scores[task.name] = METRICS[task.metric](pred, true, k) if len(true) else math.nan
             # float64: a float32 sigmoid saturates to exactly 1.0 above logit ≈ 17, tying confident positives in the ranks
             probs = torch.sigmoid(logits[:, 0].double()) if task.kind == "binary" else torch.softmax(logits.double(), dim=1)
+            if self._val_tuned(task):  # τ chosen on val this epoch, applied unchanged to the other splits
+                if split == "val":
+                    self.thresholds[task.name] = tune_threshold(probs[mask].cpu().numpy(), true, task.metric)
+                tau = self.thresholds.get(task.name, 0.5)
+                pred_all = (probs >= tau).to(torch.int64)
+                extra[f"threshold/{task.name}"] = tau
+            else:
+                pred_all = predict(logits, task)
+            pred = pred_all[mask].cpu().numpy()
+            k = len(task.classes)
+            scores[task.name] = METRICS[task.metric](pred, true, k) if len(true) else math.nan
             extra[f"auroc/{task.name}"] = auroc(probs[mask].double().cpu().numpy(), true, k) if len(true) else math.nan
             if task.metric == "icbhi_score":
                 extra[f"sp/{task.name}"] = icbhi_specificity(pred, true, k)
@@ -308,6 +322,10 @@ class MultiTaskTrainer:
             ml = multilabel_scores(stacked, y[:, multilabel].cpu().numpy())
             extra.update({f"ml_{k}": v for k, v in ml.items()})
         return scores, extra
+
+    def _val_tuned(self, task: TaskInfo) -> bool:
+        """Whether ``task``'s decision threshold is chosen on validation (:mod:`mtlsearch.metrics.thresholds`)."""
+        return self.job.thresholds == VAL_TUNED and task.kind == "binary" and task.metric in THRESHOLD_METRICS
 
     def _selected_multilabel(self, split: str) -> dict[str, float]:
         """The multi-label scores of the selection: each binary primary task's predictions at its model's selected epoch."""
