@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-VAL_TUNED, FIXED = "val_tuned", "fixed"
-THRESHOLD_PROTOCOLS = (VAL_TUNED, FIXED)
+VAL_TUNED = "val_tuned"
+"""The default protocol (``evaluation.thresholds`` lists both names; ``fixed`` needs no code here)."""
 THRESHOLD_METRICS = frozenset({"f1", "icbhi_score"})
 """Primary metrics of binary tasks that depend on a decision threshold."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from mtlsearch.data.canonical import TaskInfo
+from mtlsearch.metrics.thresholds import VAL_TUNED
 from mtlsearch.models.plan import SharingPlan
 
 
@@ -39,7 +40,7 @@ class TrainJob:
     class_weighted: bool | list[str] = False  # inverse-frequency class weights in the loss (all tasks, or these)
     mixed_precision: str = "none"  # "bf16": autocast forward passes on CUDA
     dataset_uri: str | None = None  # the table in a remote results store, for nodes without dataset_path
-    thresholds: str = "val_tuned"  # binary decision thresholds: val_tuned | fixed (mtlsearch.metrics.thresholds)
+    thresholds: str = VAL_TUNED  # binary decision thresholds: val_tuned | fixed (mtlsearch.metrics.thresholds)
 
     def task_infos(self) -> list[TaskInfo]:
         return [TaskInfo.from_dict(t) for t in self.tasks]

@@ -1,7 +1,7 @@
 """The multitask training core: data, optimisation step, evaluation, per-model epoch selection.
 
-Plain PyTorch, no Ray: :mod:`mtlsearch.train.loop` runs it inside Ray Train
-workers. With ``world_size`` workers, each epoch draws one permutation of the
+Plain PyTorch, no Ray: :mod:`mtlsearch.train.loop` runs it in a Tune trial, a
+Ray Train worker or a Ray task. With ``world_size`` workers, each epoch draws one permutation of the
 training set from ``seed + epoch``; global batch ``k`` is
 ``perm[k·B : (k+1)·B]`` and worker ``r`` takes every ``world_size``-th element
 of it, so a DDP run sees exactly the batches of a one-worker run with the same
@@ -359,7 +359,7 @@ class MultiTaskTrainer:
         ``dm_val``, ``dm_test`` of the selection (what ASHA and the leaderboard rank;
         never decreasing on val), ``epoch_dm_val``, ``epoch_dm_test`` of this epoch alone
         (curves). Secondary metrics
-        of :meth:`evaluate_all` (fixed 0.5 thresholds, nothing tuned):
+        of :meth:`evaluate_all` (they select nothing):
         ``val_extra/<key>`` and ``test_extra/<key>`` with ``<key>`` one of
         ``auroc/<task>``, ``sp/<task>``, ``se/<task>``, ``ml_macro_f1``,
         ``ml_micro_f1``, ``ml_subset_acc``, and ``selected_ml_*``: the multi-label scores of the
