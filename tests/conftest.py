@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -82,6 +83,16 @@ def s3_env(s3_server, monkeypatch):
     for name, value in s3_server.env.items():
         monkeypatch.setenv(name, value)
     return s3_server
+
+
+def tune_results(store_root: Path, experiment: str) -> dict[str, list[dict]]:
+    """Every epoch result Tune recorded for an experiment's trials (their result.json lines), per trial id."""
+    out: dict[str, list[dict]] = {}
+    for f in sorted((Path(store_root) / "experiments" / experiment / "tune").glob("*/result.json")):
+        rows = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+        if rows:
+            out[rows[0]["trial_id"]] = rows
+    return out
 
 
 def write_spec(path: Path, storage: Path, experiment: str = "t", *, num_samples: int = 8, epochs: int = 4,

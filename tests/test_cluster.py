@@ -6,7 +6,6 @@ then a search survives losing the second node.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_spec
+from conftest import tune_results, write_spec
 from mtlsearch.store.results import ResultsStore
 
 pytestmark = pytest.mark.ray
@@ -143,11 +142,8 @@ def _wait(proc: subprocess.Popen, timeout: float, log: Path) -> int:
 
 
 def _results(store_root: Path, experiment: str) -> list[dict]:
-    """Every epoch result Tune recorded for the experiment's trials (result.json lines)."""
-    rows = []
-    for f in (store_root / "experiments" / experiment / "tune").glob("*/result.json"):
-        rows += [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
-    return rows
+    """Every epoch result Tune recorded for the experiment's trials."""
+    return [r for rows in tune_results(store_root, experiment).values() for r in rows]
 
 
 def test_ddp_trials_span_two_nodes(two_nodes, tmp_path):

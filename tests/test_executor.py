@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import write_spec
+from conftest import tune_results, write_spec
 from mtlsearch.errors import SpecError
 from mtlsearch.search.launcher import launch
 from mtlsearch.search.tuner import max_concurrent_trials
@@ -65,15 +65,6 @@ def test_ready_specs_run_two_single_worker_trials_on_two_cores():
         assert max_concurrent_trials(spec, {"CPU": 2.0}) == 2, path.name
 
 
-def _tune_results(store_root: Path, experiment: str) -> dict[str, list[dict]]:
-    """Every result Tune recorded, per trial (from its result.json files)."""
-    out: dict[str, list[dict]] = {}
-    for f in sorted((store_root / "experiments" / experiment / "tune").glob("*/result.json")):
-        rows = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
-        out[rows[0]["trial_id"]] = rows
-    return out
-
-
 def _loop_numbers(result: dict) -> dict:
     return {k: v for k, v in result.items() if k not in TIMING_KEYS | TUNE_KEYS}
 
@@ -106,7 +97,7 @@ def test_both_paths_report_the_same_numbers_rows_and_leaderboard(ray_cluster, tm
         with log.open("w") as f:
             _, rows = launch(load_spec(spec), out=f)
         runs[executor] = {"rows": rows, "log": log.read_text(), "store": ResultsStore(str(tmp_path / executor)),
-                          "tune": _tune_results(tmp_path / executor, "paths")}
+                          "tune": tune_results(tmp_path / executor, "paths")}
     a, b = runs["in_trial"], runs["ray_train"]
     assert "one worker, a Ray task" in a["log"] and "Ray Train, 1 workers" in b["log"]
     assert "trains in its own Tune trial" in a["log"] and "runs 1 Ray Train worker(s)" in b["log"]
@@ -118,8 +109,8 @@ def test_both_paths_report_the_same_numbers_rows_and_leaderboard(ray_cluster, tm
         return [{k: v for k, v in r.items() if k not in RUN_SPECIFIC} for r in rows]
     assert board(a["rows"]) == board(b["rows"])
     # every number the loop reported, epoch by epoch, trial by trial (paired by their sampled config)
-    def by_config(tune_results):
-        return sorted(tune_results.values(), key=lambda rows: json.dumps(rows[0]["config"], sort_keys=True))
+    def by_config(per_trial):
+        return sorted(per_trial.values(), key=lambda rows: json.dumps(rows[0]["config"], sort_keys=True))
     ta, tb = by_config(a["tune"]), by_config(b["tune"])
     assert [r[0]["config"] for r in ta] == [r[0]["config"] for r in tb]
     assert [len(r) for r in ta] == [len(r) for r in tb]

@@ -7,7 +7,6 @@ Train worker (the worker group restarts from the Train run's checkpoint).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import write_spec
+from conftest import tune_results, write_spec
 from mtlsearch.store.results import ResultsStore
 
 pytestmark = pytest.mark.ray
@@ -64,8 +63,5 @@ def test_killed_training_process_resumes_from_checkpoint(ray_cluster, tmp_path, 
     assert [s["status"] for s in status] == ["finished"]
     rows = store.read("faults", "trials").to_pylist()
     assert sorted(r["epoch"] for r in rows) == list(range(1, epochs + 1))  # every epoch stored exactly once
-    results = []
-    for f in (tmp_path / "store" / "experiments" / "faults" / "tune").glob("*/result.json"):
-        results += [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
-    resumed = {r["resumed_at_epoch"] for r in results}
+    resumed = {r["resumed_at_epoch"] for rows in tune_results(tmp_path / "store", "faults").values() for r in rows}
     assert killed >= 2 and max(resumed) >= 1, (resumed, killed)  # restarted from a checkpoint, not from scratch
