@@ -758,6 +758,10 @@ class EvaluationSpec(Strict):
     thresholds: Literal["val_tuned", "fixed"] = Field(
         "val_tuned", description="binary decision thresholds: val_tuned (each task's τ chosen on val every epoch, applied "
                                  "unchanged to test) or fixed (p > 0.5)")
+    metric: Literal["task", "auroc", "average_precision"] = Field(
+        "task", description="the primary metric of every primary task, what Δm and selection use: task (each task's own, "
+                            "e.g. F1, macro-F1, the ICBHI score) or a threshold-free one of its probabilities (auroc, "
+                            "average_precision; one-vs-rest macro for multiclass tasks)")
 
 
 class Spec(Strict):

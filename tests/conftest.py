@@ -97,8 +97,10 @@ def tune_results(store_root: Path, experiment: str) -> dict[str, list[dict]]:
 
 def write_spec(path: Path, storage: Path, experiment: str = "t", *, num_samples: int = 8, epochs: int = 4,
                tasks: int = 6, samples: int = 1500, extra_train: str = "", space: str | None = None,
-               asha: str = "{enabled: true, grace_period: 1, reduction_factor: 2}") -> Path:
-    """A small synthetic spec (fast enough for CI) written to ``path``."""
+               asha: str = "{enabled: true, grace_period: 1, reduction_factor: 2}", search_extra: str = "",
+               extra: str = "") -> Path:
+    """A small synthetic spec (fast enough for CI) written to ``path``; ``search_extra``: more ``search:`` fields
+    (e.g. ``confirm: {top: 2, seeds: 2}``), ``extra``: more top-level fields (e.g. ``evaluation: {...}``)."""
     space = space or textwrap.dedent(
         """\
         architecture: {choice: [STL, MTL, GMHL, GMTL]}
@@ -126,8 +128,10 @@ groupings:
 search:
   num_samples: {num_samples}
   scheduler: {asha}
+{textwrap.indent(search_extra, '  ')}
   space:
     {space}
+{extra}
 """
     assert half
     path.write_text(text)

@@ -34,7 +34,7 @@ import math  # noqa: E402
 
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from mtlsearch.metrics.scores import auroc, icbhi_score, icbhi_sensitivity, icbhi_specificity  # noqa: E402
+from mtlsearch.metrics.scores import auroc, average_precision, icbhi_score, icbhi_sensitivity, icbhi_specificity  # noqa: E402
 
 
 def test_auroc_binary_hand_computed():
@@ -65,6 +65,28 @@ def test_auroc_matches_sklearn():
     expected = np.mean([roc_auc_score(true4 == c, probs[:, c]) for c in range(4)])
     assert auroc(probs, true4, 4) == pytest.approx(expected)
     assert auroc(probs.astype(np.float32), true4, 4) == pytest.approx(expected, abs=1e-6)
+
+
+def test_average_precision_hand_computed():
+    # scores high to low: +, -, +, - ; P at each positive: 1/1, 2/3; recall steps 1/2 each -> AP = (1 + 2/3) / 2
+    true = np.array([1, 0, 1, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.1])
+    assert average_precision(scores, true, 2) == pytest.approx((1 + 2 / 3) / 2)
+    # a tie enters at once: top two tied (+, -) -> P = 1/2 at recall 1/2, then + at 0.7 -> P 2/3 at recall 1
+    assert average_precision(np.array([0.9, 0.9, 0.7, 0.1]), true, 2) == pytest.approx(0.5 * 0.5 + 0.5 * 2 / 3)
+
+
+def test_average_precision_matches_sklearn_with_ties_and_multiclass():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(1)
+    true = rng.integers(0, 2, 300)
+    p = np.round(np.clip(true * 0.3 + rng.random(300) * 0.7, 0, 1), 1)  # many ties
+    assert average_precision(p, true, 2) == pytest.approx(average_precision_score(true, p))
+    true3 = rng.integers(0, 3, 200)
+    probs = rng.dirichlet([1, 1, 1], 200)
+    assert average_precision(probs, true3, 3) == pytest.approx(average_precision_score(np.eye(3)[true3], probs, average="macro"))
+    assert math.isnan(average_precision(np.array([0.2, 0.7]), np.array([0, 0]), 2))
 
 
 def test_auroc_nan_when_a_class_is_absent():

@@ -55,3 +55,25 @@ def test_a_baseline_of_zero_is_named_with_what_to_do():
     assert len(lines) == 2
     assert "task 'C03' on val (f1)" in lines[0] and "it is 0" in lines[0] and "evaluation.thresholds" in lines[0]
     assert "task 'C04' on test" in lines[1] and "NaN" in lines[1]
+
+
+def test_baselines_are_keyed_by_the_evaluation_protocol(tmp_path):
+    """A baseline scored with fixed thresholds or by another primary metric is never reused as a val-tuned F1 one."""
+    from conftest import write_spec
+    from mtlsearch.search.baselines import baseline_config, baseline_fingerprint
+    from mtlsearch.spec import load_spec
+
+    fps = set()
+    for evaluation in ("{}", "{thresholds: fixed}", "{metric: auroc}", "{metric: average_precision}"):
+        spec = load_spec(write_spec(tmp_path / "s.yaml", tmp_path / "store", extra=f"evaluation: {evaluation}")).spec
+        fps.add(baseline_fingerprint("data", "task_00", baseline_config(spec)))
+    assert len(fps) == 4
+
+
+def test_unknown_evaluation_metric_is_a_spec_error_naming_the_field(tmp_path):
+    from conftest import write_spec
+    from mtlsearch.errors import SpecError
+    from mtlsearch.spec import load_spec
+
+    with pytest.raises(SpecError, match=r"s\.yaml:\d+: field 'evaluation\.metric'.*auroc"):
+        load_spec(write_spec(tmp_path / "s.yaml", tmp_path / "store", extra="evaluation: {metric: roc}"))

@@ -177,3 +177,29 @@ def test_val_tuned_thresholds_are_chosen_on_val_and_applied_unchanged_to_test(da
         # no other threshold does better on val
         others = [METRICS[t.metric](decide(probs["val"], c), labels["val"], 2) for c in np.unique(probs["val"])]
         assert m[f"val/{t.name}"] >= max(others)
+
+
+def test_a_threshold_free_primary_metric_scores_probabilities_and_keeps_f1_decisions(dataset):
+    """evaluation.metric: auroc / average_precision: every primary task's primary score (what Δm and selection
+    use) is that metric of its probabilities; binary decisions for the multi-label F1 still take a val-tuned τ."""
+    from mtlsearch.metrics.scores import average_precision, auroc
+    from mtlsearch.metrics.thresholds import tune_threshold
+
+    path, info = dataset
+    for name, fn in (("auroc", auroc), ("average_precision", average_precision)):
+        scored = info.scored_by(name)
+        assert {t.metric for t in scored.primary_tasks()} == {name} and scored.fingerprint == info.fingerprint
+        job = _job((path, scored), epochs=1)
+        trainer = MultiTaskTrainer(job)
+        m = trainer.metrics(trainer.run_epoch(0))
+        with torch.no_grad():
+            trainer.model.eval()
+            out = {s: trainer.model(trainer.data[s][0]) for s in ("val", "test")}
+        for j, t in enumerate(trainer.tasks):
+            logits = out["val"][t.name].double()
+            probs = torch.sigmoid(logits[:, 0]) if t.kind == "binary" else torch.softmax(logits, dim=1)
+            labels = trainer.data["val"][1][:, j]
+            assert m[f"val/{t.name}"] == pytest.approx(fn(probs.numpy(), labels.numpy(), len(t.classes)), abs=1e-12)
+            if t.kind == "binary":
+                assert m[f"val_extra/threshold/{t.name}"] == tune_threshold(probs.numpy(), labels.numpy(), "f1")
+    assert info.scored_by("task") is info

@@ -13,7 +13,7 @@ file is self-describing. Trials open it memory-mapped.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -86,6 +86,14 @@ class DatasetInfo:
 
     def primary_tasks(self) -> list[TaskInfo]:
         return [t for t in self.tasks if t.role == "primary"]
+
+    def scored_by(self, metric: str) -> "DatasetInfo":
+        """This dataset with every primary task scored by ``metric`` (``evaluation.metric``; higher is better),
+        or unchanged for ``"task"`` (each task keeps its own metric)."""
+        if metric == "task":
+            return self
+        tasks = tuple(replace(t, metric=metric, direction="max") if t.role == "primary" else t for t in self.tasks)
+        return replace(self, tasks=tasks)
 
     def to_json(self) -> str:
         d = asdict(self)

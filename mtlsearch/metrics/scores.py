@@ -2,9 +2,10 @@
 
 Each metric takes integer arrays ``pred`` and ``true`` (missing labels already
 removed) and the number of classes; all are in [0, 1], higher is better.
-:func:`auroc` is the exception: it ranks class probabilities instead of
-predicted classes, so it is not in :data:`METRICS` (a task's primary metric
-there always takes predicted classes).
+:func:`auroc` and :func:`average_precision` are the exception: they rank class
+probabilities instead of predicted classes (no decision threshold), so they are
+in :data:`PROBABILITY_METRICS`, not in :data:`METRICS`; ``evaluation.metric``
+can make either the primary metric of every primary task.
 """
 
 from __future__ import annotations
@@ -111,6 +112,13 @@ def auroc(scores: np.ndarray, true: np.ndarray, num_classes: int) -> float:
     multiclass: any of the ``C`` classes absent), since a one-vs-rest AUROC
     needs both positives and negatives of every class.
     """
+    return _ranking_metric(_binary_auroc, scores, true, num_classes)
+
+
+def _ranking_metric(binary: Callable[[np.ndarray, np.ndarray], float], scores: np.ndarray, true: np.ndarray,
+                    num_classes: int) -> float:
+    """``binary(positive, scores)`` of a binary task, or its one-vs-rest macro average over a multiclass task's classes;
+    NaN when a class is absent from ``true``."""
     true = np.asarray(true)
     scores = np.asarray(scores, dtype=np.float64)
     if len(true) == 0 or len(np.unique(true)) < num_classes:
@@ -118,8 +126,32 @@ def auroc(scores: np.ndarray, true: np.ndarray, num_classes: int) -> float:
     if num_classes == 2:
         if scores.ndim == 2:
             scores = scores[:, 1] if scores.shape[1] == 2 else scores[:, 0]
-        return _binary_auroc(true == 1, scores)
-    return float(np.mean([_binary_auroc(true == c, scores[:, c]) for c in range(num_classes)]))
+        return binary(true == 1, scores)
+    return float(np.mean([binary(true == c, scores[:, c]) for c in range(num_classes)]))
+
+
+def _binary_average_precision(positive: np.ndarray, scores: np.ndarray) -> float:
+    """``AP = Σ_k (R_k − R_{k−1}) · P_k`` over the distinct scores as thresholds, highest first (no interpolation)."""
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], positive[order]
+    last = np.flatnonzero(np.r_[s[1:] != s[:-1], True])  # the last example of each run of tied scores
+    tp = np.cumsum(y)[last].astype(np.float64)
+    predicted = (last + 1).astype(np.float64)
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * (tp / predicted)))
+
+
+def average_precision(scores: np.ndarray, true: np.ndarray, num_classes: int) -> float:
+    """Average precision from class probabilities (equal to scikit-learn's ``average_precision_score``).
+
+    Binary: ``AP = Σ_k (R_k − R_{k−1}) · P_k``, the precision ``P_k`` and recall
+    ``R_k`` of predicting positive at ``score ≥ s_k`` for each distinct score
+    ``s_k`` from the highest down (a step-wise area under the precision-recall
+    curve, no interpolation; tied scores enter together). ``scores`` as in
+    :func:`auroc`. Multiclass: the one-vs-rest macro average over the ``C``
+    classes. NaN when a class is absent from ``true`` (as :func:`auroc`).
+    """
+    return _ranking_metric(_binary_average_precision, scores, true, num_classes)
 
 
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray, int], float]] = {
@@ -128,3 +160,10 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray, int], float]] = {
     "accuracy": accuracy,
     "icbhi_score": icbhi_score,
 }
+"""Metrics of predicted classes (a task's decisions)."""
+
+PROBABILITY_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, int], float]] = {
+    "auroc": auroc,
+    "average_precision": average_precision,
+}
+"""Threshold-free metrics of class probabilities; ``evaluation.metric`` names one to score every primary task by."""

@@ -26,10 +26,12 @@ from mtlsearch.train.job import TrainJob
 
 def baseline_config(spec: Spec) -> dict:
     """What a baseline's result depends on besides the dataset and the task: model, budget, seed, and the
-    evaluation protocol (a baseline scored with fixed thresholds is never reused as a val-tuned one)."""
+    evaluation protocol (a baseline scored with fixed thresholds, or by another metric, is never reused as if it
+    were scored the new way)."""
     t = spec.train
     return {
         "thresholds": spec.evaluation.thresholds,
+        "metric": spec.evaluation.metric,
         "encoder": spec.model.encoder.model_dump(),
         "epochs": t.epochs,
         "batch_size": t.batch_size,

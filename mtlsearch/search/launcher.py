@@ -129,7 +129,7 @@ def launch(
         log(f"experiment {spec.experiment!r} already exists in the store; this search is {experiment!r} (use --resume to continue the old one)")
 
     dataset_path = prepare_dataset(loaded, store)
-    info = read_info(dataset_path)
+    info = read_info(dataset_path).scored_by(spec.evaluation.metric)
     sizes = split_sizes(dataset_path)
     log(f"dataset {info.name}: {len(info.tasks)} tasks ({len(info.primary_tasks())} primary), "
         f"{sizes['train']}/{sizes['val']}/{sizes['test']} train/val/test examples, table {dataset_path}")

@@ -27,7 +27,7 @@ from mtlsearch.data.canonical import TaskInfo, read_info, read_splits
 from mtlsearch.data.distribute import local_table
 from mtlsearch.metrics.delta_m import delta_m
 from mtlsearch.metrics.multilabel import multilabel_scores
-from mtlsearch.metrics.scores import METRICS, auroc, icbhi_sensitivity, icbhi_specificity
+from mtlsearch.metrics.scores import METRICS, PROBABILITY_METRICS, auroc, icbhi_sensitivity, icbhi_specificity
 from mtlsearch.metrics.thresholds import THRESHOLD_METRICS, VAL_TUNED, tune_threshold
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.train.job import TrainJob
@@ -263,7 +263,10 @@ class MultiTaskTrainer:
     def evaluate_all(self, split: str) -> tuple[dict[str, float], dict[str, float]]:
         """``(primary, extra)`` on ``split`` from one forward pass, each over labelled examples only.
 
-        ``primary``: each task's primary metric (what Δm and epoch selection use).
+        ``primary``: each task's primary metric (what Δm and epoch selection use): of its
+        decisions (:data:`~mtlsearch.metrics.scores.METRICS`), or of its probabilities when it
+        is a threshold-free one (:data:`~mtlsearch.metrics.scores.PROBABILITY_METRICS`,
+        ``evaluation.metric``).
         ``extra``: secondary numbers that select nothing:
 
         * ``auroc/<task>``: AUROC from the sigmoid (binary) or softmax
@@ -275,8 +278,8 @@ class MultiTaskTrainer:
           problem (:mod:`mtlsearch.metrics.multilabel`: per-label masking of missing
           labels for F1, fully labelled examples for subset accuracy).
 
-        * ``threshold/<task>``: the decision threshold τ of a binary task scored by a
-          threshold metric under ``val_tuned``.
+        * ``threshold/<task>``: the decision threshold τ of a binary task under ``val_tuned``
+          (see :meth:`_decision_metric`).
 
         Decisions (:mod:`mtlsearch.metrics.thresholds`): with the job's ``thresholds``
         ``val_tuned``, such a task is positive at p ≥ τ, τ chosen on ``val`` (so
@@ -299,9 +302,10 @@ class MultiTaskTrainer:
             true = y[:, j][mask].cpu().numpy()
             # float64: a float32 sigmoid saturates to exactly 1.0 above logit ≈ 17, tying confident positives in the ranks
             probs = torch.sigmoid(logits[:, 0].double()) if task.kind == "binary" else torch.softmax(logits.double(), dim=1)
-            if self._val_tuned(task):  # τ chosen on val this epoch, applied unchanged to the other splits
+            decided_by = self._decision_metric(task)
+            if decided_by is not None:  # τ chosen on val this epoch, applied unchanged to the other splits
                 if split == "val":
-                    self.thresholds[task.name] = tune_threshold(probs[mask].cpu().numpy(), true, task.metric)
+                    self.thresholds[task.name] = tune_threshold(probs[mask].cpu().numpy(), true, decided_by)
                 tau = self.thresholds.get(task.name, 0.5)
                 pred_all = (probs >= tau).to(torch.int64)
                 extra[f"threshold/{task.name}"] = tau
@@ -309,7 +313,10 @@ class MultiTaskTrainer:
                 pred_all = predict(logits, task)
             pred = pred_all[mask].cpu().numpy()
             k = len(task.classes)
-            scores[task.name] = METRICS[task.metric](pred, true, k) if len(true) else math.nan
+            if task.metric in PROBABILITY_METRICS:
+                scores[task.name] = PROBABILITY_METRICS[task.metric](probs[mask].cpu().numpy(), true, k) if len(true) else math.nan
+            else:
+                scores[task.name] = METRICS[task.metric](pred, true, k) if len(true) else math.nan
             extra[f"auroc/{task.name}"] = auroc(probs[mask].double().cpu().numpy(), true, k) if len(true) else math.nan
             if task.metric == "icbhi_score":
                 extra[f"sp/{task.name}"] = icbhi_specificity(pred, true, k)
@@ -323,9 +330,18 @@ class MultiTaskTrainer:
             extra.update({f"ml_{k}": v for k, v in ml.items()})
         return scores, extra
 
-    def _val_tuned(self, task: TaskInfo) -> bool:
-        """Whether ``task``'s decision threshold is chosen on validation (:mod:`mtlsearch.metrics.thresholds`)."""
-        return self.job.thresholds == VAL_TUNED and task.kind == "binary" and task.metric in THRESHOLD_METRICS
+    def _decision_metric(self, task: TaskInfo) -> str | None:
+        """The metric ``task``'s decision threshold is chosen on validation to maximise
+        (:mod:`mtlsearch.metrics.thresholds`), or None for decisions at p > 0.5 / the argmax.
+
+        Under ``val_tuned``, a binary task's own threshold metric; a binary task scored by a
+        threshold-free metric (``evaluation.metric``: AUROC, AP) still makes decisions for the
+        secondary multi-label F1 scores, so its τ maximises F1."""
+        if self.job.thresholds != VAL_TUNED or task.kind != "binary":
+            return None
+        if task.metric in THRESHOLD_METRICS:
+            return task.metric
+        return "f1" if task.metric in PROBABILITY_METRICS else None
 
     def _selected_multilabel(self, split: str) -> dict[str, float]:
         """The multi-label scores of the selection: each binary primary task's predictions at its model's selected epoch."""
