@@ -683,8 +683,20 @@ class AshaSpec(Strict):
     reduction_factor: float = Field(2.0, gt=1.0)
 
 
+class ConfirmSpec(Strict):
+    """Confirmation with seeds (:mod:`mtlsearch.search.confirm`): after the search, the ``top`` candidates by
+    Δm(val) and the STL baselines are retrained with ``seeds`` new seeds; Δm(test) gets a paired 95% interval."""
+
+    top: int = Field(3, ge=1, description="candidates to confirm: the best by the search's Δm(val)")
+    seeds: int = Field(3, ge=2, description="seeds per candidate and for the baselines (an interval needs at least 2)")
+    each_architecture: bool = Field(
+        False, description="also confirm the best candidate of every architecture the search tried (STL, MTL, GMHL, GMTL)")
+
+
 class SearchSpec(Strict):
     num_samples: int = Field(10, ge=1, description="trials")
+    confirm: ConfirmSpec | None = Field(
+        None, description="retrain the best candidates and the baselines with more seeds for Δm(test) intervals; off when absent")
     max_concurrent_trials: int | None = Field(None, ge=1)
     searcher: Literal["optuna", "random", "grid"] = Field(
         "optuna", description="optuna: TPE; random; grid: every candidate of a discrete space (choice/int dimensions) once"

@@ -32,8 +32,10 @@ import math
 from collections import defaultdict
 
 from mtlsearch.errors import StoreError
+from mtlsearch.report.confirmation import format_confirmation, summarize
+from mtlsearch.report.text import fmt, table
 from mtlsearch.spec import metadata_tasks
-from mtlsearch.store.results import ABANDONED, MULTILABEL_COLUMNS, SECONDARY_TASK_METRICS, ResultsStore
+from mtlsearch.store.results import ABANDONED, CONFIRMS, MULTILABEL_COLUMNS, SECONDARY_TASK_METRICS, ResultsStore
 
 
 def _key(dm: float | None) -> float:
@@ -41,7 +43,28 @@ def _key(dm: float | None) -> float:
 
 
 def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
-    """Rows sorted by validation Δm, best first."""
+    """The search trials' rows sorted by validation Δm, best first.
+
+    Each row's ``confirmation`` is its row of :func:`mtlsearch.report.confirmation.summarize`
+    (Δm over the confirmation seeds with its interval), or None when it was not confirmed;
+    the confirmation runs themselves are not ranked here.
+    """
+    every = _trial_rows(store, experiment)
+    rows = [r for r in every if CONFIRMS not in r["config"]]
+    rows.sort(key=lambda r: (_key(r["dm_val"]), _key(r["dm_test"])), reverse=True)
+    confirmed = {c["trial_id"]: c for c in summarize(rows, [r for r in every if CONFIRMS in r["config"]], candidate_label)}
+    for r in rows:
+        r["confirmation"] = confirmed.get(r["trial_id"])
+    return rows
+
+
+def confirmation_rows(rows: list[dict]) -> list[dict]:
+    """The confirmation rows of a leaderboard, best first (by mean Δm(val) over the seeds)."""
+    return sorted((r["confirmation"] for r in rows if r.get("confirmation")), key=lambda c: c["rank"])
+
+
+def _trial_rows(store: ResultsStore, experiment: str) -> list[dict]:
+    """One row per trial (search and confirmation runs), unsorted."""
     if store.read_experiment(experiment) is None:
         known = store.experiments()
         raise StoreError(f"no experiment {experiment!r} in the store {store.root} (experiments there: {known or 'none'})")
@@ -95,7 +118,6 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
                                for t in extra[(trial_id, best["epoch"])]},
             }
         )
-    rows.sort(key=lambda r: (_key(r["dm_val"]), _key(r["dm_test"])), reverse=True)
     return rows
 
 
@@ -126,10 +148,6 @@ def _groups_text(row: dict) -> str:
     return " | ".join(",".join(g) for g in row["groups"])
 
 
-def _fmt(v: float | None, spec: str = "+.2f") -> str:
-    return "nan" if v is None or math.isnan(v) else format(v, spec)
-
-
 def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
     """A plain-text leaderboard and, for the best candidates, per-task scores beside the baselines."""
     if not rows:
@@ -145,9 +163,9 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
             str(i + 1),
             r["trial_id"],
             candidate_label(r),
-            _fmt(r["dm_val"]),
-            _fmt(r["dm_test"]),
-            *([_fmt(r.get("test_macro_f1"), ".4f"), _fmt(r.get("test_micro_f1"), ".4f")] if multilabel else []),
+            fmt(r["dm_val"]),
+            fmt(r["dm_test"]),
+            *([fmt(r.get("test_macro_f1"), ".4f"), fmt(r.get("test_micro_f1"), ".4f")] if multilabel else []),
             *([_metadata_text(r)] if metadata else []),
             f"{r['epochs_trained']}",
             "yes" if r["stopped_early"] else ("error" if r["status"] == "error" else "no"),
@@ -156,7 +174,7 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
         ]
         for i, r in enumerate(rows)
     ]
-    out = [_table(header, body)]
+    out = [table(header, body)]
 
     baselines = experiment_meta.get("baselines", {})
     top = rows[: min(3, len(rows))]
@@ -168,22 +186,19 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
         for t in tasks:
             b = baselines.get(t, {})
             body.append(
-                [t, metrics.get(t, ""), _fmt(b.get("val"), ".4f"), _fmt(b.get("test"), ".4f")]
-                + [_fmt(r["tasks"].get(t, {}).get("val"), ".4f") for r in top]
-                + [_fmt(r["tasks"].get(t, {}).get("test"), ".4f") for r in top]
+                [t, metrics.get(t, ""), fmt(b.get("val"), ".4f"), fmt(b.get("test"), ".4f")]
+                + [fmt(r["tasks"].get(t, {}).get("val"), ".4f") for r in top]
+                + [fmt(r["tasks"].get(t, {}).get("test"), ".4f") for r in top]
             )
         out.append("\nper-task scores of the top candidates (STL = single-task baseline):")
-        out.append(_table(header, body))
+        out.append(table(header, body))
+    confirmed = confirmation_rows(rows)
+    if confirmed or experiment_meta.get("confirmation"):
+        out.append("\n" + format_confirmation(confirmed, (experiment_meta.get("confirmation") or {}).get("seeds")))
     return "\n".join(out)
 
 
 def _metadata_text(row: dict) -> str:
     """``sex 0.5306`` (several: comma-separated); ``-`` for a trial without metadata tasks."""
     meta = row.get("metadata") or {}
-    return ", ".join(f"{t} {_fmt(s.get('test'), '.4f')}" for t, s in meta.items()) or "-"
-
-
-def _table(header: list[str], body: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in body])
+    return ", ".join(f"{t} {fmt(s.get('test'), '.4f')}" for t, s in meta.items()) or "-"

@@ -16,7 +16,7 @@ from typing import TextIO
 from ray.tune import Callback
 
 from mtlsearch.search.context import SearchContext
-from mtlsearch.store.results import ABANDONED, MULTILABEL_COLUMNS, ResultsStore
+from mtlsearch.store.results import ABANDONED, CONFIRMS, MULTILABEL_COLUMNS, SEED, ResultsStore
 from mtlsearch.train.selection import SELECTED
 
 SPLITS = ("val", "test")
@@ -68,9 +68,10 @@ def _role_metric(info, task: str) -> tuple[str, str]:
 class StoreCallback(Callback):
     """Writes every reported epoch, and how every trial ended, to the results store."""
 
-    def __init__(self, store_root: str, context: SearchContext):
+    def __init__(self, store_root: str, context: SearchContext, confirming: bool = False):
         self.store_root = store_root
         self.context = context
+        self.confirming = confirming  # the confirmation stage's Tune run (its trials' configs name CONFIRMS)
         self._store: ResultsStore | None = None
         self._max_epochs = context.spec.train.epochs
 
@@ -94,6 +95,8 @@ class StoreCallback(Callback):
             **{k: result.get(k) for k in ("dm_val", "dm_test", "train_loss", "cost_worker_s", "samples_per_s")},
             **multilabel_columns(result),
             "selected_epochs": selected_epochs(result),
+            "seed": int(trial.config.get(SEED, self.context.spec.seed)),
+            "confirms": trial.config.get(CONFIRMS),
         }
         task_rows = []
         for split in SPLITS:
@@ -119,14 +122,17 @@ class StoreCallback(Callback):
 
         A search killed outright (SIGKILL, a lost head) may have stored a trial's epochs
         after Tune last saved its experiment state; the restored search (``--resume``)
-        never heard of that trial and ran another in its place.
+        never heard of that trial and ran another in its place. Only the trials of this run's stage
+        (the search, or the confirmation) are considered.
         """
         exp = self.context.experiment
         known = {t.trial_id for t in trials}
         ended = set(self.store.read(exp, "status").column("trial_id").to_pylist())
-        rows = self.store.read(exp, "trials").select(["trial_id", "epoch"]).to_pylist()
+        rows = self.store.read(exp, "trials").select(["trial_id", "epoch", "confirms"]).to_pylist()
         epochs: dict[str, int] = {}
         for r in rows:
+            if (r["confirms"] is not None) != self.confirming:  # the other stage's trials are not this run's to judge
+                continue
             epochs[r["trial_id"]] = max(epochs.get(r["trial_id"], 0), r["epoch"])
         for trial_id in sorted(set(epochs) - known - ended):
             self.store.write_trial_status(exp, trial_id, ABANDONED, epochs[trial_id], self._max_epochs,
@@ -178,9 +184,10 @@ class TensorBoardCallback(Callback):
 class ProgressCallback(Callback):
     """One line per event: trials running/finished/stopped/errored and the best Δm(val) so far."""
 
-    def __init__(self, context: SearchContext, num_samples: int, stream: TextIO | None = None):
+    def __init__(self, context: SearchContext, num_samples: int, stream: TextIO | None = None, stage: str = ""):
         self.context = context
         self.num_samples = num_samples
+        self.stage = stage  # e.g. "confirm": named at the start of each line
         self.stream = stream
         self._start = time.time()
         self._best: tuple[float, str] | None = None
@@ -197,14 +204,17 @@ class ProgressCallback(Callback):
         best = f"best Δm(val) {self._best[0]:+.2f} ({self._best[1]})" if self._best else "best Δm(val) -"
         elapsed = time.time() - self._start
         line = (
-            f"[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] {running} running · {len(done)}/{self.num_samples} done "
+            f"[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] {self.stage + ' · ' if self.stage else ''}{running} running · {len(done)}/{self.num_samples} done "
             f"({early} stopped by ASHA) · {errored} errored · {best} | {text}"
         )
         print(line, file=self.stream or sys.stdout, flush=True)
 
     def _label(self, trial) -> str:
         d = self.context.describe(trial.config)
-        return f"{trial.trial_id} {d['architecture']}{'[' + d['grouping'] + ']' if d['grouping'] else ''}"
+        label = f"{trial.trial_id} {d['architecture']}{'[' + d['grouping'] + ']' if d['grouping'] else ''}"
+        if CONFIRMS in trial.config:
+            label += f" (confirms {trial.config[CONFIRMS]}, seed {trial.config[SEED]})"
+        return label
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self._print(f"started {self._label(trial)}", trials)

@@ -8,6 +8,7 @@ from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.models.plan import make_plan
 from mtlsearch.search.space import STATIC_WEIGHT
 from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, NO_METADATA, PLANTED, Spec, metadata_tasks
+from mtlsearch.store.results import SEED
 from mtlsearch.train.job import TrainJob
 
 DEFAULT_ARCHITECTURE = "MTL"
@@ -30,6 +31,7 @@ class SearchContext:
     train_runs_uri: str
     computed_groups: dict[str, list[list[str]]] = field(default_factory=dict)  # computed_key(method, k) -> groups
     dataset_uri: str | None = None  # the table in a remote store (mtlsearch.data.distribute)
+    seed_baselines: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)  # confirmation: seed -> baselines
 
     @property
     def spec(self) -> Spec:
@@ -93,6 +95,8 @@ class SearchContext:
         ``weighting`` names the loss weighting (default ``train.weighting``), with
         ``train.weighting``'s options when it is that strategy, else its defaults;
         ``w/<task>`` (``search.space.static_weights``) sets a static weight.
+        ``seed`` (a confirmation run, :mod:`mtlsearch.search.confirm`) sets the seed, and Δm is then
+        reported against the STL baselines trained with that seed (:attr:`seed_baselines`).
         """
         spec = self.spec
         encoder = spec.model.named(config.get("encoder")).model_dump()
@@ -105,6 +109,7 @@ class SearchContext:
         searched = {k[len(STATIC_WEIGHT):]: float(v) for k, v in config.items() if k.startswith(STATIC_WEIGHT)}
         if searched and weighting["name"] == "static":
             weighting["weights"] = {**weighting["weights"], **searched}
+        seed = int(config.get(SEED, spec.seed))
         return TrainJob(
             dataset_path=self.dataset_path,
             tasks=[asdict(t) for t in self.info.tasks],
@@ -115,8 +120,8 @@ class SearchContext:
             lr=float(config.get("lr", train.lr)),
             weight_decay=float(config.get("weight_decay", train.weight_decay)),
             optimizer=str(config.get("optimizer", train.optimizer)),
-            seed=spec.seed,
-            baselines=self.baselines,
+            seed=seed,
+            baselines=self.seed_baselines.get(seed, self.baselines),
             torch_threads=train.threads,
             use_gpu=use_gpu,
             weighting=weighting,

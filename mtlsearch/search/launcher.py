@@ -195,6 +195,12 @@ def launch(
             log(f"each trial holds {cpus:g} CPU{f' and {gpus:g} GPU' if gpus else ''}; "
                 f"up to {tuner_mod.max_concurrent_trials(spec, ray.cluster_resources())} trial(s) at once")
         tuner.fit()
+        if spec.search.confirm is not None:
+            from mtlsearch.search.confirm import run_confirmation
+
+            run_confirmation(store, context, dataset_path, log, stream=out, use_gpu=use_gpu)
+        else:
+            log("confirmation off (search.confirm): each Δm comes from one seed, without an interval over seeds")
 
     rows = leaderboard(store, experiment)
     print(format_leaderboard(rows, store.read_experiment(experiment)), file=out)

@@ -23,6 +23,8 @@ from mtlsearch.train.executor import trial_footprint, trial_resources, worker_bu
 
 METRIC, MODE = "dm_val", "max"
 TUNE_DIR = "tune"
+CONFIRM_TUNE_DIR = "tune_confirm"
+CONFIRM_STAGE = "confirm"
 
 
 def run_trial(config: dict, context: SearchContext, storage_filesystem=None) -> None:
@@ -96,11 +98,13 @@ def _scheduler(spec: Spec):
     )
 
 
-def callbacks(store: ResultsStore, context: SearchContext, stream=None) -> list:
+def callbacks(store: ResultsStore, context: SearchContext, stream=None, num_samples: int | None = None, stage: str = "") -> list:
+    """mtlsearch's callbacks of one Tune run of ``num_samples`` trials (default: the search's); ``stage`` names it
+    in the progress lines (e.g. ``confirm``)."""
     out = [
-        StoreCallback(store.root, context),
+        StoreCallback(store.root, context, confirming=stage == CONFIRM_STAGE),
         TensorBoardCallback(store.experiment_uri(context.experiment, "tensorboard")),
-        ProgressCallback(context, context.spec.search.num_samples, stream),
+        ProgressCallback(context, num_samples or context.spec.search.num_samples, stream, stage),
     ]
     if context.spec.train.resolved_executor != IN_TRIAL:  # only Ray Train worker groups leave placement groups behind
         out.append(PlacementGroupReaper(worker_bundle=worker_bundle(context.spec.train)))
@@ -127,34 +131,32 @@ def max_concurrent_trials(spec: Spec, cluster: dict[str, float]) -> int:
     return max(1, fit)
 
 
-def build_tuner(store: ResultsStore, context: SearchContext, stream=None, extra_callbacks: list | None = None) -> tune.Tuner:
-    """A new search; ``extra_callbacks``: Tune callbacks run beside mtlsearch's own (e.g. a timing probe)."""
+def _tuner(store: ResultsStore, context: SearchContext, tune_dir: str, num_samples: int, search_alg, scheduler,
+           run_callbacks: list) -> tune.Tuner:
+    """A Tune run of the trainable under ``experiments/<name>/<tune_dir>`` (the search's, or the confirmation's)."""
     import ray
 
     from mtlsearch.store.atomic import ray_storage
 
     spec = context.spec
     storage_filesystem, storage_path = ray_storage(store.experiment_uri(context.experiment))
-    search_alg = _searcher(spec, [t.name for t in context.info.primary_tasks()], stream)
-    if isinstance(search_alg, DistinctConfigs):
-        search_alg.announce(spec.search.num_samples)
     return tune.Tuner(
         trainable(context),
         tune_config=tune.TuneConfig(
             metric=METRIC,
             mode=MODE,
-            num_samples=spec.search.num_samples,
+            num_samples=num_samples,
             max_concurrent_trials=max_concurrent_trials(spec, ray.cluster_resources()),
             search_alg=search_alg,
-            scheduler=_scheduler(spec),
+            scheduler=scheduler,
             # in-trial: a finished trial's actor (its process, torch imported) trains the next trial of the same size
             reuse_actors=spec.train.resolved_executor == IN_TRIAL,
         ),
         run_config=tune.RunConfig(
-            name=TUNE_DIR,
+            name=tune_dir,
             storage_path=storage_path,
             storage_filesystem=storage_filesystem,
-            callbacks=callbacks(store, context, stream) + list(extra_callbacks or []),
+            callbacks=run_callbacks,
             verbose=0,
             # a trial whose Tune driver died (its node lost) is restarted; it resumes its Train run's checkpoint
             failure_config=tune.FailureConfig(max_failures=spec.train.max_failures),
@@ -162,20 +164,41 @@ def build_tuner(store: ResultsStore, context: SearchContext, stream=None, extra_
     )
 
 
-def tune_path(store: ResultsStore, experiment: str) -> str:
-    return store.experiment_uri(experiment, TUNE_DIR)
+def build_tuner(store: ResultsStore, context: SearchContext, stream=None, extra_callbacks: list | None = None) -> tune.Tuner:
+    """A new search; ``extra_callbacks``: Tune callbacks run beside mtlsearch's own (e.g. a timing probe)."""
+    spec = context.spec
+    search_alg = _searcher(spec, [t.name for t in context.info.primary_tasks()], stream)
+    if isinstance(search_alg, DistinctConfigs):
+        search_alg.announce(spec.search.num_samples)
+    return _tuner(store, context, TUNE_DIR, spec.search.num_samples, search_alg, _scheduler(spec),
+                  callbacks(store, context, stream) + list(extra_callbacks or []))
 
 
-def can_restore(store: ResultsStore, experiment: str) -> bool:
+def build_confirm_tuner(store: ResultsStore, context: SearchContext, configs: list[dict], stream=None) -> tune.Tuner:
+    """The confirmation stage (:mod:`mtlsearch.search.confirm`): exactly ``configs``, each trained to the full budget."""
+    from ray.tune.schedulers import FIFOScheduler
+
+    from mtlsearch.search.confirm import ListedConfigs
+
+    return _tuner(store, context, CONFIRM_TUNE_DIR, len(configs), ListedConfigs(configs),
+                  FIFOScheduler(), callbacks(store, context, stream, len(configs), stage=CONFIRM_STAGE))
+
+
+def tune_path(store: ResultsStore, experiment: str, tune_dir: str = TUNE_DIR) -> str:
+    return store.experiment_uri(experiment, tune_dir)
+
+
+def can_restore(store: ResultsStore, experiment: str, tune_dir: str = TUNE_DIR) -> bool:
     from mtlsearch.store.atomic import ray_storage
 
-    fs, path = ray_storage(tune_path(store, experiment))
+    fs, path = ray_storage(tune_path(store, experiment, tune_dir))
     return tune.Tuner.can_restore(path, storage_filesystem=fs)
 
 
-def restore_tuner(store: ResultsStore, context: SearchContext) -> tune.Tuner:
-    """Continue an interrupted search: finished trials stay, unfinished and errored ones resume from checkpoints."""
+def restore_tuner(store: ResultsStore, context: SearchContext, tune_dir: str = TUNE_DIR) -> tune.Tuner:
+    """Continue an interrupted Tune run (the search, or the confirmation with ``tune_dir`` :data:`CONFIRM_TUNE_DIR`):
+    finished trials stay, unfinished and errored ones resume from checkpoints."""
     from mtlsearch.store.atomic import ray_storage
 
-    fs, path = ray_storage(tune_path(store, context.experiment))
+    fs, path = ray_storage(tune_path(store, context.experiment, tune_dir))
     return tune.Tuner.restore(path, trainable=trainable(context), resume_unfinished=True, resume_errored=True, storage_filesystem=fs)

@@ -12,6 +12,8 @@ Layout under the root (a local folder or, through ``pyarrow.fs``, an object-stor
     experiments/<name>/trials/<trial>/epoch=NNNNN.parquet        one row: the trial at that epoch
     experiments/<name>/task_metrics/<trial>/epoch=NNNNN.parquet  one row per task and split
     experiments/<name>/status/<trial>.parquet        how the trial ended
+    experiments/<name>/confirmation.parquet          Δm(test) intervals over seeds of the confirmed candidates
+    experiments/<name>/tune_confirm/                 Ray Tune state of the confirmation stage (search.confirm)
     experiments/<name>/tune/                         Ray Tune experiment state (for --resume)
     experiments/<name>/train_runs/                   Ray Train runs and checkpoints
     experiments/<name>/tensorboard/<trial>/          TensorBoard event files
@@ -66,6 +68,8 @@ TRIALS_SCHEMA = pa.schema(
         ("test_subset_acc", pa.float64()),
         # JSON {task: epoch}: the epoch each task's model selected so far (mtlsearch.train.selection)
         ("selected_epochs", pa.string()),
+        ("seed", pa.int64()),  # the run's seed (initialisation and data order)
+        ("confirms", pa.string()),  # a confirmation run (search.confirm): the search trial it retrains; null otherwise
     ]
 )
 """One row per trial and reported epoch. Columns are only ever appended (nullable): ``read``
@@ -122,6 +126,38 @@ BASELINE_SCHEMA = pa.schema(
         ("created_at", pa.float64()),
     ]
 )
+
+CONFIRMS = "confirms"
+"""Key of a confirmation run's config (and column of the trials table): the id of the search trial it retrains."""
+SEED = "seed"
+"""Key of a confirmation run's config (and column of the trials table): the seed it trains with."""
+
+CONFIRMATION_SCHEMA = pa.schema(
+    [
+        ("experiment", pa.string()),
+        ("trial_id", pa.string()),  # the confirmed search trial
+        ("rank", pa.int64()),  # by the mean Δm(val) over the seeds, best first
+        ("candidate", pa.string()),
+        ("architecture", pa.string()),
+        ("seeds", pa.list_(pa.int64())),
+        ("runs", pa.list_(pa.string())),  # the confirmation trials, one per seed
+        ("dm_val_seeds", pa.list_(pa.float64())),
+        ("dm_test_seeds", pa.list_(pa.float64())),  # paired: against the STL baselines trained with the same seed
+        ("dm_val_mean", pa.float64()),
+        ("dm_test_mean", pa.float64()),
+        ("dm_test_low", pa.float64()),
+        ("dm_test_high", pa.float64()),
+        ("level", pa.float64()),
+        ("verdict", pa.string()),  # see mtlsearch.report.confirmation.VERDICTS
+        ("test_macro_f1_mean", pa.float64()),
+        ("test_micro_f1_mean", pa.float64()),
+        ("next_trial_id", pa.string()),  # the candidate ranked next, and the paired interval of the difference
+        ("diff_next_mean", pa.float64()),
+        ("diff_next_low", pa.float64()),
+        ("diff_next_high", pa.float64()),
+    ]
+)
+"""``experiments/<name>/confirmation.parquet``: one row per confirmed candidate (:mod:`mtlsearch.report.confirmation`)."""
 
 ABANDONED = "abandoned"
 """Status of a trial whose rows are stored but that the search's restored Tune state does not know: the search
@@ -200,6 +236,11 @@ class ResultsStore:
             return pads.dataset(base, filesystem=self.fs, format="parquet", schema=schema).to_table()
 
         return retrying(self.fs, scan, self.experiment_uri(experiment, table))
+
+    def write_confirmation(self, experiment: str, rows: list[dict]) -> None:
+        """Replace the experiment's confirmation table (:data:`CONFIRMATION_SCHEMA`)."""
+        rows = [{"experiment": experiment, **r} for r in rows]
+        atomic_write_table(_rows_table(rows, CONFIRMATION_SCHEMA), self.experiment_uri(experiment, "confirmation.parquet"))
 
     @property
     def groupings(self) -> "GroupingArtifacts":

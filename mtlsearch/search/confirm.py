@@ -1,0 +1,164 @@
+"""Confirmation with seeds (``search.confirm: {top: K, seeds: S}``): after the search, retrain the best candidates.
+
+One search trial is one training run with one seed; on OHSUMED a second seed
+moves an STL baseline by up to 4 points and Δm by up to 23. So after the search:
+
+1. The candidates are picked on validation: the ``top`` K search trials by
+   Δm(val) (finished or stopped by ASHA, not failed; one per configuration),
+   plus, with ``each_architecture``, the best of every architecture tried.
+2. The STL baselines are trained with each of ``S`` new seeds
+   ``seed + 1 … seed + S`` (:func:`confirmation_seeds`) by the baselines'
+   own machinery (:func:`mtlsearch.search.baselines.ensure_baselines`: stored,
+   keyed by the seed, reused by any later search, resumable), one run per seed,
+   all at once on the cluster.
+3. Each candidate is retrained with each seed as an ordinary Tune trial (its
+   config plus :data:`~mtlsearch.store.results.CONFIRMS` and
+   :data:`~mtlsearch.store.results.SEED`) of a second Tune run,
+   ``experiments/<name>/tune_confirm``: the same trainable, store, TensorBoard,
+   progress lines and ``--resume``; no ASHA (every run gets the full budget).
+   A run reports Δm against the baselines of its own seed, so its Δm is paired.
+4. :func:`mtlsearch.report.confirmation.summarize` turns the finished runs into
+   intervals; they are written to ``experiments/<name>/confirmation.parquet``.
+
+The seeds are new, not the search's: the candidates were chosen for their
+score with the search's seed, and reusing it would carry that selection's luck
+into the interval.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Callable
+
+from ray.tune.search import Searcher
+
+from mtlsearch.data.canonical import DatasetInfo
+from mtlsearch.report.leaderboard import confirmation_rows, leaderboard
+from mtlsearch.search.baselines import ensure_baselines
+from mtlsearch.search.context import SearchContext
+from mtlsearch.spec import ARCHITECTURES, ConfirmSpec, Spec
+from mtlsearch.store.results import CONFIRMS, SEED, ResultsStore
+
+
+class ListedConfigs(Searcher):
+    """A Tune searcher that hands out exactly ``configs``, in order, then ends (``Searcher.FINISHED``).
+
+    Tune's own ``BasicVariantGenerator(points_to_evaluate=…)`` needs every key of
+    every point in the param space, and ignores ``max_concurrent_trials``; a
+    ``Searcher`` gets Tune's concurrency limit. Its position is saved with the
+    experiment, so a restored confirmation never hands a config out twice.
+    """
+
+    def __init__(self, configs: list[dict]):
+        super().__init__()
+        self.configs = [dict(c) for c in configs]
+        self.next = 0
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        self._metric, self._mode = metric, mode
+        return True
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if self.next >= len(self.configs):
+            return Searcher.FINISHED
+        self.next += 1
+        return dict(self.configs[self.next - 1])
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        pass
+
+    def get_state(self) -> dict:
+        return {"configs": self.configs, "next": self.next}
+
+    def set_state(self, state: dict) -> None:
+        self.configs, self.next = state["configs"], state["next"]
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
+
+
+def confirmation_seeds(spec: Spec) -> list[int]:
+    """``seed + 1 … seed + S``: new seeds, the same for every candidate and the baselines (the pairing)."""
+    return [spec.seed + 1 + i for i in range(spec.search.confirm.seeds)]
+
+
+def pick_candidates(rows: list[dict], confirm: ConfirmSpec) -> list[dict]:
+    """The search trials to confirm, from leaderboard rows sorted by Δm(val): the ``top`` distinct configurations
+    with a finite Δm(val) that did not fail and, with ``each_architecture``, the best one of every architecture."""
+    eligible, seen = [], set()
+    for r in rows:
+        key = repr(sorted(r["config"].items()))
+        if r["status"] == "error" or r["dm_val"] is None or math.isnan(r["dm_val"]) or key in seen:
+            continue
+        seen.add(key)
+        eligible.append(r)
+    chosen = eligible[: confirm.top]
+    if confirm.each_architecture:
+        for arch in ARCHITECTURES:
+            best = next((r for r in eligible if r["architecture"] == arch), None)
+            if best is not None and best not in chosen:
+                chosen.append(best)
+    return chosen
+
+
+def confirmation_configs(candidates: list[dict], seeds: list[int]) -> list[dict]:
+    """One trial config per candidate and seed: the candidate's sampled config, the trial it confirms and the seed."""
+    return [{**c["config"], CONFIRMS: c["trial_id"], SEED: s} for c in candidates for s in seeds]
+
+
+def seed_baselines(spec: Spec, info: DatasetInfo, dataset_path: str, store: ResultsStore, experiment: str,
+                   log: Callable[[str], None], use_gpu: bool) -> dict[int, dict[str, dict]]:
+    """The STL baselines trained with each confirmation seed (stored ones reused), the seeds' runs side by side."""
+    seeds = confirmation_seeds(spec)
+
+    def one(seed: int) -> dict[str, dict]:
+        return ensure_baselines(spec.model_copy(update={"seed": seed}), info, dataset_path, store, experiment,
+                                lambda msg: log(f"seed {seed}: {msg}"), use_gpu=use_gpu)
+
+    with ThreadPoolExecutor(max_workers=len(seeds)) as pool:
+        return dict(zip(seeds, pool.map(one, seeds)))
+
+
+def run_confirmation(store: ResultsStore, context: SearchContext, dataset_path: str, log: Callable[[str], None],
+                     stream=None, use_gpu: bool = False) -> list[dict]:
+    """Confirm the search's best candidates (steps 1-4 above), resuming an interrupted confirmation; return its rows."""
+    from mtlsearch.search import tuner as tuner_mod
+
+    spec, experiment = context.spec, context.experiment
+    confirm = spec.search.confirm
+    candidates = pick_candidates(leaderboard(store, experiment), confirm)
+    if not candidates:
+        log("confirmation: no search trial has a finite Δm(val); nothing to confirm")
+        return []
+    seeds = confirmation_seeds(spec)
+    log(f"confirmation: retraining {len(candidates)} candidate(s) ({', '.join(c['trial_id'] for c in candidates)}) and the "
+        f"STL baselines with seeds {', '.join(map(str, seeds))}")
+    by_seed = seed_baselines(spec, context.info, dataset_path, store, experiment, log, use_gpu)
+    meta = store.read_experiment(experiment)
+    meta["confirmation"] = {
+        "seeds": seeds,
+        "candidates": [c["trial_id"] for c in candidates],
+        "baselines": {str(s): b for s, b in by_seed.items()},
+    }
+    store.write_experiment(experiment, meta)
+    context = replace(context, seed_baselines={s: {t: {"val": b["val"], "test": b["test"]} for t, b in bl.items()}
+                                               for s, bl in by_seed.items()})
+    if tuner_mod.can_restore(store, experiment, tuner_mod.CONFIRM_TUNE_DIR):
+        log(f"confirmation: resuming from {tuner_mod.tune_path(store, experiment, tuner_mod.CONFIRM_TUNE_DIR)}")
+        tuner = tuner_mod.restore_tuner(store, context, tuner_mod.CONFIRM_TUNE_DIR)
+    else:
+        configs = confirmation_configs(candidates, seeds)
+        log(f"confirmation: {len(configs)} trials ({len(candidates)} candidate(s) × {len(seeds)} seeds), full budget, no ASHA")
+        tuner = tuner_mod.build_confirm_tuner(store, context, configs, stream)
+    tuner.fit()
+    rows = confirmation_rows(leaderboard(store, experiment))
+    store.write_confirmation(experiment, rows)
+    return rows
