@@ -53,8 +53,35 @@ def test_a_baseline_of_zero_is_named_with_what_to_do():
     lines = undefined_baselines({"C03": {"val": 0.0, "test": 0.2}, "C04": {"val": 0.5, "test": float("nan")},
                                  "C05": {"val": 0.4, "test": 0.3}}, {"C03": "f1", "C04": "f1", "C05": "f1"})
     assert len(lines) == 2
-    assert "task 'C03' on val (f1)" in lines[0] and "it is 0" in lines[0] and "evaluation.thresholds" in lines[0]
-    assert "task 'C04' on test" in lines[1] and "NaN" in lines[1]
+    assert "task 'C03' (f1) is left out of Δm: its STL baseline is 0 on val" in lines[0]
+    assert "evaluation.thresholds" in lines[0] and "evaluation.metric" in lines[0]
+    assert "task 'C04'" in lines[1] and "NaN on test" in lines[1]
+
+
+def test_delta_m_leaves_out_the_tasks_a_baseline_of_zero_cannot_anchor_for_every_seed():
+    from mtlsearch.metrics.delta_m import anchored_baselines, delta_m
+
+    seed1 = {"a": {"val": 0.5, "test": 0.4}, "b": {"val": 0.2, "test": 0.0}, "c": {"val": 0.3, "test": 0.3}}
+    seed2 = {"a": {"val": 0.5, "test": 0.5}, "b": {"val": 0.2, "test": 0.1}, "c": {"val": float("nan"), "test": 0.3}}
+    kept, left_out = anchored_baselines(seed1)
+    assert set(kept) == {"a", "c"} and left_out == {"b": "its STL baseline is 0 on test"}
+    kept, left_out = anchored_baselines(seed2, seed1)  # one task set for all seeds
+    assert kept == {"a": {"val": 0.5, "test": 0.5}} and set(left_out) == {"b", "c"} and "NaN on val" in left_out["c"]
+    # Δm over the kept tasks: finite, where the full set would give NaN
+    import math
+
+    assert math.isnan(delta_m({"a": 0.6, "b": 0.3, "c": 0.3}, {t: b["test"] for t, b in seed1.items()}))
+    assert delta_m({"a": 0.6}, {"a": 0.4}) == pytest.approx(50.0)
+
+
+def test_the_leaderboard_names_the_tasks_left_out_of_delta_m():
+    from mtlsearch.report.leaderboard import format_leaderboard
+
+    row = {"trial_id": "t1", "architecture": "MTL", "grouping": "", "groups": [], "config": {}, "dm_val": 1.0,
+           "dm_test": 2.0, "epochs_trained": 3, "stopped_early": False, "status": "finished", "cost_worker_s": 1.0,
+           "tasks": {"a": {"val": 0.5, "test": 0.5}}, "metadata": {}}
+    text = format_leaderboard([row], {"primary_tasks": ["a", "b"], "baselines": {}, "dm_left_out": {"b": "its STL baseline is 0 on test"}})
+    assert "Δm is over 1 of 2 primary tasks: b is left out (its STL baseline is 0 on test)" in text
 
 
 def test_baselines_are_keyed_by_the_evaluation_protocol(tmp_path):

@@ -8,6 +8,11 @@ i's metric (0 otherwise). Maninis et al., CVPR 2019 ("Attentive single-tasking
 of multiple tasks"), as used by LibMTL and the MTL survey literature. This is
 the only implementation in mtlsearch: the trainer, the store and the
 leaderboard all call it.
+
+A baseline score of 0 (or NaN: no labelled example) leaves the relative change
+undefined. Such a task is left out of Δm for every candidate of the search
+(:func:`anchored_baselines`: N counts the other primary tasks), and the launch
+and the leaderboard name it with the reason, rather than turning every Δm into NaN.
 """
 
 from __future__ import annotations
@@ -37,3 +42,32 @@ def delta_m(
         sign = -1.0 if lower_is_better.get(task, False) else 1.0
         total += sign * (score - base) / base
     return 100.0 * total / len(baselines)
+
+
+def unanchored_reason(baseline: Mapping[str, float]) -> str | None:
+    """Why a task's baseline ``{"val": B, "test": B}`` cannot anchor Δm (None when it can)."""
+    for split in ("val", "test"):
+        b = baseline[split]
+        if b == 0:
+            return f"its STL baseline is 0 on {split}"
+        if math.isnan(b):
+            return f"its STL baseline is NaN on {split} (no labelled {split} example)"
+    return None
+
+
+def anchored_baselines(*baselines: Mapping[str, Mapping[str, float]]) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """The tasks every one of ``baselines`` (one mapping ``task -> {"val", "test"}`` per seed) can anchor Δm on.
+
+    Returns ``(kept, left_out)``: the first mapping restricted to the tasks whose
+    baseline is non-zero and not NaN on val and test in all of them, and ``{task:
+    reason}`` for the others. Δm is then taken over the kept tasks only, the same
+    set for every candidate (and, in a confirmation, for every seed).
+    """
+    left_out: dict[str, str] = {}
+    for one in baselines:
+        for task, b in one.items():
+            reason = unanchored_reason(b)
+            if reason is not None and task not in left_out:
+                left_out[task] = reason
+    kept = {t: {"val": b["val"], "test": b["test"]} for t, b in baselines[0].items() if t not in left_out}
+    return kept, left_out

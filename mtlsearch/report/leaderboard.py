@@ -192,9 +192,19 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
             )
         out.append("\nper-task scores of the top candidates (STL = single-task baseline):")
         out.append(table(header, body))
+    left_out = experiment_meta.get("dm_left_out") or {}
+    if left_out:
+        n = len(experiment_meta.get("primary_tasks", [])) or len(baselines)
+        out.append(f"\nΔm is over {n - len(left_out)} of {n} primary tasks: "
+                   + "; ".join(f"{t} is left out ({why})" for t, why in sorted(left_out.items()))
+                   + ". A relative change over a baseline of 0 is undefined (see the launch's warnings for what to do).")
     confirmed = confirmation_rows(rows)
     if confirmed or experiment_meta.get("confirmation"):
-        out.append("\n" + format_confirmation(confirmed, (experiment_meta.get("confirmation") or {}).get("seeds")))
+        meta = experiment_meta.get("confirmation") or {}
+        out.append("\n" + format_confirmation(confirmed, meta.get("seeds")))
+        more = {t: why for t, why in (meta.get("dm_left_out") or {}).items() if t not in left_out}
+        if more:
+            out.append("the confirmation's Δm also leaves out " + "; ".join(f"{t} ({why} for a seed)" for t, why in sorted(more.items())))
     return "\n".join(out)
 
 

@@ -118,16 +118,16 @@ def ensure_baselines(
 
 def undefined_baselines(baselines: dict[str, dict], metrics: dict[str, str]) -> list[str]:
     """One line per baseline score Δm cannot divide by (0 or NaN): task, split, why, and what to do about it."""
+    from mtlsearch.metrics.delta_m import unanchored_reason
+
     out = []
     for task, b in baselines.items():
-        for split in ("val", "test"):
-            v = b[split]
-            if v == 0 or v != v:
-                why = "it is 0" if v == 0 else "it is NaN (the split has no labelled example of the task)"
-                out.append(f"the STL baseline of task {task!r} on {split} ({metrics[task]}) cannot anchor Δm: {why}, so the "
-                           f"relative change over it is undefined and Δm({split}) is NaN for every candidate. Give the task "
-                           f"more labelled {split} examples or training epochs, keep evaluation.thresholds: val_tuned, or "
-                           f"leave the task out of the dataset's primary tasks")
+        reason = unanchored_reason(b)
+        if reason is not None:
+            out.append(f"task {task!r} ({metrics[task]}) is left out of Δm: {reason}, so the relative change over it is "
+                       f"undefined; Δm is over the other primary tasks. To keep it in, give the task more labelled "
+                       f"examples or training epochs, keep evaluation.thresholds: val_tuned, or score by a "
+                       f"threshold-free metric (evaluation.metric: auroc or average_precision)")
     return out
 
 

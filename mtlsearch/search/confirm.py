@@ -36,6 +36,7 @@ from typing import Callable
 from ray.tune.search import Searcher
 
 from mtlsearch.data.canonical import DatasetInfo
+from mtlsearch.metrics.delta_m import anchored_baselines
 from mtlsearch.report.leaderboard import confirmation_rows, leaderboard
 from mtlsearch.search.baselines import ensure_baselines
 from mtlsearch.search.context import SearchContext
@@ -143,13 +144,18 @@ def run_confirmation(store: ResultsStore, context: SearchContext, dataset_path: 
         f"STL baselines with seeds {', '.join(map(str, seeds))}")
     by_seed = seed_baselines(spec, context.info, dataset_path, store, experiment, log, use_gpu)
     meta = store.read_experiment(experiment)
+    # one task set for every seed (and the search): a task any of their baselines cannot anchor is left out of all
+    _, left_out = anchored_baselines(*by_seed.values(), meta["baselines"])
+    if set(left_out) - set(meta.get("dm_left_out", {})):
+        log(f"confirmation: Δm leaves out {', '.join(sorted(left_out))} for every seed (a baseline of 0 or NaN, named above)")
     meta["confirmation"] = {
         "seeds": seeds,
         "candidates": [c["trial_id"] for c in candidates],
         "baselines": {str(s): b for s, b in by_seed.items()},
+        "dm_left_out": left_out,
     }
     store.write_experiment(experiment, meta)
-    context = replace(context, seed_baselines={s: {t: {"val": b["val"], "test": b["test"]} for t, b in bl.items()}
+    context = replace(context, seed_baselines={s: {t: {"val": b["val"], "test": b["test"]} for t, b in bl.items() if t not in left_out}
                                                for s, bl in by_seed.items()})
     if tuner_mod.can_restore(store, experiment, tuner_mod.CONFIRM_TUNE_DIR):
         log(f"confirmation: resuming from {tuner_mod.tune_path(store, experiment, tuner_mod.CONFIRM_TUNE_DIR)}")

@@ -11,6 +11,7 @@ from mtlsearch.data.distribute import publish_table, store_table_uri
 from mtlsearch.data.registry import prepare
 from mtlsearch.errors import DataError, MtlsearchError
 from mtlsearch.grouping.methods import GroupingInputs, search_groupings
+from mtlsearch.metrics.delta_m import anchored_baselines
 from mtlsearch.report.leaderboard import format_leaderboard, leaderboard
 from mtlsearch.search.baselines import ensure_baselines
 from mtlsearch.search.context import SearchContext
@@ -116,10 +117,13 @@ def launch(
     verbose: bool = False,
     out=sys.stdout,
     extra_callbacks: list | None = None,
+    configs: list[dict] | None = None,
 ) -> tuple[str, list[dict]]:
     """Run (or resume) the search of a validated spec; return the experiment name and its leaderboard rows.
 
     ``extra_callbacks``: Tune callbacks to run beside mtlsearch's own in a new search (benchmarks time trials with one).
+    ``configs``: the trial configs a new search runs, instead of sampling ``search.space`` (benchmarks score the
+    same candidates under two evaluation protocols with it).
     """
     log = lambda msg: print(f"mtlsearch: {msg}", file=out, flush=True)  # noqa: E731
     spec = loaded.spec
@@ -151,6 +155,7 @@ def launch(
 
         use_gpu = spec.train.gpus_per_worker > 0
         baselines = ensure_baselines(spec, info, dataset_path, store, experiment, log, use_gpu=use_gpu)
+        anchors, left_out = anchored_baselines(baselines)  # a baseline of 0 cannot anchor Δm (named at launch)
         computed_groups = search_groupings(GroupingInputs(spec, info, dataset_path, dataset_uri), store, experiment, log)
         store.write_experiment(
             experiment,
@@ -162,6 +167,7 @@ def launch(
                 "primary_tasks": [t.name for t in info.primary_tasks()],
                 "task_metrics": {t.name: t.metric for t in info.tasks},
                 "baselines": baselines,
+                "dm_left_out": left_out,
                 "computed_groupings": computed_groups,
             },
         )
@@ -170,7 +176,7 @@ def launch(
             spec_json=spec.model_dump_json(),
             dataset_path=dataset_path,
             dataset_info_json=info.to_json(),
-            baselines={t: {"val": b["val"], "test": b["test"]} for t, b in baselines.items()},
+            baselines=anchors,
             train_runs_uri=store.experiment_uri(experiment, "train_runs"),
             computed_groups=computed_groups,
             dataset_uri=dataset_uri,
@@ -188,9 +194,10 @@ def launch(
 
             path = ("trains in its own Tune trial (one worker)" if spec.train.resolved_executor == IN_TRIAL
                     else f"runs {spec.train.workers} Ray Train worker(s)")
-            log(f"search {experiment!r}: {spec.search.num_samples} trials, searcher {spec.search.searcher}, "
+            searcher = spec.search.searcher if configs is None else "listed configs"
+            log(f"search {experiment!r}: {spec.search.num_samples if configs is None else len(configs)} trials, searcher {searcher}, "
                 f"ASHA {'on' if spec.search.scheduler.enabled else 'off'}; each trial {path}")
-            tuner = tuner_mod.build_tuner(store, context, stream=out, extra_callbacks=extra_callbacks)
+            tuner = tuner_mod.build_tuner(store, context, stream=out, extra_callbacks=extra_callbacks, configs=configs)
             cpus, gpus = trial_footprint(spec.train)
             log(f"each trial holds {cpus:g} CPU{f' and {gpus:g} GPU' if gpus else ''}; "
                 f"up to {tuner_mod.max_concurrent_trials(spec, ray.cluster_resources())} trial(s) at once")

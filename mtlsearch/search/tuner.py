@@ -164,14 +164,22 @@ def _tuner(store: ResultsStore, context: SearchContext, tune_dir: str, num_sampl
     )
 
 
-def build_tuner(store: ResultsStore, context: SearchContext, stream=None, extra_callbacks: list | None = None) -> tune.Tuner:
-    """A new search; ``extra_callbacks``: Tune callbacks run beside mtlsearch's own (e.g. a timing probe)."""
+def build_tuner(store: ResultsStore, context: SearchContext, stream=None, extra_callbacks: list | None = None,
+                configs: list[dict] | None = None) -> tune.Tuner:
+    """A new search; ``extra_callbacks``: Tune callbacks run beside mtlsearch's own (e.g. a timing probe);
+    ``configs``: run exactly these trial configs instead of sampling the space (a benchmark scoring the same
+    candidates under two evaluation protocols)."""
+    from mtlsearch.search.confirm import ListedConfigs
+
     spec = context.spec
-    search_alg = _searcher(spec, [t.name for t in context.info.primary_tasks()], stream)
+    if configs is not None:
+        search_alg, num_samples = ListedConfigs(configs), len(configs)
+    else:
+        search_alg, num_samples = _searcher(spec, [t.name for t in context.info.primary_tasks()], stream), spec.search.num_samples
     if isinstance(search_alg, DistinctConfigs):
-        search_alg.announce(spec.search.num_samples)
-    return _tuner(store, context, TUNE_DIR, spec.search.num_samples, search_alg, _scheduler(spec),
-                  callbacks(store, context, stream) + list(extra_callbacks or []))
+        search_alg.announce(num_samples)
+    return _tuner(store, context, TUNE_DIR, num_samples, search_alg, _scheduler(spec),
+                  callbacks(store, context, stream, num_samples) + list(extra_callbacks or []))
 
 
 def build_confirm_tuner(store: ResultsStore, context: SearchContext, configs: list[dict], stream=None) -> tune.Tuner:
