@@ -16,7 +16,7 @@ from mtlsearch.data.registry import get_loader
 from mtlsearch.spec import Spec, load_spec
 
 SPECS = sorted((REPO / "search_spaces").glob("*.yaml"))
-DATA_SPECS = {"ohsumed_grouping", "openi_grouping", "icbhi_trimtl"}  # read files under ${MTLSEARCH_DATA} to list their tasks
+DATA_SPECS = {"ohsumed_grouping", "ohsumed_cotask", "openi_grouping", "icbhi_trimtl"}  # read files under ${MTLSEARCH_DATA} to list their tasks
 
 
 def test_the_ready_specs_are_there():
@@ -35,6 +35,12 @@ def test_spec_validates(path: Path, monkeypatch):
         monkeypatch.setenv("MTLSEARCH_DATA", str(SHARED_DATA))
     loaded = load_spec(path)  # what `mtlsearch validate` / `launch` run: schema, loader options, task names, groupings
     assert loaded.spec == spec
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_every_ready_spec_confirms_its_best_candidates_with_seeds(path: Path):
+    confirm = Spec.model_validate(yaml.safe_load(path.read_text())).search.confirm
+    assert confirm is not None and confirm.top >= 3 and confirm.seeds >= 3
 
 
 def _inspect(spec: str, source: Path, tmp_path, capsys, monkeypatch) -> dict:

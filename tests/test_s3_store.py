@@ -515,9 +515,10 @@ def test_quickstart_on_s3_then_results(s3_server, s3_ray, tmp_path, monkeypatch,
     from mtlsearch.cli import main
 
     text = (REPO / "search_spaces" / "quickstart.yaml").read_text()
-    assert "  num_samples: 10 " in text and "  epochs: 8\n" in text
+    assert "  num_samples: 10 " in text and "  epochs: 8\n" in text and "  confirm: {top: 3, seeds: 3}" in text
     spec = tmp_path / "quickstart.yaml"
-    spec.write_text(text.replace("  num_samples: 10 ", "  num_samples: 3 ").replace("  epochs: 8\n", "  epochs: 2\n"))
+    spec.write_text(text.replace("  num_samples: 10 ", "  num_samples: 3 ").replace("  epochs: 8\n", "  epochs: 2\n")
+                    .replace("  confirm: {top: 3, seeds: 3}", "  confirm: {top: 1, seeds: 2}"))
     root = _prefix(s3_server, "qs")
     log = tmp_path / "launch.log"
     _wait([_launch(s3_ray, spec, root, log)], [log], timeout=240)
@@ -530,6 +531,8 @@ def test_quickstart_on_s3_then_results(s3_server, s3_ray, tmp_path, monkeypatch,
     assert main(["results", "quickstart", "--storage", root, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 3 and all(set(r["tasks"]) == {f"task_{i:02d}" for i in range(8)} for r in rows)
+    [confirmed] = [r["confirmation"] for r in rows if r["confirmation"]]  # the confirmation stage ran on S3 too
+    assert confirmed["seeds"] == [1, 2] and len(confirmed["runs"]) == 2
     assert main(["results", "quickstart", "--storage", root]) == 0
     table = capsys.readouterr().out
     assert "Δm val" in table
