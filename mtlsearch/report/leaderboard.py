@@ -2,6 +2,10 @@
 
 Trials marked abandoned (a search killed before Tune recorded them, see
 :data:`mtlsearch.store.results.ABANDONED`) are not ranked; their rows stay stored.
+Confirmation runs (``search.confirm``; their config names the trial they
+retrain, :data:`~mtlsearch.store.results.CONFIRMS`) are not ranked either: they
+become the ``confirmation`` of the trial they confirm
+(:mod:`mtlsearch.report.confirmation`: Δm(test) over the seeds with its interval).
 
 Each trial is represented by its selection (:mod:`mtlsearch.train.selection`):
 every separately trained model at its own best validation epoch, so each task's
