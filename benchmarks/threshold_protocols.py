@@ -86,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(header, body))
     second_meta = ResultsStore(args.storage).read_experiment(experiment)
     metrics = second_meta["task_metrics"]
-    for name, m in ((args.experiment, meta), (experiment, second_meta)):
+    for name, m, used in ((args.experiment, meta, protocol), (experiment, second_meta, other)):
         by_seed = {"search seed": m["baselines"], **(m.get("confirmation") or {}).get("baselines", {})}
         for seed, baselines in by_seed.items():
-            for line in undefined_baselines(baselines, metrics):
+            for line in undefined_baselines(baselines, metrics, used):
                 print(f"{name}, seed {seed}: {line}")
     undefined = [c for c in confirmation_rows(second) if math.isnan(c["dm_test_mean"])]
     if undefined:

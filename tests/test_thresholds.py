@@ -54,7 +54,9 @@ def test_a_baseline_of_zero_is_named_with_what_to_do():
                                  "C05": {"val": 0.4, "test": 0.3}}, {"C03": "f1", "C04": "f1", "C05": "f1"})
     assert len(lines) == 2
     assert "task 'C03' (f1) is left out of Δm: its STL baseline is 0 on val" in lines[0]
-    assert "evaluation.thresholds" in lines[0] and "evaluation.metric" in lines[0]
+    assert "evaluation.thresholds" not in lines[0] and "evaluation.metric" in lines[0]  # already val-tuned
+    fixed = undefined_baselines({"C03": {"val": 0.0, "test": 0.2}}, {"C03": "f1"}, thresholds="fixed")
+    assert "use evaluation.thresholds: val_tuned" in fixed[0]
     assert "task 'C04'" in lines[1] and "NaN on test" in lines[1]
 
 

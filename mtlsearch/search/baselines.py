@@ -18,6 +18,7 @@ from typing import Callable
 
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.data.distribute import store_table_uri
+from mtlsearch.metrics.thresholds import VAL_TUNED
 from mtlsearch.models.plan import make_plan
 from mtlsearch.spec import IN_TRIAL, Spec
 from mtlsearch.store.results import ResultsStore
@@ -111,23 +112,25 @@ def ensure_baselines(
         else:
             pending = []
     out = {t.name: {"val": stored[fps[t.name]]["val"], "test": stored[fps[t.name]]["test"], "fingerprint": fps[t.name]} for t in primary}
-    for warning in undefined_baselines(out, {t.name: t.metric for t in primary}):
+    for warning in undefined_baselines(out, {t.name: t.metric for t in primary}, spec.evaluation.thresholds):
         log(f"WARNING: {warning}")
     return out
 
 
-def undefined_baselines(baselines: dict[str, dict], metrics: dict[str, str]) -> list[str]:
-    """One line per baseline score Δm cannot divide by (0 or NaN): task, split, why, and what to do about it."""
+def undefined_baselines(baselines: dict[str, dict], metrics: dict[str, str], thresholds: str = VAL_TUNED) -> list[str]:
+    """One line per baseline score Δm cannot divide by (0 or NaN): task, split, why, and what to do about it
+    (``thresholds``: the protocol the baselines were scored with; under ``fixed``, val-tuned thresholds may help)."""
     from mtlsearch.metrics.delta_m import unanchored_reason
 
     out = []
     for task, b in baselines.items():
         reason = unanchored_reason(b)
         if reason is not None:
+            tune = "use evaluation.thresholds: val_tuned, " if thresholds != VAL_TUNED else ""
             out.append(f"task {task!r} ({metrics[task]}) is left out of Δm: {reason}, so the relative change over it is "
                        f"undefined; Δm is over the other primary tasks. To keep it in, give the task more labelled "
-                       f"examples or training epochs, keep evaluation.thresholds: val_tuned, or score by a "
-                       f"threshold-free metric (evaluation.metric: auroc or average_precision)")
+                       f"examples or training epochs, {tune}score it by a threshold-free metric "
+                       f"(evaluation.metric: auroc or average_precision), or leave it out of the primary tasks")
     return out
 
 
