@@ -124,7 +124,7 @@ class _Info:
 def _store_callback(tmp_path):
     from mtlsearch.search.callbacks import StoreCallback
 
-    context = SimpleNamespace(experiment="exp", info=_Info(), spec=SimpleNamespace(train=SimpleNamespace(epochs=4)),
+    context = SimpleNamespace(experiment="exp", info=_Info(), spec=SimpleNamespace(train=SimpleNamespace(epochs=4), seed=0),
                               describe=lambda config: {"architecture": "MTL", "grouping": "", "groups": []})
     return StoreCallback(str(tmp_path), context)
 

@@ -73,7 +73,9 @@ class StoreCallback(Callback):
         self.context = context
         self.confirming = confirming  # the confirmation stage's Tune run (its trials' configs name CONFIRMS)
         self._store: ResultsStore | None = None
-        self._max_epochs = context.spec.train.epochs
+        spec = context.spec
+        self._max_epochs = spec.train.epochs
+        self._seed = spec.seed  # a trial's seed, unless its config (a confirmation run) names one
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_store": None}
@@ -95,7 +97,7 @@ class StoreCallback(Callback):
             **{k: result.get(k) for k in ("dm_val", "dm_test", "train_loss", "cost_worker_s", "samples_per_s")},
             **multilabel_columns(result),
             "selected_epochs": selected_epochs(result),
-            "seed": int(trial.config.get(SEED, self.context.spec.seed)),
+            "seed": int(trial.config.get(SEED, self._seed)),
             "confirms": trial.config.get(CONFIRMS),
         }
         task_rows = []
