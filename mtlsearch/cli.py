@@ -138,6 +138,7 @@ def _groups(args) -> int:
         "titles": {t.name: t.title for t in info.tasks if t.title},
         "selection": selection.meta,
         "elbow": artifact.meta.get("elbow"),
+        "reliability": artifact.meta.get("reliability"),
         "artifact": store.groupings.uri(artifact.artifact_id),
         "plot": plot,
     }

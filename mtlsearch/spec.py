@@ -741,18 +741,17 @@ class EmbeddingMethodSpec(Strict):
 
 
 class AffinityMethodSpec(Strict):
-    """TAG affinity settings: one short all-task run on the spec's model, batch size and learning rate.
+    """TAG affinity settings: one all-task run on the spec's model, batch size and learning rate.
 
-    Its length matters. Affinity is informative once the shared encoder has
-    partly learned and before each task's features specialise: on planted-group
-    data (12 tasks, MLP [64, 32], Adam) the groups are recovered exactly when
-    lr × steps is about 0.1-0.2, e.g. 1 epoch of 2,100 samples at batch 64 and
-    lr 3e-3, or 8-10 epochs at batch 128 and lr 1e-3; much shorter or longer
-    runs lose them (measurements in ``mtlsearch/grouping/affinity.py``).
+    The run decides its own length (:mod:`mtlsearch.grouping.reliability`): it
+    stops at the first epoch's end where the split-half reliability of the
+    averaged matrix is at least 0.9 and the groups selected from it no longer
+    change; ``epochs`` is only its cap. The result stores how reliable it is, and
+    a run that did not converge by the cap is reported with a warning.
     """
 
     every_steps: int = Field(10, ge=1, description="measure the affinity every n training steps")
-    epochs: int = Field(1, ge=1, description="length of the affinity training run")
+    epochs: int = Field(10, ge=1, description="the cap of the affinity run (it stops earlier once its matrix is reliable)")
     lookahead_lr: float | None = Field(None, gt=0, description="SGD step size of the lookahead (default: the method's)")
     encoder: EncoderSpec | None = Field(
         None, description="encoder of the affinity run (default: model.encoder); a wider proxy can measure a narrow model's tasks"

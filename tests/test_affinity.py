@@ -215,8 +215,8 @@ def test_best_partition_finds_a_planted_block_matrix():
     assert adjusted_rand_score(planted, best_partition(z, 3)) == 1.0
 
 
-# recommended settings (mtlsearch/grouping/affinity.py): ≳150 training steps, every 10 steps, η = 0.1
-PLANTED_RUN = {"every_steps": 10, "epochs": 10}
+# the estimator on its own, for a fixed length (mtlsearch/grouping/affinity.py): ≳150 training steps, every 10 steps, η = 0.1
+PLANTED_RUN = {"every_steps": 10, "epochs": 10, "calibrate": False}
 
 
 @pytest.mark.parametrize("kind", ["lookahead", "gradient_cosine"])
@@ -225,6 +225,7 @@ def test_compute_affinity_recovers_planted_groups(data_root, kind, seed):
     path = prepare("synthetic", SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=0, seed=seed), data_root)
     info = read_info(path)
     result = compute_affinity(_job(path), kind=kind, **PLANTED_RUN)
+    assert result.reliability["epochs_run"] == 10 and result.reliability["epochs_cap"] == 10
     assert result.kind == kind and result.task_names == info.task_names
     assert result.matrix.shape == (12, 12) and np.isfinite(result.matrix).all()
     assert result.steps_measured == 17 and result.seconds > 0  # 2100 training samples / 128 = 17 steps × 10 epochs

@@ -82,14 +82,15 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, replace
-from typing import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, vjp, vmap
 
+from mtlsearch.grouping.reliability import Calibration, running_mean
 from mtlsearch.models.encoders import MLPEncoder
 from mtlsearch.models.plan import make_plan
 from mtlsearch.train.job import TrainJob
@@ -380,11 +381,13 @@ class AffinityResult:
     matrix: np.ndarray  # (T, T) mean over the measured steps; [i, j] = affinity of source i onto target j
     steps_measured: int
     seconds: float
+    reliability: dict = field(default_factory=dict)  # mtlsearch.grouping.reliability.Calibration.report
 
 
-def compute_affinity(job: TrainJob, kind: str = "lookahead", every_steps: int = 10, epochs: int = 1,
-                     lookahead_lr: float | None = None) -> AffinityResult:
-    """Train all of ``job``'s tasks on one shared encoder (MTL plan) for ``epochs`` epochs, measuring the affinity.
+def compute_affinity(job: TrainJob, kind: str = "lookahead", every_steps: int = 10, epochs: int = 10,
+                     lookahead_lr: float | None = None, ks: Sequence[int] | None = None,
+                     calibrate: bool = True) -> AffinityResult:
+    """Train all of ``job``'s tasks on one shared encoder (MTL plan) for at most ``epochs`` epochs, measuring the affinity.
 
     Everything else (data, encoder, batch size, optimiser, lr, seed, threads) is
     the job's. The affinity of the current batch is measured before the optimizer
@@ -392,9 +395,16 @@ def compute_affinity(job: TrainJob, kind: str = "lookahead", every_steps: int = 
     (an entry's mean skips steps where it is undefined: a task without a label
     in the batch; an entry never defined is 0).
 
+    The run decides its own length (:mod:`mtlsearch.grouping.reliability`): at
+    every epoch's end it stops once the split-half reliability of the mean passes
+    :data:`~mtlsearch.grouping.reliability.SPLIT_HALF_MIN` and the groups selected
+    from it at every k of ``ks`` (default 2 … min(5, T − 1)) are unchanged since
+    the previous epoch; ``epochs`` is the cap. The result's ``reliability`` says
+    how it ended. ``calibrate=False`` runs exactly ``epochs`` epochs (the
+    reliability is still measured and reported), for studies of the estimator itself.
+
     ``lookahead_lr`` (η of the lookahead SGD step) defaults to
-    :data:`DEFAULT_LOOKAHEAD_LR` (why: the module docstring). How long to run
-    (``epochs`` × steps per epoch) matters: see the module docstring's table.
+    :data:`DEFAULT_LOOKAHEAD_LR` (why: the module docstring).
     """
     from mtlsearch.train.trainer import MultiTaskTrainer
 
@@ -410,26 +420,25 @@ def compute_affinity(job: TrainJob, kind: str = "lookahead", every_steps: int = 
     trainer = MultiTaskTrainer(run, device=device)
     x_all, targets_all = trainer.data["train"][0], trainer.train_targets
     t = len(trainer.tasks)
-    total = torch.zeros(t, t, dtype=torch.float64, device=trainer.device)
-    count = torch.zeros(t, t, dtype=torch.float64, device=trainer.device)
+    calibration = Calibration(list(ks) if ks is not None else list(range(2, min(5, t - 1) + 1)), seed=job.seed)
+    measurements: list[np.ndarray] = []
     step = 0
-    measured = 0
 
     def hook(_: int, idx: torch.Tensor) -> None:
-        nonlocal step, measured
+        nonlocal step
         if step % every_steps == 0:
             xb, tb = x_all[idx], tuple(a[idx] for a in targets_all)
             if kind == "lookahead":
                 m = lookahead_affinity(trainer.model, trainer.loss_fn, xb, tb, lr)
             else:
                 m = gradient_cosine_affinity(trainer.model, trainer.loss_fn, xb, tb)
-            ok = ~torch.isnan(m)
-            total.add_(torch.where(ok, m, torch.zeros_like(m)).double())
-            count.add_(ok.double())
-            measured += 1
+            measurements.append(m.double().cpu().numpy())
         step += 1
 
     for epoch in range(epochs):
         trainer.train_epoch(epoch, step_hook=hook)
-    matrix = torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
-    return AffinityResult(kind, [tk.name for tk in trainer.tasks], matrix.cpu().numpy(), measured, time.perf_counter() - t0)
+        if calibration.check(measurements, epoch + 1) and calibrate:
+            break
+    matrix = running_mean(measurements) if measurements else np.zeros((t, t))
+    return AffinityResult(kind, [tk.name for tk in trainer.tasks], matrix, len(measurements), time.perf_counter() - t0,
+                          calibration.report(measurements, epochs))

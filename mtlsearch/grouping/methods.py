@@ -173,6 +173,11 @@ class EmbeddingClustering(GroupingMethod):
 # --- task affinity (TAG) -----------------------------------------------------------
 
 
+CALIBRATED = "calibrated"
+"""Marks affinity settings whose run decides its own length (:mod:`mtlsearch.grouping.reliability`): a matrix
+measured for a fixed number of epochs, stored before, has another fingerprint and is never reused as one."""
+
+
 class _AffinityMethod(GroupingMethod):
     """Affinity matrices from one short all-task training run; groups by :func:`select_groups`."""
 
@@ -191,6 +196,7 @@ class _AffinityMethod(GroupingMethod):
             "weight_decay": t.weight_decay,
             "optimizer": t.optimizer,
             "seed": spec.seed,
+            "length": CALIBRATED,  # epochs is the cap of a run that decides its own length
         }
 
     def compute(self, inputs: GroupingInputs, log: Log) -> tuple[np.ndarray, dict]:
@@ -202,7 +208,7 @@ class _AffinityMethod(GroupingMethod):
         spec, cfg = inputs.spec, inputs.spec.grouping_methods.affinity
         epochs = cfg.epochs
         log(f"grouping: measuring {self.kind} affinity of {len(inputs.task_names)} tasks "
-            f"({epochs} epoch(s) of all-task training, every {cfg.every_steps} steps)")
+            f"(all-task training until it is reliable, at most {epochs} epoch(s); every {cfg.every_steps} steps)")
         job = TrainJob(
             dataset_path=inputs.dataset_path,
             tasks=[asdict(t) for t in inputs.info.tasks],
@@ -226,7 +232,7 @@ class _AffinityMethod(GroupingMethod):
         else:
             matrix = result.matrix
         log(f"grouping: {self.kind} affinity measured on {result.steps_measured} steps in {result.seconds:.1f} s")
-        return matrix, {"steps_measured": result.steps_measured, "seconds": result.seconds}
+        return matrix, {"steps_measured": result.steps_measured, "seconds": result.seconds, "reliability": result.reliability}
 
     def select(self, artifact: Artifact, k: int, overlapping: bool, seed: int) -> tuple[list[list[str]], dict]:
         from mtlsearch.grouping.selection import select_groups
@@ -239,7 +245,11 @@ class _AffinityMethod(GroupingMethod):
     def plot(self, artifact: Artifact, path: Path) -> None:
         from mtlsearch.report.plots import plot_affinity_heatmap
 
-        plot_affinity_heatmap(artifact.matrix, artifact.task_names, path, title=f"{self.kind} affinity (row i → column j)")
+        from mtlsearch.grouping.reliability import describe
+
+        rel = artifact.meta.get("reliability")
+        title = f"{self.kind} affinity (row i → column j)" + (f"\n{describe(rel, short=True)}" if rel else "")
+        plot_affinity_heatmap(artifact.matrix, artifact.task_names, path, title=title)
 
 
 @register
@@ -268,8 +278,10 @@ def get_artifact(method: GroupingMethod, inputs: GroupingInputs, store: ResultsS
     if stored is not None:
         names, rows, meta = stored
         log(f"grouping: reusing stored {method.name} matrix {artifact_id}")
+        _log_reliability(method, meta, log)
         return Artifact(artifact_id, method.name, names, np.asarray(rows, dtype=np.float64), meta)
     matrix, meta = method.compute(inputs, log)
+    _log_reliability(method, meta, log)
     meta = {**meta, "method": method.name, "settings": method.settings(inputs), "dataset": inputs.info.fingerprint}
     artifact = Artifact(artifact_id, method.name, list(inputs.task_names), np.asarray(matrix, dtype=np.float64), meta)
     with tempfile.TemporaryDirectory() as d:  # plot first: a matrix on disk always has its plot
@@ -278,6 +290,19 @@ def get_artifact(method: GroupingMethod, inputs: GroupingInputs, store: ResultsS
         atomic_write_bytes(png.read_bytes(), store.groupings.uri(artifact_id, method.plot_file))
     store.groupings.write_matrix(artifact_id, artifact.task_names, artifact.matrix, meta)
     return artifact
+
+
+def _log_reliability(method: GroupingMethod, meta: dict, log: Log) -> None:
+    """The matrix's reliability (affinity methods), and a warning when it is low."""
+    from mtlsearch.grouping.reliability import describe, reliability_warning
+
+    rel = meta.get("reliability")
+    if not rel:
+        return
+    log(f"grouping: {method.name} reliability: {describe(rel)}")
+    warning = reliability_warning(method.name, rel)
+    if warning:
+        log(f"WARNING: {warning}")
 
 
 def get_selection(method: GroupingMethod, artifact: Artifact, k: int, store: ResultsStore, seed: int, overlapping: bool = False) -> Selection:

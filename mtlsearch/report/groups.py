@@ -14,6 +14,14 @@ def format_groups(report: dict) -> str:
         lines.append(f"  affinity score mean_j max_G mean_i Z(i->j): {sel['score']:.4g} ({sel.get('search', '')} search)")
     if "medoids" in sel:
         lines.append("  medoids: " + ", ".join(name(t) for t in sel["medoids"]))
+    rel = report.get("reliability")
+    if rel:
+        from mtlsearch.grouping.reliability import describe, reliability_warning
+
+        lines.append(f"  reliability: {describe(rel)}")
+        warning = reliability_warning(report["method"], rel)
+        if warning:
+            lines.append(f"WARNING: {warning}")
     elbow = report.get("elbow")
     if elbow:
         lines.append("elbow curve (k-medoids loss by k; suggested k marked *):")
