@@ -743,15 +743,20 @@ class EmbeddingMethodSpec(Strict):
 class AffinityMethodSpec(Strict):
     """TAG affinity settings: one all-task run on the spec's model, batch size and learning rate.
 
-    The run decides its own length (:mod:`mtlsearch.grouping.reliability`): it
-    stops at the first epoch's end where the split-half reliability of the
-    averaged matrix is at least 0.9 and the groups selected from it no longer
-    change; ``epochs`` is only its cap. The result stores how reliable it is, and
-    a run that did not converge by the cap is reported with a warning.
+    Its length matters. Affinity is informative once the shared encoder has
+    partly learned and before each task's features specialise. ``length: fixed``
+    (the default) runs exactly ``epochs`` epochs. ``length: calibrated`` makes
+    ``epochs`` a cap: the run stops at the first epoch's end where the split-half
+    reliability of its matrix is at least 0.9 and the groups selected from it no
+    longer change, and a run that reaches the cap keeps its most reliable epoch's
+    matrix (:mod:`mtlsearch.grouping.reliability`). Either way the matrix is
+    stored with its reliability, and an unreliable one is reported with a warning.
     """
 
     every_steps: int = Field(10, ge=1, description="measure the affinity every n training steps")
-    epochs: int = Field(10, ge=1, description="the cap of the affinity run (it stops earlier once its matrix is reliable)")
+    epochs: int = Field(1, ge=1, description="length of the affinity run (length: fixed) or its cap (length: calibrated)")
+    length: Literal["fixed", "calibrated"] = Field(
+        "fixed", description="fixed: exactly `epochs` epochs; calibrated: stop once the matrix is reliable, `epochs` the cap")
     lookahead_lr: float | None = Field(None, gt=0, description="SGD step size of the lookahead (default: the method's)")
     encoder: EncoderSpec | None = Field(
         None, description="encoder of the affinity run (default: model.encoder); a wider proxy can measure a narrow model's tasks"

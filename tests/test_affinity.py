@@ -216,7 +216,7 @@ def test_best_partition_finds_a_planted_block_matrix():
 
 
 # the estimator on its own, for a fixed length (mtlsearch/grouping/affinity.py): ≳150 training steps, every 10 steps, η = 0.1
-PLANTED_RUN = {"every_steps": 10, "epochs": 10, "calibrate": False}
+PLANTED_RUN = {"every_steps": 10, "epochs": 10}
 
 
 @pytest.mark.parametrize("kind", ["lookahead", "gradient_cosine"])

@@ -74,7 +74,7 @@ def test_calibration_stops_once_reliable_and_stable_and_not_before():
     pure = [rng.standard_normal((T, T)) for _ in range(12)]
     assert not any(noise.check(pure[: 2 * e], e) for e in range(1, 7))
     warning = reliability_warning("affinity", noise.report(pure, epochs_cap=6))
-    assert "not reliable" in warning and "after 6 of 6 epochs" in warning
+    assert "not reliable" in warning and "not converged by the cap (6 epochs)" in warning
     assert "grouping_methods.affinity.epochs" in warning and "embedding" in warning and "manual groups" in warning
 
 
@@ -86,7 +86,7 @@ def _job(path, seed: int = 0) -> TrainJob:
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_planted_grouping_is_found_by_a_run_that_stops_itself(tmp_path, seed):
-    """The defaults (cap 10 epochs, every 10 steps), task names shuffled across the groups: reliable, ARI ≥ 0.9.
+    """length: calibrated with a cap of 10 epochs, every 10 steps, task names shuffled across the groups: reliable, ARI ≥ 0.9.
 
     Seed 0 converges early. With seed 1 the groups at some k ∈ 2…5 (not the planted 3) keep changing, so the run
     goes to its cap and says so, with its matrix still reliable and the planted groups found."""
@@ -96,7 +96,7 @@ def test_a_planted_grouping_is_found_by_a_run_that_stops_itself(tmp_path, seed):
     path = prepare("synthetic", SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=1,
                                                  shuffle_groups=True, seed=seed), tmp_path)
     info = read_info(path)
-    result = compute_affinity(_job(path), kind="lookahead")
+    result = compute_affinity(_job(path), kind="lookahead", epochs=10, calibrate=True)
     rel = result.reliability
     assert rel["split_half"] >= SPLIT_HALF_MIN and rel["epochs_cap"] == 10
     if seed == 0:  # here after 6 epochs; float rounding on another CPU may move it by an epoch
@@ -116,7 +116,20 @@ def test_tasks_without_group_structure_get_a_low_reliability_and_the_warning(tmp
 
     path = prepare("synthetic", SyntheticOptions(num_tasks=12, num_groups=12, block_dim=4, num_samples=3000,
                                                  multiclass_tasks=0, seed=0), tmp_path)
-    result = compute_affinity(_job(path), kind="lookahead", epochs=6)
+    result = compute_affinity(_job(path), kind="lookahead", epochs=6, calibrate=True)
     rel = result.reliability
     assert not rel["converged"] and rel["epochs_run"] == 6 and rel["split_half"] < SPLIT_HALF_MIN
     assert "not reliable" in reliability_warning("affinity", rel)
+
+
+def test_a_fixed_length_run_reports_its_reliability_too(tmp_path):
+    """length: fixed (the default) runs all its epochs, averages them all, and still measures how reliable that is."""
+    from mtlsearch.grouping.affinity import compute_affinity
+
+    path = prepare("synthetic", SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=0, seed=0), tmp_path)
+    one = compute_affinity(_job(path), kind="lookahead")  # the default: one epoch, 2 measurements
+    assert one.reliability["epochs_run"] == 1 and one.steps_measured == 2 and not one.reliability["converged"]
+    assert one.reliability["length"] == "fixed" and "length: calibrated" in reliability_warning("affinity", one.reliability)
+    ten = compute_affinity(_job(path), kind="lookahead", epochs=10)
+    assert ten.reliability["epochs_run"] == 10 and ten.steps_measured == 17
+    np.testing.assert_array_equal(ten.matrix, compute_affinity(_job(path), kind="lookahead", epochs=10).matrix)

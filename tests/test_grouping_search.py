@@ -63,6 +63,7 @@ def test_every_candidate_runs_with_its_computed_groups(searched):
         method, k = r["grouping"].split(" k=")
         assert sorted(map(sorted, r["groups"])) == sorted(map(sorted, computed[f"{method}/k={k}"]))
     assert "grouping: affinity k=3:" in searched["log"]
+    assert "grouping: affinity reliability: split-half r" in searched["log"]  # launch prints how far the matrix is trusted
 
 
 def test_planted_grouping_ranks_at_or_near_the_top(searched):

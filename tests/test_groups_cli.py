@@ -76,6 +76,12 @@ def test_groups_are_stored_and_reused_with_their_plot(tmp_path, capsys):
     second, err = _groups(capsys, spec, "--method", "gradient_cosine", "--k", "3")
     assert "reusing stored gradient_cosine matrix" in err and "measuring" not in err
     assert second["groups"] == first["groups"]
+    # the reliability is stored with the matrix and printed on reuse too (one epoch here: too short, with a warning)
+    assert first["reliability"] == second["reliability"] and first["reliability"]["length"] == "fixed"
+    assert "grouping: gradient_cosine reliability: split-half r" in err
+    assert main(["groups", spec, "--method", "gradient_cosine", "--k", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "  reliability: split-half r" in text and "groups of the two halves agree: k=2 ARI" in text
     with open(first["plot"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     # a different budget is a different artifact: computed again, not read

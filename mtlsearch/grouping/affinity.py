@@ -90,7 +90,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vjp, vmap
 
-from mtlsearch.grouping.reliability import Calibration, running_mean
+from mtlsearch.grouping.reliability import Calibration
 from mtlsearch.models.encoders import MLPEncoder
 from mtlsearch.models.plan import make_plan
 from mtlsearch.train.job import TrainJob
@@ -384,10 +384,11 @@ class AffinityResult:
     reliability: dict = field(default_factory=dict)  # mtlsearch.grouping.reliability.Calibration.report
 
 
-def compute_affinity(job: TrainJob, kind: str = "lookahead", every_steps: int = 10, epochs: int = 10,
+def compute_affinity(job: TrainJob, kind: str = "lookahead", every_steps: int = 10, epochs: int = 1,
                      lookahead_lr: float | None = None, ks: Sequence[int] | None = None,
-                     calibrate: bool = True) -> AffinityResult:
-    """Train all of ``job``'s tasks on one shared encoder (MTL plan) for at most ``epochs`` epochs, measuring the affinity.
+                     calibrate: bool = False) -> AffinityResult:
+    """Train all of ``job``'s tasks on one shared encoder (MTL plan) for ``epochs`` epochs (``calibrate``: at most),
+    measuring the affinity.
 
     Everything else (data, encoder, batch size, optimiser, lr, seed, threads) is
     the job's. The affinity of the current batch is measured before the optimizer
@@ -395,13 +396,15 @@ def compute_affinity(job: TrainJob, kind: str = "lookahead", every_steps: int = 
     (an entry's mean skips steps where it is undefined: a task without a label
     in the batch; an entry never defined is 0).
 
-    The run decides its own length (:mod:`mtlsearch.grouping.reliability`): at
-    every epoch's end it stops once the split-half reliability of the mean passes
+    Every epoch's end is a check of :mod:`mtlsearch.grouping.reliability`; the
+    result's ``reliability`` reports them. With ``calibrate`` the run decides its
+    own length: it stops once the split-half reliability of the mean passes
     :data:`~mtlsearch.grouping.reliability.SPLIT_HALF_MIN` and the groups selected
     from it at every k of ``ks`` (default 2 … min(5, T − 1)) are unchanged since
-    the previous epoch; ``epochs`` is the cap. The result's ``reliability`` says
-    how it ended. ``calibrate=False`` runs exactly ``epochs`` epochs (the
-    reliability is still measured and reported), for studies of the estimator itself.
+    the previous epoch; ``epochs`` is the cap, and a run that reaches it returns
+    the running mean of its most reliable epoch. The result's ``reliability`` says
+    how it ended. Without ``calibrate`` it runs exactly ``epochs`` epochs and the
+    matrix is the mean over all of them.
 
     ``lookahead_lr`` (η of the lookahead SGD step) defaults to
     :data:`DEFAULT_LOOKAHEAD_LR` (why: the module docstring).
@@ -420,7 +423,7 @@ def compute_affinity(job: TrainJob, kind: str = "lookahead", every_steps: int = 
     trainer = MultiTaskTrainer(run, device=device)
     x_all, targets_all = trainer.data["train"][0], trainer.train_targets
     t = len(trainer.tasks)
-    calibration = Calibration(list(ks) if ks is not None else list(range(2, min(5, t - 1) + 1)), seed=job.seed)
+    calibration = Calibration(list(ks) if ks is not None else list(range(2, min(5, t - 1) + 1)), seed=job.seed, stops=calibrate)
     measurements: list[np.ndarray] = []
     step = 0
 
@@ -439,6 +442,9 @@ def compute_affinity(job: TrainJob, kind: str = "lookahead", every_steps: int = 
         trainer.train_epoch(epoch, step_hook=hook)
         if calibration.check(measurements, epoch + 1) and calibrate:
             break
-    matrix = running_mean(measurements) if measurements else np.zeros((t, t))
+    if not measurements:
+        matrix = np.zeros((t, t))
+    else:
+        matrix = calibration.matrix(measurements)[0]
     return AffinityResult(kind, [tk.name for tk in trainer.tasks], matrix, len(measurements), time.perf_counter() - t0,
                           calibration.report(measurements, epochs))

@@ -173,11 +173,6 @@ class EmbeddingClustering(GroupingMethod):
 # --- task affinity (TAG) -----------------------------------------------------------
 
 
-CALIBRATED = "calibrated"
-"""Marks affinity settings whose run decides its own length (:mod:`mtlsearch.grouping.reliability`): a matrix
-measured for a fixed number of epochs, stored before, has another fingerprint and is never reused as one."""
-
-
 class _AffinityMethod(GroupingMethod):
     """Affinity matrices from one short all-task training run; groups by :func:`select_groups`."""
 
@@ -196,7 +191,6 @@ class _AffinityMethod(GroupingMethod):
             "weight_decay": t.weight_decay,
             "optimizer": t.optimizer,
             "seed": spec.seed,
-            "length": CALIBRATED,  # epochs is the cap of a run that decides its own length
         }
 
     def compute(self, inputs: GroupingInputs, log: Log) -> tuple[np.ndarray, dict]:
@@ -207,8 +201,10 @@ class _AffinityMethod(GroupingMethod):
 
         spec, cfg = inputs.spec, inputs.spec.grouping_methods.affinity
         epochs = cfg.epochs
+        how = (f"until it is reliable, at most {epochs} epoch(s)" if cfg.length == "calibrated"
+               else f"{epochs} epoch(s)")
         log(f"grouping: measuring {self.kind} affinity of {len(inputs.task_names)} tasks "
-            f"(all-task training until it is reliable, at most {epochs} epoch(s); every {cfg.every_steps} steps)")
+            f"(all-task training {how}; every {cfg.every_steps} steps)")
         job = TrainJob(
             dataset_path=inputs.dataset_path,
             tasks=[asdict(t) for t in inputs.info.tasks],
@@ -225,7 +221,8 @@ class _AffinityMethod(GroupingMethod):
             dataset_uri=inputs.dataset_uri,
         )
         # on the cluster, holding one worker (a Ray task) during a search; in this process for `mtlsearch groups`
-        result = on_cluster(compute_affinity, spec.train, job, self.kind, cfg.every_steps, epochs, cfg.lookahead_lr)
+        result = on_cluster(compute_affinity, spec.train, job, self.kind, cfg.every_steps, epochs, cfg.lookahead_lr,
+                            None, cfg.length == "calibrated")
         if result.task_names != inputs.task_names:
             order = [result.task_names.index(n) for n in inputs.task_names]
             matrix = result.matrix[np.ix_(order, order)]

@@ -23,8 +23,11 @@ end and stops at the first check where both of these hold:
   selected from the running mean (:func:`mtlsearch.grouping.selection.select_groups`)
   are the same as at the previous check.
 
-A run that meets neither by its epoch cap ends there, and its result says it did
-not converge. At the end the result also carries, per k, the *grouping
+A run that does not converge by its epoch cap ends there and says so. Its
+matrix is then the running mean at its most reliable check (the highest
+split-half ``r``), not at the cap. When a run is too long for the data, the
+late measurements, taken once each task has features of its own, would
+otherwise wash out groups it had found. At the end the result also carries, per k, the *grouping
 agreement*: the adjusted Rand index between the groups selected from each half
 alone. 1 means both halves give the same groups.
 
@@ -115,9 +118,11 @@ class Calibration:
 
     ks: list[int]
     seed: int = 0
+    stops: bool = True  # False: a fixed-length run (length: fixed) that only reports its checks
     checks: list[dict] = field(default_factory=list)
     _last: dict[int, list[list[int]]] | None = None
     converged: bool = False
+    _best: tuple[float, int, np.ndarray] | None = None  # (r, epoch, running mean) of the most reliable check
 
     def __post_init__(self) -> None:
         self.ks = sorted({int(k) for k in self.ks})
@@ -127,7 +132,10 @@ class Calibration:
         t = np.asarray(measurements[0]).shape[0] if measurements else 0
         ks = [k for k in self.ks if 1 <= k <= t]
         r = split_half(measurements)
-        groups = _groups(running_mean(measurements), ks, self.seed) if measurements else {}
+        mean = running_mean(measurements) if measurements else None
+        groups = _groups(mean, ks, self.seed) if measurements else {}
+        if len(measurements) >= MIN_MEASUREMENTS and not math.isnan(r) and (self._best is None or r > self._best[0]):
+            self._best = (r, epoch, mean)
         stable = self._last is not None and all(groups[k] == self._last[k] for k in ks)
         self._last = groups
         ok = len(measurements) >= MIN_MEASUREMENTS and not math.isnan(r) and r >= SPLIT_HALF_MIN and stable
@@ -135,18 +143,34 @@ class Calibration:
         self.converged = ok
         return ok
 
+    def matrix(self, measurements: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
+        """The result's matrix and the epoch it is from: the running mean now when the run converged (or never
+        had a reliable check), else the running mean at its most reliable check."""
+        last = self.checks[-1]["epoch"] if self.checks else 0
+        if not self.stops or self.converged or self._best is None:
+            return running_mean(measurements), last
+        return self._best[2], self._best[1]
+
     def report(self, measurements: Sequence[np.ndarray], epochs_cap: int) -> dict:
         """What the result carries: the final split-half ``r``, per-k agreement of the halves' groups, and the run."""
         t = np.asarray(measurements[0]).shape[0] if measurements else 0
         ks = [k for k in self.ks if 1 <= k <= t]
         halves: dict[str, float] = {}
+        if measurements:
+            _, used = self.matrix(measurements)
+            upto = next((c["measurements"] for c in self.checks if c["epoch"] == used), len(measurements))
+            measurements = measurements[:upto]
         if len(measurements) >= 2:
             even, odd = (_groups(running_mean(measurements[i::2]), ks, self.seed) for i in (0, 1))
             halves = {str(k): agreement(even[k], odd[k], t) for k in ks}
         last = self.checks[-1] if self.checks else {}
+        _, used = self.matrix(measurements) if measurements else (None, 0)
+        at = next((c for c in self.checks if c["epoch"] == used), last)
         return {
-            "split_half": last.get("split_half", math.nan),
+            "split_half": at.get("split_half", math.nan),
+            "matrix_epoch": used,
             "grouping_agreement": halves,
+            "length": "calibrated" if self.stops else "fixed",
             "converged": self.converged,
             "epochs_run": last.get("epoch", 0),
             "epochs_cap": epochs_cap,
@@ -157,26 +181,37 @@ class Calibration:
         }
 
 
+def _run_text(reliability: dict) -> str:
+    epochs, cap = reliability.get("epochs_run", 0), reliability.get("epochs_cap", 0)
+    if reliability.get("length") == "fixed":
+        return f"after its {epochs} epoch(s) (length: fixed)"
+    if reliability.get("converged"):
+        return f"converged after {epochs} of {cap} epochs"
+    return (f"not converged by the cap ({cap} epochs); the matrix of epoch {reliability.get('matrix_epoch')}, "
+            f"its most reliable")
+
+
 def reliability_warning(method: str, reliability: dict) -> str | None:
-    """A warning for an affinity matrix that did not converge or is unreliable, saying what to do; None when fine."""
+    """A warning for an affinity matrix that is unreliable or whose groups still moved, saying what to do; None when fine."""
     r = reliability.get("split_half", math.nan)
     if reliability.get("converged") and not math.isnan(r) and r >= SPLIT_HALF_MIN:
         return None
     why = (f"split-half r = {r:.2f} < {SPLIT_HALF_MIN}" if not math.isnan(r) and r < SPLIT_HALF_MIN
            else "its groups kept changing" if not math.isnan(r) else "too few measurements for a split-half r")
-    return (f"{method} affinity is not reliable ({why} after {reliability.get('epochs_run', 0)} of "
-            f"{reliability.get('epochs_cap', 0)} epochs, the cap): the groups it gives may be noise. Raise "
-            f"grouping_methods.affinity.epochs (the cap) or measure more often (every_steps), use the embedding "
-            f"method, or give manual groups; the tasks may also have no group structure to find")
+    fixed = reliability.get("length") == "fixed"
+    todo = ("set grouping_methods.affinity.length: calibrated (epochs becomes its cap) or raise epochs" if fixed
+            else "raise grouping_methods.affinity.epochs (the cap) or measure more often (every_steps)")
+    return (f"{method} affinity is not reliable ({why}, {_run_text(reliability)}): the groups it gives may be noise. "
+            f"To do: {todo}, use the embedding method, or give manual groups; the tasks may also have no group "
+            f"structure to find")
 
 
 def describe(reliability: dict, short: bool = False) -> str:
     """One line: ``split-half r 0.97, converged after 6 of 10 epochs; groups of the two halves agree: k=3 ARI 1.00``
     (``short``: without the agreement)."""
     r = reliability.get("split_half", math.nan)
-    run = (f"converged after {reliability.get('epochs_run')} of {reliability.get('epochs_cap')} epochs"
-           if reliability.get("converged") else f"not converged by the cap ({reliability.get('epochs_cap')} epochs)")
+    text = f"split-half r {r:.2f}, {_run_text(reliability)}"
     if short:
-        return f"split-half r {r:.2f}, {run}"
+        return text
     halves = ", ".join(f"k={k} ARI {v:.2f}" for k, v in (reliability.get("grouping_agreement") or {}).items())
-    return f"split-half r {r:.2f}, {run}" + (f"; groups of the two halves agree: {halves}" if halves else "")
+    return text + (f"; groups of the two halves agree: {halves}" if halves else "")
