@@ -120,3 +120,20 @@ def test_ohsumed_embedding_groups_and_elbow_offline(tmp_path, capsys, monkeypatc
     report, _ = _groups(capsys, spec, "--method", "embedding", "--k", "4", "--storage", str(tmp_path))
     assert sorted(t for g in report["groups"] for t in g) == [f"C{i:02d}" for i in range(1, 24)]
     assert report["elbow"]["ks"] == list(range(1, 11)) and 1 <= report["elbow"]["suggested_k"] <= 10
+
+
+def test_a_calibrated_affinity_run_decides_its_length_and_says_so(tmp_path, capsys):
+    """grouping_methods.affinity.length: calibrated, epochs 10 as the cap: the run's report names its length."""
+    spec = _spec(tmp_path, 0, "grouping_methods:\n  affinity: {length: calibrated, epochs: 10}\n")
+    report, err = _groups(capsys, spec, "--method", "affinity", "--k", "3")
+    rel = report["reliability"]
+    assert rel["length"] == "calibrated" and rel["epochs_cap"] == 10 and 1 <= rel["epochs_run"] <= 10
+    assert "until it is reliable, at most 10 epoch(s)" in err
+    assert [c["epoch"] for c in rel["checks"]] == list(range(1, rel["epochs_run"] + 1))
+
+
+def test_an_unknown_affinity_length_is_a_spec_error(tmp_path, capsys):
+    spec = _spec(tmp_path, 0, "grouping_methods:\n  affinity: {length: auto}\n")
+    assert main(["validate", spec]) == 2
+    err = capsys.readouterr().err
+    assert "field 'grouping_methods.affinity.length'" in err and "calibrated" in err
