@@ -197,9 +197,16 @@ def _run_text(reliability: dict) -> str:
 
 
 def reliability_warning(method: str, reliability: dict) -> str | None:
-    """A warning for an affinity matrix that is unreliable or whose groups still moved, saying what to do; None when fine."""
+    """A warning for an unreliable affinity matrix, saying what to do; None when fine.
+
+    Unreliable: its split-half r is below :data:`SPLIT_HALF_MIN` (or undefined) or, for a calibrated run, it
+    did not converge by its cap (consistent structure whose groups kept changing, as tasks without groups show).
+    A fixed-length run's groups at some k may still move in its last epoch when r is high (at a k that does
+    not fit the data, which two groups merge is up to the noise): that alone is no warning.
+    """
     r = reliability.get("split_half", math.nan)
-    if reliability.get("converged") and not math.isnan(r) and r >= SPLIT_HALF_MIN:
+    reliable = not math.isnan(r) and r >= SPLIT_HALF_MIN
+    if reliable and (reliability.get("converged") or reliability.get("length") == "fixed"):
         return None
     why = (f"split-half r = {r:.2f} < {SPLIT_HALF_MIN}" if not math.isnan(r) and r < SPLIT_HALF_MIN
            else "its groups kept changing" if not math.isnan(r) else "too few measurements for a split-half r")
