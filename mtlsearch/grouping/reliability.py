@@ -213,7 +213,7 @@ def reliability_warning(method: str, reliability: dict) -> str | None:
     fixed = reliability.get("length") == "fixed"
     todo = ("set grouping_methods.affinity.length: calibrated (epochs becomes its cap) or raise epochs" if fixed
             else "raise grouping_methods.affinity.epochs (the cap) or measure more often (every_steps)")
-    return (f"{method} affinity is not reliable ({why}, {_run_text(reliability)}): the groups it gives may be noise. "
+    return (f"the {method} matrix is not reliable ({why}, {_run_text(reliability)}): the groups it gives may be noise. "
             f"To do: {todo}, use the embedding method, or give manual groups; the tasks may also have no group "
             f"structure to find")
 
