@@ -515,10 +515,11 @@ def test_quickstart_on_s3_then_results(s3_server, s3_ray, tmp_path, monkeypatch,
     from mtlsearch.cli import main
 
     text = (REPO / "search_spaces" / "quickstart.yaml").read_text()
-    assert "  num_samples: 10 " in text and "  epochs: 8\n" in text and "  confirm: {top: 3, seeds: 3}" in text
+    confirm = "  confirm: {top: 3, seeds: 3, each_architecture: true}"
+    assert "  num_samples: 10 " in text and "  epochs: 8\n" in text and confirm in text
     spec = tmp_path / "quickstart.yaml"
     spec.write_text(text.replace("  num_samples: 10 ", "  num_samples: 3 ").replace("  epochs: 8\n", "  epochs: 2\n")
-                    .replace("  confirm: {top: 3, seeds: 3}", "  confirm: {top: 1, seeds: 2}"))
+                    .replace(confirm, "  confirm: {top: 1, seeds: 2}"))
     root = _prefix(s3_server, "qs")
     log = tmp_path / "launch.log"
     _wait([_launch(s3_ray, spec, root, log)], [log], timeout=240)
