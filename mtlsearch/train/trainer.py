@@ -302,10 +302,11 @@ class MultiTaskTrainer:
             true = y[:, j][mask].cpu().numpy()
             # float64: a float32 sigmoid saturates to exactly 1.0 above logit ≈ 17, tying confident positives in the ranks
             probs = torch.sigmoid(logits[:, 0].double()) if task.kind == "binary" else torch.softmax(logits.double(), dim=1)
+            labelled = probs[mask].cpu().numpy()  # the labelled examples' probabilities, float64, on the host
             decided_by = self._decision_metric(task)
             if decided_by is not None:  # τ chosen on val this epoch, applied unchanged to the other splits
                 if split == "val":
-                    self.thresholds[task.name] = tune_threshold(probs[mask].cpu().numpy(), true, decided_by)
+                    self.thresholds[task.name] = tune_threshold(labelled, true, decided_by)
                 tau = self.thresholds.get(task.name, 0.5)
                 pred_all = (probs >= tau).to(torch.int64)
                 extra[f"threshold/{task.name}"] = tau
@@ -314,10 +315,10 @@ class MultiTaskTrainer:
             pred = pred_all[mask].cpu().numpy()
             k = len(task.classes)
             if task.metric in PROBABILITY_METRICS:
-                scores[task.name] = PROBABILITY_METRICS[task.metric](probs[mask].cpu().numpy(), true, k) if len(true) else math.nan
+                scores[task.name] = PROBABILITY_METRICS[task.metric](labelled, true, k) if len(true) else math.nan
             else:
                 scores[task.name] = METRICS[task.metric](pred, true, k) if len(true) else math.nan
-            extra[f"auroc/{task.name}"] = auroc(probs[mask].double().cpu().numpy(), true, k) if len(true) else math.nan
+            extra[f"auroc/{task.name}"] = auroc(labelled, true, k) if len(true) else math.nan
             if task.metric == "icbhi_score":
                 extra[f"sp/{task.name}"] = icbhi_specificity(pred, true, k)
                 extra[f"se/{task.name}"] = icbhi_sensitivity(pred, true, k)
