@@ -19,22 +19,18 @@ the table then says which baseline it was.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
 from mtlsearch.report.leaderboard import confirmation_rows, leaderboard
 from mtlsearch.report.text import fmt, table
 from mtlsearch.search.baselines import undefined_baselines
+from mtlsearch.search.distinct import config_key
 from mtlsearch.search.launcher import launch
 from mtlsearch.spec import load_spec
 from mtlsearch.store.results import ResultsStore
 
 OTHER = {"val_tuned": "fixed", "fixed": "val_tuned"}
-
-
-def _key(config: dict) -> str:
-    return json.dumps(config, sort_keys=True, default=str)
 
 
 def _cells(c: dict | None) -> list[str]:
@@ -76,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.log:
             out.close()
-    again = {_key(r["config"]): r.get("confirmation") for r in second}
+    again = {config_key(r["config"]): r.get("confirmation") for r in second}
 
     header = ["candidate", f"Δm test {protocol} [95%]", "verdict", "F1-macro", "F1-micro",
               f"Δm test {other} [95%]", "verdict", "F1-macro", "F1-micro"]
-    body = [[c["candidate"], *_cells(c), *_cells(again.get(_key(by_trial[c["trial_id"]]["config"])))] for c in confirmed]
+    body = [[c["candidate"], *_cells(c), *_cells(again.get(config_key(by_trial[c["trial_id"]]["config"])))] for c in confirmed]
     print(f"\nthe same {len(configs)} candidates of {args.experiment!r} under both threshold protocols "
           f"(Δm(test) paired over the confirmation seeds; F1 on test, means over the seeds):")
     print(table(header, body))

@@ -40,6 +40,7 @@ from mtlsearch.metrics.delta_m import anchored_baselines
 from mtlsearch.report.leaderboard import confirmation_rows, leaderboard
 from mtlsearch.search.baselines import ensure_baselines
 from mtlsearch.search.context import SearchContext
+from mtlsearch.search.distinct import config_key
 from mtlsearch.spec import ARCHITECTURES, ConfirmSpec, Spec
 from mtlsearch.store.results import CONFIRMS, SEED, ResultsStore
 
@@ -96,7 +97,7 @@ def pick_candidates(rows: list[dict], confirm: ConfirmSpec) -> list[dict]:
     with a finite Δm(val) that did not fail and, with ``each_architecture``, the best one of every architecture."""
     eligible, seen = [], set()
     for r in rows:
-        key = repr(sorted(r["config"].items()))
+        key = config_key(r["config"])
         if r["status"] == "error" or r["dm_val"] is None or math.isnan(r["dm_val"]) or key in seen:
             continue
         seen.add(key)
