@@ -69,5 +69,9 @@ def anchored_baselines(*baselines: Mapping[str, Mapping[str, float]]) -> tuple[d
             reason = unanchored_reason(b)
             if reason is not None and task not in left_out:
                 left_out[task] = reason
-    kept = {t: {"val": b["val"], "test": b["test"]} for t, b in baselines[0].items() if t not in left_out}
-    return kept, left_out
+    return without(baselines[0], left_out), left_out
+
+
+def without(baselines: Mapping[str, Mapping[str, float]], left_out: Mapping[str, str]) -> dict[str, dict[str, float]]:
+    """``{task: {"val", "test"}}`` of ``baselines`` but the tasks ``left_out`` (:func:`anchored_baselines`)."""
+    return {t: {"val": b["val"], "test": b["test"]} for t, b in baselines.items() if t not in left_out}

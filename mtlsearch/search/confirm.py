@@ -36,7 +36,7 @@ from typing import Callable
 from ray.tune.search import Searcher
 
 from mtlsearch.data.canonical import DatasetInfo
-from mtlsearch.metrics.delta_m import anchored_baselines
+from mtlsearch.metrics.delta_m import anchored_baselines, without
 from mtlsearch.report.leaderboard import confirmation_rows, leaderboard
 from mtlsearch.search.baselines import ensure_baselines
 from mtlsearch.search.context import SearchContext
@@ -156,8 +156,7 @@ def run_confirmation(store: ResultsStore, context: SearchContext, dataset_path: 
         "dm_left_out": left_out,
     }
     store.write_experiment(experiment, meta)
-    context = replace(context, seed_baselines={s: {t: {"val": b["val"], "test": b["test"]} for t, b in bl.items() if t not in left_out}
-                                               for s, bl in by_seed.items()})
+    context = replace(context, seed_baselines={s: without(bl, left_out) for s, bl in by_seed.items()})
     if tuner_mod.can_restore(store, experiment, tuner_mod.CONFIRM_TUNE_DIR):
         log(f"confirmation: resuming from {tuner_mod.tune_path(store, experiment, tuner_mod.CONFIRM_TUNE_DIR)}")
         tuner = tuner_mod.restore_tuner(store, context, tuner_mod.CONFIRM_TUNE_DIR)
