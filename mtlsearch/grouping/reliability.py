@@ -148,29 +148,29 @@ class Calibration:
         self.converged = ok
         return ok
 
+    def _keeps_best(self) -> bool:
+        """Whether the result is the most reliable check's matrix: a calibrated run that did not converge."""
+        return self.stops and not self.converged and self._best is not None
+
     def matrix(self, measurements: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
         """The result's matrix and the epoch it is from: the running mean now when the run converged (or never
-        had a reliable check), else the running mean at its most reliable check."""
-        last = self.checks[-1]["epoch"] if self.checks else 0
-        if not self.stops or self.converged or self._best is None:
-            return running_mean(measurements), last
-        return self._best[2], self._best[1]
+        had a reliable check, or has a fixed length), else the running mean at its most reliable check."""
+        if self._keeps_best():
+            return self._best[2], self._best[1]
+        return running_mean(measurements), self.checks[-1]["epoch"] if self.checks else 0
 
     def report(self, measurements: Sequence[np.ndarray], epochs_cap: int) -> dict:
         """What the result carries: the final split-half ``r``, per-k agreement of the halves' groups, and the run."""
         t = np.asarray(measurements[0]).shape[0] if measurements else 0
         ks = [k for k in self.ks if 1 <= k <= t]
+        last = self.checks[-1] if self.checks else {}
+        used = self._best[1] if self._keeps_best() else last.get("epoch", 0)  # the epoch of the result's matrix
+        at = next((c for c in self.checks if c["epoch"] == used), last)
+        measurements = measurements[: at.get("measurements", len(measurements))]
         halves: dict[str, float] = {}
-        if measurements:
-            _, used = self.matrix(measurements)
-            upto = next((c["measurements"] for c in self.checks if c["epoch"] == used), len(measurements))
-            measurements = measurements[:upto]
         if len(measurements) >= 2:
             even, odd = (_groups(running_mean(measurements[i::2]), ks, self.seed) for i in (0, 1))
             halves = {str(k): agreement(even[k], odd[k], t) for k in ks}
-        last = self.checks[-1] if self.checks else {}
-        _, used = self.matrix(measurements) if measurements else (None, 0)
-        at = next((c for c in self.checks if c["epoch"] == used), last)
         return {
             "split_half": at.get("split_half", math.nan),
             "matrix_epoch": used,
