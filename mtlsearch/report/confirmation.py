@@ -27,7 +27,7 @@ import math
 from collections import defaultdict
 from typing import Callable
 
-from mtlsearch.metrics.intervals import LEVEL, paired_difference, t_interval
+from mtlsearch.metrics.intervals import LEVEL, Interval, paired_difference, t_interval
 from mtlsearch.report.text import fmt, table
 from mtlsearch.store.results import CONFIRMS, SEED
 
@@ -38,10 +38,10 @@ NO_INTERVAL = "no interval (fewer than 2 seeds finished)"
 VERDICTS = (BETTER, WORSE, UNDECIDED, NO_INTERVAL)
 
 
-def _verdict(low: float, high: float) -> str:
-    if math.isnan(low) or math.isnan(high):
+def _verdict(iv: Interval) -> str:
+    if math.isnan(iv.low) or math.isnan(iv.high):
         return NO_INTERVAL
-    return BETTER if low > 0 else WORSE if high < 0 else UNDECIDED
+    return BETTER if iv.above(0) else WORSE if iv.below(0) else UNDECIDED
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -82,7 +82,7 @@ def summarize(search_rows: list[dict], confirm_rows: list[dict], label: Callable
             "dm_test_low": iv.low,
             "dm_test_high": iv.high,
             "level": LEVEL,
-            "verdict": _verdict(iv.low, iv.high),
+            "verdict": _verdict(iv),
             "test_macro_f1_mean": _mean([by_seed[s].get("test_macro_f1") for s in seeds]),
             "test_micro_f1_mean": _mean([by_seed[s].get("test_micro_f1") for s in seeds]),
         })
