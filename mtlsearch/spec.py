@@ -740,23 +740,29 @@ class EmbeddingMethodSpec(Strict):
     k_max: int = Field(10, ge=2, description="the elbow curve spans k = 1..k_max (capped at the number of tasks)")
 
 
+AFFINITY_EPOCHS_CAP = 25
+"""Default cap of a calibrated affinity run: planted groups on the benchmark's generators need 5 to 25 epochs."""
+
+
 class AffinityMethodSpec(Strict):
     """TAG affinity settings: one all-task run on the spec's model, batch size and learning rate.
 
-    Its length matters. Affinity is informative once the shared encoder has
-    partly learned and before each task's features specialise. ``length: fixed``
-    (the default) runs exactly ``epochs`` epochs. ``length: calibrated`` makes
-    ``epochs`` a cap: the run stops at the first epoch's end where the split-half
-    reliability of its matrix is at least 0.9 and the groups selected from it no
-    longer change, and a run that reaches the cap keeps its most reliable epoch's
-    matrix (:mod:`mtlsearch.grouping.reliability`). Either way the matrix is
-    stored with its reliability, and an unreliable one is reported with a warning.
+    Its length matters. Affinity is informative while the shared encoder learns
+    what the tasks have in common, before each task's features specialise.
+    ``length: calibrated`` (the default) makes ``epochs`` a cap: the run stops at
+    the end of the first epoch (after the first) whose mean transfer (the mean
+    off-diagonal affinity of its measurements) is negative, and keeps the running
+    mean of its most reliable epoch (:mod:`mtlsearch.grouping.reliability`).
+    ``length: fixed`` runs exactly ``epochs`` epochs and averages them all. Either
+    way the matrix is stored with its reliability, and an unreliable one is
+    reported with a warning.
     """
 
     every_steps: int = Field(10, ge=1, description="measure the affinity every n training steps")
-    epochs: int = Field(1, ge=1, description="length of the affinity run (length: fixed) or its cap (length: calibrated)")
+    epochs: int = Field(AFFINITY_EPOCHS_CAP, ge=1,
+                        description="cap of the affinity run (length: calibrated) or its length (length: fixed)")
     length: Literal["fixed", "calibrated"] = Field(
-        "fixed", description="fixed: exactly `epochs` epochs; calibrated: stop once the matrix is reliable, `epochs` the cap")
+        "calibrated", description="calibrated: stop when the mean transfer turns negative, `epochs` the cap; fixed: exactly `epochs` epochs")
     lookahead_lr: float | None = Field(None, gt=0, description="SGD step size of the lookahead (default: the method's)")
     encoder: EncoderSpec | None = Field(
         None, description="encoder of the affinity run (default: model.encoder); a wider proxy can measure a narrow model's tasks"

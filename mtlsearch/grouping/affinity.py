@@ -398,13 +398,12 @@ def compute_affinity(job: TrainJob, kind: str = "lookahead", every_steps: int = 
 
     Every epoch's end is a check of :mod:`mtlsearch.grouping.reliability`; the
     result's ``reliability`` reports them. With ``calibrate`` the run decides its
-    own length: it stops once the split-half reliability of the mean passes
-    :data:`~mtlsearch.grouping.reliability.SPLIT_HALF_MIN` and the groups selected
-    from it at every k of ``ks`` (default 2 … min(5, T − 1)) are unchanged since
-    the previous epoch; ``epochs`` is the cap, and a run that reaches it returns
-    the running mean of its most reliable epoch. The result's ``reliability`` says
-    how it ended. Without ``calibrate`` it runs exactly ``epochs`` epochs and the
-    matrix is the mean over all of them.
+    own length: it stops at the end of the first epoch (after the first) whose
+    mean transfer (mean off-diagonal affinity of that epoch's measurements) is
+    negative, leaving that epoch out, or at the cap ``epochs``; its matrix is the
+    running mean of its most reliable check (highest split-half r). The result's
+    ``reliability`` says how it ended. Without ``calibrate`` it runs exactly
+    ``epochs`` epochs and the matrix is the mean over all of them.
 
     ``lookahead_lr`` (η of the lookahead SGD step) defaults to
     :data:`DEFAULT_LOOKAHEAD_LR` (why: the module docstring).

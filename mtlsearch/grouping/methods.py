@@ -31,6 +31,7 @@ import numpy as np
 
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.errors import MtlsearchError
+from mtlsearch.grouping.reliability import RELIABILITY_RULE
 from mtlsearch.spec import Spec
 from mtlsearch.store.atomic import atomic_write_bytes
 from mtlsearch.store.results import ResultsStore
@@ -191,6 +192,7 @@ class _AffinityMethod(GroupingMethod):
             "weight_decay": t.weight_decay,
             "optimizer": t.optimizer,
             "seed": spec.seed,
+            "reliability_rule": RELIABILITY_RULE,
         }
 
     def compute(self, inputs: GroupingInputs, log: Log) -> tuple[np.ndarray, dict]:
@@ -201,7 +203,7 @@ class _AffinityMethod(GroupingMethod):
 
         spec, cfg = inputs.spec, inputs.spec.grouping_methods.affinity
         epochs = cfg.epochs
-        how = (f"until it is reliable, at most {epochs} epoch(s)" if cfg.length == "calibrated"
+        how = (f"until the mean transfer turns negative, at most {epochs} epoch(s)" if cfg.length == "calibrated"
                else f"{epochs} epoch(s)")
         log(f"grouping: measuring {self.kind} affinity of {len(inputs.task_names)} tasks "
             f"(all-task training {how}; every {cfg.every_steps} steps)")
