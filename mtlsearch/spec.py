@@ -325,7 +325,7 @@ class SearchSpace(Strict):
     @classmethod
     def _soft_layers(cls, v: Choice | None) -> Choice | None:
         if v is not None:
-            from mtlsearch.models.soft_sharing import canonical_layers
+            from mtlsearch.models.soft_layers import canonical_layers
 
             v = Choice(choice=[canonical_layers(c) for c in v.choice])
         return v
@@ -514,7 +514,7 @@ class ModelSpec(Strict):
     @field_validator("soft_layers")
     @classmethod
     def _soft_layers(cls, v) -> str:
-        from mtlsearch.models.soft_sharing import canonical_layers
+        from mtlsearch.models.soft_layers import canonical_layers
 
         return canonical_layers(v)
 

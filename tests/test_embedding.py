@@ -9,18 +9,14 @@ import pytest
 
 from mtlsearch.data.ohsumed_categories import OHSUMED_CATEGORIES
 from mtlsearch.grouping.embedding import (
-    DEFAULT_ENCODER,
-    EncoderNotFoundError,
-    clear_encoder_cache,
     cluster_tasks,
     distance_matrix,
     elbow_curve,
     embed_texts,
     groups_from_labels,
     knee_point,
-    load_encoder,
-    resolve_encoder,
 )
+from mtlsearch.pretrained import BUNDLED_ENCODER, EncoderNotFoundError, clear_encoder_cache, load_encoder, resolve_encoder
 
 # --- encoder (one loaded model shared by the module) ----------------------------------
 
@@ -39,7 +35,7 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_resolve_encoder_aliases_and_paths(tmp_path):
     bundled = resolve_encoder(None)
-    assert resolve_encoder(DEFAULT_ENCODER) == bundled
+    assert resolve_encoder(BUNDLED_ENCODER) == bundled
     assert resolve_encoder("sentence-transformers/all-MiniLM-L6-v2") == bundled
     assert resolve_encoder(str(tmp_path)) == str(tmp_path)  # an existing directory is taken as is
     assert resolve_encoder("dmis-lab/biobert-v1.1") == "dmis-lab/biobert-v1.1"  # a hub id passes through
@@ -79,7 +75,7 @@ def test_semantic_sanity(encoder):
 
 def test_local_path_equals_alias(encoder, tmp_path):
     texts = ["Virus Diseases", "Parasitic Diseases"]
-    by_alias = embed_texts(texts, encoder=DEFAULT_ENCODER)
+    by_alias = embed_texts(texts, encoder=BUNDLED_ENCODER)
     by_default = embed_texts(texts)
     by_path = embed_texts(texts, encoder=encoder)
     np.testing.assert_allclose(by_path, by_alias, atol=1e-6)

@@ -151,9 +151,6 @@ def write_table(table: pa.Table, path: Path | str) -> None:
     atomic_write_table(table, str(path))
 
 
-SPLITS = ("train", "val", "test")
-
-
 def split_sizes(path: Path | str) -> dict[str, int]:
     """Rows per split (``train``, ``val``, ``test``) of a canonical table; reads only the split column."""
     column = pq.read_table(str(path), columns=["split"]).column("split").to_pylist()

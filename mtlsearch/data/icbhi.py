@@ -89,12 +89,10 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import torch
 from pydantic import Field, field_validator
 
-from mtlsearch.data import audio as audio_mod
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
-from mtlsearch.data.registry import Loader, LoaderOptions, register
+from mtlsearch.data.loader import Loader, LoaderOptions, register
 from mtlsearch.data.sources import resolve_path, source_fingerprint
 from mtlsearch.data.unpack import is_unpackable, unpacked_folder
 from mtlsearch.errors import DataError
@@ -531,6 +529,10 @@ def find_audio(audio_dir: Path, recordings: list[str]) -> dict[str, Path]:
 
 def cycle_features(wav: Path, spans: list[tuple[float, float, Path, int]], options: "IcbhiOptions") -> np.ndarray:
     """Filterbank features (cycles × frames·bins) of the cycles ``(start, end, annotation file, line)`` of one recording."""
+    import torch  # the feature path only: validating an ICBHI spec imports no torch
+
+    from mtlsearch.data import audio as audio_mod
+
     samples, rate = audio_mod.read_audio(wav)
     sr = options.sample_rate
     wave = audio_mod.resample(samples, rate, sr)
@@ -632,6 +634,8 @@ class IcbhiLoader(Loader):
             x = np.stack([cycles.start, cycles.end, cycles.end - cycles.start], axis=1).astype(np.float32)
             extra.update(feature_names=["start_s", "end_s", "duration_s"], feature_shape=[3])
         else:
+            from mtlsearch.data import audio as audio_mod
+
             recordings = list(dict.fromkeys(cycles.recording))
             wavs = find_audio(folders.audio, recordings)
             missing = [r for r in recordings if r not in wavs]

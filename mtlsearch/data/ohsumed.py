@@ -48,7 +48,7 @@ from pydantic import Field
 
 from mtlsearch.data.arff import read_arff, read_header
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
-from mtlsearch.data.registry import Loader, LoaderOptions, register
+from mtlsearch.data.loader import Loader, LoaderOptions, register
 from mtlsearch.data.sources import (
     TextSourceOptions,
     bag_of_words_features,

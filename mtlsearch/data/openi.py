@@ -112,7 +112,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from mtlsearch.data.canonical import RESERVED_COLUMNS, DatasetInfo, TaskInfo, build_table
-from mtlsearch.data.registry import Loader, register
+from mtlsearch.data.loader import Loader, register
 from mtlsearch.data.sources import (
     TextSourceOptions,
     bag_of_words_features,
@@ -131,7 +131,6 @@ DEFAULT_TOP_K = 19  # MTLV thesis, section 4.1: "We only selected the 19 top cla
 NORMAL = "normal"
 NO_INDEXING = "No Indexing"
 CSV_REQUIRED = ("uid", "Problems", "findings", "impression")
-CSV_OPTIONAL = ("image", "indication", "comparison", "MeSH")
 PROJECTIONS_REQUIRED = ("uid", "filename", "projection")
 PROJECTIONS_FILE = "indiana_projections.csv"
 INPUT_COLUMN = "x"

@@ -40,7 +40,7 @@ from pydantic import Field, model_validator
 
 from mtlsearch.data.catalog import fetch_catalogued, relative_to_root
 from mtlsearch.data.download import DATA_ENV, check_sha256, data_root, fetch_url, is_url, split_sha256, verify_file
-from mtlsearch.data.registry import LoaderOptions
+from mtlsearch.data.loader import LoaderOptions
 from mtlsearch.errors import DataError
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")

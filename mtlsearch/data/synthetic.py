@@ -32,7 +32,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
-from mtlsearch.data.registry import Loader, LoaderOptions, register
+from mtlsearch.data.loader import Loader, LoaderOptions, register
 
 
 class SyntheticOptions(LoaderOptions):

@@ -55,7 +55,7 @@ def _tokenizer_identity(name: str) -> str:
 
 def token_cache_path(dataset_path: str | os.PathLike, encoder: str | None, max_length: int) -> Path:
     """Where :func:`ensure_tokens` keeps the token ids of ``dataset_path`` for this tokenizer and length."""
-    from mtlsearch.grouping.embedding import resolve_encoder
+    from mtlsearch.pretrained import resolve_encoder
 
     ident = _tokenizer_identity(resolve_encoder(encoder))
     fp = read_info(dataset_path).fingerprint
@@ -65,7 +65,7 @@ def token_cache_path(dataset_path: str | os.PathLike, encoder: str | None, max_l
 
 def tokenize_texts(texts: list[str], encoder: str | None, max_length: int) -> np.ndarray:
     """``(n, max_length + 1)`` int32 rows ``[length, id_1 … id_length, pad …]`` (see the module docstring)."""
-    from mtlsearch.grouping.embedding import load_encoder
+    from mtlsearch.pretrained import load_encoder
 
     tokenizer, _ = load_encoder(encoder)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

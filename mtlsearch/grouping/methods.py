@@ -140,7 +140,8 @@ class EmbeddingClustering(GroupingMethod):
         return {**cfg.model_dump(), "texts": self.texts(inputs), "seed": inputs.spec.seed}
 
     def compute(self, inputs: GroupingInputs, log: Log) -> tuple[np.ndarray, dict]:
-        from mtlsearch.grouping.embedding import elbow_curve, embed_texts, resolve_encoder
+        from mtlsearch.grouping.embedding import elbow_curve, embed_texts
+        from mtlsearch.pretrained import resolve_encoder
 
         cfg = inputs.spec.grouping_methods.embedding
         log(f"grouping: embedding {len(inputs.task_names)} task {cfg.text}s with {cfg.encoder or 'all-MiniLM-L6-v2 (bundled)'}")
@@ -317,6 +318,11 @@ def get_selection(method: GroupingMethod, artifact: Artifact, k: int, store: Res
     return Selection(groups, k, overlapping, meta)
 
 
+def computed_key(method: str, k: int) -> str:
+    """Key of a computed grouping in :func:`search_groupings`' answer (the search context's ``computed_groups``)."""
+    return f"{method}/k={k}"
+
+
 def search_groupings(inputs: GroupingInputs, store: ResultsStore, experiment: str, log: Log) -> dict[str, list[list[str]]]:
     """Every computed grouping the spec's search may sample, keyed by :func:`computed_key`.
 
@@ -324,7 +330,6 @@ def search_groupings(inputs: GroupingInputs, store: ResultsStore, experiment: st
     look their groups up. Each method's plot is copied into the experiment's
     ``artifacts/`` folder.
     """
-    from mtlsearch.search.context import computed_key
     from mtlsearch.store.atomic import read_bytes
 
     space = inputs.spec.search.space.grouping_space()

@@ -80,10 +80,6 @@ class CNNEncoder(nn.Module):
         return self.dropout(h.mean(dim=(2, 3)))
 
 
-# ASTConfig fields that define the weights' shapes (a pretrained model fixes them)
-AST_ARCHITECTURE = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "patch_size")
-
-
 # where transformers keeps a model's stack of layers (BERT/AST: encoder.layer; transformers 5 ASTModel: layers;
 # DistilBERT: transformer.layer; BART/T5-style encoders: encoder.layers)
 _LAYER_PATHS = ("layers", "encoder.layer", "encoder.layers", "transformer.layer", "transformer.layers")
@@ -238,7 +234,7 @@ class TextEncoder(nn.Module):
     def __init__(self, in_dim: int, model: str | None = None, pooling: str = "mean", max_length: int = 128,
                  freeze_layers: int = 0, dropout: float = 0.0):
         super().__init__()
-        from mtlsearch.grouping.embedding import load_encoder
+        from mtlsearch.pretrained import load_encoder
 
         if pooling not in ("cls", "mean"):
             raise ValueError(f"encoder 'text': pooling must be 'cls' or 'mean', got {pooling!r}")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mtlsearch.models.soft_sharing import ALL, PAPER_LAMBDA, canonical_layers
+from mtlsearch.models.soft_layers import ALL, PAPER_LAMBDA, canonical_layers
 
 SHARING_MODES = ("hard", "soft")
 

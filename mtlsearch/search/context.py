@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from mtlsearch.data.canonical import DatasetInfo
+from mtlsearch.grouping.methods import computed_key
 from mtlsearch.models.plan import make_plan
 from mtlsearch.search.space import STATIC_WEIGHT
 from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, NO_METADATA, PLANTED, Spec, metadata_tasks
@@ -12,11 +13,6 @@ from mtlsearch.store.results import SEED
 from mtlsearch.train.job import TrainJob
 
 DEFAULT_ARCHITECTURE = "MTL"
-
-
-def computed_key(method: str, k: int) -> str:
-    """Key of a computed grouping in :attr:`SearchContext.computed_groups`."""
-    return f"{method}/k={k}"
 
 
 @dataclass

@@ -16,6 +16,7 @@ from ray import tune
 from mtlsearch.search.callbacks import PlacementGroupReaper, ProgressCallback, StoreCallback, TensorBoardCallback
 from mtlsearch.search.context import SearchContext
 from mtlsearch.search.distinct import DistinctConfigs
+from mtlsearch.search.listed import ListedConfigs
 from mtlsearch.search.space import DefineByRun, discrete_candidates, enumerate_candidates
 from mtlsearch.spec import IN_TRIAL, Spec
 from mtlsearch.store.results import ResultsStore
@@ -169,7 +170,6 @@ def build_tuner(store: ResultsStore, context: SearchContext, stream=None, extra_
     """A new search; ``extra_callbacks``: Tune callbacks run beside mtlsearch's own (e.g. a timing probe);
     ``configs``: run exactly these trial configs instead of sampling the space (a benchmark scoring the same
     candidates under two evaluation protocols)."""
-    from mtlsearch.search.confirm import ListedConfigs
 
     spec = context.spec
     if configs is not None:
@@ -186,7 +186,6 @@ def build_confirm_tuner(store: ResultsStore, context: SearchContext, configs: li
     """The confirmation stage (:mod:`mtlsearch.search.confirm`): exactly ``configs``, each trained to the full budget."""
     from ray.tune.schedulers import FIFOScheduler
 
-    from mtlsearch.search.confirm import ListedConfigs
 
     return _tuner(store, context, CONFIRM_TUNE_DIR, len(configs), ListedConfigs(configs),
                   FIFOScheduler(), callbacks(store, context, stream, len(configs), stage=CONFIRM_STAGE))
