@@ -17,6 +17,7 @@ import os
 import sys
 
 from mtlsearch.errors import MtlsearchError, UsageError
+from mtlsearch.spec import COMPUTED_GROUPING_METHODS
 
 DEFAULT_STORAGE_ENV = "MTLSEARCH_STORAGE"
 
@@ -42,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("groups", help="compute (or read from the store) the task groups a grouping method gives; no search")
     g.add_argument("spec")
-    g.add_argument("--method", required=True, choices=("embedding", "affinity", "gradient_cosine"))
+    g.add_argument("--method", required=True, choices=COMPUTED_GROUPING_METHODS)
     g.add_argument("--k", type=int, help="number of groups (embedding: default the elbow's suggestion)")
     g.add_argument("--overlapping", action="store_true", help="affinity methods: let a task join several groups (TAG)")
     g.add_argument("--storage", help="results store location (overrides the spec's 'storage')")

@@ -12,21 +12,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Sequence, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from mtlsearch.errors import SpecError
+from mtlsearch.models.plan import SHARING_MODES
+from mtlsearch.train.optimizers import OPTIMIZERS
 
 ARCHITECTURES = ("STL", "MTL", "GMHL", "GMTL")
 GROUPED_ARCHITECTURES = frozenset({"GMHL", "GMTL"})
-OPTIMIZERS = ("adam", "adamw", "sgd")
 PLANTED = "planted"
 MANUAL = "manual"
 # Tri-MTL dimensions: metadata tasks and parameter sharing (mtlsearch.models.plan, mtlsearch.models.soft_sharing)
 NO_METADATA = "none"
-SHARING_MODES = ("hard", "soft")
 IN_TRIAL, RAY_TRAIN = "in_trial", "ray_train"
 """Executors of a run (``train.executor``): inside the Tune trial (one worker), or a Ray Train worker group (DDP)."""
 
@@ -57,12 +57,19 @@ def metadata_tasks(choice: str | None) -> tuple[str, ...]:
 # grouping methods computed from the data (mtlsearch.grouping.methods registers one class each)
 COMPUTED_GROUPING_METHODS = ("embedding", "affinity", "gradient_cosine")
 GROUPING_METHODS = (*COMPUTED_GROUPING_METHODS, MANUAL)
-# loss-weighting strategies (mtlsearch.train.weighting registers one class each; options: WEIGHTING_SPECS below)
-WEIGHTING_NAMES = ("equal", "static", "uncertainty", "dwa", "gradnorm", "dtp", "pcgrad")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def known_choices(v: "Choice | None", names: Sequence[str], what: str) -> "Choice | None":
+    """``v`` unchanged when every choice is one of ``names``; else ValueError naming the first unknown one."""
+    if v is not None:
+        bad = [c for c in v.choice if c not in names]
+        if bad:
+            raise ValueError(f"unknown {what} {bad[0]!r}; expected some of {list(names)}")
+    return v
 
 
 # --- search-space dimensions -------------------------------------------------
@@ -155,10 +162,7 @@ class GroupingSpace(Strict):
     @field_validator("method")
     @classmethod
     def _methods(cls, v: Choice) -> Choice:
-        bad = [m for m in v.choice if m not in GROUPING_METHODS]
-        if bad:
-            raise ValueError(f"unknown grouping method {bad[0]!r}; expected some of {list(GROUPING_METHODS)}")
-        return v
+        return known_choices(v, GROUPING_METHODS, "grouping method")
 
     @field_validator("k")
     @classmethod
@@ -252,11 +256,7 @@ class SearchSpace(Strict):
     @field_validator("weighting")
     @classmethod
     def _weightings(cls, v: Choice | None) -> Choice | None:
-        if v is not None:
-            bad = [w for w in v.choice if w not in WEIGHTING_NAMES]
-            if bad:
-                raise ValueError(f"unknown weighting {bad[0]!r}; expected some of {list(WEIGHTING_NAMES)}")
-        return v
+        return known_choices(v, WEIGHTING_NAMES, "weighting")
 
     @field_validator("static_weights")
     @classmethod
@@ -271,20 +271,12 @@ class SearchSpace(Strict):
     @field_validator("architecture")
     @classmethod
     def _architectures(cls, v: Choice | None) -> Choice | None:
-        if v is not None:
-            bad = [a for a in v.choice if a not in ARCHITECTURES]
-            if bad:
-                raise ValueError(f"unknown architecture {bad[0]!r}; expected some of {list(ARCHITECTURES)}")
-        return v
+        return known_choices(v, ARCHITECTURES, "architecture")
 
     @field_validator("optimizer")
     @classmethod
     def _optimizers(cls, v: Choice | None) -> Choice | None:
-        if v is not None:
-            bad = [a for a in v.choice if a not in OPTIMIZERS]
-            if bad:
-                raise ValueError(f"unknown optimizer {bad[0]!r}; expected some of {list(OPTIMIZERS)}")
-        return v
+        return known_choices(v, OPTIMIZERS, "optimizer")
 
     @field_validator("batch_size")
     @classmethod
@@ -306,11 +298,7 @@ class SearchSpace(Strict):
     @field_validator("sharing")
     @classmethod
     def _sharing(cls, v: Choice | None) -> Choice | None:
-        if v is not None:
-            bad = [s for s in v.choice if s not in SHARING_MODES]
-            if bad:
-                raise ValueError(f"unknown sharing {bad[0]!r}; expected some of {list(SHARING_MODES)}")
-        return v
+        return known_choices(v, SHARING_MODES, "sharing")
 
     @field_validator("soft_lambda")
     @classmethod
@@ -578,7 +566,8 @@ WEIGHTING_SPECS: dict[str, type[BaseModel]] = {
     "equal": EqualWeightingSpec, "static": StaticWeightingSpec, "uncertainty": UncertaintyWeightingSpec,
     "dwa": DWAWeightingSpec, "gradnorm": GradNormWeightingSpec, "dtp": DTPWeightingSpec, "pcgrad": PCGradWeightingSpec,
 }
-assert tuple(WEIGHTING_SPECS) == WEIGHTING_NAMES
+WEIGHTING_NAMES = tuple(WEIGHTING_SPECS)
+"""Loss-weighting strategies (:mod:`mtlsearch.train.weighting` implements one class each, by these names)."""
 
 
 def _weighting_kind(v: Any) -> str | None:
@@ -630,7 +619,7 @@ class TrainSpec(Strict):
     batch_size: int = Field(128, ge=1)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    optimizer: Literal[tuple(OPTIMIZERS)] = "adam"  # type: ignore[valid-type]
     workers: int = Field(1, ge=1, description="Ray Train workers per trial (DDP when > 1)")
     executor: Literal["auto", "in_trial", "ray_train"] = Field(
         "auto", description="how a trial trains: in_trial (inside its Tune trial, one worker), ray_train (a Ray Train "

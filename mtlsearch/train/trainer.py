@@ -31,6 +31,7 @@ from mtlsearch.metrics.scores import METRICS, PROBABILITY_METRICS, auroc, icbhi_
 from mtlsearch.metrics.thresholds import THRESHOLD_METRICS, VAL_TUNED, tune_threshold
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.train.job import TrainJob
+from mtlsearch.train.optimizers import make_optimizer
 from mtlsearch.tasks.auxiliary import AuxiliarySettings, attach_auxiliary
 from mtlsearch.train.losses import TaskLoss, inverse_frequency_weights
 from mtlsearch.train.sampler import TaskAwareSampler, major_task_probs
@@ -38,16 +39,6 @@ from mtlsearch.train.selection import SELECTED, ModelSelection
 from mtlsearch.train.weighting import make_weighting
 
 EVAL_BATCH = 8192
-
-
-def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}")
 
 
 def predict(logits: torch.Tensor, task: TaskInfo) -> torch.Tensor:
