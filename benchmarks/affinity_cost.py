@@ -42,7 +42,6 @@ import time
 from dataclasses import asdict
 
 import torch
-
 from pairs import Target, alternate, print_table, ratio
 
 EVERY = 10
@@ -56,13 +55,28 @@ def build_job(tasks: int, samples: int, input_dim: int, hidden: list[int], dropo
     from mtlsearch.train.job import TrainJob
 
     groups = max(2, round(tasks / 4))
-    opts = SyntheticOptions(num_tasks=tasks, num_groups=groups, num_samples=samples, block_dim=8,
-                            noise_dim=max(0, input_dim - 8 * groups), multiclass_tasks=1, seed=0)
+    opts = SyntheticOptions(
+        num_tasks=tasks,
+        num_groups=groups,
+        num_samples=samples,
+        block_dim=8,
+        noise_dim=max(0, input_dim - 8 * groups),
+        multiclass_tasks=1,
+        seed=0,
+    )
     path = prepare("synthetic", opts, root)
     info = read_info(path)
-    return TrainJob(dataset_path=str(path), tasks=[asdict(t) for t in info.tasks], plan=make_plan("MTL", info.task_names).to_dict(),
-                    encoder={"type": "mlp", "hidden_dims": hidden, "dropout": dropout}, epochs=100, batch_size=batch, lr=1e-3,
-                    seed=0, torch_threads=threads)
+    return TrainJob(
+        dataset_path=str(path),
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan("MTL", info.task_names).to_dict(),
+        encoder={"type": "mlp", "hidden_dims": hidden, "dropout": dropout},
+        epochs=100,
+        batch_size=batch,
+        lr=1e-3,
+        seed=0,
+        torch_threads=threads,
+    )
 
 
 def make_hook(trainer, variant: str):
@@ -78,8 +92,9 @@ def make_hook(trainer, variant: str):
             if variant == "naive":
                 naive_lookahead_affinity(trainer.model, trainer.loss_fn, xb, tb, DEFAULT_LOOKAHEAD_LR)
             else:
-                lookahead_affinity(trainer.model, trainer.loss_fn, xb, tb, DEFAULT_LOOKAHEAD_LR,
-                                   impl="auto" if variant == "batched" else "func")
+                lookahead_affinity(
+                    trainer.model, trainer.loss_fn, xb, tb, DEFAULT_LOOKAHEAD_LR, impl="auto" if variant == "batched" else "func"
+                )
 
     return hook
 
@@ -127,9 +142,11 @@ def main() -> None:
             job = build_job(t, args.samples, args.input_dim, args.hidden, args.dropout, args.batch_size, args.threads, root)
             results.append((t, time_epochs(job, variants, args.pairs)))
     n_train = int(args.samples * 0.7)
-    print(f"\nTAG lookahead affinity cost: one epoch of {n_train} training samples, input dim {args.input_dim}, MLP {args.hidden} "
-          f"(dropout {args.dropout}), batch {args.batch_size}, Adam, torch threads {args.threads}; affinity every {EVERY} steps; "
-          f"{args.pairs} alternating rounds per T, {time.perf_counter() - t0:.0f} s\n")
+    print(
+        f"\nTAG lookahead affinity cost: one epoch of {n_train} training samples, input dim {args.input_dim}, MLP {args.hidden} "
+        f"(dropout {args.dropout}), batch {args.batch_size}, Adam, torch threads {args.threads}; affinity every {EVERY} steps; "
+        f"{args.pairs} alternating rounds per T, {time.perf_counter() - t0:.0f} s\n"
+    )
     print("epoch seconds, median over rounds:")
     for t, rows in results:
         print(f"  T={t:<3} " + ", ".join(f"{v} {statistics.median(r[v] for r in rows):.3f}" for v in variants))

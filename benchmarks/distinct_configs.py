@@ -107,8 +107,10 @@ def main() -> None:
         print(f"not wrapped (a continuous dimension, no repeats): {', '.join(skipped)}")
     wasted = sum(t["plain"][1] for *_, t in rows)
     total = sum(t["plain"][0] for *_, t in rows)
-    print(f"plain Optuna spent {wasted} of {total} trials ({100 * wasted / max(total, 1):.0f}%) on repeats; DistinctConfigs "
-          f"{sum(t['distinct'][1] for *_, t in rows)}")
+    print(
+        f"plain Optuna spent {wasted} of {total} trials ({100 * wasted / max(total, 1):.0f}%) on repeats; DistinctConfigs "
+        f"{sum(t['distinct'][1] for *_, t in rows)}"
+    )
 
 
 if __name__ == "__main__":

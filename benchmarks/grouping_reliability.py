@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from planted_generators import GENERATORS, generate
 from sklearn.metrics import adjusted_rand_score
 
 from mtlsearch.data.canonical import read_info
@@ -53,22 +54,33 @@ from mtlsearch.report.text import table
 from mtlsearch.spec import AFFINITY_EPOCHS_CAP
 from mtlsearch.train.job import TrainJob
 from mtlsearch.train.trainer import MultiTaskTrainer
-from planted_generators import GENERATORS, generate
 
 LENGTHS = {"fixed 1": {"epochs": 1}, "fixed 10": {"epochs": 10}, "calibrated": {"epochs": AFFINITY_EPOCHS_CAP, "calibrate": True}}
 
 
 def dataset(generator: str, seed: int, root: Path) -> Path:
     if generator == "project":
-        return prepare("synthetic", SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=1,
-                                                     shuffle_groups=True, seed=seed), root)
+        return prepare(
+            "synthetic",
+            SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=1, shuffle_groups=True, seed=seed),
+            root,
+        )
     return generate(generator, seed, root)
 
 
 def job(path: Path, seed: int) -> TrainJob:
     info = read_info(path)
-    return TrainJob(dataset_path=str(path), tasks=[asdict(t) for t in info.tasks], plan=make_plan("MTL", info.task_names).to_dict(),
-                    encoder={"type": "mlp", "hidden_dims": [64, 32]}, epochs=1, batch_size=128, lr=1e-3, seed=seed, torch_threads=1)
+    return TrainJob(
+        dataset_path=str(path),
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan("MTL", info.task_names).to_dict(),
+        encoder={"type": "mlp", "hidden_dims": [64, 32]},
+        epochs=1,
+        batch_size=128,
+        lr=1e-3,
+        seed=seed,
+        torch_threads=1,
+    )
 
 
 def ari(path: Path, names: list[str], matrix: np.ndarray) -> float:
@@ -95,19 +107,33 @@ def measure(generator: str, length: str, seeds: range, root: Path, cost: list[fl
         j = job(path, seed)
         r = compute_affinity(j, kind="lookahead", every_steps=10, **LENGTHS[length])
         rel = r.reliability
-        runs.append({"ari": ari(path, r.task_names, r.matrix), "r": rel["split_half"], "sep": best_separation(rel),
-                     "stopped": rel["ended"] == "negative transfer", "warned": reliability_warning("affinity", rel) is not None,
-                     "epochs": rel["epochs_run"], "steps": r.steps_measured, "seconds": r.seconds})
+        runs.append(
+            {
+                "ari": ari(path, r.task_names, r.matrix),
+                "r": rel["split_half"],
+                "sep": best_separation(rel),
+                "stopped": rel["ended"] == "negative transfer",
+                "warned": reliability_warning("affinity", rel) is not None,
+                "epochs": rel["epochs_run"],
+                "steps": r.steps_measured,
+                "seconds": r.seconds,
+            }
+        )
         if length == "fixed 1" and generator != "independent":
             cost.append(r.seconds / plain_epoch_seconds(j))
     planted = generator != "independent"
-    return [generator, f"{length} (seeds {seeds.start}-{seeds.stop - 1})",
-            f"{np.mean([x['ari'] >= 0.9 for x in runs]):.2f}" if planted else "-",
-            f"{statistics.median([x['r'] for x in runs]):.2f}", f"{np.nanmedian([x['sep'] for x in runs]):.2f}",
-            f"{np.mean([x['stopped'] for x in runs]):.2f}" if length == "calibrated" else "-",
-            f"{np.mean([x['warned'] for x in runs]):.2f}",
-            f"{np.mean([x['epochs'] for x in runs]):.1f}", f"{np.mean([x['steps'] for x in runs]):.1f}",
-            f"{np.mean([x['seconds'] for x in runs]):.2f}"]
+    return [
+        generator,
+        f"{length} (seeds {seeds.start}-{seeds.stop - 1})",
+        f"{np.mean([x['ari'] >= 0.9 for x in runs]):.2f}" if planted else "-",
+        f"{statistics.median([x['r'] for x in runs]):.2f}",
+        f"{np.nanmedian([x['sep'] for x in runs]):.2f}",
+        f"{np.mean([x['stopped'] for x in runs]):.2f}" if length == "calibrated" else "-",
+        f"{np.mean([x['warned'] for x in runs]):.2f}",
+        f"{np.mean([x['epochs'] for x in runs]):.1f}",
+        f"{np.mean([x['steps'] for x in runs]):.1f}",
+        f"{np.mean([x['seconds'] for x in runs]):.2f}",
+    ]
 
 
 def main() -> None:
@@ -126,10 +152,27 @@ def main() -> None:
                 rows.append(measure(generator, "calibrated", range(args.seeds, 2 * args.seeds), Path(d), cost))
                 print("  ".join(rows[-1]), flush=True)
     print(f"\nlookahead affinity, MLP [64, 32], Adam lr 1e-3, batch 128, every 10 steps; {args.seeds} seeds per row")
-    print(table(["generator", "length", "share ARI≥0.9", "median r", "median separation", "stopped on negative transfer",
-                 "warned", "epochs", "steps measured", "s/run"], rows))
-    print(f"\nmeasuring cost: one epoch measured every 10 steps / one plain epoch = {statistics.median(cost):.2f} "
-          f"(median over {len(cost)} runs; spread {min(cost):.2f}-{max(cost):.2f}; target ≤ 1.5; both with the trainer's start)")
+    print(
+        table(
+            [
+                "generator",
+                "length",
+                "share ARI≥0.9",
+                "median r",
+                "median separation",
+                "stopped on negative transfer",
+                "warned",
+                "epochs",
+                "steps measured",
+                "s/run",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"\nmeasuring cost: one epoch measured every 10 steps / one plain epoch = {statistics.median(cost):.2f} "
+        f"(median over {len(cost)} runs; spread {min(cost):.2f}-{max(cost):.2f}; target ≤ 1.5; both with the trainer's start)"
+    )
 
 
 if __name__ == "__main__":

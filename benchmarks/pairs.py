@@ -107,7 +107,9 @@ def alternate(contenders: Mapping[str, Measurement], rounds: int, log: TextIO | 
     return out
 
 
-def ratio(rows: list[dict[str, float]], name: str, numerator: str, denominator: str, target: Target | None = None) -> RatioSummary:
+def ratio(
+    rows: list[dict[str, float]], name: str, numerator: str, denominator: str, target: Target | None = None
+) -> RatioSummary:
     """The per-round ratios ``rows[i][numerator] / rows[i][denominator]`` as a :class:`RatioSummary`."""
     return RatioSummary(name, tuple(r[numerator] / r[denominator] for r in rows), target)
 
@@ -115,8 +117,10 @@ def ratio(rows: list[dict[str, float]], name: str, numerator: str, denominator: 
 def format_table(summaries: list[RatioSummary]) -> str:
     """A plain-text table, one row per ratio: name, pairs, median, min–max, target, verdict."""
     head = ("ratio", "pairs", "median", "min–max", "target", "verdict")
-    rows = [(s.name, str(len(s.ratios)), f"{s.median:.3f}", f"{s.low:.3f}–{s.high:.3f}", str(s.target or "-"), s.verdict)
-            for s in summaries]
+    rows = [
+        (s.name, str(len(s.ratios)), f"{s.median:.3f}", f"{s.low:.3f}–{s.high:.3f}", str(s.target or "-"), s.verdict)
+        for s in summaries
+    ]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = lambda r: "  ".join(c.ljust(w) if i in (0, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()  # noqa: E731
     return "\n".join([line(head), "-" * len(line(head)), *map(line, rows)])

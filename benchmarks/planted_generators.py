@@ -89,7 +89,7 @@ def generate(kind: str, seed: int, root: Path, num_samples: int = 3000) -> Path:
     else:  # sparse interactions on disjoint feature sets
         features = rng.permutation(d)
         per = max(4, d // (2 * len(sizes)))
-        sets = [features[j * per:(j + 1) * per] for j in range(len(sizes))]
+        sets = [features[j * per : (j + 1) * per] for j in range(len(sizes))]
         pairs = [rng.choice(len(s), 2, replace=False) for s in sets]
         for i in range(t):
             s, (a, b) = sets[group_of[i]], pairs[group_of[i]]
@@ -102,14 +102,32 @@ def generate(kind: str, seed: int, root: Path, num_samples: int = 3000) -> Path:
         y = _labels(scores[:, i], rng, i in multiclass)
         labels[name] = y
         classes = ("a", "b", "c") if i in multiclass else ("neg", "pos")
-        tasks.append(TaskInfo(name=name, kind="multiclass" if i in multiclass else "binary", classes=classes,
-                              metric="macro_f1" if i in multiclass else "f1"))
+        tasks.append(
+            TaskInfo(
+                name=name,
+                kind="multiclass" if i in multiclass else "binary",
+                classes=classes,
+                metric="macro_f1" if i in multiclass else "f1",
+            )
+        )
     planted = tuple(tuple(names[i] for i in range(t) if group_of[i] == g) for g in range(len(sizes)))
-    split = rng.permutation(np.array(["train"] * int(0.7 * num_samples) + ["val"] * int(0.15 * num_samples)
-                                     + ["test"] * (num_samples - int(0.7 * num_samples) - int(0.15 * num_samples))))
+    split = rng.permutation(
+        np.array(
+            ["train"] * int(0.7 * num_samples)
+            + ["val"] * int(0.15 * num_samples)
+            + ["test"] * (num_samples - int(0.7 * num_samples) - int(0.15 * num_samples))
+        )
+    )
     fingerprint = hashlib.sha256(f"{kind}-{seed}-{num_samples}".encode()).hexdigest()[:16]
-    info = DatasetInfo(name=f"{kind}-seed{seed}", tasks=tuple(tasks), input_column="x", input_dim=d,
-                       fingerprint=fingerprint, planted_groups=planted, extra={"generator": kind})
+    info = DatasetInfo(
+        name=f"{kind}-seed{seed}",
+        tasks=tuple(tasks),
+        input_column="x",
+        input_dim=d,
+        fingerprint=fingerprint,
+        planted_groups=planted,
+        extra={"generator": kind},
+    )
     path = Path(root) / f"{kind}-{seed}.parquet"
     write_table(build_table(info, [f"r{i:06d}" for i in range(num_samples)], split.tolist(), x, labels), path)
     return path

@@ -90,12 +90,24 @@ def main() -> None:
             """Wall seconds and trials of one fresh search (its own experiment in the shared store)."""
             label = f"c{concurrent}-{next(runs)}"
             spec = root / f"{label}.yaml"
-            spec.write_text(SPEC.format(name=f"scaling-{label}", storage=root / "store", samples=args.samples,
-                                        epochs=args.epochs, trials=trials, concurrent=concurrent))
+            spec.write_text(
+                SPEC.format(
+                    name=f"scaling-{label}",
+                    storage=root / "store",
+                    samples=args.samples,
+                    epochs=args.epochs,
+                    trials=trials,
+                    concurrent=concurrent,
+                )
+            )
             t0 = time.perf_counter()
             _, board = launch(load_spec(spec), out=io.StringIO())
             wall = time.perf_counter() - t0
-            return {f"wall {concurrent}": wall, f"trials {concurrent}": float(len(board)), f"trials/h {concurrent}": 3600 * len(board) / wall}
+            return {
+                f"wall {concurrent}": wall,
+                f"trials {concurrent}": float(len(board)),
+                f"trials/h {concurrent}": 3600 * len(board) / wall,
+            }
 
         ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False, runtime_env=runtime_env())
         try:
@@ -104,17 +116,30 @@ def main() -> None:
             rows = alternate({"one": lambda: search(1, args.trials), "two": lambda: search(2, args.trials)}, args.pairs)
         finally:
             ray.shutdown()
-    print(f"\nsame search ({args.trials} trials × {args.epochs} epochs, {args.samples} samples, 8 tasks), 2 CPU cores, "
-          f"{args.pairs} alternating rounds, {time.perf_counter() - t_start:.0f} s in all:")
+    print(
+        f"\nsame search ({args.trials} trials × {args.epochs} epochs, {args.samples} samples, 8 tasks), 2 CPU cores, "
+        f"{args.pairs} alternating rounds, {time.perf_counter() - t_start:.0f} s in all:"
+    )
     print(f"{'trials at once':>14}  {'trials':>6}  {'median wall (s)':>15}  {'min–max (s)':>13}  {'trials/hour':>11}")
     for c in (1, 2):
         walls, trials = [r[f"wall {c}"] for r in rows], sorted({int(r[f"trials {c}"]) for r in rows})
         tph = statistics.median(r[f"trials/h {c}"] for r in rows)
-        print(f"{c:>14}  {'/'.join(map(str, trials)):>6}  {statistics.median(walls):>15.1f}  "
-              f"{f'{min(walls):.1f}–{max(walls):.1f}':>13}  {tph:>11.1f}")
+        print(
+            f"{c:>14}  {'/'.join(map(str, trials)):>6}  {statistics.median(walls):>15.1f}  "
+            f"{f'{min(walls):.1f}–{max(walls):.1f}':>13}  {tph:>11.1f}"
+        )
     print()
-    print_table([ratio(rows, "speed-up: trials/h 2 / trials/h 1", "trials/h 2", "trials/h 1",
-                       None if args.target is None else Target(args.target, ">="))])
+    print_table(
+        [
+            ratio(
+                rows,
+                "speed-up: trials/h 2 / trials/h 1",
+                "trials/h 2",
+                "trials/h 1",
+                None if args.target is None else Target(args.target, ">="),
+            )
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,12 @@ OTHER = {"val_tuned": "fixed", "fixed": "val_tuned"}
 def _cells(c: dict | None) -> list[str]:
     if c is None:
         return ["not confirmed", "-", "-", "-"]
-    return [f"{fmt(c['dm_test_mean'])} [{fmt(c['dm_test_low'])}, {fmt(c['dm_test_high'])}]", c["verdict"],
-            fmt(c.get("test_macro_f1_mean"), ".4f"), fmt(c.get("test_micro_f1_mean"), ".4f")]
+    return [
+        f"{fmt(c['dm_test_mean'])} [{fmt(c['dm_test_low'])}, {fmt(c['dm_test_high'])}]",
+        c["verdict"],
+        fmt(c.get("test_macro_f1_mean"), ".4f"),
+        fmt(c.get("test_micro_f1_mean"), ".4f"),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,10 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     loaded = load_spec(args.spec, storage_override=args.storage)
     spec = loaded.spec
     confirm = spec.search.confirm.model_copy(update={"top": len(configs), "each_architecture": False})
-    search = spec.search.model_copy(update={"confirm": confirm, "scheduler": spec.search.scheduler.model_copy(update={"enabled": False})})
-    loaded.spec = spec.model_copy(update={"experiment": f"{args.experiment}-{other}",
-                                          "evaluation": spec.evaluation.model_copy(update={"thresholds": other}),
-                                          "search": search})
+    search = spec.search.model_copy(
+        update={"confirm": confirm, "scheduler": spec.search.scheduler.model_copy(update={"enabled": False})}
+    )
+    loaded.spec = spec.model_copy(
+        update={
+            "experiment": f"{args.experiment}-{other}",
+            "evaluation": spec.evaluation.model_copy(update={"thresholds": other}),
+            "search": search,
+        }
+    )
     out = open(args.log, "w") if args.log else sys.stderr
     try:
         experiment, second = launch(loaded, out=out, configs=configs)
@@ -74,11 +84,22 @@ def main(argv: list[str] | None = None) -> int:
             out.close()
     again = {config_key(r["config"]): r.get("confirmation") for r in second}
 
-    header = ["candidate", f"Δm test {protocol} [95%]", "verdict", "F1-macro", "F1-micro",
-              f"Δm test {other} [95%]", "verdict", "F1-macro", "F1-micro"]
+    header = [
+        "candidate",
+        f"Δm test {protocol} [95%]",
+        "verdict",
+        "F1-macro",
+        "F1-micro",
+        f"Δm test {other} [95%]",
+        "verdict",
+        "F1-macro",
+        "F1-micro",
+    ]
     body = [[c["candidate"], *_cells(c), *_cells(again.get(config_key(by_trial[c["trial_id"]]["config"])))] for c in confirmed]
-    print(f"\nthe same {len(configs)} candidates of {args.experiment!r} under both threshold protocols "
-          f"(Δm(test) paired over the confirmation seeds; F1 on test, means over the seeds):")
+    print(
+        f"\nthe same {len(configs)} candidates of {args.experiment!r} under both threshold protocols "
+        f"(Δm(test) paired over the confirmation seeds; F1 on test, means over the seeds):"
+    )
     print(table(header, body))
     second_meta = ResultsStore(args.storage).read_experiment(experiment)
     metrics = second_meta["task_metrics"]

@@ -43,7 +43,6 @@ from dataclasses import asdict
 from itertools import count
 
 import torch
-
 from pairs import Target, alternate, print_table, ratio
 
 
@@ -57,8 +56,15 @@ def build_job(samples: int, epochs: int, batch: int, threads: int, root: str):
     path = prepare("synthetic", SyntheticOptions(num_tasks=8, num_groups=2, num_samples=samples, seed=0), root)
     info = read_info(path)
     return TrainJob(
-        dataset_path=str(path), tasks=[asdict(t) for t in info.tasks], plan=make_plan("MTL", info.task_names).to_dict(),
-        encoder={"type": "mlp", "hidden_dims": [256, 128]}, epochs=epochs, batch_size=batch, lr=1e-3, seed=0, torch_threads=threads,
+        dataset_path=str(path),
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan("MTL", info.task_names).to_dict(),
+        encoder={"type": "mlp", "hidden_dims": [256, 128]},
+        epochs=epochs,
+        batch_size=batch,
+        lr=1e-3,
+        seed=0,
+        torch_threads=threads,
     )
 
 
@@ -77,7 +83,10 @@ def plain_loop(job, epochs: int, evaluate: bool) -> float:
     torch.manual_seed(job.seed)
     torch.set_num_threads(job.torch_threads)
     tasks = job.task_infos()
-    splits = {k: (torch.from_numpy(v.x.copy()), torch.from_numpy(v.y)) for k, v in read_splits(job.dataset_path, [t.name for t in tasks]).items()}
+    splits = {
+        k: (torch.from_numpy(v.x.copy()), torch.from_numpy(v.y))
+        for k, v in read_splits(job.dataset_path, [t.name for t in tasks]).items()
+    }
     x, y = splits["train"]
     model = MultiTaskModel(job.sharing_plan(), tasks, job.encoder, x.shape[1], job.seed)
     opt = torch.optim.Adam(model.parameters(), lr=job.lr)
@@ -92,7 +101,9 @@ def plain_loop(job, epochs: int, evaluate: bool) -> float:
             out = model(x[idx])
             yb = y[idx]
             loss = sum(
-                F.binary_cross_entropy_with_logits(out[t.name][:, 0], yb[:, j].float()) if t.kind == "binary" else F.cross_entropy(out[t.name], yb[:, j])
+                F.binary_cross_entropy_with_logits(out[t.name][:, 0], yb[:, j].float())
+                if t.kind == "binary"
+                else F.cross_entropy(out[t.name], yb[:, j])
                 for j, t in enumerate(tasks)
             )
             opt.zero_grad(set_to_none=True)
@@ -130,9 +141,11 @@ def mtlsearch_trainer(job, store: str, name: str) -> dict[str, float]:
     steady = df[df["epoch"] >= 2]
     first, last = df[df["epoch"] == 1].iloc[0], df.iloc[-1]
     samples = steady["samples_per_s"] * steady["train_seconds"]
-    return {"trainer e2e": samples.sum() / (last["elapsed_s"] - first["elapsed_s"]),
-            "trainer train": samples.sum() / steady["train_seconds"].sum(),
-            "worker threads": float(last["torch_threads"])}
+    return {
+        "trainer e2e": samples.sum() / (last["elapsed_s"] - first["elapsed_s"]),
+        "trainer train": samples.sum() / steady["train_seconds"].sum(),
+        "worker threads": float(last["torch_threads"]),
+    }
 
 
 def main() -> None:
@@ -156,24 +169,36 @@ def main() -> None:
         runs = count()
         ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False, runtime_env=runtime_env())
         try:
-            rows = alternate({
-                "plain": lambda: plain_loop(job, args.epochs, evaluate=False),
-                "plain+scoring": lambda: plain_loop(job, args.epochs, evaluate=True),
-                "trainer": lambda: mtlsearch_trainer(job, f"{root}/ray", f"bench-{next(runs)}"),
-            }, args.pairs)
+            rows = alternate(
+                {
+                    "plain": lambda: plain_loop(job, args.epochs, evaluate=False),
+                    "plain+scoring": lambda: plain_loop(job, args.epochs, evaluate=True),
+                    "trainer": lambda: mtlsearch_trainer(job, f"{root}/ray", f"bench-{next(runs)}"),
+                },
+                args.pairs,
+            )
         finally:
             ray.shutdown()
     n_train = int(args.samples * 0.7)
     threads = sorted({int(r["worker threads"]) for r in rows})
-    print(f"\ntrainer overhead: {n_train} training samples, 8 tasks, MTL MLP [256, 128], batch {args.batch_size}, "
-          f"{args.epochs} epochs (steady state = epochs 2..{args.epochs}), torch threads {args.threads} (worker: {threads}); "
-          f"{args.pairs} alternating rounds, {time.perf_counter() - t0:.0f} s\n")
-    print("samples/s, median over rounds: " + ", ".join(
-        f"{k} {statistics.median(r[k] for r in rows):.0f}" for k in ("plain", "trainer train", "plain+scoring", "trainer e2e")) + "\n")
-    print_table([
-        ratio(rows, "train phase: trainer train / plain", "trainer train", "plain", Target(0.9, ">=")),
-        ratio(rows, "end-to-end: trainer e2e / plain+scoring", "trainer e2e", "plain+scoring", Target(0.9, ">=")),
-    ])
+    print(
+        f"\ntrainer overhead: {n_train} training samples, 8 tasks, MTL MLP [256, 128], batch {args.batch_size}, "
+        f"{args.epochs} epochs (steady state = epochs 2..{args.epochs}), torch threads {args.threads} (worker: {threads}); "
+        f"{args.pairs} alternating rounds, {time.perf_counter() - t0:.0f} s\n"
+    )
+    print(
+        "samples/s, median over rounds: "
+        + ", ".join(
+            f"{k} {statistics.median(r[k] for r in rows):.0f}" for k in ("plain", "trainer train", "plain+scoring", "trainer e2e")
+        )
+        + "\n"
+    )
+    print_table(
+        [
+            ratio(rows, "train phase: trainer train / plain", "trainer train", "plain", Target(0.9, ">=")),
+            ratio(rows, "end-to-end: trainer e2e / plain+scoring", "trainer e2e", "plain+scoring", Target(0.9, ">=")),
+        ]
+    )
 
 
 if __name__ == "__main__":

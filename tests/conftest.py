@@ -34,8 +34,18 @@ def ray_cluster():
 S3_TEST_SECRET = "mtlsearch-fake-secret-0d9c7e51a4"
 """The fake secret key the S3 tests run with: nothing mtlsearch writes or prints may contain it."""
 S3_BUCKET = "mtlsearch-test"
-_S3_ENV_NAMES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+_S3_ENV_NAMES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +77,13 @@ def s3_server(tmp_path_factory):
             "AWS_SHARED_CREDENTIALS_FILE": str(empty / "credentials"),
             "AWS_EC2_METADATA_DISABLED": "true",
         }
-        client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                              aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=S3_TEST_SECRET)
+        client = boto3.client(
+            "s3",
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=S3_TEST_SECRET,
+        )
         client.create_bucket(Bucket=S3_BUCKET)
         yield SimpleNamespace(endpoint=env["AWS_ENDPOINT_URL"], bucket=S3_BUCKET, env=env, client=client, secret=S3_TEST_SECRET)
     finally:
@@ -95,10 +110,21 @@ def tune_results(store_root: Path, experiment: str) -> dict[str, list[dict]]:
     return out
 
 
-def write_spec(path: Path, storage: Path, experiment: str = "t", *, num_samples: int = 8, epochs: int = 4,
-               tasks: int = 6, samples: int = 1500, extra_train: str = "", space: str | None = None,
-               asha: str = "{enabled: true, grace_period: 1, reduction_factor: 2}", search_extra: str = "",
-               extra: str = "") -> Path:
+def write_spec(
+    path: Path,
+    storage: Path,
+    experiment: str = "t",
+    *,
+    num_samples: int = 8,
+    epochs: int = 4,
+    tasks: int = 6,
+    samples: int = 1500,
+    extra_train: str = "",
+    space: str | None = None,
+    asha: str = "{enabled: true, grace_period: 1, reduction_factor: 2}",
+    search_extra: str = "",
+    extra: str = "",
+) -> Path:
     """A small synthetic spec (fast enough for CI) written to ``path``; ``search_extra``: more ``search:`` fields
     (e.g. ``confirm: {top: 2, seeds: 2}``), ``extra``: more top-level fields (e.g. ``evaluation: {...}``)."""
     space = space or textwrap.dedent(
@@ -122,13 +148,13 @@ train:
   epochs: {epochs}
   batch_size: 64
   lr: 0.003
-{textwrap.indent(extra_train, '  ')}
+{textwrap.indent(extra_train, "  ")}
 groupings:
   mixed: {mixed}
 search:
   num_samples: {num_samples}
   scheduler: {asha}
-{textwrap.indent(search_extra, '  ')}
+{textwrap.indent(search_extra, "  ")}
   space:
     {space}
 {extra}

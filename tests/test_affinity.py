@@ -168,15 +168,28 @@ def data_root(tmp_path_factory):
 
 def _job(path, hidden=(64, 32), **kw) -> TrainJob:
     info = read_info(path)
-    return TrainJob(dataset_path=str(path), tasks=[asdict(t) for t in info.tasks], plan=make_plan("STL", info.task_names).to_dict(),
-                    encoder={"type": "mlp", "hidden_dims": list(hidden)}, epochs=1, batch_size=128, lr=1e-3, seed=0, torch_threads=1, **kw)
+    return TrainJob(
+        dataset_path=str(path),
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan("STL", info.task_names).to_dict(),
+        encoder={"type": "mlp", "hidden_dims": list(hidden)},
+        epochs=1,
+        batch_size=128,
+        lr=1e-3,
+        seed=0,
+        torch_threads=1,
+        **kw,
+    )
 
 
 def test_step_hook_sees_each_batch_before_its_step(data_root):
     path = prepare("synthetic", SyntheticOptions(num_tasks=4, num_groups=2, num_samples=800), data_root)
     trainer = MultiTaskTrainer(_job(path))
     seen, params = [], []
-    trainer.train_epoch(0, step_hook=lambda step, idx: (seen.append((step, idx.clone())), params.append(copy.deepcopy(trainer.model.state_dict()))))
+    trainer.train_epoch(
+        0,
+        step_hook=lambda step, idx: (seen.append((step, idx.clone())), params.append(copy.deepcopy(trainer.model.state_dict()))),
+    )
     shard = trainer._shard(0)
     assert [s for s, _ in seen] == list(range(len(seen)))
     assert torch.equal(torch.cat([i for _, i in seen]), shard)
@@ -222,7 +235,9 @@ PLANTED_RUN = {"every_steps": 10, "epochs": 10}
 @pytest.mark.parametrize("kind", ["lookahead", "gradient_cosine"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_compute_affinity_recovers_planted_groups(data_root, kind, seed):
-    path = prepare("synthetic", SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=0, seed=seed), data_root)
+    path = prepare(
+        "synthetic", SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=0, seed=seed), data_root
+    )
     info = read_info(path)
     result = compute_affinity(_job(path), kind=kind, **PLANTED_RUN)
     assert result.reliability["epochs_run"] == 10 and result.reliability["epochs_cap"] == 10
@@ -238,7 +253,9 @@ def test_compute_affinity_recovers_planted_groups(data_root, kind, seed):
 
 
 def test_compute_affinity_with_missing_labels_and_multiclass(data_root, tmp_path):
-    path = prepare("synthetic", SyntheticOptions(num_tasks=5, num_groups=2, num_samples=900, multiclass_tasks=2, seed=3), data_root)
+    path = prepare(
+        "synthetic", SyntheticOptions(num_tasks=5, num_groups=2, num_samples=900, multiclass_tasks=2, seed=3), data_root
+    )
     table = pq.read_table(str(path))
     rng = np.random.default_rng(0)
     for name, keep in (("task_00", 0.7), ("task_03", 0.7), ("task_01", 0.01)):  # task_01: most batches have no label

@@ -104,8 +104,17 @@ def test_separation_measures_how_far_within_group_affinity_stands_above_between_
 
 def _job(path, seed: int = 0) -> TrainJob:
     info = read_info(path)
-    return TrainJob(dataset_path=str(path), tasks=[asdict(t) for t in info.tasks], plan=make_plan("MTL", info.task_names).to_dict(),
-                    encoder={"type": "mlp", "hidden_dims": [64, 32]}, epochs=1, batch_size=128, lr=1e-3, seed=seed, torch_threads=1)
+    return TrainJob(
+        dataset_path=str(path),
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan("MTL", info.task_names).to_dict(),
+        encoder={"type": "mlp", "hidden_dims": [64, 32]},
+        epochs=1,
+        batch_size=128,
+        lr=1e-3,
+        seed=seed,
+        torch_threads=1,
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -117,8 +126,11 @@ def test_a_planted_grouping_is_found_by_a_run_that_stops_itself(tmp_path, seed):
     from mtlsearch.grouping.affinity import compute_affinity
     from mtlsearch.grouping.selection import select_groups
 
-    path = prepare("synthetic", SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=1,
-                                                 shuffle_groups=True, seed=seed), tmp_path)
+    path = prepare(
+        "synthetic",
+        SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=1, shuffle_groups=True, seed=seed),
+        tmp_path,
+    )
     info = read_info(path)
     result = compute_affinity(_job(path), kind="lookahead", epochs=25, calibrate=True)
     rel = result.reliability
@@ -126,7 +138,9 @@ def test_a_planted_grouping_is_found_by_a_run_that_stops_itself(tmp_path, seed):
     assert rel["ended"] in ("negative transfer", "cap") and rel["matrix_epoch"] < rel["epochs_run"]
     kept = [c for c in rel["checks"] if not c.get("left_out")]
     assert rel["split_half"] == max(c["split_half"] for c in kept if c["measurements"] >= MIN_MEASUREMENTS)
-    assert result.steps_measured >= MIN_MEASUREMENTS and [c["epoch"] for c in rel["checks"]] == list(range(1, rel["epochs_run"] + 1))
+    assert result.steps_measured >= MIN_MEASUREMENTS and [c["epoch"] for c in rel["checks"]] == list(
+        range(1, rel["epochs_run"] + 1)
+    )
     planted = [next(g for g, grp in enumerate(info.planted_groups) if n in grp) for n in result.task_names]
     found = select_groups(result.matrix, 3).groups
     labels = [next(g for g, grp in enumerate(found) if i in grp) for i in range(12)]
@@ -138,8 +152,11 @@ def test_tasks_without_group_structure_get_a_low_reliability_and_the_warning(tmp
     groups are not separated, and the run says so."""
     from mtlsearch.grouping.affinity import compute_affinity
 
-    path = prepare("synthetic", SyntheticOptions(num_tasks=12, num_groups=12, block_dim=4, num_samples=3000,
-                                                 multiclass_tasks=0, seed=0), tmp_path)
+    path = prepare(
+        "synthetic",
+        SyntheticOptions(num_tasks=12, num_groups=12, block_dim=4, num_samples=3000, multiclass_tasks=0, seed=0),
+        tmp_path,
+    )
     result = compute_affinity(_job(path), kind="lookahead", epochs=25, calibrate=True)
     rel = result.reliability
     assert rel["ended"] == "negative transfer" and rel["epochs_run"] < 10
@@ -151,7 +168,9 @@ def test_a_fixed_length_run_reports_its_reliability_too(tmp_path):
     """length: fixed (the default) runs all its epochs, averages them all, and still measures how reliable that is."""
     from mtlsearch.grouping.affinity import compute_affinity
 
-    path = prepare("synthetic", SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=0, seed=0), tmp_path)
+    path = prepare(
+        "synthetic", SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=0, seed=0), tmp_path
+    )
     one = compute_affinity(_job(path), kind="lookahead")  # the default: one epoch, 2 measurements
     assert one.reliability["epochs_run"] == 1 and one.steps_measured == 2 and one.reliability["ended"] == "fixed length"
     assert one.reliability["length"] == "fixed" and "length: calibrated" in reliability_warning("affinity", one.reliability)

@@ -6,9 +6,9 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 import torch
+from conftest import write_spec
 from pydantic import ValidationError
 
-from conftest import write_spec
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table, write_table
 from mtlsearch.errors import SpecError
 from mtlsearch.models.encoders import ASTEncoder, CNNEncoder, MLPEncoder, build_encoder
@@ -28,12 +28,19 @@ def _x(batch: int = 3, seed: int = 0) -> torch.Tensor:
     return torch.randn(batch, DIM, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("cfg, cls, out_dim", [
-    ({"type": "cnn"}, CNNEncoder, 64),
-    ({"type": "cnn", "channels": [4, 8], "stem_stride": 1, "kernel_size": 5, "dropout": 0.2}, CNNEncoder, 8),
-    (TINY_AST, ASTEncoder, 32),
-    ({**TINY_AST, "pooling": "mean", "patch_size": 8, "frequency_stride": 8, "time_stride": 8, "dropout": 0.1}, ASTEncoder, 32),
-])
+@pytest.mark.parametrize(
+    "cfg, cls, out_dim",
+    [
+        ({"type": "cnn"}, CNNEncoder, 64),
+        ({"type": "cnn", "channels": [4, 8], "stem_stride": 1, "kernel_size": 5, "dropout": 0.2}, CNNEncoder, 8),
+        (TINY_AST, ASTEncoder, 32),
+        (
+            {**TINY_AST, "pooling": "mean", "patch_size": 8, "frequency_stride": 8, "time_stride": 8, "dropout": 0.1},
+            ASTEncoder,
+            32,
+        ),
+    ],
+)
 def test_forward_shape_and_gradients(cfg, cls, out_dim):
     torch.manual_seed(0)
     enc = build_encoder(cfg, DIM, SHAPE)
@@ -87,8 +94,11 @@ def test_ast_loads_local_pretrained_weights(tmp_path):
     from transformers import ASTConfig, ASTModel
 
     torch.manual_seed(1)
-    source = ASTModel(ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                                max_length=FRAMES, num_mel_bins=MELS))
+    source = ASTModel(
+        ASTConfig(
+            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=FRAMES, num_mel_bins=MELS
+        )
+    )
     with torch.no_grad():  # AST initialises the tokens and position embeddings to zero: make them distinctive
         source.embeddings.position_embeddings.normal_()
         source.embeddings.cls_token.normal_()
@@ -109,8 +119,19 @@ def test_ast_pretrained_on_other_lengths_crops_or_interpolates_positions(tmp_pat
     from transformers import ASTConfig, ASTModel
 
     torch.manual_seed(2)
-    source = ASTModel(ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                                max_length=FRAMES, num_mel_bins=MELS, patch_size=16, frequency_stride=16, time_stride=16))
+    source = ASTModel(
+        ASTConfig(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_length=FRAMES,
+            num_mel_bins=MELS,
+            patch_size=16,
+            frequency_stride=16,
+            time_stride=16,
+        )
+    )
     with torch.no_grad():
         source.embeddings.position_embeddings.normal_()
     source.save_pretrained(tmp_path / "ast")
@@ -150,8 +171,14 @@ def _tiny_icbhi(path, n: int = 48, feature_shape=(FRAMES, MELS)) -> str:
     )
     rng = np.random.default_rng(0)
     dim = int(np.prod(feature_shape))
-    info = DatasetInfo(name="icbhi_like", tasks=tasks, input_column="x", input_dim=dim, fingerprint="t",
-                       extra={"feature_shape": list(feature_shape)})
+    info = DatasetInfo(
+        name="icbhi_like",
+        tasks=tasks,
+        input_column="x",
+        input_dim=dim,
+        fingerprint="t",
+        extra={"feature_shape": list(feature_shape)},
+    )
     labels = {"lung_sound": rng.integers(0, 4, n), "disease": rng.integers(0, 2, n), "age_group": rng.integers(0, 2, n)}
     labels["age_group"][:5] = -1  # missing labels
     x = rng.standard_normal((n, dim)).astype(np.float32)
@@ -167,8 +194,17 @@ def _job(path: str, encoder: dict, arch: str = "GMTL") -> TrainJob:
 
     info = read_info(path)
     plan = make_plan(arch, info.task_names, (("lung_sound", "disease"), ("age_group",)))
-    return TrainJob(dataset_path=path, tasks=[asdict(t) for t in info.tasks], plan=plan.to_dict(), encoder=encoder,
-                    epochs=1, batch_size=8, lr=3e-3, seed=0, torch_threads=1)
+    return TrainJob(
+        dataset_path=path,
+        tasks=[asdict(t) for t in info.tasks],
+        plan=plan.to_dict(),
+        encoder=encoder,
+        epochs=1,
+        batch_size=8,
+        lr=3e-3,
+        seed=0,
+        torch_threads=1,
+    )
 
 
 @pytest.mark.parametrize("encoder", [{"type": "cnn", "channels": [4, 8]}, {**TINY_AST, "num_hidden_layers": 1}])
@@ -215,29 +251,60 @@ def test_trainer_rejects_cnn_on_flat_data(tmp_path):
 
 def test_encoder_union_accepts_each_type_with_defaults():
     assert ModelSpec().encoder == MLPEncoderSpec()
-    assert ModelSpec.model_validate({"encoder": {"hidden_dims": [8]}}).encoder == MLPEncoderSpec(hidden_dims=[8])  # type defaults to mlp
+    assert ModelSpec.model_validate({"encoder": {"hidden_dims": [8]}}).encoder == MLPEncoderSpec(
+        hidden_dims=[8]
+    )  # type defaults to mlp
     cnn = ModelSpec.model_validate({"encoder": {"type": "cnn"}}).encoder
     assert isinstance(cnn, CNNEncoderSpec) and cnn.channels == [16, 32, 64] and cnn.dropout == 0.0
-    ast = ModelSpec.model_validate({"encoder": {"type": "ast", "pretrained": "MIT/ast-finetuned-audioset-10-10-0.4593",
-                                                "freeze_layers": 6, "pooling": "mean"}}).encoder
+    ast = ModelSpec.model_validate(
+        {
+            "encoder": {
+                "type": "ast",
+                "pretrained": "MIT/ast-finetuned-audioset-10-10-0.4593",
+                "freeze_layers": 6,
+                "pooling": "mean",
+            }
+        }
+    ).encoder
     assert isinstance(ast, ASTEncoderSpec) and ast.hidden_size is None and ast.freeze_layers == 6
     # what the spec dumps, build_encoder takes
-    for spec in (cnn, ASTEncoderSpec(type="ast", hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)):
+    for spec in (
+        cnn,
+        ASTEncoderSpec(type="ast", hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64),
+    ):
         assert build_encoder(spec.model_dump(), DIM, SHAPE).out_dim in (64, 32)
 
 
-@pytest.mark.parametrize("encoder, message", [
-    ({"type": "rnn"}, "unknown encoder type 'rnn'; expected one of ['mlp', 'cnn', 'ast', 'text']"),
-    ({"type": "cnn", "chanels": [4]}, "field 'model.encoder.chanels': unknown key (expected one of: type, channels, kernel_size"),
-    ({"type": "ast", "hidden_dims": [4]}, "field 'model.encoder.hidden_dims': unknown key (expected one of: type, pretrained"),
-    ({"type": "mlp", "channels": [4]}, "field 'model.encoder.channels': unknown key (expected one of: type, hidden_dims, dropout)"),
-    ({"type": "cnn", "kernel_size": 4}, "field 'model.encoder.kernel_size': kernel_size must be odd"),
-    ({"type": "cnn", "channels": [0]}, "field 'model.encoder.channels.0'"),
-    ({"type": "ast", "pooling": "max"}, "field 'model.encoder.pooling'"),
-    ({"type": "ast", "pretrained": "x", "num_hidden_layers": 2}, "['num_hidden_layers'] are fixed by the pretrained weights 'x'"),
-    ({"type": "ast", "hidden_size": 30, "num_attention_heads": 4}, "hidden_size 30 must be a multiple of num_attention_heads 4"),
-    ({"type": "ast", "num_hidden_layers": 2, "freeze_layers": 3}, "freeze_layers 3 exceeds num_hidden_layers 2"),
-])
+@pytest.mark.parametrize(
+    "encoder, message",
+    [
+        ({"type": "rnn"}, "unknown encoder type 'rnn'; expected one of ['mlp', 'cnn', 'ast', 'text']"),
+        (
+            {"type": "cnn", "chanels": [4]},
+            "field 'model.encoder.chanels': unknown key (expected one of: type, channels, kernel_size",
+        ),
+        (
+            {"type": "ast", "hidden_dims": [4]},
+            "field 'model.encoder.hidden_dims': unknown key (expected one of: type, pretrained",
+        ),
+        (
+            {"type": "mlp", "channels": [4]},
+            "field 'model.encoder.channels': unknown key (expected one of: type, hidden_dims, dropout)",
+        ),
+        ({"type": "cnn", "kernel_size": 4}, "field 'model.encoder.kernel_size': kernel_size must be odd"),
+        ({"type": "cnn", "channels": [0]}, "field 'model.encoder.channels.0'"),
+        ({"type": "ast", "pooling": "max"}, "field 'model.encoder.pooling'"),
+        (
+            {"type": "ast", "pretrained": "x", "num_hidden_layers": 2},
+            "['num_hidden_layers'] are fixed by the pretrained weights 'x'",
+        ),
+        (
+            {"type": "ast", "hidden_size": 30, "num_attention_heads": 4},
+            "hidden_size 30 must be a multiple of num_attention_heads 4",
+        ),
+        ({"type": "ast", "num_hidden_layers": 2, "freeze_layers": 3}, "freeze_layers 3 exceeds num_hidden_layers 2"),
+    ],
+)
 def test_encoder_spec_errors_name_the_field(tmp_path, encoder, message):
     import yaml
 

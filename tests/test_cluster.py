@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import tune_results, write_spec
+
 from mtlsearch.store.results import ResultsStore
 
 pytestmark = pytest.mark.ray
@@ -33,9 +33,15 @@ def _free_port() -> int:
 
 def _node_args(temp_dir: Path) -> list[str]:
     """Ports of one node's side processes, distinct from the session's own cluster on this machine."""
-    return ["--node-ip-address=127.0.0.1", f"--dashboard-agent-listen-port={_free_port()}",
-            f"--dashboard-agent-grpc-port={_free_port()}", f"--metrics-export-port={_free_port()}",
-            f"--runtime-env-agent-port={_free_port()}", f"--temp-dir={temp_dir}", "--disable-usage-stats"]
+    return [
+        "--node-ip-address=127.0.0.1",
+        f"--dashboard-agent-listen-port={_free_port()}",
+        f"--dashboard-agent-grpc-port={_free_port()}",
+        f"--metrics-export-port={_free_port()}",
+        f"--runtime-env-agent-port={_free_port()}",
+        f"--temp-dir={temp_dir}",
+        "--disable-usage-stats",
+    ]
 
 
 def _processes_under(temp_dir: Path) -> list[int]:
@@ -83,12 +89,38 @@ class TwoNodeCluster:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        subprocess.run([RAY, "start", "--head", f"--port={self.port}", "--num-cpus=2", "--include-dashboard=true",
-                        "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}", *_node_args(self.temp_dir)],
-                       check=True, capture_output=True, env=self.env, timeout=120)
+        subprocess.run(
+            [
+                RAY,
+                "start",
+                "--head",
+                f"--port={self.port}",
+                "--num-cpus=2",
+                "--include-dashboard=true",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={self.dashboard_port}",
+                *_node_args(self.temp_dir),
+            ],
+            check=True,
+            capture_output=True,
+            env=self.env,
+            timeout=120,
+        )
         self.head_pids = set(_processes_under(self.temp_dir))
-        subprocess.run([RAY, "start", f"--address={self.address}", "--num-cpus=2", '--resources={"second_node": 1}',
-                        *_node_args(self.temp_dir)], check=True, capture_output=True, env=self.env, timeout=120)
+        subprocess.run(
+            [
+                RAY,
+                "start",
+                f"--address={self.address}",
+                "--num-cpus=2",
+                '--resources={"second_node": 1}',
+                *_node_args(self.temp_dir),
+            ],
+            check=True,
+            capture_output=True,
+            env=self.env,
+            timeout=120,
+        )
         self.second_pids = set(_processes_under(self.temp_dir)) - self.head_pids  # its raylet and side processes
         deadline = time.time() + 60
         while self.alive_nodes() < 2:
@@ -96,9 +128,18 @@ class TwoNodeCluster:
             time.sleep(1)
 
     def alive_nodes(self) -> int:
-        out = subprocess.run([sys.executable, "-c", "import ray; ray.init(address=%r, log_to_driver=False); "
-                              "print('alive nodes:', sum(n['Alive'] for n in ray.nodes()))" % self.address],
-                             capture_output=True, text=True, env=self.env, timeout=120)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import ray; ray.init(address=%r, log_to_driver=False); "
+                "print('alive nodes:', sum(n['Alive'] for n in ray.nodes()))" % self.address,
+            ],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+        )
         # Ray may print its own lines (e.g. "raylet has lagging heartbeats") on stdout too
         found = re.findall(r"^alive nodes: (\d+)$", out.stdout, re.MULTILINE) if out.returncode == 0 else []
         return int(found[-1]) if found else 0
@@ -128,8 +169,12 @@ def two_nodes(tmp_path_factory):
 
 
 def _launch(spec: Path, address: str, log: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", address],
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env={**env, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", address],
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def _wait(proc: subprocess.Popen, timeout: float, log: Path) -> int:
@@ -149,9 +194,17 @@ def _results(store_root: Path, experiment: str) -> list[dict]:
 def test_ddp_trials_span_two_nodes(two_nodes, tmp_path):
     extra = "workers: 2\ncpus_per_worker: 0.5\ndriver_cpus: 0.5\nplacement: strict_spread"
     # 3 trials asked, but the space has 2 configurations: the search ends after those 2 (no repeat)
-    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "two_nodes", num_samples=3, epochs=2, tasks=4,
-                      extra_train=extra, asha="{enabled: false}",
-                      space="architecture: {choice: [MTL, GMTL]}\n    grouping: {choice: [planted]}")
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        tmp_path / "store",
+        "two_nodes",
+        num_samples=3,
+        epochs=2,
+        tasks=4,
+        extra_train=extra,
+        asha="{enabled: false}",
+        space="architecture: {choice: [MTL, GMTL]}\n    grouping: {choice: [planted]}",
+    )
     proc = _launch(spec, two_nodes.address, tmp_path / "launch.log", two_nodes.env)
     assert _wait(proc, 400, tmp_path / "launch.log") == 0, (tmp_path / "launch.log").read_text()[-3000:]
     log = (tmp_path / "launch.log").read_text()
@@ -170,8 +223,17 @@ def test_search_finishes_after_losing_a_node(two_nodes, tmp_path):
     """4 one-CPU trials fill both nodes (2 CPUs each); the second node dies while all 4 train: its trials restart."""
     trials, epochs = 4, 6
     extra = "cpus_per_worker: 1\nmax_failures: 3"
-    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "node_loss", num_samples=trials, epochs=epochs, tasks=4,
-                      samples=12000, extra_train=extra, asha="{enabled: false}")
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        tmp_path / "store",
+        "node_loss",
+        num_samples=trials,
+        epochs=epochs,
+        tasks=4,
+        samples=12000,
+        extra_train=extra,
+        asha="{enabled: false}",
+    )
     store = ResultsStore(str(tmp_path / "store"))
     trial_dir = tmp_path / "store" / "experiments" / "node_loss" / "trials"
     proc = _launch(spec, two_nodes.address, tmp_path / "launch.log", two_nodes.env)
@@ -191,7 +253,9 @@ def test_search_finishes_after_losing_a_node(two_nodes, tmp_path):
         assert time.time() < deadline, "the killed node is still alive"
         time.sleep(2)
     status = store.read("node_loss", "status").to_pylist()
-    assert len(status) == trials and all(s["status"] == "finished" for s in status), [(s["status"], s["epochs_trained"], s.get("error")) for s in status]
+    assert len(status) == trials and all(s["status"] == "finished" for s in status), [
+        (s["status"], s["epochs_trained"], s.get("error")) for s in status
+    ]
     rows = store.read("node_loss", "trials").to_pylist()
     keys = sorted((r["trial_id"], r["epoch"]) for r in rows)
     assert keys == sorted((s["trial_id"], e) for s in status for e in range(1, epochs + 1))  # each epoch once
@@ -203,11 +267,35 @@ def test_search_finishes_after_losing_a_node(two_nodes, tmp_path):
 
 def test_search_runs_as_a_ray_job(two_nodes, tmp_path):
     """`ray job submit -- mtlsearch launch SPEC`: the entrypoint finds the job's cluster through RAY_ADDRESS."""
-    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "as_job", num_samples=1, epochs=2, tasks=4,
-                      asha="{enabled: false}", space="architecture: {choice: [MTL]}")
-    out = subprocess.run([RAY, "job", "submit", "--address", f"http://127.0.0.1:{two_nodes.dashboard_port}", "--",
-                          sys.executable, "-m", "mtlsearch.cli", "launch", str(spec)],
-                         capture_output=True, text=True, env=two_nodes.env, timeout=400)
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        tmp_path / "store",
+        "as_job",
+        num_samples=1,
+        epochs=2,
+        tasks=4,
+        asha="{enabled: false}",
+        space="architecture: {choice: [MTL]}",
+    )
+    out = subprocess.run(
+        [
+            RAY,
+            "job",
+            "submit",
+            "--address",
+            f"http://127.0.0.1:{two_nodes.dashboard_port}",
+            "--",
+            sys.executable,
+            "-m",
+            "mtlsearch.cli",
+            "launch",
+            str(spec),
+        ],
+        capture_output=True,
+        text=True,
+        env=two_nodes.env,
+        timeout=400,
+    )
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     assert "connected to" in out.stdout and "started a local cluster" not in out.stdout
     status = ResultsStore(str(tmp_path / "store")).read("as_job", "status").to_pylist()

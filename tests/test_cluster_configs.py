@@ -218,17 +218,24 @@ def _env_of_head_start(aws) -> dict[str, str]:
 
 def _choose(aws, scorer, failed: set[str], demands: list[dict], existing: dict[str, int] | None = None) -> dict[str, int]:
     """The node types Ray's v1 autoscaler would launch for `demands` with this scorer."""
-    from ray.autoscaler._private.node_provider_availability_tracker import NodeAvailabilityRecord, NodeAvailabilitySummary, UnavailableNodeInformation
+    from ray.autoscaler._private.node_provider_availability_tracker import (
+        NodeAvailabilityRecord,
+        NodeAvailabilitySummary,
+        UnavailableNodeInformation,
+    )
     from ray.autoscaler._private.resource_demand_scheduler import get_nodes_for
 
-    records = {t: NodeAvailabilityRecord(t, False, 0.0, UnavailableNodeInformation("InsufficientInstanceCapacity", "no spot capacity"))
-               for t in failed}
+    records = {
+        t: NodeAvailabilityRecord(t, False, 0.0, UnavailableNodeInformation("InsufficientInstanceCapacity", "no spot capacity"))
+        for t in failed
+    }
     summary = NodeAvailabilitySummary(records)
     types = copy.deepcopy(aws["available_node_types"])
     head = aws["head_node_type"]
     types[head]["max_workers"] = 0
-    launch, _ = get_nodes_for(types, {head: 1, **(existing or {})}, head, 100, demands,
-                              partial(scorer, node_availability_summary=summary))
+    launch, _ = get_nodes_for(
+        types, {head: 1, **(existing or {})}, head, 100, demands, partial(scorer, node_availability_summary=summary)
+    )
     return dict(launch)
 
 
@@ -343,7 +350,7 @@ def test_manifests_use_the_image_the_dockerfile_builds():
     dockerfile = (CLUSTER / "Dockerfile").read_text()
     base = re.search(r"^FROM rayproject/ray:(\S+)", dockerfile, re.M).group(1)
     assert base.startswith(_ray_version()) and "py311" in base
-    assert 'torch==2.13.0' in dockerfile and "[s3]" in dockerfile
+    assert "torch==2.13.0" in dockerfile and "[s3]" in dockerfile
     for path in (RAYCLUSTER, RAYJOB):
         images = set(re.findall(r"^\s*image: (\S+)", path.read_text(), re.M))
         assert images == {"mtlsearch:0.1.0"}, f"{path.name}: {images}"

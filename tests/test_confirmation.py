@@ -6,8 +6,8 @@ import json
 import math
 
 import pytest
-
 from conftest import write_spec
+
 from mtlsearch.metrics.intervals import paired_difference, t_interval
 from mtlsearch.report.confirmation import BETTER, NO_INTERVAL, UNDECIDED, WORSE, format_confirmation, summarize
 from mtlsearch.store.results import CONFIRMS, SEED
@@ -44,16 +44,25 @@ def _search(trial_id: str, arch: str = "MTL", dm_val: float = 1.0, status: str =
 
 
 def _run(confirms: str, seed: int, dm_val: float, dm_test: float, status: str = "finished") -> dict:
-    return {"trial_id": f"{confirms}-{seed}", "config": {CONFIRMS: confirms, SEED: seed}, "dm_val": dm_val,
-            "dm_test": dm_test, "status": status, "test_macro_f1": 0.5, "test_micro_f1": None}
+    return {
+        "trial_id": f"{confirms}-{seed}",
+        "config": {CONFIRMS: confirms, SEED: seed},
+        "dm_val": dm_val,
+        "dm_test": dm_test,
+        "status": status,
+        "test_macro_f1": 0.5,
+        "test_micro_f1": None,
+    }
 
 
 def test_summary_verdicts_ranking_and_the_next_candidate():
     search = [_search("a"), _search("b", "GMTL"), _search("c", "STL"), _search("d")]
-    runs = ([_run("a", s, 2.0, t) for s, t in ((1, 3.0), (2, 4.0), (3, 5.0))]  # test 4 ± 2.48: better
-            + [_run("b", s, 3.0, t) for s, t in ((1, -1.0), (2, 2.0), (3, 1.0))]  # contains 0
-            + [_run("c", s, 0.0, t) for s, t in ((1, -2.0), (2, -3.0), (3, -2.5))]  # below 0
-            + [_run("d", 1, 9.0, 9.0), _run("d", 2, 9.0, 9.0, status="error")])  # one finished seed
+    runs = (
+        [_run("a", s, 2.0, t) for s, t in ((1, 3.0), (2, 4.0), (3, 5.0))]  # test 4 ± 2.48: better
+        + [_run("b", s, 3.0, t) for s, t in ((1, -1.0), (2, 2.0), (3, 1.0))]  # contains 0
+        + [_run("c", s, 0.0, t) for s, t in ((1, -2.0), (2, -3.0), (3, -2.5))]  # below 0
+        + [_run("d", 1, 9.0, 9.0), _run("d", 2, 9.0, 9.0, status="error")]
+    )  # one finished seed
     rows = summarize(search, runs, label=lambda r: r["architecture"])
     assert [r["trial_id"] for r in rows] == ["d", "b", "a", "c"]  # by mean Δm(val) over the seeds
     by = {r["trial_id"]: r for r in rows}
@@ -75,8 +84,14 @@ def test_picked_candidates_are_the_top_distinct_trials_and_the_best_of_each_arch
     from mtlsearch.search.confirm import confirmation_configs, pick_candidates
     from mtlsearch.spec import ConfirmSpec
 
-    rows = [_search("e", dm_val=9.0, status="error"), _search("a", dm_val=5.0), {**_search("a2", dm_val=5.0)},
-            _search("n", dm_val=math.nan), _search("g", "GMTL", 3.0), _search("s", "STL", -1.0)]
+    rows = [
+        _search("e", dm_val=9.0, status="error"),
+        _search("a", dm_val=5.0),
+        {**_search("a2", dm_val=5.0)},
+        _search("n", dm_val=math.nan),
+        _search("g", "GMTL", 3.0),
+        _search("s", "STL", -1.0),
+    ]
     assert [r["trial_id"] for r in pick_candidates(rows, ConfirmSpec(top=2, seeds=2))] == ["a", "g"]  # a2 repeats a
     both = pick_candidates(rows, ConfirmSpec(top=1, seeds=2, each_architecture=True))
     assert [r["trial_id"] for r in both] == ["a", "s", "g"]
@@ -104,9 +119,18 @@ def test_a_search_confirms_its_best_candidates_with_paired_seeds(ray_cluster, tm
     from mtlsearch.spec import load_spec
     from mtlsearch.store.results import ResultsStore
 
-    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "confirm", num_samples=3, epochs=3, tasks=4, samples=900,
-                      asha="{enabled: false}", search_extra="searcher: grid\nconfirm: {top: 3, seeds: 2}",
-                      space="architecture: {choice: [STL, MTL, GMTL]}\n    grouping: {choice: [planted]}")
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        tmp_path / "store",
+        "confirm",
+        num_samples=3,
+        epochs=3,
+        tasks=4,
+        samples=900,
+        asha="{enabled: false}",
+        search_extra="searcher: grid\nconfirm: {top: 3, seeds: 2}",
+        space="architecture: {choice: [STL, MTL, GMTL]}\n    grouping: {choice: [planted]}",
+    )
     with open(tmp_path / "launch.log", "w") as f:
         _, rows = launch(load_spec(spec), out=f)
     log = (tmp_path / "launch.log").read_text()
@@ -143,18 +167,22 @@ def test_a_search_confirms_its_best_candidates_with_paired_seeds(ray_cluster, tm
 
     table = pq.read_table(tmp_path / "store" / "experiments" / "confirm" / "confirmation.parquet").to_pylist()
     assert sorted(r["trial_id"] for r in table) == sorted(confirmed) and all(len(r["dm_test_seeds"]) == 2 for r in table)
-    stored_seed_baselines = store.read_baselines([b["fingerprint"] for s in ("1", "2") for b in meta["confirmation"]["baselines"][s].values()])
+    stored_seed_baselines = store.read_baselines(
+        [b["fingerprint"] for s in ("1", "2") for b in meta["confirmation"]["baselines"][s].values()]
+    )
     assert len(stored_seed_baselines) == 8  # 4 tasks × 2 seeds, reusable by later searches
 
     capsys.readouterr()
     assert main(["results", "confirm", "--storage", str(tmp_path / "store"), "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {r["trial_id"]: r["confirmation"]["dm_test_high"] for r in out if r["confirmation"]} == pytest.approx(
-        {t: c["dm_test_high"] for t, c in confirmed.items()})
+        {t: c["dm_test_high"] for t, c in confirmed.items()}
+    )
 
     # --resume after the end: the confirmation stage is restored, not run again
     with open(tmp_path / "resume.log", "w") as f:
         launch(load_spec(spec), resume=True, out=f)
     assert "confirmation: resuming from" in (tmp_path / "resume.log").read_text()
     assert sum(r["confirms"] is not None for r in store.read("confirm", "trials").to_pylist()) == len(
-        [r for r in trials if r["confirms"] is not None])
+        [r for r in trials if r["confirms"] is not None]
+    )

@@ -67,7 +67,9 @@ def test_mapping_is_uniform_over_the_allowed_ones():
 def test_multiclass_sources_use_every_class_pair():
     a = TaskInfo("a", "multiclass", ("x", "y", "z"), metric="macro_f1")
     b = binary("b")
-    assert allowed_mappings(a, b) == [(x, y) for x in range(3) for y in range(2)]  # (2, 1) etc. allowed: only binary×binary loses (1, 1)
+    assert allowed_mappings(a, b) == [
+        (x, y) for x in range(3) for y in range(2)
+    ]  # (2, 1) etc. allowed: only binary×binary loses (1, 1)
     y = np.stack([np.tile([0, 1, 2], 20), np.repeat([0, 1], 30)], axis=1)
     seen = {generate_auxiliary_tasks([a, b], y, m=1, seed=s)[0].classes for s in range(200)}
     assert seen == set(allowed_mappings(a, b))
@@ -105,7 +107,11 @@ def test_degenerate_mappings_are_skipped_unless_min_class_count_is_0():
     y = np.stack([col, col], axis=1)
     tasks = [binary("a"), binary("b")]
     assert {generate_auxiliary_tasks(tasks, y, 1, s)[0].classes for s in range(100)} == {(0, 0)}
-    assert {generate_auxiliary_tasks(tasks, y, 1, s, min_class_count=0)[0].classes for s in range(100)} == {(0, 0), (0, 1), (1, 0)}
+    assert {generate_auxiliary_tasks(tasks, y, 1, s, min_class_count=0)[0].classes for s in range(100)} == {
+        (0, 0),
+        (0, 1),
+        (1, 0),
+    }
     # a pair whose only non-constant mapping would be "both positive" is not drawn at all
     y_all_pos = np.ones((50, 2), np.int64)
     with pytest.raises(ValueError, match="of which 0 have a mapping"):
@@ -117,7 +123,9 @@ def test_degenerate_mappings_are_skipped_unless_min_class_count_is_0():
 
 def test_major_prob_is_the_chance_that_a_pair_contains_a_major_task():
     n = 3000
-    with_major = sum("t0" in generate_auxiliary_tasks(TASKS6, Y6, 1, s, major=["t0"], major_prob=0.8)[0].sources for s in range(n))
+    with_major = sum(
+        "t0" in generate_auxiliary_tasks(TASKS6, Y6, 1, s, major=["t0"], major_prob=0.8)[0].sources for s in range(n)
+    )
     uniform = sum("t0" in generate_auxiliary_tasks(TASKS6, Y6, 1, s)[0].sources for s in range(n))
     # uniform: 5 of the 15 pairs contain t0
     assert abs(uniform / n - 1 / 3) < 4 * math.sqrt((1 / 3) * (2 / 3) / n)
@@ -157,16 +165,18 @@ def test_generation_is_deterministic_from_the_seed():
 
 def test_labels_on_a_hand_made_matrix_with_missing_labels():
     names = ["A", "B", "C"]
-    y = np.array([
-        # A   B   C
-        [1, 0, 0],   # A=1,B=0 -> 1
-        [1, 1, 0],   # B differs -> 0
-        [0, 0, 1],   # A differs -> 0
-        [-1, 0, 1],  # A missing -> -1
-        [1, -1, 0],  # B missing -> -1
-        [0, 1, -1],  # C missing is irrelevant -> 0
-        [1, 0, -1],  # -> 1
-    ])
+    y = np.array(
+        [
+            # A   B   C
+            [1, 0, 0],  # A=1,B=0 -> 1
+            [1, 1, 0],  # B differs -> 0
+            [0, 0, 1],  # A differs -> 0
+            [-1, 0, 1],  # A missing -> -1
+            [1, -1, 0],  # B missing -> -1
+            [0, 1, -1],  # C missing is irrelevant -> 0
+            [1, 0, -1],  # -> 1
+        ]
+    )
     aux = AuxTask(0, ("A", "B"), (1, 0))
     assert auxiliary_labels(aux, y, names).tolist() == [1, 0, 0, -1, -1, 0, 1]
     assert auxiliary_labels(aux, y, names).dtype == np.int64
@@ -245,7 +255,9 @@ def test_task_info_of_an_auxiliary_task():
     assert info.metric == "f1" and info.direction == "max"  # scored like a binary primary
     assert info.classes == ("other", "C01 = positive and C04 = negative")
     assert [i.name for i in auxiliary_task_infos([aux, AuxTask(12, ("C04", "C01"), (0, 0))], tasks)] == [
-        "aux_00:C01+C04", "aux_12:C04+C01"]
+        "aux_00:C01+C04",
+        "aux_12:C04+C01",
+    ]
     assert AuxTask.from_dict(aux.to_dict()) == aux
 
 

@@ -6,9 +6,8 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-import torch
-
 from conftest import write_spec
+
 from mtlsearch.data.canonical import read_info
 from mtlsearch.data.registry import prepare
 from mtlsearch.data.synthetic import SyntheticOptions
@@ -25,15 +24,26 @@ from mtlsearch.train.trainer import MultiTaskTrainer
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    path = prepare("synthetic", SyntheticOptions(num_tasks=4, num_groups=2, num_samples=800, imbalance=0.2), tmp_path_factory.mktemp("d"))
+    path = prepare(
+        "synthetic", SyntheticOptions(num_tasks=4, num_groups=2, num_samples=800, imbalance=0.2), tmp_path_factory.mktemp("d")
+    )
     return str(path), read_info(path)
 
 
 def _job(dataset, arch="MTL", **kw):
     path, info = dataset
-    return TrainJob(dataset_path=path, tasks=[asdict(t) for t in info.tasks], plan=make_plan(arch, info.task_names, info.planted_groups).to_dict(),
-                    encoder={"type": "mlp", "hidden_dims": [16]}, epochs=2, batch_size=32, lr=3e-3, seed=0,
-                    baselines={t: {"val": 0.5, "test": 0.5} for t in info.task_names}, **kw)
+    return TrainJob(
+        dataset_path=path,
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan(arch, info.task_names, info.planted_groups).to_dict(),
+        encoder={"type": "mlp", "hidden_dims": [16]},
+        epochs=2,
+        batch_size=32,
+        lr=3e-3,
+        seed=0,
+        baselines={t: {"val": 0.5, "test": 0.5} for t in info.task_names},
+        **kw,
+    )
 
 
 def test_auxiliary_tasks_get_heads_labels_and_never_count_in_delta_m(dataset):
@@ -92,7 +102,9 @@ def test_sampler_steps_train_the_picked_task_with_sampled_batches(dataset):
     losses = trainer.loss_fn(logits, tuple(t[first[0]] for t in trainer.train_targets)) * first[1]
     trainer.optimizer.zero_grad()
     losses.sum().backward()
-    heads_with_grad = {i for i, h in enumerate(trainer.model.heads) if h.weight.grad is not None and h.weight.grad.abs().sum() > 0}
+    heads_with_grad = {
+        i for i, h in enumerate(trainer.model.heads) if h.weight.grad is not None and h.weight.grad.abs().sum() > 0
+    }
     name = trainer.tasks[picked_task].name
     assert heads_with_grad == {i for i, g in enumerate(trainer.model._head_tasks) if name in g}
     loss0 = trainer.run_epoch(0).train_loss
@@ -100,8 +112,10 @@ def test_sampler_steps_train_the_picked_task_with_sampled_batches(dataset):
 
 
 def test_spec_dimensions_and_stl_gets_no_auxiliary_tasks(tmp_path):
-    space = ("architecture: {choice: [STL, MTL]}\n    aux_tasks: {choice: [0, 2]}\n    aux_major_prob: {choice: [0.5, 0.9]}\n"
-             "    task_sampler: {choice: [false, true]}")
+    space = (
+        "architecture: {choice: [STL, MTL]}\n    aux_tasks: {choice: [0, 2]}\n    aux_major_prob: {choice: [0.5, 0.9]}\n"
+        "    task_sampler: {choice: [false, true]}"
+    )
     spec = write_spec(tmp_path / "s.yaml", tmp_path, space=space, extra_train="cotask: {major: [task_00]}")
     loaded = load_spec(spec)
     cands = enumerate_candidates(loaded.spec.search.space)
@@ -128,8 +142,9 @@ def test_search_with_auxiliary_tasks_and_sampler(ray_cluster, tmp_path):
     from mtlsearch.store.results import ResultsStore
 
     space = "architecture: {choice: [MTL]}\n    aux_tasks: {choice: [3]}\n    task_sampler: {choice: [true]}"
-    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "cotask", num_samples=1, epochs=2, space=space,
-                      asha="{enabled: false}")
+    spec = write_spec(
+        tmp_path / "s.yaml", tmp_path / "store", "cotask", num_samples=1, epochs=2, space=space, asha="{enabled: false}"
+    )
     spec.write_text(spec.read_text().replace("search:\n", "search:\n  searcher: grid\n"))
     out = io.StringIO()
     name, rows = launch(load_spec(spec), out=out)

@@ -3,11 +3,11 @@
 import io
 from pathlib import Path
 
+from conftest import write_spec
 from optuna.trial import TrialState
-from ray.tune.search import ConcurrencyLimiter, SearchGenerator, Searcher
+from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
-from conftest import write_spec
 from mtlsearch.search.distinct import DistinctConfigs, config_key
 from mtlsearch.search.space import discrete_candidates
 from mtlsearch.search.tuner import METRIC, _searcher
@@ -97,8 +97,11 @@ def test_the_grid_searcher_ends_after_its_candidates_instead_of_repeating(tmp_pa
 
 def test_continuous_static_weight_and_huge_spaces_are_not_wrapped(tmp_path):
     assert isinstance(_searcher(_spec(tmp_path, SMALL + "\n    lr: {loguniform: [0.001, 0.01]}"), TASKS), OptunaSearch)
-    static = load_spec(write_spec(tmp_path / "w.yaml", tmp_path, space="static_weights: {choice: [0.5, 1.0]}",
-                                  extra_train="weighting: {name: static}")).spec
+    static = load_spec(
+        write_spec(
+            tmp_path / "w.yaml", tmp_path, space="static_weights: {choice: [0.5, 1.0]}", extra_train="weighting: {name: static}"
+        )
+    ).spec
     assert discrete_candidates(static.search.space, TASKS) is None  # 2^tasks combinations
     space = _spec(tmp_path, "hidden_dim: {int: [1, 400]}\n    batch_size: {choice: [16, 32, 64]}").search.space
     assert len(discrete_candidates(space, TASKS)) == 1200

@@ -22,9 +22,16 @@ def test_table_is_published_once_and_copied_where_missing(tmp_path):
     elsewhere = tmp_path / "other-node" / path.parent.name / "table.parquet"
     assert local_table(str(elsewhere), uri) == str(elsewhere) and elsewhere.read_bytes() == path.read_bytes()
     info = read_info(path)
-    job = TrainJob(dataset_path=str(tmp_path / "node3" / path.parent.name / "table.parquet"), dataset_uri=uri,
-                   tasks=[asdict(t) for t in info.tasks], plan=make_plan("MTL", info.task_names).to_dict(),
-                   encoder={"type": "mlp", "hidden_dims": [8]}, epochs=1, batch_size=32, lr=1e-3)
+    job = TrainJob(
+        dataset_path=str(tmp_path / "node3" / path.parent.name / "table.parquet"),
+        dataset_uri=uri,
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan("MTL", info.task_names).to_dict(),
+        encoder={"type": "mlp", "hidden_dims": [8]},
+        epochs=1,
+        batch_size=32,
+        lr=1e-3,
+    )
     trainer = MultiTaskTrainer(job)  # reads the copy it made
     assert trainer.data["train"][0].shape[0] > 0
     assert (tmp_path / "node3" / path.parent.name / "table.parquet").is_file()

@@ -282,11 +282,16 @@ def test_default_root_and_a_catalogue_download(server, archive, tmp_path, monkey
     assert err.count(f"$MTLSEARCH_DATA is not set; using the data folder {root}") == 1
 
     # a wrong catalogued file is refused and not kept; the error says where the file should go
-    monkeypatch.setitem(catalog.CATALOG, "ohsumed/mini/other.tar.gz",
-                        catalog.Entry("someone/corpora", "abc1234", "data/ohsumed-mini.tar.gz", "f" * 64))
+    monkeypatch.setitem(
+        catalog.CATALOG,
+        "ohsumed/mini/other.tar.gz",
+        catalog.Entry("someone/corpora", "abc1234", "data/ohsumed-mini.tar.gz", "f" * 64),
+    )
     with pytest.raises(DataError) as e:
         resolve_path("${MTLSEARCH_DATA}/ohsumed/mini/other.tar.gz", "OHSUMED folder")
-    assert "sha256 mismatch" in str(e.value) and f"could not be downloaded to {root / 'ohsumed/mini/other.tar.gz'}" in str(e.value)
+    assert "sha256 mismatch" in str(e.value) and f"could not be downloaded to {root / 'ohsumed/mini/other.tar.gz'}" in str(
+        e.value
+    )
     assert _files(root) == ["ohsumed/mini/ohsumed-mini.tar.gz"]
 
 
@@ -310,8 +315,10 @@ def _serve_catalogue(server: _Server, monkeypatch, names: list[str]) -> None:
         server.serve(f"/{e.repo}/{e.commit}/{e.path}", (SHARED / name).read_bytes())
 
 
-@pytest.mark.skipif(not (SHARED / "icbhi" / "meta").is_dir() or not (SHARED / "openi").is_dir(),
-                    reason=f"shared data not found at {SHARED} (set MTLSEARCH_DATA)")
+@pytest.mark.skipif(
+    not (SHARED / "icbhi" / "meta").is_dir() or not (SHARED / "openi").is_dir(),
+    reason=f"shared data not found at {SHARED} (set MTLSEARCH_DATA)",
+)
 def test_real_catalogue_entries_match_the_shared_files(server, data_env, monkeypatch):
     """Every catalogued checksum is that of the shared copy; a missing folder is filled with its catalogued files."""
     names = [n for n in catalog.CATALOG if (SHARED / n).is_file()]
@@ -358,7 +365,9 @@ def test_s3_url_through_a_client_stand_in(archive, data_env, monkeypatch, tmp_pa
     body, sha = archive
     client = _FakeS3({("bucket", "corpora/ohsumed-mini.tar.gz"): body})
     monkeypatch.setattr(download, "_s3_client", lambda timeout: client)
-    table = prepare("ohsumed_folders", OhsumedFoldersOptions(path="s3://bucket/corpora/ohsumed-mini.tar.gz", sha256=sha), tmp_path / "c")
+    table = prepare(
+        "ohsumed_folders", OhsumedFoldersOptions(path="s3://bucket/corpora/ohsumed-mini.tar.gz", sha256=sha), tmp_path / "c"
+    )
     assert read_info(table).name == "ohsumed-mini" and client.calls == 1
     with pytest.raises(DataError, match=r"s3://bucket/missing\.tar\.gz: S3 NoSuchKey \(HTTP 404\)"):
         resolve_path("s3://bucket/missing.tar.gz", "OHSUMED folder")

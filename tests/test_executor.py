@@ -12,8 +12,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import tune_results, write_spec
+
 from mtlsearch.errors import SpecError
 from mtlsearch.search.launcher import launch
 from mtlsearch.search.tuner import max_concurrent_trials
@@ -23,9 +23,25 @@ from mtlsearch.train.executor import trial_footprint, trial_resources
 
 TIMING_KEYS = {"train_seconds", "eval_seconds", "samples_per_s", "cost_worker_s", "elapsed_s"}
 """Reported keys that measure time: they differ between any two runs."""
-TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date", "time_this_iter_s",
-             "time_total_s", "pid", "hostname", "node_ip", "config", "time_since_restore", "iterations_since_restore",
-             "experiment_tag", "should_checkpoint", "checkpoint_path"}
+TUNE_KEYS = {
+    "timestamp",
+    "checkpoint_dir_name",
+    "done",
+    "training_iteration",
+    "trial_id",
+    "date",
+    "time_this_iter_s",
+    "time_total_s",
+    "pid",
+    "hostname",
+    "node_ip",
+    "config",
+    "time_since_restore",
+    "iterations_since_restore",
+    "experiment_tag",
+    "should_checkpoint",
+    "checkpoint_path",
+}
 """Keys Tune adds to every result (and Ray Train's ``checkpoint_path``): not the loop's."""
 RUN_SPECIFIC = {"trial_id", "cost_worker_s", "samples_per_s", "reported_at", "ended_at"}
 """Store and leaderboard fields that name the trial or measure time."""
@@ -87,30 +103,49 @@ def test_both_paths_report_the_same_numbers_rows_and_leaderboard(ray_cluster, tm
     The Ray Train path trains its baselines in a Ray Train run, the in-trial path in a Ray task: the
     baselines must agree too.
     """
-    space = "architecture: {choice: [STL, MTL, GMTL]}\n    grouping: {choice: [planted, mixed]}\n    lr: {loguniform: [0.001, 0.01]}"
+    space = (
+        "architecture: {choice: [STL, MTL, GMTL]}\n    grouping: {choice: [planted, mixed]}\n    lr: {loguniform: [0.001, 0.01]}"
+    )
     runs = {}
     for executor in ("in_trial", "ray_train"):
-        spec = write_spec(tmp_path / f"{executor}.yaml", tmp_path / executor, experiment="paths", num_samples=3, epochs=3,
-                          tasks=4, samples=800, space=space, extra_train=f"executor: {executor}")
+        spec = write_spec(
+            tmp_path / f"{executor}.yaml",
+            tmp_path / executor,
+            experiment="paths",
+            num_samples=3,
+            epochs=3,
+            tasks=4,
+            samples=800,
+            space=space,
+            extra_train=f"executor: {executor}",
+        )
         spec.write_text(spec.read_text().replace("search:\n", "search:\n  max_concurrent_trials: 1\n"))
         log = tmp_path / f"{executor}.log"
         with log.open("w") as f:
             _, rows = launch(load_spec(spec), out=f)
-        runs[executor] = {"rows": rows, "log": log.read_text(), "store": ResultsStore(str(tmp_path / executor)),
-                          "tune": tune_results(tmp_path / executor, "paths")}
+        runs[executor] = {
+            "rows": rows,
+            "log": log.read_text(),
+            "store": ResultsStore(str(tmp_path / executor)),
+            "tune": tune_results(tmp_path / executor, "paths"),
+        }
     a, b = runs["in_trial"], runs["ray_train"]
     assert "one worker, a Ray task" in a["log"] and "Ray Train, 1 workers" in b["log"]
     assert "trains in its own Tune trial" in a["log"] and "runs 1 Ray Train worker(s)" in b["log"]
 
     # the baselines: same scores and best epochs
     assert a["store"].read_experiment("paths")["baselines"] == b["store"].read_experiment("paths")["baselines"]
+
     # the leaderboard: same candidates in the same order with the same numbers (trial ids and costs aside)
     def board(rows):
         return [{k: v for k, v in r.items() if k not in RUN_SPECIFIC} for r in rows]
+
     assert board(a["rows"]) == board(b["rows"])
+
     # every number the loop reported, epoch by epoch, trial by trial (paired by their sampled config)
     def by_config(per_trial):
         return sorted(per_trial.values(), key=lambda rows: json.dumps(rows[0]["config"], sort_keys=True))
+
     ta, tb = by_config(a["tune"]), by_config(b["tune"])
     assert [r[0]["config"] for r in ta] == [r[0]["config"] for r in tb]
     assert [len(r) for r in ta] == [len(r) for r in tb]
@@ -119,8 +154,13 @@ def test_both_paths_report_the_same_numbers_rows_and_leaderboard(ray_cluster, tm
             assert not _differences(x, y)
     # the store rows: same keys and values per (epoch, task, split, metric)
     for table in ("trials", "task_metrics", "status"):
-        ka, kb = (sorted(tuple(sorted((k, str(v)) for k, v in r.items() if k not in RUN_SPECIFIC))
-                         for r in run["store"].read("paths", table).to_pylist()) for run in (a, b))
+        ka, kb = (
+            sorted(
+                tuple(sorted((k, str(v)) for k, v in r.items() if k not in RUN_SPECIFIC))
+                for r in run["store"].read("paths", table).to_pylist()
+            )
+            for run in (a, b)
+        )
         assert ka == kb, table
 
 
@@ -142,8 +182,17 @@ def test_one_worker_runs_outside_tune_are_ray_tasks_that_resume_from_the_store(r
     assert on_cluster(lambda: os.getpid(), train) != os.getpid()
     path = prepare("synthetic", SyntheticOptions(num_tasks=3, num_groups=1, num_samples=300, multiclass_tasks=0), tmp_path / "d")
     info = read_info(path)
-    job = TrainJob(dataset_path=str(path), tasks=[asdict(t) for t in info.tasks], plan=make_plan("STL", info.task_names).to_dict(),
-                   encoder={"type": "mlp", "hidden_dims": [8]}, epochs=3, batch_size=64, lr=3e-3, seed=0, torch_threads=1)
+    job = TrainJob(
+        dataset_path=str(path),
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan("STL", info.task_names).to_dict(),
+        encoder={"type": "mlp", "hidden_dims": [8]},
+        epochs=3,
+        batch_size=64,
+        lr=3e-3,
+        seed=0,
+        torch_threads=1,
+    )
     first = fit(job, train, "stl_run", str(tmp_path / "runs"))
     assert (tmp_path / "runs" / "stl_run" / "state.pt").is_file()
     assert first["epoch"] == 3 and first["resumed_at_epoch"] == 0

@@ -14,8 +14,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import tune_results, write_spec
+
 from mtlsearch.store.results import ResultsStore
 
 pytestmark = pytest.mark.ray
@@ -36,12 +36,26 @@ def _training_pids(address: str, executor: str) -> list[int]:
 @pytest.mark.parametrize("executor", ["in_trial", "ray_train"])
 def test_killed_training_process_resumes_from_checkpoint(ray_cluster, tmp_path, executor):
     epochs = 5
-    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "faults", num_samples=1, epochs=epochs, tasks=4, samples=SAMPLES[executor],
-                      extra_train=f"max_failures: 2\nexecutor: {executor}", asha="{enabled: false}", space="architecture: {choice: [MTL]}")
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        tmp_path / "store",
+        "faults",
+        num_samples=1,
+        epochs=epochs,
+        tasks=4,
+        samples=SAMPLES[executor],
+        extra_train=f"max_failures: 2\nexecutor: {executor}",
+        asha="{enabled: false}",
+        space="architecture: {choice: [MTL]}",
+    )
     store = ResultsStore(str(tmp_path / "store"))
     log = tmp_path / "launch.log"
-    proc = subprocess.Popen([sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", ray_cluster],
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", ray_cluster],
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         deadline = time.time() + 300
         killed = None

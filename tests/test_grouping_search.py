@@ -25,10 +25,11 @@ pytestmark = pytest.mark.ray
 def searched(ray_cluster, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grouping")
     spec = tmp / "spec.yaml"
-    spec.write_text(textwrap.dedent(f"""\
+    spec.write_text(
+        textwrap.dedent(f"""\
         experiment: grouping
         seed: 0
-        storage: {tmp / 'store'}
+        storage: {tmp / "store"}
         dataset:
           loader: synthetic
           options: {{num_tasks: 12, num_groups: 3, num_samples: 2000, multiclass_tasks: 0, imbalance: 0.1, shuffle_groups: true, seed: 0}}
@@ -46,7 +47,8 @@ def searched(ray_cluster, tmp_path_factory):
             grouping:
               method: {{choice: [embedding, affinity]}}
               k: {{int: [2, 3]}}
-        """))
+        """)
+    )
     out = tmp / "launch.log"
     with out.open("w") as f:
         name, rows = launch(load_spec(spec), out=f)

@@ -2,8 +2,8 @@
 
 import optuna
 import pytest
-
 from conftest import write_spec
+
 from mtlsearch.errors import SpecError
 from mtlsearch.search.space import DefineByRun
 from mtlsearch.spec import load_spec
@@ -69,7 +69,11 @@ def test_description_text_needs_descriptions(tmp_path):
     msg = _error(spec)
     assert "field 'grouping_methods.embedding.text'" in msg and "dataset.descriptions" in msg
     descriptions = "".join(f"    task_{i:02d}: task number {i}\n" for i in range(6))
-    spec.write_text(spec.read_text().replace("dataset:\n  loader: synthetic\n", f"dataset:\n  loader: synthetic\n  descriptions:\n{descriptions}"))
+    spec.write_text(
+        spec.read_text().replace(
+            "dataset:\n  loader: synthetic\n", f"dataset:\n  loader: synthetic\n  descriptions:\n{descriptions}"
+        )
+    )
     load_spec(spec)
     spec.write_text(spec.read_text().replace("    task_05: task number 5\n", "    task_99: nope\n"))
     assert "field 'dataset.descriptions.task_99': unknown task" in _error(spec)

@@ -20,10 +20,11 @@ from mtlsearch.data.synthetic import SyntheticOptions
 
 def _spec(tmp_path, seed: int, extra: str = "") -> str:
     path = tmp_path / f"g{seed}.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         experiment: groups{seed}
         seed: 0
-        storage: {tmp_path / 'store'}
+        storage: {tmp_path / "store"}
         dataset:
           loader: synthetic
           options: {{num_tasks: 12, num_groups: 3, num_samples: 3000, multiclass_tasks: 0, imbalance: 0.1, shuffle_groups: true, seed: {seed}}}
@@ -36,7 +37,9 @@ def _spec(tmp_path, seed: int, extra: str = "") -> str:
             grouping:
               method: {{choice: [affinity]}}
               k: {{int: [2, 4]}}
-        """) + extra)
+        """)
+        + extra
+    )
     return str(path)
 
 
@@ -53,8 +56,13 @@ def _labels(groups) -> list[int]:
 
 def _planted(seed: int) -> list[int]:
     """The planted groups (tasks are assigned to them in a shuffled order: names carry no hint)."""
-    path = prepare("synthetic", SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=0,
-                                                 imbalance=0.1, shuffle_groups=True, seed=seed), tempfile.mkdtemp())
+    path = prepare(
+        "synthetic",
+        SyntheticOptions(
+            num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=0, imbalance=0.1, shuffle_groups=True, seed=seed
+        ),
+        tempfile.mkdtemp(),
+    )
     planted = _labels(read_info(path).planted_groups)
     assert planted != sorted(planted)  # not contiguous blocks
     return planted
@@ -89,7 +97,9 @@ def test_groups_are_stored_and_reused_with_their_plot(tmp_path, capsys):
     with open(first["plot"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     # a different budget is a different artifact: computed again, not read
-    _, err = _groups(capsys, _spec(tmp_path, 0, "grouping_methods:\n  affinity: {every_steps: 5}\n"), "--method", "gradient_cosine", "--k", "3")
+    _, err = _groups(
+        capsys, _spec(tmp_path, 0, "grouping_methods:\n  affinity: {every_steps: 5}\n"), "--method", "gradient_cosine", "--k", "3"
+    )
     assert "measuring gradient_cosine affinity" in err
 
 

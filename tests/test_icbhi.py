@@ -43,8 +43,11 @@ REAL = DATA / "icbhi"
 REAL_WAVS = sorted((REAL / "wav").glob("*.wav")) if (REAL / "wav").is_dir() else []
 needs_real_annotations = pytest.mark.skipif(
     not ((REAL / "annotations").is_dir() and (REAL / "meta" / "official_split.txt").is_file()),
-    reason=f"real ICBHI annotations/meta not found under {REAL} (set MTLSEARCH_DATA)")
-needs_real_wavs = pytest.mark.skipif(len(REAL_WAVS) != 10, reason=f"the 10 real ICBHI WAV files are not under {REAL / 'wav'} (set MTLSEARCH_DATA)")
+    reason=f"real ICBHI annotations/meta not found under {REAL} (set MTLSEARCH_DATA)",
+)
+needs_real_wavs = pytest.mark.skipif(
+    len(REAL_WAVS) != 10, reason=f"the 10 real ICBHI WAV files are not under {REAL / 'wav'} (set MTLSEARCH_DATA)"
+)
 
 FRAMES = 798
 
@@ -55,7 +58,14 @@ FRAMES = 798
 # recording (canonical name) -> (split, wav file name or None, rate, subtype, seconds, cycles "start end crackle wheeze")
 RECORDINGS = {
     # the WAV carries the other distribution's device suffix (listed in filename_differences.txt)
-    "101_1b1_Al_sc_Meditron": ("test", "101_1b1_Al_sc_AKGC417L.wav", 44100, "PCM_32", 3.0, ["0.1 1.0 0 0", "1.0 2.2 1 0", "2.2 2.9 0 1"]),
+    "101_1b1_Al_sc_Meditron": (
+        "test",
+        "101_1b1_Al_sc_AKGC417L.wav",
+        44100,
+        "PCM_32",
+        3.0,
+        ["0.1 1.0 0 0", "1.0 2.2 1 0", "2.2 2.9 0 1"],
+    ),
     "102_1b1_Ar_sc_Meditron": ("test", "102_1b1_Ar_sc_Meditron.wav", 4000, "PCM_16", 2.5, ["0.0 1.2 1 1", "1.2 2.4 0 0"]),
     "103_2b2_Ar_mc_LittC2SE": ("train", "103_2b2_Ar_mc_LittC2SE.wav", 44100, "PCM_24", 2.0, ["0.05 0.9 0 1", "0.9 1.95 0 0"]),
     # a cycle longer than 8 s (cut), at 4 kHz
@@ -69,7 +79,17 @@ RECORDINGS = {
     "223_1b1_Lr_sc_Meditron": ("test", "223_1b1_Lr_sc_Meditron.wav", 4000, "PCM_16", 2.0, ["0.0 1.0 0 0", "1.0 2.0 0 1"]),
 }
 ANNOTATION_NAMES = {"226_1b1_Ll_sc_Meditron": "226_1b1_Ll_sc_LittC2SE"}
-DIAGNOSIS = {101: "URTI", 102: "Healthy", 103: "Asthma", 104: "COPD", 105: "URTI", 106: "COPD", 107: "COPD", 223: "COPD", 226: "Pneumonia"}
+DIAGNOSIS = {
+    101: "URTI",
+    102: "Healthy",
+    103: "Asthma",
+    104: "COPD",
+    105: "URTI",
+    106: "COPD",
+    107: "COPD",
+    223: "COPD",
+    226: "Pneumonia",
+}
 DEMOGRAPHICS = """
 101 3 F NA 19 99
 102 0.75 F NA 9.8 73
@@ -137,21 +157,31 @@ def test_parse_recording_name():
     assert (rec.patient, rec.index, rec.location, rec.mode, rec.device) == (226, "1b1", "Pl", "sc", "LittC2SE")
     assert rec.key == "226_1b1_Pl_sc" and rec.stem == "226_1b1_Pl_sc_LittC2SE"
     assert parse_recording_name("121_1p1_Tc_sc_Meditron").index == "1p1"
-    for bad in ("226_1b1_Pl_sc", "226_1b1_Xx_sc_Meditron", "226_1b1_Pl_zz_Meditron", "226_1b1_Pl_sc_Stetho", "abc_1b1_Pl_sc_Meditron", "notes"):
+    for bad in (
+        "226_1b1_Pl_sc",
+        "226_1b1_Xx_sc_Meditron",
+        "226_1b1_Pl_zz_Meditron",
+        "226_1b1_Pl_sc_Stetho",
+        "abc_1b1_Pl_sc_Meditron",
+        "notes",
+    ):
         with pytest.raises(DataError, match=f"some.txt: unknown ICBHI file name format '{bad}'"):
             parse_recording_name(bad, "some.txt")
 
 
-@pytest.mark.parametrize("line,message", [
-    ("0.1\t0.5\t0", r"expected 'start end crackle wheeze' \(4 fields\), found 3"),
-    ("0.1 0.5 0 0 1", r"\(4 fields\), found 5"),
-    ("a 0.5 0 0", r"start and end must be numbers of seconds, found 'a'"),
-    ("0.5 0.5 0 0", r"expected 0 <= start < end"),
-    ("-1 0.5 0 0", r"expected 0 <= start < end"),
-    ("0.1 nan 0 0", r"expected 0 <= start < end"),
-    ("0.1 0.5 2 0", r"crackle and wheeze must be 0 or 1, found '2' and '0'"),
-    ("0.1 0.5 0 yes", r"crackle and wheeze must be 0 or 1"),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("0.1\t0.5\t0", r"expected 'start end crackle wheeze' \(4 fields\), found 3"),
+        ("0.1 0.5 0 0 1", r"\(4 fields\), found 5"),
+        ("a 0.5 0 0", r"start and end must be numbers of seconds, found 'a'"),
+        ("0.5 0.5 0 0", r"expected 0 <= start < end"),
+        ("-1 0.5 0 0", r"expected 0 <= start < end"),
+        ("0.1 nan 0 0", r"expected 0 <= start < end"),
+        ("0.1 0.5 2 0", r"crackle and wheeze must be 0 or 1, found '2' and '0'"),
+        ("0.1 0.5 0 yes", r"crackle and wheeze must be 0 or 1"),
+    ],
+)
 def test_malformed_annotation_lines_name_file_and_line(tmp_path, line, message):
     path = tmp_path / "101_1b1_Al_sc_Meditron.txt"
     path.write_text(f"0.0\t0.1\t0\t0\n\n{line}\n")
@@ -164,7 +194,11 @@ def test_annotation_parser(tmp_path):
     path.write_text("0.036\t0.579\t0\t0\n0.579 2.45 1 0\n\n2.45\t3.893\t0\t1\n3.893\t5.793\t1\t1\n")
     cycles = read_annotation_file(path)
     assert [(c.line, c.start, c.end, c.lung_sound) for c in cycles] == [
-        (1, 0.036, 0.579, 0), (2, 0.579, 2.45, 1), (4, 2.45, 3.893, 2), (5, 3.893, 5.793, 3)]
+        (1, 0.036, 0.579, 0),
+        (2, 0.579, 2.45, 1),
+        (4, 2.45, 3.893, 2),
+        (5, 3.893, 5.793, 3),
+    ]
     path.write_text("\n\n")
     with pytest.raises(DataError, match="a.txt: the annotation file has no cycles"):
         read_annotation_file(path)
@@ -178,7 +212,9 @@ def test_unknown_file_name_in_the_annotation_folder(source, tmp_path):
 
 def test_recording_missing_from_the_split_file(source):
     (source / "annotations" / "999_1b1_Al_sc_Meditron.txt").write_text("0 1 0 0\n")
-    with pytest.raises(DataError, match=r"recording 999_1b1_Al_sc_Meditron is not in the official split file .*official_split\.txt"):
+    with pytest.raises(
+        DataError, match=r"recording 999_1b1_Al_sc_Meditron is not in the official split file .*official_split\.txt"
+    ):
         read_cycles(locate(str(source)))
 
 
@@ -203,7 +239,12 @@ def test_fixture_table(source, tmp_path):
     assert info.extra["fbank_backend"] == audio.backend_name()
     assert [t.name for t in info.tasks] == ["lung_sound", "disease", "diagnosis", "age_group", "sex", "chest_location", "device"]
     assert [t.role for t in info.tasks] == ["primary"] * 3 + ["auxiliary"] * 4
-    assert info.task("lung_sound").metric == "icbhi_score" and info.task("lung_sound").classes == ("normal", "crackle", "wheeze", "both")
+    assert info.task("lung_sound").metric == "icbhi_score" and info.task("lung_sound").classes == (
+        "normal",
+        "crackle",
+        "wheeze",
+        "both",
+    )
     assert info.task("diagnosis").classes == DIAGNOSES and info.task("device").classes == DEVICES
 
     x = np.asarray(table.column("x").combine_chunks().values).reshape(table.num_rows, -1)
@@ -211,7 +252,10 @@ def test_fixture_table(source, tmp_path):
     assert (x.std(axis=1) > 0).all()
 
     labels = {t: by_recording(table, t) for t in info.task_names}
-    assert labels["lung_sound"]["101_1b1_Al_sc_Meditron"] == [0, 1, 2] and labels["lung_sound"]["102_1b1_Ar_sc_Meditron"] == [3, 0]
+    assert labels["lung_sound"]["101_1b1_Al_sc_Meditron"] == [0, 1, 2] and labels["lung_sound"]["102_1b1_Ar_sc_Meditron"] == [
+        3,
+        0,
+    ]
     # the device comes from the canonical name, whatever the WAV or annotation file is called
     assert labels["device"]["101_1b1_Al_sc_Meditron"] == [DEVICES.index("Meditron")] * 3
     assert labels["device"]["226_1b1_Ll_sc_Meditron"] == [DEVICES.index("Meditron")]
@@ -239,7 +283,7 @@ def test_fixture_table(source, tmp_path):
     row = table.column("id").to_pylist().index("104_1b1_Ll_sc_Litt3200_c000")
     samples, rate = audio.read_audio(source / "wav" / "104_1b1_Ll_sc_Litt3200.wav")
     wave = audio.resample(samples, rate, 16000)
-    piece = audio.fit_length(wave[int(0.2 * 16000): int(9.0 * 16000)], 128000, "repeat", fade_samples=1000)
+    piece = audio.fit_length(wave[int(0.2 * 16000) : int(9.0 * 16000)], 128000, "repeat", fade_samples=1000)
     expected = audio.ast_normalize(audio.kaldi_fbank(piece)).reshape(-1).numpy()
     np.testing.assert_allclose(x[row], expected, atol=1e-5)
     assert table.column("start").to_pylist()[row] == pytest.approx(0.2)
@@ -259,7 +303,9 @@ def test_zero_and_repeat_padding(source, tmp_path):
 
 def test_audio_modes(source, tmp_path):
     (source / "wav" / "103_2b2_Ar_mc_LittC2SE.wav").unlink()
-    with pytest.raises(DataError, match=r"no WAV file for 1 of 9 annotated recordings \(e\.g\. 103_2b2_Ar_mc_LittC2SE\); set audio: optional"):
+    with pytest.raises(
+        DataError, match=r"no WAV file for 1 of 9 annotated recordings \(e\.g\. 103_2b2_Ar_mc_LittC2SE\); set audio: optional"
+    ):
         build(source, tmp_path / "c1")
     info, table, _ = build(source, tmp_path / "c2", audio="optional")
     assert table.num_rows == 15 and info.extra["dropped"] == {"recordings": 1, "cycles": 2}
@@ -270,8 +316,10 @@ def test_audio_modes(source, tmp_path):
     # float32: start, end and duration are rounded separately, ~1 ulp of the end time (1e-6 at 8–16 s)
     np.testing.assert_allclose(x[:, 2], x[:, 1] - x[:, 0], atol=1e-5)
     # the split does not depend on which WAV files are there
-    assert by_recording(table, "split") == {**by_recording(build(source, tmp_path / "c4", audio="optional")[1], "split"),
-                                            "103_2b2_Ar_mc_LittC2SE": by_recording(table, "split")["103_2b2_Ar_mc_LittC2SE"]}
+    assert by_recording(table, "split") == {
+        **by_recording(build(source, tmp_path / "c4", audio="optional")[1], "split"),
+        "103_2b2_Ar_mc_LittC2SE": by_recording(table, "split")["103_2b2_Ar_mc_LittC2SE"],
+    }
 
 
 def test_truncated_wav_is_named(source, tmp_path):
@@ -283,7 +331,10 @@ def test_truncated_wav_is_named(source, tmp_path):
 
 def test_cycle_outside_its_recording_names_file_and_line(source, tmp_path):
     (source / "annotations" / "105_1b1_Tc_sc_Meditron.txt").write_text("0.0\t0.8\t0\t0\n5.0\t6.0\t0\t0\n")
-    with pytest.raises(DataError, match=r"105_1b1_Tc_sc_Meditron\.txt:2: the cycle 5\.0-6\.0 s lies outside the recording .*105_1b1_Tc_sc_Meditron\.wav \(2\.000 s\)"):
+    with pytest.raises(
+        DataError,
+        match=r"105_1b1_Tc_sc_Meditron\.txt:2: the cycle 5\.0-6\.0 s lies outside the recording .*105_1b1_Tc_sc_Meditron\.wav \(2\.000 s\)",
+    ):
         build(source, tmp_path / "cache")
 
 
@@ -307,7 +358,10 @@ def test_fingerprint_follows_the_data(source):
 def test_options_and_registry(source):
     assert "icbhi" in loader_names()
     loader = get_loader("icbhi")
-    assert [t.name for t in loader.tasks(IcbhiOptions(path=str(source), tasks=["device", "lung_sound"]))] == ["lung_sound", "device"]
+    assert [t.name for t in loader.tasks(IcbhiOptions(path=str(source), tasks=["device", "lung_sound"]))] == [
+        "lung_sound",
+        "device",
+    ]
     with pytest.raises(ValidationError, match="unknown ICBHI task"):
         IcbhiOptions(path=str(source), tasks=["lung"])
     with pytest.raises(ValidationError):
@@ -346,8 +400,16 @@ def test_real_annotation_counts(real_cycles):
     assert np.bincount(c.labels["lung_sound"][test]).tolist() == [1579, 649, 385, 143]
     assert np.bincount(c.labels["disease"][train]).tolist() == [147, 3995]
     assert np.bincount(c.labels["disease"][test]).tolist() == [175, 2581]
-    assert Counter(c.patient_diagnosis.values()) == {"COPD": 64, "Healthy": 26, "URTI": 14, "Bronchiectasis": 7,
-                                                     "Pneumonia": 6, "Bronchiolitis": 6, "LRTI": 2, "Asthma": 1}
+    assert Counter(c.patient_diagnosis.values()) == {
+        "COPD": 64,
+        "Healthy": 26,
+        "URTI": 14,
+        "Bronchiectasis": 7,
+        "Pneumonia": 6,
+        "Bronchiolitis": 6,
+        "LRTI": 2,
+        "Asthma": 1,
+    }
     assert (c.labels["diagnosis"] >= 0).all() and (c.labels["chest_location"] >= 0).all() and (c.labels["device"] >= 0).all()
     # patient 223 has no demographics: its 61 cycles have no age group or sex
     assert ((c.labels["age_group"] == -1) == (c.patient == 223)).all() and ((c.labels["sex"] == -1) == (c.patient == 223)).all()
@@ -385,7 +447,9 @@ def test_real_wavs_give_16k_8s_cycles(tmp_path):
     assert info.extra["feature_shape"] == [FRAMES, 128] and info.extra["sample_rate"] == 16000
     x = np.asarray(table.column("x").combine_chunks().values).reshape(table.num_rows, FRAMES, 128)
     assert np.isfinite(x).all() and (x.reshape(len(x), -1).std(axis=1) > 0).all()
-    print(f"\n10 real ICBHI WAVs: {table.num_rows} cycles of {FRAMES}x128 built in {seconds:.2f} s ({info.extra['fbank_backend']} fbank)")
+    print(
+        f"\n10 real ICBHI WAVs: {table.num_rows} cycles of {FRAMES}x128 built in {seconds:.2f} s ({info.extra['fbank_backend']} fbank)"
+    )
 
 
 @needs_real_wavs

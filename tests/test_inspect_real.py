@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import REPO, SHARED_DATA
+
 from mtlsearch.cli import main
 
 

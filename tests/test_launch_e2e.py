@@ -5,8 +5,8 @@ import math
 from pathlib import Path
 
 import pytest
-
 from conftest import write_spec
+
 from mtlsearch.cli import main
 from mtlsearch.search.launcher import launch
 from mtlsearch.spec import load_spec
@@ -25,7 +25,14 @@ def searched(ray_cluster, tmp_path_factory):
     out = tmp / "launch.log"
     with out.open("w") as f:
         name, rows = launch(load_spec(spec), out=f)
-    return {"spec": spec, "store": ResultsStore(str(tmp / "store")), "name": name, "rows": rows, "log": out.read_text(), "tmp": tmp}
+    return {
+        "spec": spec,
+        "store": ResultsStore(str(tmp / "store")),
+        "name": name,
+        "rows": rows,
+        "log": out.read_text(),
+        "tmp": tmp,
+    }
 
 
 def test_search_runs_all_trials_and_asha_stops_some(searched):

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
+from test_icbhi import make_icbhi
+from test_openi import report_xml, write_xml_folder
 
 from mtlsearch.data import icbhi
 from mtlsearch.data.arff import read_arff, read_header
@@ -23,11 +25,13 @@ from mtlsearch.data.ohsumed import OhsumedArffOptions, OhsumedFoldersOptions
 from mtlsearch.data.openi import OpenICsvOptions, OpenIXmlOptions
 from mtlsearch.data.registry import get_loader, prepare
 from mtlsearch.errors import DataError
-from test_icbhi import make_icbhi
-from test_openi import report_xml, write_xml_folder
 
 CODES = [f"C{i:02d}" for i in range(1, 24)]
-ARFF_HEADER = "@relation 'x: -C 23'\n" + "".join(f"@attribute {c} {{0,1}}\n" for c in CODES) + "@attribute w1 numeric\n@attribute w2 numeric\n@data\n"
+ARFF_HEADER = (
+    "@relation 'x: -C 23'\n"
+    + "".join(f"@attribute {c} {{0,1}}\n" for c in CODES)
+    + "@attribute w1 numeric\n@attribute w2 numeric\n@data\n"
+)
 ARFF_ROWS = "".join(f"{{{i % 23} 1,23 {i + 1}}}\n" for i in range(60))
 CSV_HEADER = "uid,Problems,findings,impression\n"
 CSV_ROWS = "".join(f"{i},{'Cardiomegaly' if i % 2 else 'Opacity'},finding number {i},impression {i}\n" for i in range(1, 9))
@@ -68,15 +72,21 @@ def test_arff_truncated_row_through_the_loader(tmp_path):
     text = ARFF_HEADER + ARFF_ROWS
     p.write_text(text[: len(text) - 5])  # the last row loses its closing '}'
     header_lines = ARFF_HEADER.count("\n")
-    _raises(get_loader("ohsumed_arff").build, OhsumedArffOptions(path=str(p)), "fp",
-            match=rf"{p}:{header_lines + 60}: sparse row does not end with '}}' \(truncated row\?\)")
+    _raises(
+        get_loader("ohsumed_arff").build,
+        OhsumedArffOptions(path=str(p)),
+        "fp",
+        match=rf"{p}:{header_lines + 60}: sparse row does not end with '}}' \(truncated row\?\)",
+    )
 
 
 def test_arff_truncated_gzip_names_the_line_it_stopped_at(tmp_path):
     data = gzip.compress((ARFF_HEADER + ARFF_ROWS * 50).encode())
     p = tmp_path / "cut.arff.gz"
     p.write_bytes(data[: len(data) // 2])
-    msg = _raises(read_arff, p, match=rf"{p}:\d+: cannot read past line \d+ \(Compressed file ended before the end-of-stream marker")
+    msg = _raises(
+        read_arff, p, match=rf"{p}:\d+: cannot read past line \d+ \(Compressed file ended before the end-of-stream marker"
+    )
     assert "truncated file?" in msg
     p.write_bytes(b"not gzip at all")
     _raises(read_arff, p, match=rf"{p}: cannot read \(Not a gzipped file")
@@ -134,8 +144,12 @@ def test_ohsumed_folders_archive_without_its_gzip_trailer_is_an_error(tmp_path, 
     data = _joachims_archive(tmp_path)
     short = tmp_path / "cut.tar.gz"
     short.write_bytes(data[:-cut])  # every member is complete; (part of) the CRC and size are gone
-    _raises(get_loader("ohsumed_folders").build, OhsumedFoldersOptions(path=str(short)), "fp",
-            match=rf"{short}: truncated archive \(Compressed file ended before the end-of-stream marker")
+    _raises(
+        get_loader("ohsumed_folders").build,
+        OhsumedFoldersOptions(path=str(short)),
+        "fp",
+        match=rf"{short}: truncated archive \(Compressed file ended before the end-of-stream marker",
+    )
 
 
 def test_ohsumed_folders_archive_with_a_bad_gzip_checksum_is_an_error(tmp_path):
@@ -143,12 +157,18 @@ def test_ohsumed_folders_archive_with_a_bad_gzip_checksum_is_an_error(tmp_path):
     data[-6] ^= 0xFF  # the CRC of the trailer
     bad = tmp_path / "bad.tar.gz"
     bad.write_bytes(bytes(data))
-    _raises(get_loader("ohsumed_folders").build, OhsumedFoldersOptions(path=str(bad)), "fp", match=rf"{bad}: cannot read the archive \(CRC check failed")
+    _raises(
+        get_loader("ohsumed_folders").build,
+        OhsumedFoldersOptions(path=str(bad)),
+        "fp",
+        match=rf"{bad}: cannot read the archive \(CRC check failed",
+    )
 
 
 def _tar_bytes(tmp_path: Path, mode: str) -> tuple[bytes, list[tuple[int, int]]]:
     """The Joachims fixture as a tar archive (``mode`` picks the compression) and the offsets of its members' headers and data."""
     buf = io.BytesIO()
+
     def with_pax_header(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.pax_headers = {"comment": "a pax extended header before each member"}
         return info
@@ -179,10 +199,13 @@ def test_ohsumed_folders_tar_cut_between_or_inside_members_is_an_error(tmp_path,
     compress = gzip.compress if mode == "w:gz" else (lambda b: b)
     loader = get_loader("ohsumed_folders")
     p = tmp_path / f"cut{suffix}"
-    for data, match in ((plain[:last], r"the data stop there"), (plain[: last + 100], r"100 bytes of a header"),
-                        (plain[:last] + b"garbage" * 100, r"an unreadable header"),
-                        (plain[: last_data - 100], r"a header is cut short"),
-                        (plain[: last_data + 100], r"a member is cut short")):
+    for data, match in (
+        (plain[:last], r"the data stop there"),
+        (plain[: last + 100], r"100 bytes of a header"),
+        (plain[:last] + b"garbage" * 100, r"an unreadable header"),
+        (plain[: last_data - 100], r"a header is cut short"),
+        (plain[: last_data + 100], r"a member is cut short"),
+    ):
         p.write_bytes(compress(data))
         _raises(loader.build, OhsumedFoldersOptions(path=str(p)), "fp", match=rf"{p}: truncated archive \(.*{match}")
 
@@ -192,40 +215,64 @@ def _joachims_folder(tmp_path: Path) -> Path:
     return tmp_path / "src"
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"", r"the document is empty \(a truncated"),
-    (b" \n\t\n", r"the document is empty \(only whitespace\)"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"", r"the document is empty \(a truncated"),
+        (b" \n\t\n", r"the document is empty \(only whitespace\)"),
+    ],
+)
 def test_ohsumed_folders_empty_document_names_the_file(tmp_path, content, match):
     root = _joachims_folder(tmp_path)
     (root / "training" / "C02" / "0002").write_bytes(content)
-    _raises(get_loader("ohsumed_folders").build, OhsumedFoldersOptions(path=str(root)), "fp",
-            match=rf"{root}: training/C02/0002: {match}")
+    _raises(
+        get_loader("ohsumed_folders").build,
+        OhsumedFoldersOptions(path=str(root)),
+        "fp",
+        match=rf"{root}: training/C02/0002: {match}",
+    )
 
 
 def test_ohsumed_folders_non_utf8_document_names_the_file_and_line(tmp_path):
     root = _joachims_folder(tmp_path)
     (root / "test" / "C01" / "0003").write_bytes(b"Heart disease.\nCaf\xe9 au lait spots.\n")  # latin-1, not UTF-8
-    _raises(get_loader("ohsumed_folders").build, OhsumedFoldersOptions(path=str(root)), "fp",
-            match=rf"{root}: test/C01/0003:2: not a UTF-8 text file \(byte b'\\xe9' at offset 18")
+    _raises(
+        get_loader("ohsumed_folders").build,
+        OhsumedFoldersOptions(path=str(root)),
+        "fp",
+        match=rf"{root}: test/C01/0003:2: not a UTF-8 text file \(byte b'\\xe9' at offset 18",
+    )
     archive = tmp_path / "ohsumed.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(root, arcname="ohsumed")
-    _raises(get_loader("ohsumed_folders").build, OhsumedFoldersOptions(path=str(archive)), "fp",
-            match=rf"{archive}: ohsumed/test/C01/0003:2: not a UTF-8 text file")
+    _raises(
+        get_loader("ohsumed_folders").build,
+        OhsumedFoldersOptions(path=str(archive)),
+        "fp",
+        match=rf"{archive}: ohsumed/test/C01/0003:2: not a UTF-8 text file",
+    )
 
 
 # ---------------------------------------------------------------- Open-I CSV and XML
 
 
-@pytest.mark.parametrize("content, match", [
-    ("", r"{p}: the file is empty"),
-    (CSV_HEADER + CSV_ROWS + '9,normal,"the report is cut in a quoted', r"{p}:10: malformed CSV \(unexpected end of data\): a quoted field is not closed"),
-    (CSV_HEADER + CSV_ROWS + '9,normal,"the report\nis cut in a quoted', r"{p}:10: malformed CSV \(unexpected end of data\)"),
-    (CSV_HEADER + CSV_ROWS + "9,normal,cut in a ro", r"{p}:10: 3 fields, the header has 4"),
-    (CSV_HEADER + CSV_ROWS.replace("finding number 4", '"finding" number 4'), r"{p}:5: malformed CSV \(',' expected after '\"'\)"),
-    ('uid,Problems,"findings,impression\n1,a,b,c\n', r"{p}:1: malformed CSV header"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("", r"{p}: the file is empty"),
+        (
+            CSV_HEADER + CSV_ROWS + '9,normal,"the report is cut in a quoted',
+            r"{p}:10: malformed CSV \(unexpected end of data\): a quoted field is not closed",
+        ),
+        (CSV_HEADER + CSV_ROWS + '9,normal,"the report\nis cut in a quoted', r"{p}:10: malformed CSV \(unexpected end of data\)"),
+        (CSV_HEADER + CSV_ROWS + "9,normal,cut in a ro", r"{p}:10: 3 fields, the header has 4"),
+        (
+            CSV_HEADER + CSV_ROWS.replace("finding number 4", '"finding" number 4'),
+            r"{p}:5: malformed CSV \(',' expected after '\"'\)",
+        ),
+        ('uid,Problems,"findings,impression\n1,a,b,c\n', r"{p}:1: malformed CSV header"),
+    ],
+)
 def test_openi_csv_empty_truncated_and_malformed(tmp_path, content, match):
     p = tmp_path / "reports.csv"
     p.write_text(content)
@@ -243,7 +290,9 @@ def test_openi_projections_truncated(tmp_path):
     p.write_text(CSV_HEADER + CSV_ROWS)
     proj = tmp_path / "indiana_projections.csv"
     proj.write_text("uid,filename,projection\n1,1.png,Frontal\n2,2.png")
-    _raises(get_loader("openi_csv").build, OpenICsvOptions(path=str(p), top_k=1), "fp", match=rf"{proj}:3: 2 fields, the header has 3")
+    _raises(
+        get_loader("openi_csv").build, OpenICsvOptions(path=str(p), top_k=1), "fp", match=rf"{proj}:3: 2 fields, the header has 3"
+    )
 
 
 def test_openi_xml_truncated_report_names_the_file_and_line(tmp_path):
@@ -251,8 +300,11 @@ def test_openi_xml_truncated_report_names_the_file_and_line(tmp_path):
     xml = report_xml("7", ["Cardiomegaly"], "Big heart.", "Cardiomegaly.")
     cut = xml[: xml.index("<MeSH>")]
     (root / "ecgen-radiology" / "7.xml").write_text(cut)
-    _raises(get_loader("openi_xml").tasks, OpenIXmlOptions(path=str(root), top_k=1),
-            match=rf"{root / 'ecgen-radiology' / '7.xml'}:{cut.count(chr(10)) + 1}: malformed XML \(no element found")
+    _raises(
+        get_loader("openi_xml").tasks,
+        OpenIXmlOptions(path=str(root), top_k=1),
+        match=rf"{root / 'ecgen-radiology' / '7.xml'}:{cut.count(chr(10)) + 1}: malformed XML \(no element found",
+    )
 
 
 # ---------------------------------------------------------------- ICBHI
@@ -264,18 +316,33 @@ def test_icbhi_non_utf8_annotation_names_the_line(tmp_path):
     _raises(icbhi.read_annotation_file, p, match=rf"{p}:3: not a text file \(byte b'\\xff' is not UTF-8")
 
 
-@pytest.mark.parametrize("reader, content, match", [
-    (icbhi.read_diagnoses, "", r"{p}: the diagnosis file lists no patients"),
-    (icbhi.read_diagnoses, "ID,CLASS\n", r"{p}: the diagnosis file lists no patients"),
-    (icbhi.read_diagnoses, "101\tURTI\n102\tHealthy\n101\tCOPD\n", r"{p}:3: patient 101 is listed twice \(also on line 1\)"),
-    (icbhi.read_diagnoses, "101\tURTI\n102", r"{p}:2: expected '<patient> <diagnosis>', found '102'"),
-    (icbhi.read_demographics, "\n\n", r"{p}: the demographics file lists no patients"),
-    (icbhi.read_demographics, "101 3 F NA 19 99\n101 3 F NA 19 99\n", r"{p}:2: patient 101 is listed twice \(also on line 1\)"),
-    (icbhi.read_demographics, "101 3 F NA 19 99\n102 0.7", r"{p}:2: expected '<patient> <age> <sex> ...', found '102 0.7'"),
-    (icbhi.read_official_split, "101_1b1_Al_sc_Meditron\ttest\n102_1b1_Ar_sc_Med", r"{p}:2: expected '<recording> train\|test'"),
-    (icbhi.read_filename_differences, "", r"{p}: the file lists no recording names"),
-    (icbhi.read_filename_differences, "'101_1b1_Al_sc_AKGC417L'\n'102_1b1_Ar_s", r"{p}:2: unknown ICBHI file name format '102_1b1_Ar_s'"),
-])
+@pytest.mark.parametrize(
+    "reader, content, match",
+    [
+        (icbhi.read_diagnoses, "", r"{p}: the diagnosis file lists no patients"),
+        (icbhi.read_diagnoses, "ID,CLASS\n", r"{p}: the diagnosis file lists no patients"),
+        (icbhi.read_diagnoses, "101\tURTI\n102\tHealthy\n101\tCOPD\n", r"{p}:3: patient 101 is listed twice \(also on line 1\)"),
+        (icbhi.read_diagnoses, "101\tURTI\n102", r"{p}:2: expected '<patient> <diagnosis>', found '102'"),
+        (icbhi.read_demographics, "\n\n", r"{p}: the demographics file lists no patients"),
+        (
+            icbhi.read_demographics,
+            "101 3 F NA 19 99\n101 3 F NA 19 99\n",
+            r"{p}:2: patient 101 is listed twice \(also on line 1\)",
+        ),
+        (icbhi.read_demographics, "101 3 F NA 19 99\n102 0.7", r"{p}:2: expected '<patient> <age> <sex> ...', found '102 0.7'"),
+        (
+            icbhi.read_official_split,
+            "101_1b1_Al_sc_Meditron\ttest\n102_1b1_Ar_sc_Med",
+            r"{p}:2: expected '<recording> train\|test'",
+        ),
+        (icbhi.read_filename_differences, "", r"{p}: the file lists no recording names"),
+        (
+            icbhi.read_filename_differences,
+            "'101_1b1_Al_sc_AKGC417L'\n'102_1b1_Ar_s",
+            r"{p}:2: unknown ICBHI file name format '102_1b1_Ar_s'",
+        ),
+    ],
+)
 def test_icbhi_meta_files_empty_truncated_and_malformed(tmp_path, reader, content, match):
     p = tmp_path / "meta.txt"
     p.write_text(content)
@@ -286,21 +353,34 @@ def test_icbhi_empty_meta_file_through_the_loader(tmp_path):
     src = make_icbhi(tmp_path / "icbhi")
     demographics = src / "meta" / "demographic_info.txt"
     demographics.write_text("")
-    _raises(prepare, "icbhi", IcbhiOptions(path=str(src), audio="none"), tmp_path / "cache",
-            match=rf"{demographics}: the demographics file lists no patients")
+    _raises(
+        prepare,
+        "icbhi",
+        IcbhiOptions(path=str(src), audio="none"),
+        tmp_path / "cache",
+        match=rf"{demographics}: the demographics file lists no patients",
+    )
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"", r"truncated WAV file: 0 bytes, shorter than a RIFF header"),
-    (b"RIFF\x00\x00\x00\x00WAVEfmt ", r"truncated WAV file: no data chunk"),
-    (b"this is not audio at all, just text in a .wav file", r"cannot read the audio file"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"", r"truncated WAV file: 0 bytes, shorter than a RIFF header"),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", r"truncated WAV file: no data chunk"),
+        (b"this is not audio at all, just text in a .wav file", r"cannot read the audio file"),
+    ],
+)
 def test_icbhi_bad_wav_through_the_loader(tmp_path, content, match):
     src = make_icbhi(tmp_path / "icbhi")
     wav = src / "wav" / "103_2b2_Ar_mc_LittC2SE.wav"
     wav.write_bytes(content)
-    _raises(prepare, "icbhi", IcbhiOptions(path=str(src), audio="required", num_mel_bins=16, cycle_seconds=1.0), tmp_path / "cache",
-            match=rf"{wav}: {match}")
+    _raises(
+        prepare,
+        "icbhi",
+        IcbhiOptions(path=str(src), audio="required", num_mel_bins=16, cycle_seconds=1.0),
+        tmp_path / "cache",
+        match=rf"{wav}: {match}",
+    )
 
 
 # ---------------------------------------------------------------- the cache

@@ -50,10 +50,15 @@ def error(path: Path) -> str:
 
 
 def test_metadata_and_sharing_dimensions(tmp_path):
-    loaded = load_spec(icbhi_spec(tmp_path, """    metadata: {choice: [none, age_group, [age_group, sex], "sex+device"]}
+    loaded = load_spec(
+        icbhi_spec(
+            tmp_path,
+            """    metadata: {choice: [none, age_group, [age_group, sex], "sex+device"]}
     sharing: {choice: [hard, soft]}
     soft_lambda: {choice: [0.1, 1.0]}
-    soft_layers: {choice: [all, -1, [0]]}"""))
+    soft_layers: {choice: [all, -1, [0]]}""",
+        )
+    )
     space = loaded.spec.search.space
     assert space.metadata.choice == ["none", "age_group", "age_group+sex", "sex+device"]
     assert space.soft_layers.choice == ["all", "-1", "0"]
@@ -74,8 +79,12 @@ def test_metadata_names_are_checked_against_the_auxiliary_tasks(tmp_path):
     assert f"s.yaml:{line}:" in msg
     msg = error(icbhi_spec(tmp_path, "    metadata: {choice: [sex, [age_group, disease]]}"))
     assert "'disease' is a primary task" in msg and "metadata.choice.1" in msg
-    for bad, what in (("[none, [none, sex]]", "expected 'none', a task name"), ("[sex, [sex]]", "appears twice"),
-                      ("[[sex, sex]]", "named twice"), ("[3]", "expected 'none'")):
+    for bad, what in (
+        ("[none, [none, sex]]", "expected 'none', a task name"),
+        ("[sex, [sex]]", "appears twice"),
+        ("[[sex, sex]]", "named twice"),
+        ("[3]", "expected 'none'"),
+    ):
         assert what in error(icbhi_spec(tmp_path, f"    metadata: {{choice: {bad}}}"))
 
 
@@ -91,9 +100,14 @@ def test_sharing_values_and_soft_dimensions_need_soft(tmp_path):
 
 def test_define_by_run_samples_soft_dimensions_only_for_soft_trials(tmp_path):
     optuna = pytest.importorskip("optuna")
-    space = load_spec(icbhi_spec(tmp_path, """    metadata: {choice: [none, sex, [age_group, device]]}
+    space = load_spec(
+        icbhi_spec(
+            tmp_path,
+            """    metadata: {choice: [none, sex, [age_group, device]]}
     sharing: {choice: [hard, soft]}
-    soft_lambda: {choice: [0.01, 0.1]}""")).spec.search.space
+    soft_lambda: {choice: [0.01, 0.1]}""",
+        )
+    ).spec.search.space
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     run = DefineByRun(space)
     seen = set()
@@ -149,16 +163,36 @@ def test_leaderboard_reports_metadata_accuracy(tmp_path):
     store.write_experiment("exp", {"baselines": {}, "primary_tasks": ["lung_sound"]})
 
     def epoch(trial, config, dm, scores):
-        rows = [{"task": t, "role": role, "metric": metric, "split": s, "value": v}
-                for t, (role, metric, v) in scores.items() for s in ("val", "test")]
-        store.write_trial_epoch("exp", trial, 1, {"architecture": "MTL", "grouping": "", "groups": "[]",
-                                                  "config": json.dumps(config), "dm_val": dm, "dm_test": dm, "cost_worker_s": 1.0}, rows)
+        rows = [
+            {"task": t, "role": role, "metric": metric, "split": s, "value": v}
+            for t, (role, metric, v) in scores.items()
+            for s in ("val", "test")
+        ]
+        store.write_trial_epoch(
+            "exp",
+            trial,
+            1,
+            {
+                "architecture": "MTL",
+                "grouping": "",
+                "groups": "[]",
+                "config": json.dumps(config),
+                "dm_val": dm,
+                "dm_test": dm,
+                "cost_worker_s": 1.0,
+            },
+            rows,
+        )
 
     lung = ("primary", "icbhi_score", 0.5)
     epoch("t1", {"metadata": "sex", "sharing": "soft"}, 2.0, {"lung_sound": lung, "sex": ("auxiliary", "accuracy", 0.53)})
     epoch("t2", {"metadata": "none", "sharing": "hard"}, 1.0, {"lung_sound": lung})
-    epoch("t3", {"metadata": "age_group+device", "sharing": "hard"}, 0.5,
-          {"lung_sound": lung, "age_group": ("auxiliary", "accuracy", 0.9), "device": ("auxiliary", "accuracy", 0.75)})
+    epoch(
+        "t3",
+        {"metadata": "age_group+device", "sharing": "hard"},
+        0.5,
+        {"lung_sound": lung, "age_group": ("auxiliary", "accuracy", 0.9), "device": ("auxiliary", "accuracy", 0.75)},
+    )
     rows = leaderboard(store, "exp")
     assert [r["trial_id"] for r in rows] == ["t1", "t2", "t3"]
     assert rows[0]["metadata"] == {"sex": {"val": 0.53, "test": 0.53}} and rows[1]["metadata"] == {}
@@ -176,11 +210,18 @@ def test_leaderboard_without_the_dimension_shows_auxiliary_accuracy_tasks(tmp_pa
 
     store = ResultsStore(str(tmp_path))
     store.write_experiment("exp", {"baselines": {}})
-    rows = [{"task": "a", "role": "primary", "metric": "f1", "split": "test", "value": 0.5},
-            {"task": "sex", "role": "auxiliary", "metric": "accuracy", "split": "test", "value": 0.6},
-            {"task": "aux_pair", "role": "auxiliary", "metric": "f1", "split": "test", "value": 0.1}]  # CO-TASK style: not metadata
-    store.write_trial_epoch("exp", "t1", 1, {"architecture": "MTL", "grouping": "", "groups": "[]", "config": "{}",
-                                             "dm_val": 1.0, "dm_test": 1.0}, rows)
+    rows = [
+        {"task": "a", "role": "primary", "metric": "f1", "split": "test", "value": 0.5},
+        {"task": "sex", "role": "auxiliary", "metric": "accuracy", "split": "test", "value": 0.6},
+        {"task": "aux_pair", "role": "auxiliary", "metric": "f1", "split": "test", "value": 0.1},
+    ]  # CO-TASK style: not metadata
+    store.write_trial_epoch(
+        "exp",
+        "t1",
+        1,
+        {"architecture": "MTL", "grouping": "", "groups": "[]", "config": "{}", "dm_val": 1.0, "dm_test": 1.0},
+        rows,
+    )
     [row] = leaderboard(store, "exp")
     assert row["metadata"] == {"sex": {"test": 0.6}}
 
@@ -189,7 +230,10 @@ def test_leaderboard_without_the_dimension_shows_auxiliary_accuracy_tasks(tmp_pa
 
 
 def test_inverse_frequency_weights_on_a_hand_made_count_table():
-    tasks = [TaskInfo("bin", "binary", ("neg", "pos")), TaskInfo("multi", "multiclass", ("x", "y", "z", "never"), metric="macro_f1")]
+    tasks = [
+        TaskInfo("bin", "binary", ("neg", "pos")),
+        TaskInfo("multi", "multiclass", ("x", "y", "z", "never"), metric="macro_f1"),
+    ]
     # bin: 6 negatives, 2 positives (N = 8); multi: x 4, y 2, z 1, never 0, one missing (N = 7, 3 classes present)
     y = np.array([[0, 0], [0, 0], [0, 0], [0, 0], [0, 1], [0, 1], [1, 2], [1, -1]])
     w = inverse_frequency_weights(y, tasks)
@@ -205,8 +249,11 @@ def test_inverse_frequency_weights_on_a_hand_made_count_table():
 
 @pytest.mark.parametrize("complete", [True, False])
 def test_weighted_losses_are_the_weighted_means(complete):
-    tasks = [TaskInfo("a", "binary", ("0", "1")), TaskInfo("m", "multiclass", ("x", "y", "z"), metric="macro_f1"),
-             TaskInfo("b", "binary", ("0", "1"))]
+    tasks = [
+        TaskInfo("a", "binary", ("0", "1")),
+        TaskInfo("m", "multiclass", ("x", "y", "z"), metric="macro_f1"),
+        TaskInfo("b", "binary", ("0", "1")),
+    ]
     g = torch.Generator().manual_seed(0)
     logits = {"a": torch.randn(6, 1, generator=g), "m": torch.randn(6, 3, generator=g), "b": torch.randn(6, 1, generator=g)}
     y = torch.tensor([[1, 2, 0], [0, 0, 1], [1, 1, 1], [0, 2, 0], [1, 0, 0], [0, 1, 1]])
@@ -253,9 +300,13 @@ def test_soft_trimtl_trains_on_the_real_annotations(tmp_path):
     from mtlsearch.data.registry import prepare
     from mtlsearch.train.trainer import MultiTaskTrainer
 
-    opts = IcbhiOptions(path=str(REAL), audio="none", tasks=["lung_sound", "disease", "age_group", "sex", "chest_location", "device"])
+    opts = IcbhiOptions(
+        path=str(REAL), audio="none", tasks=["lung_sound", "disease", "age_group", "sex", "chest_location", "device"]
+    )
     table = prepare("icbhi", opts, tmp_path / "cache")
-    spec_path = icbhi_spec(tmp_path, "    metadata: {choice: [none, age_group, sex, chest_location, device]}\n    sharing: {choice: [hard, soft]}")
+    spec_path = icbhi_spec(
+        tmp_path, "    metadata: {choice: [none, age_group, sex, chest_location, device]}\n    sharing: {choice: [hard, soft]}"
+    )
     spec = load_spec(spec_path).spec
     from mtlsearch.data.canonical import read_info
 
@@ -276,9 +327,9 @@ def test_soft_trimtl_trains_on_the_real_annotations(tmp_path):
 
 def test_openi_projection_metadata_task(tmp_path):
     import pyarrow.parquet as pq
-
     from test_openi import fixture_reports, write_reports_csv
-    from mtlsearch.data.openi import OpenICsvOptions, PROJECTION_CLASSES
+
+    from mtlsearch.data.openi import PROJECTION_CLASSES, OpenICsvOptions
     from mtlsearch.data.registry import get_loader, prepare
     from mtlsearch.errors import DataError
 
@@ -288,10 +339,20 @@ def test_openi_projection_metadata_task(tmp_path):
     with_meta = OpenICsvOptions(path=str(csv_path), top_k=4, vocab_size=50, metadata_tasks=["projection"])
     assert [t.name for t in loader.tasks(plain)] == ["Cardiomegaly", "Opacity", "Thoracic_Vertebrae", "Nodule"]
     proj = loader.tasks(with_meta)[-1]
-    assert (proj.name, proj.kind, proj.classes, proj.role, proj.metric) == ("projection", "multiclass", PROJECTION_CLASSES, "auxiliary", "accuracy")
+    assert (proj.name, proj.kind, proj.classes, proj.role, proj.metric) == (
+        "projection",
+        "multiclass",
+        PROJECTION_CLASSES,
+        "auxiliary",
+        "accuracy",
+    )
     assert loader.fingerprint(plain) != loader.fingerprint(with_meta)
     table = pq.read_table(prepare("openi_csv", with_meta, tmp_path / "cache"))
-    ids, views, labels = table.column("id").to_pylist(), table.column("projections").to_pylist(), table.column("projection").to_pylist()
+    ids, views, labels = (
+        table.column("id").to_pylist(),
+        table.column("projections").to_pylist(),
+        table.column("projection").to_pylist(),
+    )
     # uid % 3 == 0: a frontal view only; else frontal and lateral
     assert labels[ids.index("12")] == 0 and views[ids.index("12")] == "Frontal"
     assert labels[ids.index("11")] == 2 and views[ids.index("11")] == "Frontal;Lateral"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from conftest import write_spec
+
 from mtlsearch.models.plan import make_plan
 from mtlsearch.train.selection import ModelSelection, selection_units
 
@@ -28,7 +28,11 @@ def test_models_are_encoders_and_soft_sharing_is_one_model():
 
 
 # val scores per epoch (hand-made): a peaks at epoch 1, b at 2, c and d at 0 and 2
-VAL = [{"a": 0.5, "b": 0.5, "c": 0.8, "d": 0.4}, {"a": 0.9, "b": 0.4, "c": 0.6, "d": 0.5}, {"a": 0.6, "b": 0.7, "c": 0.7, "d": 0.6}]
+VAL = [
+    {"a": 0.5, "b": 0.5, "c": 0.8, "d": 0.4},
+    {"a": 0.9, "b": 0.4, "c": 0.6, "d": 0.5},
+    {"a": 0.6, "b": 0.7, "c": 0.7, "d": 0.6},
+]
 TEST = [{t: v - 0.05 for t, v in e.items()} for e in VAL]
 BASE = {"a": 0.5, "b": 0.5, "c": 0.5, "d": 0.5}
 
@@ -79,8 +83,16 @@ def test_the_baselines_configuration_as_a_trial_scores_delta_m_zero(ray_cluster,
     from mtlsearch.search.launcher import launch
     from mtlsearch.spec import load_spec
 
-    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "identity", num_samples=1, epochs=5, tasks=4,
-                      asha="{enabled: false}", space="architecture: {choice: [STL]}")
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        tmp_path / "store",
+        "identity",
+        num_samples=1,
+        epochs=5,
+        tasks=4,
+        asha="{enabled: false}",
+        space="architecture: {choice: [STL]}",
+    )
     with open(tmp_path / "launch.log", "w") as f:
         _, rows = launch(load_spec(spec), out=f)
     [row] = rows

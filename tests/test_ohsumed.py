@@ -68,7 +68,12 @@ def arff_fixture(tmp_path):
 
 def _docs():
     """(split, doc id, categories, text): doc 0001 is under C01 and C05; 'zebra' is only in test documents."""
-    words = {"C01": "bacteria infection sepsis", "C04": "tumor carcinoma neoplasm", "C05": "bone joint fracture", "C14": "heart cardiac artery"}
+    words = {
+        "C01": "bacteria infection sepsis",
+        "C04": "tumor carcinoma neoplasm",
+        "C05": "bone joint fracture",
+        "C14": "heart cardiac artery",
+    }
     docs = [("training", "0001", ["C01", "C05"], "Sepsis after fracture.\n Bacteria infection of the bone joint.")]
     cats = list(words)
     for i in range(2, 42):
@@ -208,7 +213,11 @@ def test_path_expansion_and_missing_path(arff_fixture, monkeypatch, tmp_path):
     assert f"{path.parent}/nope.arff" in str(e.value) and "not set" not in str(e.value)
 
 
-GOOD_HEADER = "@relation 'x: -C 23'\n" + "".join(f"@attribute {c} {{0,1}}\n" for c in CODES) + "@attribute w1 numeric\n@attribute w2 numeric\n@data\n"
+GOOD_HEADER = (
+    "@relation 'x: -C 23'\n"
+    + "".join(f"@attribute {c} {{0,1}}\n" for c in CODES)
+    + "@attribute w1 numeric\n@attribute w2 numeric\n@data\n"
+)
 HEADER_LINES = GOOD_HEADER.count("\n")
 
 
@@ -271,9 +280,11 @@ def test_iterative_stratification_spreads_rare_labels():
         per_label = y[a == j].sum(0)
         assert (per_label[r * y.sum(0) >= 1] >= 1).all()  # a label expected at least once in a split is there
         assert np.all(np.abs(per_label - r * y.sum(0)) <= 1.0 + 0.02 * y.sum(0))
+
     # rarer labels are spread far better than a random split of the same sizes does on average
     def spread(assign):
         return sum(abs(y[assign == j].sum(0) - r * y.sum(0)).sum() for j, r in enumerate(ratios))
+
     rand = [spread(np.random.default_rng(s).permutation(a)) for s in range(20)]
     assert spread(a) < 0.5 * np.mean(rand)
     second = iterative_stratification(y, ratios, seed=5, order=2)
@@ -307,7 +318,9 @@ def test_folders_multilabel_doc_text_and_vocabulary(tmp_path):
     assert (split == "val").sum() >= 3 and (split == "train").sum() + (split == "val").sum() == len(docs) - len(test_ids)
     vocab = info.extra["vocabulary"]
     assert len(vocab) == 12 == info.input_dim
-    full = read_info(prepare("ohsumed_folders", OhsumedFoldersOptions(path=str(root), vocab_size=1000), tmp_path / "cache")).extra["vocabulary"]
+    full = read_info(
+        prepare("ohsumed_folders", OhsumedFoldersOptions(path=str(root), vocab_size=1000), tmp_path / "cache")
+    ).extra["vocabulary"]
     assert "sepsis" in full and "zebra" not in full  # test documents never shape the vocabulary
     assert "the" not in vocab and "of" not in vocab  # English stop words left out
     assert set(vocab[:4]) == {"document", "patients", "study", "title"}  # in 40 of the 41 training documents
@@ -318,7 +331,9 @@ def test_folders_multilabel_doc_text_and_vocabulary(tmp_path):
     assert x["test"].x.shape == ((split == "test").sum(), 12)
     log = prepare("ohsumed_folders", OhsumedFoldersOptions(path=str(root), vocab_size=12), tmp_path / "cache")
     assert log != table_path
-    np.testing.assert_allclose(np.asarray(pq.read_table(log).column("x").combine_chunks().values).reshape(len(ids), 12), np.log1p(counts), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(pq.read_table(log).column("x").combine_chunks().values).reshape(len(ids), 12), np.log1p(counts), rtol=1e-6
+    )
 
 
 def test_folders_from_tar_gz_match_the_folder(tmp_path):
@@ -378,7 +393,9 @@ def real_data_env(monkeypatch):
     monkeypatch.setenv("MTLSEARCH_DATA", str(DATA))
 
 
-@pytest.mark.skipif(not REAL_ARFF.is_file(), reason=f"real OHSUMED ARFF not found at {REAL_ARFF} (set MTLSEARCH_DATA to the shared data folder)")
+@pytest.mark.skipif(
+    not REAL_ARFF.is_file(), reason=f"real OHSUMED ARFF not found at {REAL_ARFF} (set MTLSEARCH_DATA to the shared data folder)"
+)
 def test_real_arff(real_data_env, tmp_path):
     path = prepare("ohsumed_arff", OhsumedArffOptions(path="${MTLSEARCH_DATA}/ohsumed/meka_arff/OHSUMED-F.arff"), tmp_path)
     info = read_info(path)
@@ -398,7 +415,10 @@ def test_real_arff(real_data_env, tmp_path):
         assert share == pytest.approx(0.2, abs=0.02), t["name"]
 
 
-@pytest.mark.skipif(not REAL_FOLDERS.is_dir(), reason=f"real OHSUMED folders not found at {REAL_FOLDERS} (set MTLSEARCH_DATA to the shared data folder)")
+@pytest.mark.skipif(
+    not REAL_FOLDERS.is_dir(),
+    reason=f"real OHSUMED folders not found at {REAL_FOLDERS} (set MTLSEARCH_DATA to the shared data folder)",
+)
 def test_real_folders(real_data_env, tmp_path):
     opts = OhsumedFoldersOptions(path="${MTLSEARCH_DATA}/ohsumed/text_gcn_single_23/data/ohsumed_single_23")
     path = prepare("ohsumed_folders", opts, tmp_path)

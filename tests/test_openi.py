@@ -40,8 +40,18 @@ WORDS = {
 
 def _generated_reports(start: int = 10, n: int = 60) -> list[dict]:
     """``n`` distinct reports: every 4th normal, the others with 1-2 terms of a skewed pool."""
-    pool = ["Cardiomegaly", "Cardiomegaly", "Pulmonary Atelectasis", "Opacity", "Cardiomegaly", "Catheters, Indwelling", "Opacity",
-            "Thoracic Vertebrae", "Pulmonary Atelectasis", "Nodule"]
+    pool = [
+        "Cardiomegaly",
+        "Cardiomegaly",
+        "Pulmonary Atelectasis",
+        "Opacity",
+        "Cardiomegaly",
+        "Catheters, Indwelling",
+        "Opacity",
+        "Thoracic Vertebrae",
+        "Pulmonary Atelectasis",
+        "Nodule",
+    ]
     rows = []
     for i in range(start, start + n):
         if i % 4 == 0:
@@ -49,20 +59,43 @@ def _generated_reports(start: int = 10, n: int = 60) -> list[dict]:
         else:
             terms = list(dict.fromkeys([pool[i % len(pool)]] + ([pool[(i * 3) % len(pool)]] if i % 3 == 0 else [])))
         words = " ".join(WORDS.get(t, "no acute cardiopulmonary abnormality") for t in terms)
-        rows.append({"uid": str(i), "terms": terms, "findings": f"Report uniq{i}. The XXXX {words}.", "impression": f"Impression {i % 5}.",
-                     "image": "Xray Chest PA and Lateral" if i % 2 else "CHEST 2V FRONTAL/LATERAL XXXX, XXXX PM", "indication": f"XXXX-year-old cough {i}"})
+        rows.append(
+            {
+                "uid": str(i),
+                "terms": terms,
+                "findings": f"Report uniq{i}. The XXXX {words}.",
+                "impression": f"Impression {i % 5}.",
+                "image": "Xray Chest PA and Lateral" if i % 2 else "CHEST 2V FRONTAL/LATERAL XXXX, XXXX PM",
+                "indication": f"XXXX-year-old cough {i}",
+            }
+        )
     return rows
 
 
 def fixture_reports() -> list[dict]:
     """The special reports first (uids 1-6), then generated ones."""
     special = [
-        {"uid": "1", "terms": ["normal"], "findings": "The heart is normal XXXX. No XXXX of effusion.", "impression": "Normal chest x-XXXX."},
-        {"uid": "2", "terms": ["Cardiomegaly"], "findings": "The heart is normal  XXXX. No XXXX of  effusion.", "impression": "Normal chest x-XXXX."},  # duplicate of 1 once cleaned
+        {
+            "uid": "1",
+            "terms": ["normal"],
+            "findings": "The heart is normal XXXX. No XXXX of effusion.",
+            "impression": "Normal chest x-XXXX.",
+        },
+        {
+            "uid": "2",
+            "terms": ["Cardiomegaly"],
+            "findings": "The heart is normal  XXXX. No XXXX of  effusion.",
+            "impression": "Normal chest x-XXXX.",
+        },  # duplicate of 1 once cleaned
         {"uid": "3", "terms": ["Opacity"], "findings": "", "impression": ""},  # empty
         {"uid": "4", "terms": ["Opacity"], "findings": "XXXX XXXX", "impression": " "},  # empty once de-identified
         {"uid": "5", "terms": ["No Indexing"], "findings": "Lungs are clear.", "impression": "Stable exam."},
-        {"uid": "6", "terms": ["Thoracic vertebrae"], "findings": "Mild thoracic spine degenerative change.", "impression": "No acute disease."},
+        {
+            "uid": "6",
+            "terms": ["Thoracic vertebrae"],
+            "findings": "Mild thoracic spine degenerative change.",
+            "impression": "No acute disease.",
+        },
     ]
     return special + _generated_reports()
 
@@ -75,8 +108,18 @@ def write_reports_csv(path: Path, reports: list[dict], *, projections: bool = Tr
         for r in reports:
             problems = ";".join(r["terms"])
             mesh = ";".join(t + ("/mild" if t == "Cardiomegaly" else "") for t in r["terms"])
-            w.writerow([r["uid"], mesh, problems, r.get("image", "Xray Chest PA and Lateral"), r.get("indication", ""), "None.",
-                        r["findings"], r["impression"]])
+            w.writerow(
+                [
+                    r["uid"],
+                    mesh,
+                    problems,
+                    r.get("image", "Xray Chest PA and Lateral"),
+                    r.get("indication", ""),
+                    "None.",
+                    r["findings"],
+                    r["impression"],
+                ]
+            )
     if projections:
         with open(path.parent / "indiana_projections.csv", "w", newline="") as f:
             w = csv.writer(f)
@@ -89,16 +132,31 @@ def write_reports_csv(path: Path, reports: list[dict], *, projections: bool = Tr
     return path
 
 
-def report_xml(uid: str, majors: list[str], findings: str | None, impression: str | None, *, automatic: list[str] = (),
-               images: int = 2, caption: str = "Xray Chest PA and Lateral") -> str:
+def report_xml(
+    uid: str,
+    majors: list[str],
+    findings: str | None,
+    impression: str | None,
+    *,
+    automatic: list[str] = (),
+    images: int = 2,
+    caption: str = "Xray Chest PA and Lateral",
+) -> str:
     """One report in NLM's Open-I ``ecgen-radiology`` format."""
+
     def text(label, value):
-        return f'<AbstractText Label="{label}"/>' if value is None else f'<AbstractText Label="{label}">{escape(value)}</AbstractText>'
+        return (
+            f'<AbstractText Label="{label}"/>'
+            if value is None
+            else f'<AbstractText Label="{label}">{escape(value)}</AbstractText>'
+        )
+
     parents = "".join(
         f'<parentImage id="CXR{uid}_{uid}_IM-{int(uid):04d}-{k + 1}001"><figureId>F{k + 1}</figureId><caption>{escape(caption)}</caption>'
         f'<panel type="single"><url>/hadoop/storage/radiology/extract/CXR{uid}_{uid}_IM-{int(uid):04d}-{k + 1}001.png</url>'
         f'<imgModality>7</imgModality><region type="0"><globalImageFeatures><CEDD>0 1 2</CEDD></globalImageFeatures></region></panel></parentImage>'
-        for k in range(images))
+        for k in range(images)
+    )
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <eCitation>
    <meta type="rr"/>
@@ -137,22 +195,59 @@ def report_xml(uid: str, majors: list[str], findings: str | None, impression: st
 
 XML_REPORTS = [
     # uid, majors, findings, impression, automatic
-    ("1", ["normal"], "The cardiac silhouette and mediastinum size are within normal limits.", "Normal chest x-XXXX.", ["normal"]),
-    ("2", ["Cardiomegaly/borderline", "Pulmonary Artery/enlarged"], "Borderline cardiomegaly. Midline sternotomy XXXX.", "No acute findings.", ["Cardiomegaly"]),
+    (
+        "1",
+        ["normal"],
+        "The cardiac silhouette and mediastinum size are within normal limits.",
+        "Normal chest x-XXXX.",
+        ["normal"],
+    ),
+    (
+        "2",
+        ["Cardiomegaly/borderline", "Pulmonary Artery/enlarged"],
+        "Borderline cardiomegaly. Midline sternotomy XXXX.",
+        "No acute findings.",
+        ["Cardiomegaly"],
+    ),
     ("3", ["normal"], None, None, []),  # empty text
-    ("4", ["Opacity/lung/apex/left/irregular", "Opacity/lung/upper lobe/right/streaky", "Cicatrix/lung/upper lobe/left"],
-     "Irregular opacities in the left lung apex. Streaky opacities, XXXX scarring.", "Scarring in the left apex.", ["Emphysema"]),
-    ("5", ["Cardiomegaly/mild"], "The cardiac silhouette and mediastinum size are within normal limits.", "Normal chest x-XXXX.", []),  # duplicate of 1
+    (
+        "4",
+        ["Opacity/lung/apex/left/irregular", "Opacity/lung/upper lobe/right/streaky", "Cicatrix/lung/upper lobe/left"],
+        "Irregular opacities in the left lung apex. Streaky opacities, XXXX scarring.",
+        "Scarring in the left apex.",
+        ["Emphysema"],
+    ),
+    (
+        "5",
+        ["Cardiomegaly/mild"],
+        "The cardiac silhouette and mediastinum size are within normal limits.",
+        "Normal chest x-XXXX.",
+        [],
+    ),  # duplicate of 1
 ]
 
 
 def _more_xml_reports() -> list[tuple]:
     out = []
     for i in range(6, 40):
-        majors = [["Cardiomegaly/mild"], ["Opacity/lung/base/left"], ["normal"], ["Cardiomegaly/severe", "Opacity/lung/bilateral"],
-                  ["Cicatrix/lung/base"], ["Pulmonary Artery/enlarged"]][i % 6]
-        words = " ".join({"Cardiomegaly": "enlarged heart", "Opacity": "opacity", "normal": "clear lungs", "Cicatrix": "scarring",
-                          "Pulmonary Artery": "enlarged pulmonary artery"}[heading(m)] for m in majors)
+        majors = [
+            ["Cardiomegaly/mild"],
+            ["Opacity/lung/base/left"],
+            ["normal"],
+            ["Cardiomegaly/severe", "Opacity/lung/bilateral"],
+            ["Cicatrix/lung/base"],
+            ["Pulmonary Artery/enlarged"],
+        ][i % 6]
+        words = " ".join(
+            {
+                "Cardiomegaly": "enlarged heart",
+                "Opacity": "opacity",
+                "normal": "clear lungs",
+                "Cicatrix": "scarring",
+                "Pulmonary Artery": "enlarged pulmonary artery",
+            }[heading(m)]
+            for m in majors
+        )
         out.append((str(i), majors, f"Report uniq{i}: {words}.", f"Impression {i % 4} XXXX.", []))
     return out
 
@@ -199,8 +294,15 @@ def test_csv_labels_drops_text_and_metadata(csv_source, tmp_path):
     # drops: 3 (empty), 4 (empty once XXXX is stripped), 2 (same text as 1 once cleaned; the first is kept)
     assert "1" in ids and not {"2", "3", "4"} & set(ids)
     rep = info.extra["reports"]
-    assert rep == {"read": 66, "dropped_empty_text": 2, "dropped_duplicate_text": 1, "duplicates_with_other_terms": 1,
-                   "unindexed": 1, "dropped_unindexed": 0, "kept": 63}
+    assert rep == {
+        "read": 66,
+        "dropped_empty_text": 2,
+        "dropped_duplicate_text": 1,
+        "duplicates_with_other_terms": 1,
+        "unindexed": 1,
+        "dropped_unindexed": 0,
+        "kept": 63,
+    }
     assert len(ids) == 63 and len(set(ids)) == 63
     row = {name: ids.index(name) for name in ("1", "5", "6", "11")}
     labels = {name: [t.column(c)[r].as_py() for c in info.task_names] for name, r in row.items()}
@@ -212,7 +314,9 @@ def test_csv_labels_drops_text_and_metadata(csv_source, tmp_path):
     # text: findings + impression, XXXX stripped, whitespace collapsed
     text = t.column("text")[row["1"]].as_py()
     assert text == "The heart is normal. No of effusion. Normal chest x-."
-    assert "XXXX" not in " ".join(t.column("text").to_pylist() + t.column("indication").to_pylist() + t.column("exam").to_pylist())
+    assert "XXXX" not in " ".join(
+        t.column("text").to_pylist() + t.column("indication").to_pylist() + t.column("exam").to_pylist()
+    )
     assert info.extra["text_column"] == "text"
     # metadata columns: exam = the image field, projections from indiana_projections.csv next to the reports
     assert t.column("exam")[row["11"]].as_py() == "Xray Chest PA and Lateral"
@@ -237,7 +341,9 @@ def test_csv_top_k_ties_and_k_too_large(csv_source):
     loader = get_loader("openi_csv")
     names = [x.name for x in loader.tasks(OpenICsvOptions(path=str(csv_source), top_k=6))]
     assert names[3:] == ["Nodule", "Pulmonary_Atelectasis", "Catheters_Indwelling"]  # ties (8 reports): alphabetical
-    with pytest.raises(DataError, match=r"top_k is 7 but the 63 kept reports carry only 6 distinct terms besides 'normal' and 'No Indexing'") as e:
+    with pytest.raises(
+        DataError, match=r"top_k is 7 but the 63 kept reports carry only 6 distinct terms besides 'normal' and 'No Indexing'"
+    ) as e:
         loader.tasks(OpenICsvOptions(path=str(csv_source), top_k=7))
     assert str(csv_source) in str(e.value)
 
@@ -257,7 +363,11 @@ def test_csv_fingerprint_follows_the_data(csv_source, tmp_path):
     loader = get_loader("openi_csv")
     opts = OpenICsvOptions(path=str(csv_source), top_k=3)
     fp = loader.fingerprint(opts)
-    assert fp == loader.fingerprint(OpenICsvOptions(path=str(csv_source), top_k=3)) != loader.fingerprint(OpenICsvOptions(path=str(csv_source), top_k=2))
+    assert (
+        fp
+        == loader.fingerprint(OpenICsvOptions(path=str(csv_source), top_k=3))
+        != loader.fingerprint(OpenICsvOptions(path=str(csv_source), top_k=2))
+    )
     copy = write_reports_csv(tmp_path / "elsewhere" / "reports.csv", fixture_reports())
     assert loader.fingerprint(OpenICsvOptions(path=str(copy), top_k=3)) == fp  # same data, other path
     proj = csv_source.parent / "indiana_projections.csv"
@@ -294,7 +404,10 @@ def test_path_variables_and_missing_path(csv_source, monkeypatch):
     [
         ("", r"{p}: the file is empty"),
         ("  \n", r"{p}: the file is empty"),
-        ("uid,MeSH,image,findings\n1,normal,x,y\n", r"{p}:1: the Open-I reports CSV lacks the required columns 'Problems', 'impression'"),
+        (
+            "uid,MeSH,image,findings\n1,normal,x,y\n",
+            r"{p}:1: the Open-I reports CSV lacks the required columns 'Problems', 'impression'",
+        ),
         ("uid,Problems,findings,impression\n", r"{p}: no reports after the header line"),
         ("uid,Problems,findings,impression\n1,normal,a,b\n2,normal,c\n", r"{p}:3: 3 fields, the header has 4"),
         ('uid,Problems,findings,impression\n1,normal,"a\nb",c\n1,normal,d,e\n', r"{p}:4: uid '1' repeats the report of line 2"),
@@ -315,7 +428,9 @@ def test_csv_not_utf8_and_bad_projections(tmp_path):
         get_loader("openi_csv").tasks(OpenICsvOptions(path=str(p)))
     src = write_reports_csv(tmp_path / "o" / "indiana_reports.csv", fixture_reports())
     (src.parent / "indiana_projections.csv").write_text("uid,file,projection\n1,a.png,Frontal\n")
-    with pytest.raises(DataError, match=r"indiana_projections.csv:1: the Open-I projections CSV lacks the required column 'filename'"):
+    with pytest.raises(
+        DataError, match=r"indiana_projections.csv:1: the Open-I projections CSV lacks the required column 'filename'"
+    ):
         get_loader("openi_csv").build(OpenICsvOptions(path=str(src), top_k=2), "fp")
 
 
@@ -325,8 +440,10 @@ def test_text_cleaning_heading_and_task_names():
     assert heading("Cardiomegaly/mild") == "Cardiomegaly" and heading("Opacity/lung/base/left") == "Opacity"
     assert heading("Pulmonary Disease, Chronic Obstructive") == "Pulmonary Disease, Chronic Obstructive"
     taken: set[str] = set()
-    assert [task_name(t, taken) for t in ["Pulmonary Atelectasis", "Catheters, Indwelling", "Text", "split", "Id", "Lung/", "Lung", "LUNG"]] == [
-        "Pulmonary_Atelectasis", "Catheters_Indwelling", "Text_label", "split_label", "Id_label", "Lung", "Lung_2", "LUNG_3"]
+    assert [
+        task_name(t, taken)
+        for t in ["Pulmonary Atelectasis", "Catheters, Indwelling", "Text", "split", "Id", "Lung/", "Lung", "LUNG"]
+    ] == ["Pulmonary_Atelectasis", "Catheters_Indwelling", "Text_label", "split_label", "Id_label", "Lung", "Lung_2", "LUNG_3"]
 
 
 # ---------------------------------------------------------------- XML
@@ -345,7 +462,11 @@ def test_xml_folder_headings_text_and_drops(tmp_path):
     assert info.extra["reports"]["dropped_duplicate_text"] == 1
     assert ids[:3] == ["1", "2", "4"] and "3" not in ids and "5" not in ids  # ids in numeric order; empty 3, duplicate 5 dropped
     labels = {i: [t.column(c)[ids.index(i)].as_py() for c in info.task_names] for i in ("1", "2", "4")}
-    assert labels == {"1": [0, 0, 0, 0], "2": [1, 0, 0, 1], "4": [0, 1, 1, 0]}  # 'Opacity/lung/...' -> Opacity; <automatic> ignored
+    assert labels == {
+        "1": [0, 0, 0, 0],
+        "2": [1, 0, 0, 1],
+        "4": [0, 1, 1, 0],
+    }  # 'Opacity/lung/...' -> Opacity; <automatic> ignored
     assert t.column("text")[ids.index("2")].as_py() == "Borderline cardiomegaly. Midline sternotomy. No acute findings."
     assert t.column("exam")[0].as_py() == "Xray Chest PA and Lateral"
     assert t.column("images")[0].as_py() == "CXR1_1_IM-0001-1001;CXR1_1_IM-0001-2001"
@@ -371,7 +492,9 @@ def test_xml_tar_gz_matches_folder(tmp_path):
 def test_xml_projections_matched_by_id(tmp_path):
     root = write_xml_folder(tmp_path / "x")
     with open(tmp_path / "x" / "projections.csv", "w") as f:
-        f.write("uid,filename,projection\n1,1_IM-0001-1001.dcm.png,Frontal\n1,1_IM-0001-2001.dcm.png,Lateral\n2,2_a.png,Lateral\n")
+        f.write(
+            "uid,filename,projection\n1,1_IM-0001-1001.dcm.png,Frontal\n1,1_IM-0001-2001.dcm.png,Lateral\n2,2_a.png,Lateral\n"
+        )
     opts = OpenIXmlOptions(path=str(root / "ecgen-radiology"), top_k=2, projections_path=str(tmp_path / "x" / "projections.csv"))
     t, _, ids = _table(prepare("openi_xml", opts, tmp_path / "c"))
     assert t.column("projections").to_pylist()[:2] == ["Frontal;Lateral", "Lateral"]
@@ -422,7 +545,10 @@ def test_xml_errors(tmp_path):
 # ---------------------------------------------------------------- real data
 
 
-@pytest.mark.skipif(not REAL_CSV.is_file(), reason=f"real Open-I reports CSV not found at {REAL_CSV} (set MTLSEARCH_DATA to the shared data folder)")
+@pytest.mark.skipif(
+    not REAL_CSV.is_file(),
+    reason=f"real Open-I reports CSV not found at {REAL_CSV} (set MTLSEARCH_DATA to the shared data folder)",
+)
 def test_real_csv_top19(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("MTLSEARCH_DATA", str(DATA))
     opts = OpenICsvOptions(path="${MTLSEARCH_DATA}/openi/indiana_reports.csv")
@@ -435,10 +561,23 @@ def test_real_csv_top19(monkeypatch, tmp_path, capsys):
             print(f"  {x['term']:<24} {x['name']:<24} {x['count']:>4}")
         print("  reports:", info.extra["reports"])
     # 3,851 reports: 25 with an empty findings + impression, 760 repeating an earlier report's text -> 3,066 kept
-    assert info.extra["reports"] == {"read": 3851, "dropped_empty_text": 25, "dropped_duplicate_text": 760,
-                                     "duplicates_with_other_terms": 17, "unindexed": 35, "dropped_unindexed": 0, "kept": 3066}
+    assert info.extra["reports"] == {
+        "read": 3851,
+        "dropped_empty_text": 25,
+        "dropped_duplicate_text": 760,
+        "duplicates_with_other_terms": 17,
+        "unindexed": 35,
+        "dropped_unindexed": 0,
+        "kept": 3066,
+    }
     top = [(x["term"], x["count"]) for x in info.extra["terms"]]
-    assert top[:5] == [("Lung", 536), ("Opacity", 432), ("Cardiomegaly", 345), ("Pulmonary Atelectasis", 315), ("Calcinosis", 291)]
+    assert top[:5] == [
+        ("Lung", 536),
+        ("Opacity", 432),
+        ("Cardiomegaly", 345),
+        ("Pulmonary Atelectasis", 315),
+        ("Calcinosis", 291),
+    ]
     assert top[-1] == ("Granulomatous Disease", 106) and len(top) == 19
     assert info.extra["distinct_terms"] == 116
     assert "normal" not in {t.name.lower() for t in info.tasks} | {t.title.lower() for t in info.tasks}

@@ -9,8 +9,9 @@ from mtlsearch.spec import TrainSpec
 from mtlsearch.train.optimizers import OPTIMIZERS, make_optimizer
 
 
-@pytest.mark.parametrize("name, cls, momentum", [("adam", torch.optim.Adam, None), ("adamw", torch.optim.AdamW, None),
-                                                 ("sgd", torch.optim.SGD, 0.9)])
+@pytest.mark.parametrize(
+    "name, cls, momentum", [("adam", torch.optim.Adam, None), ("adamw", torch.optim.AdamW, None), ("sgd", torch.optim.SGD, 0.9)]
+)
 def test_each_named_optimizer_is_built_with_the_lr_weight_decay_and_fixed_options(name, cls, momentum):
     opt = make_optimizer(name, [torch.nn.Parameter(torch.zeros(2))], lr=0.01, weight_decay=0.001)
     group = opt.param_groups[0]

@@ -10,7 +10,10 @@ GROUPS = (("a", "b"), ("c", "d"))
 
 
 def infos(names=TASKS):
-    return [TaskInfo(n, "binary", ("neg", "pos")) if n != "d" else TaskInfo(n, "multiclass", ("x", "y", "z"), metric="macro_f1") for n in names]
+    return [
+        TaskInfo(n, "binary", ("neg", "pos")) if n != "d" else TaskInfo(n, "multiclass", ("x", "y", "z"), metric="macro_f1")
+        for n in names
+    ]
 
 
 @pytest.mark.parametrize(

@@ -9,14 +9,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, SHARED_DATA
+
 from mtlsearch.cli import main
 from mtlsearch.data.registry import get_loader
 from mtlsearch.spec import Spec, load_spec
 
 SPECS = sorted((REPO / "search_spaces").glob("*.yaml"))
-DATA_SPECS = {"ohsumed_grouping", "ohsumed_cotask", "openi_grouping", "icbhi_trimtl"}  # read files under ${MTLSEARCH_DATA} to list their tasks
+DATA_SPECS = {
+    "ohsumed_grouping",
+    "ohsumed_cotask",
+    "openi_grouping",
+    "icbhi_trimtl",
+}  # read files under ${MTLSEARCH_DATA} to list their tasks
 
 
 def test_the_ready_specs_are_there():
@@ -31,7 +36,9 @@ def test_spec_validates(path: Path, monkeypatch):
     assert spec.experiment == path.stem
     if path.stem in DATA_SPECS:
         if not SHARED_DATA.is_dir():
-            pytest.skip(f"shared real data not found at {SHARED_DATA}: the dataset checks of {path.name} need it (set MTLSEARCH_DATA)")
+            pytest.skip(
+                f"shared real data not found at {SHARED_DATA}: the dataset checks of {path.name} need it (set MTLSEARCH_DATA)"
+            )
         monkeypatch.setenv("MTLSEARCH_DATA", str(SHARED_DATA))
     loaded = load_spec(path)  # what `mtlsearch validate` / `launch` run: schema, loader options, task names, groupings
     assert loaded.spec == spec
@@ -51,8 +58,20 @@ def _inspect(spec: str, source: Path, tmp_path, capsys, monkeypatch) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-OPENI_TASKS = ["Lung", "Opacity", "Cardiomegaly", "Pulmonary_Atelectasis", "Calcinosis", "Calcified_Granuloma",
-               "Thoracic_Vertebrae", "Cicatrix", "Spine", "Markings", "Aorta", "Pleural_Effusion"]
+OPENI_TASKS = [
+    "Lung",
+    "Opacity",
+    "Cardiomegaly",
+    "Pulmonary_Atelectasis",
+    "Calcinosis",
+    "Calcified_Granuloma",
+    "Thoracic_Vertebrae",
+    "Cicatrix",
+    "Spine",
+    "Markings",
+    "Aorta",
+    "Pleural_Effusion",
+]
 
 
 def test_openi_spec_dataset(tmp_path, capsys, monkeypatch):

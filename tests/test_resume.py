@@ -7,8 +7,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import write_spec
+
 from mtlsearch.search.launcher import launch
 from mtlsearch.spec import load_spec
 from mtlsearch.store.results import ABANDONED, ResultsStore
@@ -24,12 +24,25 @@ def test_resume_after_interrupt(ray_cluster, tmp_path, sig=signal.SIGKILL):
     (SIGKILL is the harder case: Ctrl-C lets Tune save its state first. Both passed here; only this one
     stays in the suite, which must run in 15 minutes.)"""
     # a discrete space of 4 configurations: the restored search also restores which ones have run (no repeat)
-    spec = write_spec(tmp_path / "spec.yaml", tmp_path / "store", experiment="res", num_samples=TRIALS, epochs=EPOCHS, tasks=4, samples=SAMPLES,
-                      asha="{enabled: false}", space="architecture: {choice: [STL, MTL, GMTL]}\n    grouping: {choice: [planted, mixed]}")
+    spec = write_spec(
+        tmp_path / "spec.yaml",
+        tmp_path / "store",
+        experiment="res",
+        num_samples=TRIALS,
+        epochs=EPOCHS,
+        tasks=4,
+        samples=SAMPLES,
+        asha="{enabled: false}",
+        space="architecture: {choice: [STL, MTL, GMTL]}\n    grouping: {choice: [planted, mixed]}",
+    )
     store = ResultsStore(str(tmp_path / "store"))
     log = open(tmp_path / "first.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", ray_cluster],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", ray_cluster],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         deadline = time.time() + 300
         while len(store.read("res", "status")) < 1:  # interrupt once the first trial has ended

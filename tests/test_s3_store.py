@@ -23,11 +23,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import _S3_ENV_NAMES, REPO, S3_TEST_SECRET, write_spec
 
-from conftest import REPO, S3_TEST_SECRET, _S3_ENV_NAMES, write_spec
 from mtlsearch.errors import StoreError
 from mtlsearch.search import baselines as baselines_mod
-from mtlsearch.store import atomic, claims as claims_mod
+from mtlsearch.store import atomic
+from mtlsearch.store import claims as claims_mod
 from mtlsearch.store.claims import Claims, Heartbeat
 from mtlsearch.store.results import ResultsStore
 
@@ -49,8 +50,13 @@ def _keys(s3, uri: str) -> list[str]:
 
 
 def _trial(store: ResultsStore, exp: str, trial: str, epoch: int, dm: float) -> None:
-    store.write_trial_epoch(exp, trial, epoch, {"architecture": "MTL", "dm_val": dm, "dm_test": dm},
-                            [{"task": "a", "role": "primary", "metric": "f1", "split": "val", "value": 0.5}])
+    store.write_trial_epoch(
+        exp,
+        trial,
+        epoch,
+        {"architecture": "MTL", "dm_val": dm, "dm_test": dm},
+        [{"task": "a", "role": "primary", "metric": "f1", "split": "val", "value": 0.5}],
+    )
 
 
 # -- the store on S3 -------------------------------------------------------------------------
@@ -191,7 +197,10 @@ def baseline_setup(s3_env, tmp_path, monkeypatch):
     monkeypatch.setattr(baselines_mod, "_train", fake_train)
     spec = loaded.spec
     info = read_info(path)
-    fps = [baselines_mod.baseline_fingerprint(info.fingerprint, t.name, baselines_mod.baseline_config(spec)) for t in info.primary_tasks()]
+    fps = [
+        baselines_mod.baseline_fingerprint(info.fingerprint, t.name, baselines_mod.baseline_config(spec))
+        for t in info.primary_tasks()
+    ]
 
     def ensure(experiment, log):
         return baselines_mod.ensure_baselines(spec, info, str(path), store, experiment, log)
@@ -271,8 +280,10 @@ def test_a_claim_released_without_baselines_is_claimed_again(baseline_setup):
 class FlakyProxy:
     """An HTTP proxy in front of the S3 server that answers ``503 SlowDown`` to the next ``fail`` requests."""
 
-    SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
-                 b"<Message>Please reduce your request rate.</Message></Error>")
+    SLOW_DOWN = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+        b"<Message>Please reduce your request rate.</Message></Error>"
+    )
 
     def __init__(self, upstream: str):
         host, port = upstream.split("://", 1)[1].split(":")
@@ -317,7 +328,11 @@ class FlakyProxy:
                         proxy.injected += 1
                 if fail:
                     return self._reply(503, [("Content-Type", "application/xml")], proxy.SLOW_DOWN)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "connection", "content-length")}
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length")
+                }
                 headers["Content-Length"] = str(len(body))
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 try:
@@ -326,7 +341,11 @@ class FlakyProxy:
                     data = r.read()
                 finally:
                     conn.close()
-                keep = [(k, v) for k, v in r.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date")]
+                keep = [
+                    (k, v)
+                    for k, v in r.getheaders()
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date")
+                ]
                 self._reply(r.status, keep, data, r.getheader("Content-Length", "0") if self.command == "HEAD" else None)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
@@ -381,7 +400,7 @@ def test_retries_give_up_on_persistent_or_permanent_errors(monkeypatch):
     with pytest.raises(OSError, match="SLOW_DOWN"):
         atomic.with_retries(slow_down, "s3://b/k", attempts=4, sleep=sleeps.append)
     assert len(calls) == 4 and len(sleeps) == 3
-    assert all(0 <= s <= atomic.RETRY_BASE_S * 2 ** i for i, s in enumerate(sleeps))  # exponential backoff, jittered
+    assert all(0 <= s <= atomic.RETRY_BASE_S * 2**i for i, s in enumerate(sleeps))  # exponential backoff, jittered
 
     def denied():
         calls.append(1)
@@ -416,8 +435,9 @@ def s3_ray(s3_server, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in _S3_ENV_NAMES}
     env.update(s3_server.env, XDG_CACHE_HOME=str(tmp / "cache"), PYTHONUNBUFFERED="1")
     log = open(tmp / "cluster.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                            env=env, text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, text=True, cwd=REPO
+    )
     try:
         line = proc.stdout.readline().strip()
         assert line, (tmp / "cluster.log").read_text()
@@ -435,8 +455,13 @@ def s3_ray(s3_server, tmp_path_factory):
 
 
 def _launch(s3_ray, spec: Path, storage: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", s3_ray.address, "--storage", storage],
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=s3_ray.env, cwd=REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", s3_ray.address, "--storage", storage],
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        env=s3_ray.env,
+        cwd=REPO,
+    )
 
 
 def _wait(procs: list[subprocess.Popen], logs: list[Path], timeout: float) -> None:
@@ -467,8 +492,17 @@ def test_two_searches_share_one_s3_store(s3_server, s3_ray, tmp_path, monkeypatc
     root = _prefix(s3_server, "two")
     specs, logs = [], []
     for name in ("alpha", "beta"):
-        spec = write_spec(tmp_path / f"{name}.yaml", tmp_path / "unused", experiment=name, num_samples=2, epochs=2, tasks=4,
-                          samples=600, asha="{enabled: false}", extra_train="driver_cpus: 0.5\ncpus_per_worker: 0.5")
+        spec = write_spec(
+            tmp_path / f"{name}.yaml",
+            tmp_path / "unused",
+            experiment=name,
+            num_samples=2,
+            epochs=2,
+            tasks=4,
+            samples=600,
+            asha="{enabled: false}",
+            extra_train="driver_cpus: 0.5\ncpus_per_worker: 0.5",
+        )
         spec.write_text(spec.read_text().replace("search:\n", "search:\n  max_concurrent_trials: 1\n"))
         specs.append(spec)
         logs.append(tmp_path / f"{name}.log")
@@ -493,7 +527,9 @@ def test_two_searches_share_one_s3_store(s3_server, s3_ray, tmp_path, monkeypatc
     fps = [b["fingerprint"] for b in metas["alpha"]["baselines"].values()]
     rows = store.read_baselines(fps)
     assert len(rows) == 4 and len({r["trained_by"] for r in rows.values()}) == 1
-    runs = {k.split("/baselines/runs/")[1].split("/")[0] for k in keys if "/baselines/runs/" in k} - {""}  # "": Ray's folder marker
+    runs = {k.split("/baselines/runs/")[1].split("/")[0] for k in keys if "/baselines/runs/" in k} - {
+        ""
+    }  # "": Ray's folder marker
     assert len(runs) == 1  # one STL run
 
     for name in ("alpha", "beta"):  # each experiment complete and readable
@@ -518,8 +554,11 @@ def test_quickstart_on_s3_then_results(s3_server, s3_ray, tmp_path, monkeypatch,
     confirm = "  confirm: {top: 3, seeds: 3, each_architecture: true}"
     assert "  num_samples: 10 " in text and "  epochs: 8\n" in text and confirm in text
     spec = tmp_path / "quickstart.yaml"
-    spec.write_text(text.replace("  num_samples: 10 ", "  num_samples: 3 ").replace("  epochs: 8\n", "  epochs: 2\n")
-                    .replace(confirm, "  confirm: {top: 1, seeds: 2}"))
+    spec.write_text(
+        text.replace("  num_samples: 10 ", "  num_samples: 3 ")
+        .replace("  epochs: 8\n", "  epochs: 2\n")
+        .replace(confirm, "  confirm: {top: 1, seeds: 2}")
+    )
     root = _prefix(s3_server, "qs")
     log = tmp_path / "launch.log"
     _wait([_launch(s3_ray, spec, root, log)], [log], timeout=240)

@@ -16,12 +16,14 @@ import pytest
 from mtlsearch.grouping.selection import GroupSelection, grouping_score, select_groups
 
 # rows: source i, columns: target j
-Z4 = np.array([
-    [0.0, 1.0, 2.0, 0.0],
-    [3.0, 0.0, 4.0, 1.0],
-    [5.0, 6.0, 0.0, 2.0],
-    [1.0, 1.0, 1.0, 0.0],
-])
+Z4 = np.array(
+    [
+        [0.0, 1.0, 2.0, 0.0],
+        [3.0, 0.0, 4.0, 1.0],
+        [5.0, 6.0, 0.0, 2.0],
+        [1.0, 1.0, 1.0, 0.0],
+    ]
+)
 
 
 def direct_score(z: np.ndarray, groups) -> float:
@@ -50,7 +52,7 @@ def set_partitions(items: list[int], k: int):
         yield [[first]] + p
     for p in set_partitions(rest, k):
         for i in range(len(p)):
-            yield p[:i] + [[first] + p[i]] + p[i + 1:]
+            yield p[:i] + [[first] + p[i]] + p[i + 1 :]
 
 
 def stirling2(n: int, k: int) -> int:
@@ -316,13 +318,16 @@ def test_selection_is_frozen():
 # --- bad input -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("affinity", "message"), [
-    (np.zeros((3, 4)), "square"),
-    (np.zeros(4), "square"),
-    (np.zeros((2, 2, 2)), "square"),
-    (np.zeros((0, 0)), "at least one task"),
-    ([["a", "b"], ["c", "d"]], "numeric"),
-])
+@pytest.mark.parametrize(
+    ("affinity", "message"),
+    [
+        (np.zeros((3, 4)), "square"),
+        (np.zeros(4), "square"),
+        (np.zeros((2, 2, 2)), "square"),
+        (np.zeros((0, 0)), "at least one task"),
+        ([["a", "b"], ["c", "d"]], "numeric"),
+    ],
+)
 def test_bad_matrices_are_rejected(affinity, message):
     with pytest.raises(ValueError, match=message):
         select_groups(affinity, 1)
@@ -364,15 +369,18 @@ def test_bad_options():
         select_groups(Z4, 2, seed=1.5)
 
 
-@pytest.mark.parametrize(("groups", "message"), [
-    ([], "at least one group"),
-    ([[0, 1], []], r"groups\[1\] is empty"),
-    ([[0, 1, 2, 4]], r"task index 4, outside 0\.\.3"),
-    ([[0, -1, 1, 2, 3]], r"task index -1"),
-    ([[0, 1, 1], [2, 3]], "repeats a task"),
-    ([[0, 1], [3]], r"not covered: \[2\]"),
-    ([[0, 1.5], [2, 3]], "must be an integer"),
-])
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [
+        ([], "at least one group"),
+        ([[0, 1], []], r"groups\[1\] is empty"),
+        ([[0, 1, 2, 4]], r"task index 4, outside 0\.\.3"),
+        ([[0, -1, 1, 2, 3]], r"task index -1"),
+        ([[0, 1, 1], [2, 3]], "repeats a task"),
+        ([[0, 1], [3]], r"not covered: \[2\]"),
+        ([[0, 1.5], [2, 3]], "must be an integer"),
+    ],
+)
 def test_bad_groups_are_rejected(groups, message):
     with pytest.raises(ValueError, match=message):
         grouping_score(Z4, groups)

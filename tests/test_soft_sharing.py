@@ -8,7 +8,13 @@ import torch
 from mtlsearch.data.canonical import TaskInfo
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.models.plan import SharingPlan, make_plan
-from mtlsearch.models.soft_sharing import add_penalty_grad_, canonical_layers, encoder_layers, pairwise_penalty, selected_parameters
+from mtlsearch.models.soft_sharing import (
+    add_penalty_grad_,
+    canonical_layers,
+    encoder_layers,
+    pairwise_penalty,
+    selected_parameters,
+)
 
 MLP1 = {"type": "mlp", "hidden_dims": [2]}
 
@@ -61,8 +67,12 @@ def test_regularizer_backward_adds_the_same_gradient_without_autograd():
 
 def test_penalty_sums_all_pairs_of_several_encoders():
     g = torch.Generator().manual_seed(0)
-    weights = [[torch.randn(3, 4, generator=g, dtype=torch.float64), torch.randn(5, generator=g, dtype=torch.float64)] for _ in range(4)]
-    brute = sum(((ws[t][k] - ws[s][k]) ** 2).sum() for (t, s) in itertools.combinations(range(4), 2) for k in range(2) for ws in [weights])
+    weights = [
+        [torch.randn(3, 4, generator=g, dtype=torch.float64), torch.randn(5, generator=g, dtype=torch.float64)] for _ in range(4)
+    ]
+    brute = sum(
+        ((ws[t][k] - ws[s][k]) ** 2).sum() for (t, s) in itertools.combinations(range(4), 2) for k in range(2) for ws in [weights]
+    )
     assert pairwise_penalty(weights, 0.3).item() == pytest.approx(0.3 * brute.item(), rel=1e-12)
     leaves = [[w.clone().requires_grad_(True) for w in ws] for ws in weights]
     pairwise_penalty(leaves, 0.3).backward()
@@ -87,8 +97,13 @@ def test_layer_sets_of_a_two_layer_mlp():
     with torch.no_grad():
         model.encoders[1].net[2].bias.add_(torch.tensor([1.0, 2.0]))  # last layer moves
     assert model.regularizer().item() == pytest.approx(5.0)
-    full = MultiTaskModel(make_plan("MTL", ["a", "b"], sharing="soft", soft_lambda=1.0), binary("a", "b"),
-                          {"type": "mlp", "hidden_dims": [3, 2]}, in_dim=2, seed=0)
+    full = MultiTaskModel(
+        make_plan("MTL", ["a", "b"], sharing="soft", soft_lambda=1.0),
+        binary("a", "b"),
+        {"type": "mlp", "hidden_dims": [3, 2]},
+        in_dim=2,
+        seed=0,
+    )
     full.load_state_dict(model.state_dict())
     assert full.regularizer().item() == pytest.approx(6.0 + 5.0)  # all: 6 weights of layer 0 moved by 1, plus 5
 
@@ -119,7 +134,13 @@ def test_hard_sharing_has_no_penalty():
 )
 def test_soft_plans(arch, groups, encoders, heads):
     plan = make_plan(arch, ["a", "b", "c"], groups, sharing="soft", soft_lambda=0.5, soft_layers=[0])
-    assert (plan.encoder_groups, plan.head_groups, plan.sharing, plan.soft_lambda, plan.soft_layers) == (encoders, heads, "soft", 0.5, "0")
+    assert (plan.encoder_groups, plan.head_groups, plan.sharing, plan.soft_lambda, plan.soft_layers) == (
+        encoders,
+        heads,
+        "soft",
+        0.5,
+        "0",
+    )
     assert SharingPlan.from_dict(plan.to_dict()) == plan
 
 

@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, write_spec
+
 from mtlsearch.cli import main
 from mtlsearch.errors import SpecError
 from mtlsearch.spec import load_spec

@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from test_openi import fixture_reports, write_reports_csv
 
 from mtlsearch.data.canonical import read_info
 from mtlsearch.data.openi import OpenICsvOptions
@@ -13,12 +14,11 @@ from mtlsearch.data.registry import prepare
 from mtlsearch.data.synthetic import SyntheticOptions
 from mtlsearch.data.tokens import ensure_tokens, read_token_splits, token_cache_path, tokenize_texts
 from mtlsearch.errors import DataError
-from mtlsearch.pretrained import load_encoder
 from mtlsearch.models.encoders import TextEncoder, build_encoder
 from mtlsearch.models.plan import make_plan
+from mtlsearch.pretrained import load_encoder
 from mtlsearch.train.job import TrainJob
 from mtlsearch.train.trainer import MultiTaskTrainer
-from test_openi import fixture_reports, write_reports_csv
 
 MAX_LEN = 32
 
@@ -43,7 +43,10 @@ def test_tokenize_rows_hold_length_then_padded_ids():
 
 def test_token_cache_is_built_once_and_keyed_by_length(text_dataset):
     path = ensure_tokens(text_dataset, None, MAX_LEN)
-    assert path == token_cache_path(text_dataset, None, MAX_LEN) and path.parent.parent == token_cache_path(text_dataset, None, 8).parent.parent
+    assert (
+        path == token_cache_path(text_dataset, None, MAX_LEN)
+        and path.parent.parent == token_cache_path(text_dataset, None, 8).parent.parent
+    )
     mtime = path.stat().st_mtime_ns
     assert ensure_tokens(text_dataset, None, MAX_LEN).stat().st_mtime_ns == mtime  # reused, not rebuilt
     assert token_cache_path(text_dataset, None, 8) != path
@@ -83,17 +86,25 @@ def test_encoder_pooling_masks_padding_and_freezes_lower_layers():
     torch.testing.assert_close(out[1:2], ref, atol=1e-5, rtol=1e-5)
     cls = build_encoder({"type": "text", "pooling": "cls", "max_length": 16}, 17).eval()
     with torch.no_grad():
-        torch.testing.assert_close(cls(rows[1:2]), ref_model(input_ids=rows[1:2, 1 : 1 + n]).last_hidden_state[:, 0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            cls(rows[1:2]), ref_model(input_ids=rows[1:2, 1 : 1 + n]).last_hidden_state[:, 0], atol=1e-5, rtol=1e-5
+        )
     with pytest.raises(ValueError, match=r"freeze_layers must be in \[0, 6\]"):
         build_encoder({"type": "text", "max_length": 16, "freeze_layers": 7}, 17)
 
 
 def test_trainer_fine_tunes_on_cached_tokens(text_dataset):
     info = read_info(text_dataset)
-    job = TrainJob(dataset_path=text_dataset, tasks=[asdict(t) for t in info.tasks],
-                   plan=make_plan("MTL", info.task_names, None).to_dict(),
-                   encoder={"type": "text", "model": None, "pooling": "mean", "max_length": MAX_LEN, "freeze_layers": 4},
-                   epochs=3, batch_size=8, lr=1e-3, seed=0)
+    job = TrainJob(
+        dataset_path=text_dataset,
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan("MTL", info.task_names, None).to_dict(),
+        encoder={"type": "text", "model": None, "pooling": "mean", "max_length": MAX_LEN, "freeze_layers": 4},
+        epochs=3,
+        batch_size=8,
+        lr=1e-3,
+        seed=0,
+    )
     trainer = MultiTaskTrainer(job)
     assert trainer.data["train"][0].shape[1] == MAX_LEN + 1 and trainer.data["train"][0].dtype == torch.int64
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
@@ -102,7 +113,9 @@ def test_trainer_fine_tunes_on_cached_tokens(text_dataset):
     last = trainer.run_epoch(2)
     assert last.train_loss < first.train_loss
     changed = {n for n, p in trainer.model.named_parameters() if not torch.equal(p, before[n])}
-    assert any(".encoder.layer.5." in n for n in changed) and not any(".encoder.layer.3." in n or "embeddings" in n for n in changed)
+    assert any(".encoder.layer.5." in n for n in changed) and not any(
+        ".encoder.layer.3." in n or "embeddings" in n for n in changed
+    )
     assert set(last.val) == set(info.task_names)
 
 
@@ -149,7 +162,9 @@ def test_spec_names_searched_encoders(tmp_path):
     with pytest.raises(SpecError, match=r"'default' names model.encoder"):
         load_spec(spec)
     _openi_spec(spec, tmp_path, src, space="encoder: {choice: [minilm]}\n    hidden_dim: {choice: [8]}", encoders=enc)
-    with pytest.raises(SpecError, match=r"hidden_dim sets the widths of an mlp encoder's hidden_dims; the searched encoders are \['text'\]"):
+    with pytest.raises(
+        SpecError, match=r"hidden_dim sets the widths of an mlp encoder's hidden_dims; the searched encoders are \['text'\]"
+    ):
         load_spec(spec)
     del ctx
 
@@ -164,7 +179,13 @@ def test_launch_searches_mlp_against_a_fine_tuned_transformer(ray_cluster, tmp_p
     src = write_reports_csv(tmp_path / "r.csv", fixture_reports())
     spec = tmp_path / "s.yaml"
     enc = "  encoders:\n    minilm: {type: text, max_length: 24, freeze_layers: 5}"
-    _openi_spec(spec, tmp_path / "store", src, space="architecture: {choice: [MTL]}\n    encoder: {choice: [default, minilm]}", encoders=enc)
+    _openi_spec(
+        spec,
+        tmp_path / "store",
+        src,
+        space="architecture: {choice: [MTL]}\n    encoder: {choice: [default, minilm]}",
+        encoders=enc,
+    )
     out = io.StringIO()
     name, rows = launch(load_spec(spec), out=out)
     log = out.getvalue()

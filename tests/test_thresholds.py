@@ -50,8 +50,10 @@ def test_unknown_metric_and_empty_split():
 def test_a_baseline_of_zero_is_named_with_what_to_do():
     from mtlsearch.search.baselines import undefined_baselines
 
-    lines = undefined_baselines({"C03": {"val": 0.0, "test": 0.2}, "C04": {"val": 0.5, "test": float("nan")},
-                                 "C05": {"val": 0.4, "test": 0.3}}, {"C03": "f1", "C04": "f1", "C05": "f1"})
+    lines = undefined_baselines(
+        {"C03": {"val": 0.0, "test": 0.2}, "C04": {"val": 0.5, "test": float("nan")}, "C05": {"val": 0.4, "test": 0.3}},
+        {"C03": "f1", "C04": "f1", "C05": "f1"},
+    )
     assert len(lines) == 2
     assert "task 'C03' (f1) is left out of Δm: its STL baseline is 0 on val" in lines[0]
     assert "evaluation.thresholds" not in lines[0] and "evaluation.metric" in lines[0]  # already val-tuned
@@ -79,16 +81,31 @@ def test_delta_m_leaves_out_the_tasks_a_baseline_of_zero_cannot_anchor_for_every
 def test_the_leaderboard_names_the_tasks_left_out_of_delta_m():
     from mtlsearch.report.leaderboard import format_leaderboard
 
-    row = {"trial_id": "t1", "architecture": "MTL", "grouping": "", "groups": [], "config": {}, "dm_val": 1.0,
-           "dm_test": 2.0, "epochs_trained": 3, "stopped_early": False, "status": "finished", "cost_worker_s": 1.0,
-           "tasks": {"a": {"val": 0.5, "test": 0.5}}, "metadata": {}}
-    text = format_leaderboard([row], {"primary_tasks": ["a", "b"], "baselines": {}, "dm_left_out": {"b": "its STL baseline is 0 on test"}})
+    row = {
+        "trial_id": "t1",
+        "architecture": "MTL",
+        "grouping": "",
+        "groups": [],
+        "config": {},
+        "dm_val": 1.0,
+        "dm_test": 2.0,
+        "epochs_trained": 3,
+        "stopped_early": False,
+        "status": "finished",
+        "cost_worker_s": 1.0,
+        "tasks": {"a": {"val": 0.5, "test": 0.5}},
+        "metadata": {},
+    }
+    text = format_leaderboard(
+        [row], {"primary_tasks": ["a", "b"], "baselines": {}, "dm_left_out": {"b": "its STL baseline is 0 on test"}}
+    )
     assert "Δm is over 1 of 2 primary tasks: b is left out (its STL baseline is 0 on test)" in text
 
 
 def test_baselines_are_keyed_by_the_evaluation_protocol(tmp_path):
     """A baseline scored with fixed thresholds or by another primary metric is never reused as a val-tuned F1 one."""
     from conftest import write_spec
+
     from mtlsearch.search.baselines import baseline_config, baseline_fingerprint
     from mtlsearch.spec import load_spec
 
@@ -101,6 +118,7 @@ def test_baselines_are_keyed_by_the_evaluation_protocol(tmp_path):
 
 def test_unknown_evaluation_metric_is_a_spec_error_naming_the_field(tmp_path):
     from conftest import write_spec
+
     from mtlsearch.errors import SpecError
     from mtlsearch.spec import load_spec
 

@@ -15,14 +15,27 @@ from mtlsearch.train.trainer import MultiTaskTrainer
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    path = prepare("synthetic", SyntheticOptions(num_tasks=4, num_groups=2, num_samples=800, multiclass_tasks=1), tmp_path_factory.mktemp("d"))
+    path = prepare(
+        "synthetic",
+        SyntheticOptions(num_tasks=4, num_groups=2, num_samples=800, multiclass_tasks=1),
+        tmp_path_factory.mktemp("d"),
+    )
     return str(path), read_info(path)
 
 
 def _job(dataset, arch="MTL", epochs=4, **kw):
     path, info = dataset
-    return TrainJob(dataset_path=path, tasks=[asdict(t) for t in info.tasks], plan=make_plan(arch, info.task_names, info.planted_groups).to_dict(),
-                    encoder={"type": "mlp", "hidden_dims": [32]}, epochs=epochs, batch_size=32, lr=3e-3, seed=0, **kw)
+    return TrainJob(
+        dataset_path=path,
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan(arch, info.task_names, info.planted_groups).to_dict(),
+        encoder={"type": "mlp", "hidden_dims": [32]},
+        epochs=epochs,
+        batch_size=32,
+        lr=3e-3,
+        seed=0,
+        **kw,
+    )
 
 
 def test_learns_and_reports_delta_m(dataset):
@@ -62,13 +75,19 @@ def test_ddp_shards_cover_exactly_the_one_worker_batches(dataset):
     ranks = []
     for r in range(2):
         t = MultiTaskTrainer.__new__(MultiTaskTrainer)
-        t.job, t.rank, t.world_size, t.device, t.data = job, r, 2, torch.device("cpu"), {"train": (torch.zeros(len(one), 1), None)}
+        t.job, t.rank, t.world_size, t.device, t.data = (
+            job,
+            r,
+            2,
+            torch.device("cpu"),
+            {"train": (torch.zeros(len(one), 1), None)},
+        )
         ranks.append(t._shard(epoch=3))
     # global batch k of size B = 2·b: ranks' k-th local batches together are one-worker batch k
     b = 16
     for k in range(len(one) // (2 * b)):
-        together = torch.cat([ranks[0][k * b:(k + 1) * b], ranks[1][k * b:(k + 1) * b]])
-        assert sorted(together.tolist()) == sorted(one[k * 2 * b:(k + 1) * 2 * b].tolist())
+        together = torch.cat([ranks[0][k * b : (k + 1) * b], ranks[1][k * b : (k + 1) * b]])
+        assert sorted(together.tolist()) == sorted(one[k * 2 * b : (k + 1) * 2 * b].tolist())
 
 
 def test_secondary_metrics_from_the_same_pass_and_primary_unchanged(dataset):
@@ -87,8 +106,8 @@ def test_secondary_metrics_from_the_same_pass_and_primary_unchanged(dataset):
     binary = [t.name for t in trainer.tasks if t.kind == "binary"]
     assert len(binary) == 3
     for split in ("val", "test"):
-        extra = {k[len(split) + 7:]: v for k, v in m.items() if k.startswith(f"{split}_extra/")}
-        selected = {k[len("selected_"):]: extra.pop(k) for k in [k for k in extra if k.startswith("selected_")]}
+        extra = {k[len(split) + 7 :]: v for k, v in m.items() if k.startswith(f"{split}_extra/")}
+        selected = {k[len("selected_") :]: extra.pop(k) for k in [k for k in extra if k.startswith("selected_")]}
         assert set(extra) == {f"auroc/{t.name}" for t in trainer.tasks} | {"ml_macro_f1", "ml_micro_f1", "ml_subset_acc"}
         assert selected == {k: extra[k] for k in ("ml_macro_f1", "ml_micro_f1", "ml_subset_acc")}  # epoch 1 is the selection
         primary, again = trainer.evaluate_all(split)
@@ -108,7 +127,9 @@ def test_secondary_metrics_from_the_same_pass_and_primary_unchanged(dataset):
             assert m[f"{split}/{t.name}"] == pytest.approx(METRICS[t.metric](preds[t.name], y[:, j].numpy(), len(t.classes)))
         cols = [j for j, t in enumerate(trainer.tasks) if t.kind == "binary"]
         ml = multilabel_scores(np.stack([preds[binary[i]] for i in range(3)], axis=1), y[:, cols].numpy())
-        assert (extra["ml_macro_f1"], extra["ml_micro_f1"], extra["ml_subset_acc"]) == pytest.approx((ml["macro_f1"], ml["micro_f1"], ml["subset_acc"]))
+        assert (extra["ml_macro_f1"], extra["ml_micro_f1"], extra["ml_subset_acc"]) == pytest.approx(
+            (ml["macro_f1"], ml["micro_f1"], ml["subset_acc"])
+        )
         assert extra["ml_macro_f1"] == pytest.approx(np.mean([m[f"{split}/{n}"] for n in binary]))  # binary primary metric is F1
         assert all(0.0 <= v <= 1.0 for v in extra.values() if not math.isnan(v))
     # Δm still uses the primary metric only
@@ -182,7 +203,7 @@ def test_val_tuned_thresholds_are_chosen_on_val_and_applied_unchanged_to_test(da
 def test_a_threshold_free_primary_metric_scores_probabilities_and_keeps_f1_decisions(dataset):
     """evaluation.metric: auroc / average_precision: every primary task's primary score (what Δm and selection
     use) is that metric of its probabilities; binary decisions for the multi-label F1 still take a val-tuned τ."""
-    from mtlsearch.metrics.scores import average_precision, auroc
+    from mtlsearch.metrics.scores import auroc, average_precision
     from mtlsearch.metrics.thresholds import tune_threshold
 
     path, info = dataset

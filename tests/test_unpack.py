@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_icbhi import build, make_icbhi
 
 from mtlsearch.data import unpack
 from mtlsearch.errors import DataError
-from test_icbhi import build, make_icbhi
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from mtlsearch.train.weighting import WEIGHTINGS, DTP, DWA, PCGrad, make_weighting
+from mtlsearch.train.weighting import DTP, DWA, WEIGHTINGS, PCGrad, make_weighting
 
 TASKS = ["t1", "t2"]
 A, B = torch.tensor([0.0, 2.0]), torch.tensor([2.0, 1.0])
@@ -79,8 +79,8 @@ def test_dwa_weights_from_the_last_two_epochs():
     # epochs 0 and 1: weights 1; their mean losses come from the steps' losses
     for epoch_losses in ([(1.0, 1.0), (1.0, 1.0)], [(0.4, 1.0), (0.6, 1.0)]):
         assert w.weights().tolist() == [1.0, 1.0]
-        for l in epoch_losses:
-            w.backward(torch.tensor(l, requires_grad=True))
+        for step_losses in epoch_losses:
+            w.backward(torch.tensor(step_losses, requires_grad=True))
         w.end_epoch()
     # r = L(1)/L(0) = (0.5, 1); w = 2·softmax(r / 2)
     e1, e2 = math.exp(0.25), math.exp(0.5)
@@ -94,7 +94,8 @@ def test_dwa_weights_from_the_last_two_epochs():
     assert again.weights().tolist() == pytest.approx(expected)
     # L(e−2) = (2, 1), L(e−1) = (1, 1): r = (½, 1), temperature 1
     assert DWA.weights_from([torch.tensor([2.0, 1.0]), torch.tensor([1.0, 1.0])], 1.0).tolist() == pytest.approx(
-        [2 / (1 + math.exp(0.5)), 2 * math.exp(0.5) / (1 + math.exp(0.5))])
+        [2 / (1 + math.exp(0.5)), 2 * math.exp(0.5) / (1 + math.exp(0.5))]
+    )
 
 
 def test_gradnorm_weight_update():
@@ -130,7 +131,7 @@ def test_dtp_weights_from_kpis():
     assert w.needs_kpi
     w.observe(torch.tensor([9.0, 5.0]), torch.tensor([10.0, 10.0]))  # first batch sets κ = (0.9, 0.5)
     assert w.kpi.tolist() == pytest.approx([0.9, 0.5])
-    expected = [-(0.1 ** 2) * math.log(0.9), -(0.5 ** 2) * math.log(0.5)]  # −(1−κ)^γ log κ
+    expected = [-(0.1**2) * math.log(0.9), -(0.5**2) * math.log(0.5)]  # −(1−κ)^γ log κ
     # float32 κ: fl32(0.9) is off by 2.6e-8 relative and −(1−κ)² log κ amplifies that ~28× (7e-7 here)
     assert w.weights().tolist() == pytest.approx(expected, rel=1e-5)
     w.backward(losses(theta))
@@ -147,8 +148,8 @@ def test_pcgrad_projects_conflicting_gradients_only_on_shared_parameters():
     theta = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
     head = torch.nn.Parameter(torch.tensor([3.0]))  # task-specific: plain sum of gradients
     w = make_weighting({"name": "pcgrad"}, TASKS).bind([theta, head], [theta])
-    l = losses(theta) + torch.stack([0.5 * (head ** 2).sum(), torch.zeros(())])
-    w.backward(l)
+    both = losses(theta) + torch.stack([0.5 * (head**2).sum(), torch.zeros(())])
+    w.backward(both)
     # g1^PC = g1 − (g1·g2/‖g2‖²) g2 = (1,0) + ½(−1,1) = (½, ½); g2^PC = g2 − (g2·g1/‖g1‖²) g1 = (0, 1)
     assert theta.grad.tolist() == pytest.approx([0.5, 1.5])
     assert head.grad.tolist() == pytest.approx([3.0])
@@ -175,7 +176,11 @@ def dataset(tmp_path_factory):
     from mtlsearch.data.registry import prepare
     from mtlsearch.data.synthetic import SyntheticOptions
 
-    path = prepare("synthetic", SyntheticOptions(num_tasks=3, num_groups=1, num_samples=400, multiclass_tasks=1), tmp_path_factory.mktemp("d"))
+    path = prepare(
+        "synthetic",
+        SyntheticOptions(num_tasks=3, num_groups=1, num_samples=400, multiclass_tasks=1),
+        tmp_path_factory.mktemp("d"),
+    )
     return str(path), read_info(path)
 
 
@@ -184,9 +189,18 @@ def _job(dataset, weighting, epochs=4):
     from mtlsearch.train.job import TrainJob
 
     path, info = dataset
-    return TrainJob(dataset_path=path, tasks=[asdict(t) for t in info.tasks], plan=make_plan("MTL", info.task_names).to_dict(),
-                    encoder={"type": "mlp", "hidden_dims": [16]}, epochs=epochs, batch_size=32, lr=3e-3, seed=0,
-                    torch_threads=1, weighting=weighting)
+    return TrainJob(
+        dataset_path=path,
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan("MTL", info.task_names).to_dict(),
+        encoder={"type": "mlp", "hidden_dims": [16]},
+        epochs=epochs,
+        batch_size=32,
+        lr=3e-3,
+        seed=0,
+        torch_threads=1,
+        weighting=weighting,
+    )
 
 
 @pytest.mark.parametrize("name", ["static", "uncertainty", "dwa", "gradnorm", "dtp", "pcgrad"])
@@ -240,7 +254,11 @@ def test_spec_weighting_validation(tmp_path):
     assert _load(tmp_path, "", "lr: {choice: [0.01]}").spec.train.weighting.name == "equal"
     cases = [
         ("weighting: {name: gradnrom}", "lr: {choice: [0.01]}", "field 'train.weighting.name': unknown weighting 'gradnrom'"),
-        ("weighting: {name: dwa, alpha: 2}", "lr: {choice: [0.01]}", "field 'train.weighting.alpha': unknown key (expected one of: name, temperature)"),
+        (
+            "weighting: {name: dwa, alpha: 2}",
+            "lr: {choice: [0.01]}",
+            "field 'train.weighting.alpha': unknown key (expected one of: name, temperature)",
+        ),
         ("weighting: {name: dwa, temperature: -1}", "lr: {choice: [0.01]}", "field 'train.weighting.temperature'"),
         ("", "weighting: {choice: [equal, magic]}", "unknown weighting 'magic'"),
         ("", "static_weights: {loguniform: [0.1, 10]}", "static_weights samples the weights of the 'static' weighting"),
@@ -255,8 +273,11 @@ def test_search_space_and_job_for(tmp_path):
     from mtlsearch.search.context import SearchContext
     from mtlsearch.search.space import DefineByRun, enumerate_candidates
 
-    loaded = _load(tmp_path, "weighting: {name: dwa, temperature: 4}",
-                   "weighting: {choice: [dwa, static, gradnorm]}\n    static_weights: {choice: [0.5, 2.0]}")
+    loaded = _load(
+        tmp_path,
+        "weighting: {name: dwa, temperature: 4}",
+        "weighting: {choice: [dwa, static, gradnorm]}\n    static_weights: {choice: [0.5, 2.0]}",
+    )
     space = loaded.spec.search.space
     points = enumerate_candidates(space, ["a", "b"])
     assert {"weighting": "static", "w/a": 0.5, "w/b": 2.0} in points and {"weighting": "dwa"} in points
@@ -282,4 +303,7 @@ def test_search_space_and_job_for(tmp_path):
     ctx = SearchContext("t", loaded.spec.model_dump_json(), "d.parquet", info, {}, "")
     assert ctx.job_for({}).weighting == {"name": "dwa", "temperature": 4.0}  # train.weighting's options
     assert ctx.job_for({"weighting": "gradnorm"}).weighting == {"name": "gradnorm", "alpha": 1.5}  # the strategy's defaults
-    assert ctx.job_for({"weighting": "static", "w/a": 0.5, "w/b": 2.0}).weighting == {"name": "static", "weights": {"a": 0.5, "b": 2.0}}
+    assert ctx.job_for({"weighting": "static", "w/a": 0.5, "w/b": 2.0}).weighting == {
+        "name": "static",
+        "weights": {"a": 0.5, "b": 2.0},
+    }

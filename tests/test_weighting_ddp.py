@@ -14,8 +14,17 @@ from dataclasses import asdict
 import pytest
 import torch
 
-CASES = [("equal", "MTL"), ("static", "MTL"), ("uncertainty", "MTL"), ("dwa", "MTL"), ("dtp", "MTL"),
-         ("gradnorm", "MTL"), ("pcgrad", "MTL"), ("gradnorm", "GMTL"), ("pcgrad", "GMTL")]
+CASES = [
+    ("equal", "MTL"),
+    ("static", "MTL"),
+    ("uncertainty", "MTL"),
+    ("dwa", "MTL"),
+    ("dtp", "MTL"),
+    ("gradnorm", "MTL"),
+    ("pcgrad", "MTL"),
+    ("gradnorm", "GMTL"),
+    ("pcgrad", "GMTL"),
+]
 EPOCHS = 3
 
 
@@ -30,9 +39,18 @@ def _job(path: str, name: str, arch: str):
         weighting["weights"] = {info.task_names[0]: 3.0, info.task_names[1]: 0.25}
     if name == "gradnorm":
         weighting["alpha"] = 1.0
-    return TrainJob(dataset_path=path, tasks=[asdict(t) for t in info.tasks], plan=make_plan(arch, info.task_names, info.planted_groups).to_dict(),
-                    encoder={"type": "mlp", "hidden_dims": [16, 8]}, epochs=EPOCHS, batch_size=64, lr=1e-2, seed=0, torch_threads=1,
-                    weighting=weighting)
+    return TrainJob(
+        dataset_path=path,
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan(arch, info.task_names, info.planted_groups).to_dict(),
+        encoder={"type": "mlp", "hidden_dims": [16, 8]},
+        epochs=EPOCHS,
+        batch_size=64,
+        lr=1e-2,
+        seed=0,
+        torch_threads=1,
+        weighting=weighting,
+    )
 
 
 def _train(path: str, rank: int, world: int) -> dict:

@@ -217,7 +217,9 @@ def _read_header(path: Path, lines: _Lines) -> ArffHeader:
             elif typ.lower() in NUMERIC_TYPES:
                 attributes.append(Attribute(name, "numeric"))
             else:
-                raise DataError(f"{where}: attribute {name!r} has type {typ or '(none)'!r}; only numeric and nominal attributes are supported")
+                raise DataError(
+                    f"{where}: attribute {name!r} has type {typ or '(none)'!r}; only numeric and nominal attributes are supported"
+                )
         elif kw == "@data":
             if relation is None:
                 raise DataError(f"{where}: @data before any @relation line")
@@ -230,7 +232,9 @@ def _read_header(path: Path, lines: _Lines) -> ArffHeader:
             raise DataError(f"{where}: expected @relation, @attribute or @data, found {line[:60]!r}")
     if relation is None and not attributes:
         raise DataError(f"{path}: the file is empty (expected an ARFF file: @relation, @attribute lines, @data and the rows)")
-    raise DataError(f"{path}: no @data line (the file ends in its header after line {lines.lineno}: truncated, or not an ARFF file)")
+    raise DataError(
+        f"{path}: no @data line (the file ends in its header after line {lines.lineno}: truncated, or not an ARFF file)"
+    )
 
 
 def read_header(path: str | Path) -> ArffHeader:
@@ -271,7 +275,9 @@ def _read_arff(path: Path, holder: list) -> ArffData:
 
         def value(text: str, col: int, lineno: int) -> float:
             if text == "?":
-                raise DataError(f"{path}:{lineno}: attribute {attrs[col].name!r} (index {col}) is missing ('?'); missing values are not supported")
+                raise DataError(
+                    f"{path}:{lineno}: attribute {attrs[col].name!r} (index {col}) is missing ('?'); missing values are not supported"
+                )
             table = nominal[col]
             if table is None:
                 try:
@@ -308,7 +314,9 @@ def _read_arff(path: Path, holder: list) -> ArffData:
                         try:
                             col = int(parts[0])
                         except ValueError:
-                            raise DataError(f"{path}:{lineno}: sparse entry {item!r}: index {parts[0]!r} is not an integer") from None
+                            raise DataError(
+                                f"{path}:{lineno}: sparse entry {item!r}: index {parts[0]!r} is not an integer"
+                            ) from None
                         if not 0 <= col < n_attr:
                             raise DataError(
                                 f"{path}:{lineno}: attribute index {col} out of range (the header declares {n_attr} attributes, 0..{n_attr - 1})"

@@ -116,7 +116,9 @@ def check_wav_complete(path: Path) -> None:
             if chunk_id == b"data":
                 available = size - pos - 8
                 if chunk_size not in (0, 0xFFFFFFFF) and chunk_size > available:
-                    raise DataError(f"{path}: truncated WAV file: its data chunk declares {chunk_size} bytes but only {available} follow")
+                    raise DataError(
+                        f"{path}: truncated WAV file: its data chunk declares {chunk_size} bytes but only {available} follow"
+                    )
                 return
             pos += 8 + chunk_size + (chunk_size & 1)
     raise DataError(f"{path}: truncated WAV file: no data chunk")
@@ -247,7 +249,9 @@ def mel_banks(num_bins: int, nfft: int, sample_rate: float, low_freq: float = 20
     return torch.nn.functional.pad(banks, (0, 1)).to(torch.float32)
 
 
-def _fbank_torch(wave: torch.Tensor, sample_rate: int, num_mel_bins: int, frame_length_ms: float, frame_shift_ms: float) -> torch.Tensor:
+def _fbank_torch(
+    wave: torch.Tensor, sample_rate: int, num_mel_bins: int, frame_length_ms: float, frame_shift_ms: float
+) -> torch.Tensor:
     size = int(sample_rate * frame_length_ms * 0.001)
     shift = int(sample_rate * frame_shift_ms * 0.001)
     nfft = 1 << (size - 1).bit_length()
@@ -282,8 +286,17 @@ def kaldi_fbank(
     if flat.shape[-1] < int(sample_rate * frame_length_ms * 0.001) or flat.shape[0] == 0:
         return torch.empty(*x.shape[:-1], 0, num_mel_bins)
     out = [
-        kaldi.fbank(w[None, :], htk_compat=True, sample_frequency=float(sample_rate), use_energy=False, window_type="hanning",
-                    num_mel_bins=num_mel_bins, dither=0.0, frame_length=frame_length_ms, frame_shift=frame_shift_ms)
+        kaldi.fbank(
+            w[None, :],
+            htk_compat=True,
+            sample_frequency=float(sample_rate),
+            use_energy=False,
+            window_type="hanning",
+            num_mel_bins=num_mel_bins,
+            dither=0.0,
+            frame_length=frame_length_ms,
+            frame_shift=frame_shift_ms,
+        )
         for w in flat
     ]
     return torch.stack(out).reshape(*x.shape[:-1], *out[0].shape)

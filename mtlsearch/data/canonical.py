@@ -168,8 +168,10 @@ def check_splits(sizes: dict[str, int], where: str) -> list[str]:
         raise DataError(f"{where}: the train split is empty ({_sizes_text(sizes)}); there is nothing to train on")
     out = []
     if sizes["val"] == 0:
-        out.append(f"{where}: the val split is empty ({_sizes_text(sizes)}): Δm(val) will be NaN, so ASHA cannot compare "
-                   "trials and the leaderboard cannot rank them; this run can only show that every stage works")
+        out.append(
+            f"{where}: the val split is empty ({_sizes_text(sizes)}): Δm(val) will be NaN, so ASHA cannot compare "
+            "trials and the leaderboard cannot rank them; this run can only show that every stage works"
+        )
     if sizes["test"] == 0:
         out.append(f"{where}: the test split is empty ({_sizes_text(sizes)}): no test scores will be reported")
     return out

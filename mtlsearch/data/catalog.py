@@ -59,22 +59,39 @@ def _icbhi_meta(name: str, sha256: str, source: tuple[str, str] = _ICBHI_META, f
 # relative path under the data root -> public source
 CATALOG: dict[str, Entry] = {
     "ohsumed/meka_arff/OHSUMED-F.arff": Entry(
-        *_OHSUMED_ARFF, "data/OHSUMED-F.arff", "b72ee2d653be2ca6c9baaa7afa747025118a836c414a4b578ee2a705838340b6"),
+        *_OHSUMED_ARFF, "data/OHSUMED-F.arff", "b72ee2d653be2ca6c9baaa7afa747025118a836c414a4b578ee2a705838340b6"
+    ),
     "openi/indiana_reports.csv": Entry(
-        *_OPENI, "indiana_reports.csv", "fd718e074451e93effedd868ca8995d2495e58e85878e08853f2dd35810f2149",
-        companions=("openi/indiana_projections.csv",)),
+        *_OPENI,
+        "indiana_reports.csv",
+        "fd718e074451e93effedd868ca8995d2495e58e85878e08853f2dd35810f2149",
+        companions=("openi/indiana_projections.csv",),
+    ),
     "openi/indiana_projections.csv": Entry(
-        *_OPENI, "indiana_projections.csv", "7af9c8a6b4f8ae695c654ecd4208edd193a37892a5607b7cb9e609dc997e6b7a"),
-    "icbhi/meta/official_split.txt": _icbhi_meta("official_split.txt", "c107748c9a76277107a7b070176fe4cfc602f2fb00fa0d5d6760d1741584002b"),
-    "icbhi/meta/patient_diagnosis.txt": _icbhi_meta("patient_diagnosis.txt", "8ac8ddc26d28e12465008d80e6bea9925350cd2e09dcd7e110219e1f4cfad8f1"),
-    "icbhi/meta/filename_differences.txt": _icbhi_meta("filename_differences.txt", "03858b6215b772ee4ab4de6902e11afe02d18230d74921c7ad0453b50121198e"),
-    "icbhi/meta/filename_format.txt": _icbhi_meta("filename_format.txt", "83a881e50dfdef28644463d628d4c9b5a7d6ed36a10c11b6bb872e61fdaebd6a"),
+        *_OPENI, "indiana_projections.csv", "7af9c8a6b4f8ae695c654ecd4208edd193a37892a5607b7cb9e609dc997e6b7a"
+    ),
+    "icbhi/meta/official_split.txt": _icbhi_meta(
+        "official_split.txt", "c107748c9a76277107a7b070176fe4cfc602f2fb00fa0d5d6760d1741584002b"
+    ),
+    "icbhi/meta/patient_diagnosis.txt": _icbhi_meta(
+        "patient_diagnosis.txt", "8ac8ddc26d28e12465008d80e6bea9925350cd2e09dcd7e110219e1f4cfad8f1"
+    ),
+    "icbhi/meta/filename_differences.txt": _icbhi_meta(
+        "filename_differences.txt", "03858b6215b772ee4ab4de6902e11afe02d18230d74921c7ad0453b50121198e"
+    ),
+    "icbhi/meta/filename_format.txt": _icbhi_meta(
+        "filename_format.txt", "83a881e50dfdef28644463d628d4c9b5a7d6ed36a10c11b6bb872e61fdaebd6a"
+    ),
     "icbhi/meta/metadata.txt": _icbhi_meta("metadata.txt", "3b8f219f10aabb8d073a01cc625c6bf4afdbd63fafc240d7ff5f98320eac3ffc"),
-    "icbhi/meta/patient_list_foldwise.txt": _icbhi_meta("patient_list_foldwise.txt", "a244cb5a415af08884e6251cedbbc27b03b0001679d33bb8bab9e296252c31f5"),
-    "icbhi/meta/patient_diagnosis.csv": _icbhi_meta("patient_diagnosis.csv", "b91f1ca4c914e0758b61ad60576f515624a243e6bf4131cc0d7a7082f944a1ba",
-                                                    _ICBHI_EXTRA, folder=""),
-    "icbhi/meta/demographic_info.txt": _icbhi_meta("demographic_info.txt", "13abb0136166b46b52646cb85bbb230379f8fb9ef8639eca5d8cb4e3c7d30c37",
-                                                   _ICBHI_EXTRA, folder=""),
+    "icbhi/meta/patient_list_foldwise.txt": _icbhi_meta(
+        "patient_list_foldwise.txt", "a244cb5a415af08884e6251cedbbc27b03b0001679d33bb8bab9e296252c31f5"
+    ),
+    "icbhi/meta/patient_diagnosis.csv": _icbhi_meta(
+        "patient_diagnosis.csv", "b91f1ca4c914e0758b61ad60576f515624a243e6bf4131cc0d7a7082f944a1ba", _ICBHI_EXTRA, folder=""
+    ),
+    "icbhi/meta/demographic_info.txt": _icbhi_meta(
+        "demographic_info.txt", "13abb0136166b46b52646cb85bbb230379f8fb9ef8639eca5d8cb4e3c7d30c37", _ICBHI_EXTRA, folder=""
+    ),
 }
 
 
@@ -110,7 +127,9 @@ def fetch_catalogued(path: Path, what: str) -> Path | None:
         try:
             fetch(entry.url, target.parent, entry.sha256, what=f"{what} ({name})", filename=target.name)
         except DataError as e:
-            raise DataError(f"{e}\n  {name} is catalogued as public data but could not be downloaded to {target}; "
-                            f"put the file there yourself, or set $MTLSEARCH_DATA to a folder laid out like "
-                            f"ohsumed/, openi/, icbhi/ that holds it") from None
+            raise DataError(
+                f"{e}\n  {name} is catalogued as public data but could not be downloaded to {target}; "
+                f"put the file there yourself, or set $MTLSEARCH_DATA to a folder laid out like "
+                f"ohsumed/, openi/, icbhi/ that holds it"
+            ) from None
     return path

@@ -175,8 +175,14 @@ def fetch_url(url: str, sha256: str | None = None, what: str = "download") -> Pa
     return fetch(url, url_cache_dir(url), sha256 or from_fragment, what=what)
 
 
-def fetch(url: str, dest_dir: str | os.PathLike, sha256: str | None = None, what: str = "download",
-          filename: str | None = None, timeout: float | None = None) -> Path:
+def fetch(
+    url: str,
+    dest_dir: str | os.PathLike,
+    sha256: str | None = None,
+    what: str = "download",
+    filename: str | None = None,
+    timeout: float | None = None,
+) -> Path:
     """``dest_dir/filename`` holding the content of ``url`` (http, https or s3), downloaded if needed.
 
     A file already there is reused without network when no ``sha256`` is given
@@ -208,8 +214,9 @@ def _make_dir(folder: Path, what: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(f"{what}: cannot create the download folder {folder} ({e.strerror or e}); "
-                        f"set ${DATA_ENV} to a writable folder") from None
+        raise DataError(
+            f"{what}: cannot create the download folder {folder} ({e.strerror or e}); set ${DATA_ENV} to a writable folder"
+        ) from None
 
 
 def _remove(path: Path) -> None:
@@ -282,8 +289,17 @@ def _progress(total: int | None, name: str):
     """A tqdm byte counter on stderr, shown only when stderr is a terminal."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                disable=None, leave=False, miniters=1)
+    return tqdm(
+        total=total,
+        desc=name,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        disable=None,
+        leave=False,
+        miniters=1,
+    )
 
 
 _HTTP_TRANSIENT = (OSError, http.client.HTTPException, socket.timeout)

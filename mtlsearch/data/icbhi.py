@@ -103,12 +103,23 @@ log = logging.getLogger(__name__)
 LUNG_SOUNDS = ("normal", "crackle", "wheeze", "both")
 DIAGNOSES = ("COPD", "Healthy", "URTI", "Bronchiectasis", "Pneumonia", "Bronchiolitis", "LRTI", "Asthma")
 LOCATIONS = ("Tc", "Al", "Ar", "Pl", "Pr", "Ll", "Lr")
-LOCATION_NAMES = {"Tc": "trachea", "Al": "anterior left", "Ar": "anterior right", "Pl": "posterior left",
-                  "Pr": "posterior right", "Ll": "lateral left", "Lr": "lateral right"}
+LOCATION_NAMES = {
+    "Tc": "trachea",
+    "Al": "anterior left",
+    "Ar": "anterior right",
+    "Pl": "posterior left",
+    "Pr": "posterior right",
+    "Ll": "lateral left",
+    "Lr": "lateral right",
+}
 MODES = ("sc", "mc")
 DEVICES = ("Meditron", "LittC2SE", "Litt3200", "AKGC417L")
-DEVICE_NAMES = {"Meditron": "WelchAllyn Meditron Master Elite electronic stethoscope", "LittC2SE": "3M Littmann Classic II SE stethoscope",
-                "Litt3200": "3M Littmann 3200 electronic stethoscope", "AKGC417L": "AKG C417L microphone"}
+DEVICE_NAMES = {
+    "Meditron": "WelchAllyn Meditron Master Elite electronic stethoscope",
+    "LittC2SE": "3M Littmann Classic II SE stethoscope",
+    "Litt3200": "3M Littmann 3200 electronic stethoscope",
+    "AKGC417L": "AKG C417L microphone",
+}
 ADULT_AGE = 18.0  # adult: older than 18 years; pediatric: 18 or younger (Tri-MTL)
 
 _STEM = re.compile(r"^(\d+)_(\d+[a-z]\d+)_([A-Za-z]{2})_([a-z]{2})_([A-Za-z0-9]+)$")
@@ -120,7 +131,12 @@ _META_FILES = {
 }
 # text files of the distributions that are not annotations (the challenge zip keeps everything in one folder)
 _OTHER_TEXT_FILES = frozenset(n for names in _META_FILES.values() for n in names) | {
-    "filename_format.txt", "metadata.txt", "patient_list_foldwise.txt", "README.txt", "readme.txt"}
+    "filename_format.txt",
+    "metadata.txt",
+    "patient_list_foldwise.txt",
+    "README.txt",
+    "readme.txt",
+}
 
 
 # ---------------------------------------------------------------- the ICBHI score
@@ -131,26 +147,63 @@ _OTHER_TEXT_FILES = frozenset(n for names in _META_FILES.values() for n in names
 
 def all_tasks() -> list[TaskInfo]:
     return [
-        TaskInfo("lung_sound", "multiclass", LUNG_SOUNDS, title="lung sound",
-                 description="adventitious sounds in the breathing cycle: none (normal), crackles, wheezes, or both",
-                 role="primary", metric="icbhi_score"),
-        TaskInfo("disease", "binary", ("healthy", "unhealthy"), title="respiratory disease",
-                 description="whether the patient has a respiratory disease (any diagnosis but Healthy)",
-                 role="primary", metric="icbhi_score"),
-        TaskInfo("diagnosis", "multiclass", DIAGNOSES, title="diagnosis",
-                 description="the patient's diagnosis: COPD, healthy, URTI, bronchiectasis, pneumonia, bronchiolitis, LRTI or asthma",
-                 role="primary", metric="macro_f1"),
-        TaskInfo("age_group", "binary", ("adult", "pediatric"), title="age group",
-                 description="patient age group: adult (over 18 years) or pediatric (18 or younger)",
-                 role="auxiliary", metric="accuracy"),
-        TaskInfo("sex", "binary", ("male", "female"), title="sex", description="the patient's sex",
-                 role="auxiliary", metric="accuracy"),
-        TaskInfo("chest_location", "multiclass", LOCATIONS, title="chest location",
-                 description="recording position: " + ", ".join(f"{k} {v}" for k, v in LOCATION_NAMES.items()),
-                 role="auxiliary", metric="accuracy"),
-        TaskInfo("device", "multiclass", DEVICES, title="recording device",
-                 description="recording equipment: " + ", ".join(f"{k} ({v})" for k, v in DEVICE_NAMES.items()),
-                 role="auxiliary", metric="accuracy"),
+        TaskInfo(
+            "lung_sound",
+            "multiclass",
+            LUNG_SOUNDS,
+            title="lung sound",
+            description="adventitious sounds in the breathing cycle: none (normal), crackles, wheezes, or both",
+            role="primary",
+            metric="icbhi_score",
+        ),
+        TaskInfo(
+            "disease",
+            "binary",
+            ("healthy", "unhealthy"),
+            title="respiratory disease",
+            description="whether the patient has a respiratory disease (any diagnosis but Healthy)",
+            role="primary",
+            metric="icbhi_score",
+        ),
+        TaskInfo(
+            "diagnosis",
+            "multiclass",
+            DIAGNOSES,
+            title="diagnosis",
+            description="the patient's diagnosis: COPD, healthy, URTI, bronchiectasis, pneumonia, bronchiolitis, LRTI or asthma",
+            role="primary",
+            metric="macro_f1",
+        ),
+        TaskInfo(
+            "age_group",
+            "binary",
+            ("adult", "pediatric"),
+            title="age group",
+            description="patient age group: adult (over 18 years) or pediatric (18 or younger)",
+            role="auxiliary",
+            metric="accuracy",
+        ),
+        TaskInfo(
+            "sex", "binary", ("male", "female"), title="sex", description="the patient's sex", role="auxiliary", metric="accuracy"
+        ),
+        TaskInfo(
+            "chest_location",
+            "multiclass",
+            LOCATIONS,
+            title="chest location",
+            description="recording position: " + ", ".join(f"{k} {v}" for k, v in LOCATION_NAMES.items()),
+            role="auxiliary",
+            metric="accuracy",
+        ),
+        TaskInfo(
+            "device",
+            "multiclass",
+            DEVICES,
+            title="recording device",
+            description="recording equipment: " + ", ".join(f"{k} ({v})" for k, v in DEVICE_NAMES.items()),
+            role="auxiliary",
+            metric="accuracy",
+        ),
     ]
 
 
@@ -184,8 +237,10 @@ def parse_recording_name(stem: str, where: str = "") -> RecordingName:
     """Parse ``patient_recordingindex_chestlocation_acquisitionmode_device``; anything else is a DataError."""
     m = _STEM.match(stem)
     prefix = f"{where}: " if where else ""
-    expected = ("expected patient_recordingindex_chestlocation_acquisitionmode_device, e.g. 101_1b1_Al_sc_Meditron, "
-                f"with location in {'/'.join(LOCATIONS)}, mode in {'/'.join(MODES)} and device in {'/'.join(DEVICES)}")
+    expected = (
+        "expected patient_recordingindex_chestlocation_acquisitionmode_device, e.g. 101_1b1_Al_sc_Meditron, "
+        f"with location in {'/'.join(LOCATIONS)}, mode in {'/'.join(MODES)} and device in {'/'.join(DEVICES)}"
+    )
     if not m:
         raise DataError(f"{prefix}unknown ICBHI file name format {stem!r}: {expected}")
     patient, index, location, mode, device = m.groups()
@@ -203,7 +258,9 @@ def _lines(path: Path):
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not a text file (byte {raw[e.start:e.start + 1]!r} is not UTF-8: {e.reason})") from None
+        raise DataError(
+            f"{path}:{line}: not a text file (byte {raw[e.start : e.start + 1]!r} is not UTF-8: {e.reason})"
+        ) from None
     for lineno, line in enumerate(text.splitlines(), 1):
         if line.strip():
             yield lineno, line.strip()
@@ -327,8 +384,10 @@ def read_filename_differences(path: Path) -> set[str]:
         parse_recording_name(name, f"{path}:{lineno}")
         out.add(name)
     if not out:
-        raise DataError(f"{path}: the file lists no recording names (expected one quoted name a line, e.g. '101_1b1_Al_sc_AKGC417L'; "
-                        "delete the file if there are none)")
+        raise DataError(
+            f"{path}: the file lists no recording names (expected one quoted name a line, e.g. '101_1b1_Al_sc_AKGC417L'; "
+            "delete the file if there are none)"
+        )
     return out
 
 
@@ -352,7 +411,9 @@ def _meta_file(meta: Path, kind: str, required: bool) -> Path | None:
     return None
 
 
-def locate(path: str, annotations_dir: str | None = None, audio_dir: str | None = None, meta_dir: str | None = None) -> IcbhiFolders:
+def locate(
+    path: str, annotations_dir: str | None = None, audio_dir: str | None = None, meta_dir: str | None = None
+) -> IcbhiFolders:
     """The annotation, audio and metadata folders of an ICBHI source (see the module docstring)."""
     root = resolve_path(path, "ICBHI folder")
     if is_unpackable(root):  # e.g. ICBHI_final_database.zip: unpacked once into the user cache
@@ -412,7 +473,9 @@ def canonical_names(stems: list[str], split_names: dict[str, str], differences: 
         if canonical is None:
             raise DataError(f"recording {stem} is not in the official split file {where} (under any device name)")
         if canonical != stem and differences is not None and stem not in differences:
-            log.warning("ICBHI: %s matched to %s of the official split, though filename_differences.txt does not list it", stem, canonical)
+            log.warning(
+                "ICBHI: %s matched to %s of the official split, though filename_differences.txt does not list it", stem, canonical
+            )
         out[stem] = canonical
     return out
 
@@ -426,8 +489,11 @@ def read_cycles(folders: IcbhiFolders) -> Cycles:
     diff_file = folders.meta_files.get("differences")
     differences = read_filename_differences(diff_file) if diff_file else None
 
-    files = sorted(p for p in folders.annotations.iterdir()
-                   if p.suffix == ".txt" and p.is_file() and not p.name.startswith(".") and p.name not in _OTHER_TEXT_FILES)
+    files = sorted(
+        p
+        for p in folders.annotations.iterdir()
+        if p.suffix == ".txt" and p.is_file() and not p.name.startswith(".") and p.name not in _OTHER_TEXT_FILES
+    )
     if not files:
         raise DataError(f"{folders.annotations}: no ICBHI annotation files (<patient>_<index>_<location>_<mode>_<device>.txt)")
     for p in files:
@@ -463,10 +529,17 @@ def read_cycles(folders: IcbhiFolders) -> Cycles:
             raw["chest_location"].append(LOCATIONS.index(rec.location))
             raw["device"].append(DEVICES.index(rec.device))
     return Cycles(
-        ids=ids, recording=recording, annotation_file=ann_file, line=lines,
-        start=np.asarray(start, np.float64), end=np.asarray(end, np.float64), patient=np.asarray(patient, np.int64),
-        official_split=np.asarray(split, dtype=object), labels={k: np.asarray(v, np.int64) for k, v in raw.items()},
-        renamed={s: c for s, c in canonical.items() if s != c}, patient_diagnosis=diagnoses,
+        ids=ids,
+        recording=recording,
+        annotation_file=ann_file,
+        line=lines,
+        start=np.asarray(start, np.float64),
+        end=np.asarray(end, np.float64),
+        patient=np.asarray(patient, np.int64),
+        official_split=np.asarray(split, dtype=object),
+        labels={k: np.asarray(v, np.int64) for k, v in raw.items()},
+        renamed={s: c for s, c in canonical.items() if s != c},
+        patient_diagnosis=diagnoses,
     )
 
 
@@ -523,7 +596,9 @@ def find_audio(audio_dir: Path, recordings: list[str]) -> dict[str, Path]:
         elif len(found) == 1:
             out[name] = found[0]
         elif len(found) > 1:
-            raise DataError(f"{audio_dir}: several WAV files could be recording {name}: {', '.join(sorted(p.name for p in found))}")
+            raise DataError(
+                f"{audio_dir}: several WAV files could be recording {name}: {', '.join(sorted(p.name for p in found))}"
+            )
     return out
 
 
@@ -556,18 +631,33 @@ def cycle_features(wav: Path, spans: list[tuple[float, float, Path, int]], optio
 
 
 class IcbhiOptions(LoaderOptions):
-    path: str = Field(description="the ICBHI folder (annotations, wav and meta sub-folders, or all files in it); ~, $VAR and ${VAR} are expanded")
-    annotations_dir: str | None = Field(None, description="folder of <stem>.txt annotation files (default <path>/annotations, else <path>)")
+    path: str = Field(
+        description="the ICBHI folder (annotations, wav and meta sub-folders, or all files in it); ~, $VAR and ${VAR} are expanded"
+    )
+    annotations_dir: str | None = Field(
+        None, description="folder of <stem>.txt annotation files (default <path>/annotations, else <path>)"
+    )
     audio_dir: str | None = Field(None, description="folder of <stem>.wav files (default <path>/wav, else the annotation folder)")
-    meta_dir: str | None = Field(None, description="folder of official_split.txt, patient_diagnosis.txt, demographic_info.txt (default <path>/meta, else <path>)")
+    meta_dir: str | None = Field(
+        None,
+        description="folder of official_split.txt, patient_diagnosis.txt, demographic_info.txt (default <path>/meta, else <path>)",
+    )
     audio: Literal["required", "optional", "none"] = Field(
-        "required", description="required: a recording without a WAV file is an error; optional: its cycles are dropped (logged); none: annotations only, x = [start, end, duration]")
+        "required",
+        description="required: a recording without a WAV file is an error; optional: its cycles are dropped (logged); none: annotations only, x = [start, end, duration]",
+    )
     sample_rate: int = Field(16000, gt=0, description="audio is resampled to this rate (Hz) before cutting cycles")
     cycle_seconds: float = Field(8.0, gt=0.0, le=60.0, description="each cycle is cut or padded to this length (s)")
-    padding: Literal["repeat", "zero"] = Field("repeat", description="repeat: tile the cycle and fade out the last 1/16 s (patch-mix/Tri-MTL); zero: append zeros")
+    padding: Literal["repeat", "zero"] = Field(
+        "repeat", description="repeat: tile the cycle and fade out the last 1/16 s (patch-mix/Tri-MTL); zero: append zeros"
+    )
     num_mel_bins: int = Field(128, ge=4, description="mel bins of the Kaldi filterbanks (AST: 128)")
-    normalization: Literal["ast", "none"] = Field("ast", description="ast: (fbank + 4.2677393) / (2 · 4.5689974), AST's scaling; none: raw log-mel energies")
-    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share of each diagnosis' training cycles carved out as val, by patient")
+    normalization: Literal["ast", "none"] = Field(
+        "ast", description="ast: (fbank + 4.2677393) / (2 · 4.5689974), AST's scaling; none: raw log-mel energies"
+    )
+    val_fraction: float = Field(
+        0.1, ge=0.0, lt=1.0, description="share of each diagnosis' training cycles carved out as val, by patient"
+    )
     seed: int = Field(0, description="seed of the val carving")
     tasks: list[str] | None = Field(None, description=f"keep only these tasks (default all: {', '.join(TASK_NAMES)})")
 
@@ -618,8 +708,9 @@ class IcbhiLoader(Loader):
         return [t for t in all_tasks() if t.name in keep]
 
     def fingerprint(self, options: IcbhiOptions) -> str:
-        return source_fingerprint(self, options, _checksum(_folders(options), options.audio),
-                                  drop=("path", "annotations_dir", "audio_dir", "meta_dir"))
+        return source_fingerprint(
+            self, options, _checksum(_folders(options), options.audio), drop=("path", "annotations_dir", "audio_dir", "meta_dir")
+        )
 
     def build(self, options: IcbhiOptions, fingerprint: str) -> tuple[DatasetInfo, pa.Table]:
         t0 = time.perf_counter()
@@ -640,13 +731,20 @@ class IcbhiLoader(Loader):
             wavs = find_audio(folders.audio, recordings)
             missing = [r for r in recordings if r not in wavs]
             if missing and options.audio == "required":
-                raise DataError(f"{folders.audio}: no WAV file for {len(missing)} of {len(recordings)} annotated recordings "
-                                f"(e.g. {', '.join(missing[:5])}); set audio: optional to drop their cycles")
+                raise DataError(
+                    f"{folders.audio}: no WAV file for {len(missing)} of {len(recordings)} annotated recordings "
+                    f"(e.g. {', '.join(missing[:5])}); set audio: optional to drop their cycles"
+                )
             if missing:
                 keep = ~np.isin(np.asarray(cycles.recording, dtype=object), missing)
                 dropped = {"recordings": len(missing), "cycles": int((~keep).sum())}
-                log.warning("ICBHI: %d of %d recordings have no WAV file in %s; their %d cycles are dropped",
-                            len(missing), len(recordings), folders.audio, dropped["cycles"])
+                log.warning(
+                    "ICBHI: %d of %d recordings have no WAV file in %s; their %d cycles are dropped",
+                    len(missing),
+                    len(recordings),
+                    folders.audio,
+                    dropped["cycles"],
+                )
             if not keep.any():
                 raise DataError(f"{folders.audio}: none of the {len(recordings)} annotated recordings has a WAV file")
             frames = audio_mod.num_frames(int(round(options.cycle_seconds * options.sample_rate)), options.sample_rate)
@@ -664,12 +762,26 @@ class IcbhiLoader(Loader):
             extra.update(
                 feature_shape=[frames, options.num_mel_bins],
                 feature_layout="frames x mel bins, row-major (frame t, bin m at t * num_mel_bins + m)",
-                sample_rate=options.sample_rate, cycle_seconds=options.cycle_seconds, padding=options.padding,
-                fbank={"frame_length_ms": 25.0, "frame_shift_ms": 10.0, "window": "hanning", "preemphasis": 0.97,
-                       "dither": 0.0, "low_freq": 20.0, "high_freq": options.sample_rate / 2, "log": "natural"},
-                normalization=({"kind": "ast", "mean": audio_mod.AST_MEAN, "std": audio_mod.AST_STD,
-                                "formula": "(fbank - mean) / (2 * std)"} if options.normalization == "ast" else {"kind": "none"}),
-                fbank_backend=audio_mod.backend_name(), resample_backend=audio_mod.backend_name(),
+                sample_rate=options.sample_rate,
+                cycle_seconds=options.cycle_seconds,
+                padding=options.padding,
+                fbank={
+                    "frame_length_ms": 25.0,
+                    "frame_shift_ms": 10.0,
+                    "window": "hanning",
+                    "preemphasis": 0.97,
+                    "dither": 0.0,
+                    "low_freq": 20.0,
+                    "high_freq": options.sample_rate / 2,
+                    "log": "natural",
+                },
+                normalization=(
+                    {"kind": "ast", "mean": audio_mod.AST_MEAN, "std": audio_mod.AST_STD, "formula": "(fbank - mean) / (2 * std)"}
+                    if options.normalization == "ast"
+                    else {"kind": "none"}
+                ),
+                fbank_backend=audio_mod.backend_name(),
+                resample_backend=audio_mod.backend_name(),
                 audio_files={name: wavs[name].name for name in by_recording if wavs[name].stem != name},
             )
 
@@ -691,11 +803,16 @@ class IcbhiLoader(Loader):
                 "dropped": dropped,
                 "renamed_recordings": cycles.renamed,
                 "split_method": f"official train/test split per recording; val carved from train by patient "
-                                f"(patients with no test recording, per diagnosis, {options.val_fraction:g} of the cycles), seed {options.seed}",
+                f"(patients with no test recording, per diagnosis, {options.val_fraction:g} of the cycles), seed {options.seed}",
                 "splits": {
-                    s: {"cycles": int((split_kept == s).sum()),
+                    s: {
+                        "cycles": int((split_kept == s).sum()),
                         "patients": sorted(set(cycles.patient[rows][split_kept == s].tolist())),
-                        "lung_sound": {c: int(((split_kept == s) & (cycles.labels["lung_sound"][rows] == i)).sum()) for i, c in enumerate(LUNG_SOUNDS)}}
+                        "lung_sound": {
+                            c: int(((split_kept == s) & (cycles.labels["lung_sound"][rows] == i)).sum())
+                            for i, c in enumerate(LUNG_SOUNDS)
+                        },
+                    }
                     for s in ("train", "val", "test")
                 },
             },
@@ -707,6 +824,10 @@ class IcbhiLoader(Loader):
             "end": pa.array(cycles.end[rows].astype(np.float32), type=pa.float32()),
         }
         table = build_table(info, [cycles.ids[i] for i in rows], split_kept.tolist(), x, labels, extra_columns=extra_columns)
-        log.info("ICBHI: %d cycles (%s) built in %.1f s", len(rows), ", ".join(f"{k} {v['cycles']}" for k, v in info.extra["splits"].items()),
-                 time.perf_counter() - t0)
+        log.info(
+            "ICBHI: %d cycles (%s) built in %.1f s",
+            len(rows),
+            ", ".join(f"{k} {v['cycles']}" for k, v in info.extra["splits"].items()),
+            time.perf_counter() - t0,
+        )
         return info, table

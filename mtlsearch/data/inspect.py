@@ -21,13 +21,24 @@ def inspect_table(path: str) -> dict:
     for t in info.tasks:
         y = table.column(t.name).to_numpy()
         counts = {
-            s: {c: int(((split == s) & (y == i)).sum()) for i, c in enumerate(t.classes)} | {"missing": int(((split == s) & (y < 0)).sum())}
+            s: {c: int(((split == s) & (y == i)).sum()) for i, c in enumerate(t.classes)}
+            | {"missing": int(((split == s) & (y < 0)).sum())}
             for s in SPLITS
         }
         if t.kind == "binary":
             binary_positive += y == 1
-        tasks.append({"name": t.name, "title": t.title, "kind": t.kind, "role": t.role, "metric": t.metric, "classes": list(t.classes),
-                      "description": t.description, "counts": counts})
+        tasks.append(
+            {
+                "name": t.name,
+                "title": t.title,
+                "kind": t.kind,
+                "role": t.role,
+                "metric": t.metric,
+                "classes": list(t.classes),
+                "description": t.description,
+                "counts": counts,
+            }
+        )
     shape = info.extra.get("feature_shape")
     inputs = {info.input_column: f"float32[{info.input_dim}]" + (f" = {'x'.join(map(str, shape))}" if shape else "")}
     labels = {"id", "split", info.input_column, *info.task_names}

@@ -44,7 +44,9 @@ class Loader(ABC):
 
     def fingerprint(self, options: LoaderOptions) -> str:
         """A key of everything the canonical table depends on (loaders of files add the file checksum)."""
-        payload = json.dumps({"loader": self.name, "version": self.version, "options": options.model_dump(mode="json")}, sort_keys=True)
+        payload = json.dumps(
+            {"loader": self.name, "version": self.version, "options": options.model_dump(mode="json")}, sort_keys=True
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

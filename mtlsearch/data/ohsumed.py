@@ -114,7 +114,9 @@ class OhsumedArffOptions(LoaderOptions):
     path: str = Field(description="the MEKA/MULAN ARFF file (.arff or .arff.gz); ~, $VAR and ${VAR} are expanded")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of all documents carved out as the test split")
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share of the remaining documents carved out as the val split")
-    stratification_order: Literal[1, 2] = Field(1, description="1: iterative stratification on labels; 2: on labels and label pairs")
+    stratification_order: Literal[1, 2] = Field(
+        1, description="1: iterative stratification on labels; 2: on labels and label pairs"
+    )
     seed: int = Field(0, description="seed of the split")
 
 
@@ -143,7 +145,9 @@ class OhsumedArffLoader(Loader):
             if code in out:
                 raise DataError(f"{where}: category {code} is declared twice (attributes {out[code]} and {i})")
             if attr.type != "nominal" or set(attr.values) != {"0", "1"}:
-                raise DataError(f"{where}: label attribute {attr.name!r} must be declared {{0,1}}, found {attr.type} {attr.values or ''}")
+                raise DataError(
+                    f"{where}: label attribute {attr.name!r} must be declared {{0,1}}, found {attr.type} {attr.values or ''}"
+                )
             out[code] = i
         missing = [f"C{k:02d}" for k in range(1, NUM_CATEGORIES + 1) if f"C{k:02d}" not in out]
         if missing:
@@ -170,7 +174,9 @@ class OhsumedArffLoader(Loader):
         feature_cols = [i for i in range(header.num_attributes) if i not in label_set]
         for i in feature_cols:
             if header.attributes[i].type != "numeric":
-                raise DataError(f"{path}: feature attribute {header.attributes[i].name!r} (index {i}) is {header.attributes[i].type}; only numeric features are supported")
+                raise DataError(
+                    f"{path}: feature attribute {header.attributes[i].name!r} (index {i}) is {header.attributes[i].type}; only numeric features are supported"
+                )
         if not feature_cols:
             raise DataError(f"{path}: no feature attributes besides the {len(label_set)} labels")
 
@@ -182,8 +188,13 @@ class OhsumedArffLoader(Loader):
             y[:, k] = declared[raw[:, k]]
         x = data.dense(feature_cols, dtype=np.float32)
 
-        split = stratified_splits(y, val_fraction=options.val_fraction, test_fraction=options.test_fraction,
-                                  seed=options.seed, order=options.stratification_order)
+        split = stratified_splits(
+            y,
+            val_fraction=options.val_fraction,
+            test_fraction=options.test_fraction,
+            seed=options.seed,
+            order=options.stratification_order,
+        )
         info = DatasetInfo(
             name=_dataset_name(path.name.split(".")[0]),
             tasks=tuple(tasks),
@@ -208,9 +219,13 @@ class OhsumedArffLoader(Loader):
 
 
 class OhsumedFoldersOptions(TextSourceOptions):
-    path: str = Field(description="a folder or .tar(.gz) archive in Joachims' layout {training,test}/Cxx/<docid>; ~, $VAR and ${VAR} are expanded")
+    path: str = Field(
+        description="a folder or .tar(.gz) archive in Joachims' layout {training,test}/Cxx/<docid>; ~, $VAR and ${VAR} are expanded"
+    )
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share of the training documents carved out as the val split")
-    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="only for a layout with no training/test folders: share carved out as test")
+    test_fraction: float = Field(
+        0.2, gt=0.0, lt=1.0, description="only for a layout with no training/test folders: share carved out as test"
+    )
 
 
 def _document_text(content: bytes, where: str) -> str:
@@ -219,10 +234,14 @@ def _document_text(content: bytes, where: str) -> str:
         text = content.decode("utf-8")
     except UnicodeDecodeError as e:
         line = content[: e.start].count(b"\n") + 1
-        raise DataError(f"{where}:{line}: not a UTF-8 text file (byte {content[e.start:e.start + 1]!r} at offset {e.start} "
-                        f"is not UTF-8; a corrupt or binary file?)") from None
+        raise DataError(
+            f"{where}:{line}: not a UTF-8 text file (byte {content[e.start : e.start + 1]!r} at offset {e.start} "
+            f"is not UTF-8; a corrupt or binary file?)"
+        ) from None
     if not text.strip():
-        raise DataError(f"{where}: the document is empty" + (" (only whitespace)" if text else "") + " (a truncated or corrupt source?)")
+        raise DataError(
+            f"{where}: the document is empty" + (" (only whitespace)" if text else "") + " (a truncated or corrupt source?)"
+        )
     return text
 
 
@@ -253,8 +272,10 @@ def read_joachims(path: Path) -> tuple[list[str], list[str], list[str], list[set
         roots.add(root)
         with_split.add(bool(split))
         if len(roots) > 1 or len(with_split) > 1:
-            raise DataError(f"{path}: more than one OHSUMED layout in the source (document folders under {sorted('/'.join(r) or '.' for r in roots)}, "
-                            f"{'with and without' if len(with_split) > 1 else 'all'} training/test folders)")
+            raise DataError(
+                f"{path}: more than one OHSUMED layout in the source (document folders under {sorted('/'.join(r) or '.' for r in roots)}, "
+                f"{'with and without' if len(with_split) > 1 else 'all'} training/test folders)"
+            )
         doc_id = parts[-1]
         text = _document_text(content, where)
         seen = docs.get(doc_id)
@@ -264,7 +285,9 @@ def read_joachims(path: Path) -> tuple[list[str], list[str], list[str], list[set
         if seen["split"] != split:
             raise DataError(f"{where}: document {doc_id} is in both the training and the test split (also {seen['where']})")
         if seen["text"].strip() != text.strip():
-            raise DataError(f"{where}: document {doc_id} differs from its copy {seen['where']} (a document under several categories must be the same file)")
+            raise DataError(
+                f"{where}: document {doc_id} differs from its copy {seen['where']} (a document under several categories must be the same file)"
+            )
         seen["labels"].add(code)
     if not docs:
         raise DataError(f"{path}: no documents in Joachims' layout {{training,test}}/Cxx/<docid> (nor Cxx/<docid>)")
@@ -272,7 +295,13 @@ def read_joachims(path: Path) -> tuple[list[str], list[str], list[str], list[set
     has_split = with_split == {True}
     if has_split and not any(docs[d]["split"] == "train" for d in order):
         raise DataError(f"{path}: no documents under training/")
-    return order, [docs[d]["split"] for d in order], [docs[d]["text"] for d in order], [docs[d]["labels"] for d in order], has_split
+    return (
+        order,
+        [docs[d]["split"] for d in order],
+        [docs[d]["text"] for d in order],
+        [docs[d]["labels"] for d in order],
+        has_split,
+    )
 
 
 @register
@@ -298,14 +327,30 @@ class OhsumedFoldersLoader(Loader):
         if has_split:
             split[official == "test"] = "test"
             train = np.flatnonzero(official == "train")
-            split[train] = stratified_splits(y[train], val_fraction=options.val_fraction, test_fraction=None,
-                                             seed=options.seed, order=options.stratification_order)
+            split[train] = stratified_splits(
+                y[train],
+                val_fraction=options.val_fraction,
+                test_fraction=None,
+                seed=options.seed,
+                order=options.stratification_order,
+            )
         else:
-            split[:] = stratified_splits(y, val_fraction=options.val_fraction, test_fraction=options.test_fraction,
-                                         seed=options.seed, order=options.stratification_order)
+            split[:] = stratified_splits(
+                y,
+                val_fraction=options.val_fraction,
+                test_fraction=options.test_fraction,
+                seed=options.seed,
+                order=options.stratification_order,
+            )
 
-        x, vocabulary = bag_of_words_features(texts, split == "train", vocab_size=options.vocab_size, weighting=options.weighting,
-                                              stop_words=options.stop_words, where=path)
+        x, vocabulary = bag_of_words_features(
+            texts,
+            split == "train",
+            vocab_size=options.vocab_size,
+            weighting=options.weighting,
+            stop_words=options.stop_words,
+            where=path,
+        )
 
         source_name = strip_archive_suffix(path.name)
         info = DatasetInfo(
@@ -325,7 +370,7 @@ class OhsumedFoldersLoader(Loader):
                 "splits": _split_summary(split, y, tasks),
             },
         )
-        table = build_table(info, ids, split.tolist(), x, _labels_dict(tasks, y),
-                            extra_columns={"text": pa.array(texts, type=pa.string())})
+        table = build_table(
+            info, ids, split.tolist(), x, _labels_dict(tasks, y), extra_columns={"text": pa.array(texts, type=pa.string())}
+        )
         return info, table
-

@@ -258,8 +258,10 @@ def _read_csv_rows(path: Path, required: tuple[str, ...], what: str):
     index = {h: i for i, h in reversed(list(enumerate(header)))}
     missing = [c for c in required if c not in index]
     if missing:
-        raise DataError(f"{path}:1: the {what} CSV lacks the required column{'s' if len(missing) > 1 else ''} "
-                        f"{', '.join(repr(c) for c in missing)} (header: {', '.join(header)})")
+        raise DataError(
+            f"{path}:1: the {what} CSV lacks the required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(c) for c in missing)} (header: {', '.join(header)})"
+        )
 
     def rows():
         line = reader.line_num + 1
@@ -297,16 +299,18 @@ def read_reports_csv(path: Path) -> list[Report]:
         if uid in lines:
             raise DataError(f"{path}:{line}: uid {uid!r} repeats the report of line {lines[uid]}")
         lines[uid] = line
-        reports.append(Report(
-            uid=uid,
-            terms=_terms(get(row, "Problems").split(";")),
-            findings=get(row, "findings"),
-            impression=get(row, "impression"),
-            indication=get(row, "indication"),
-            comparison=get(row, "comparison"),
-            exam=get(row, "image"),
-            where=f"{path}:{line}",
-        ))
+        reports.append(
+            Report(
+                uid=uid,
+                terms=_terms(get(row, "Problems").split(";")),
+                findings=get(row, "findings"),
+                impression=get(row, "impression"),
+                indication=get(row, "indication"),
+                comparison=get(row, "comparison"),
+                exam=get(row, "image"),
+                where=f"{path}:{line}",
+            )
+        )
     if not reports:
         raise DataError(f"{path}: no reports after the header line")
     return reports
@@ -349,8 +353,8 @@ def parse_report_xml(content: bytes, where: str, fallback_id: str) -> Report:
         el = root.find(f".//{tag}")
         if el is not None and el.get("id", "").strip():
             uid = el.get("id").strip()
-            if strip and uid.startswith(strip) and uid[len(strip):].isdigit():
-                uid = uid[len(strip):]
+            if strip and uid.startswith(strip) and uid[len(strip) :].isdigit():
+                uid = uid[len(strip) :]
             break
     sections: dict[str, str] = {}
     for el in root.iter("AbstractText"):
@@ -434,22 +438,37 @@ def task_name(term: str, taken: set[str]) -> str:
 def top_terms(source: OpenISource, top_k: int) -> list[Term]:
     ranked = rank_terms(source.kept)
     if top_k > len(ranked):
-        raise DataError(f"{source.path}: top_k is {top_k} but the {len(source.kept)} kept reports carry only {len(ranked)} distinct "
-                        f"terms besides {NORMAL!r} and {NO_INDEXING!r}")
+        raise DataError(
+            f"{source.path}: top_k is {top_k} but the {len(source.kept)} kept reports carry only {len(ranked)} distinct "
+            f"terms besides {NORMAL!r} and {NO_INDEXING!r}"
+        )
     taken: set[str] = set()
     return [Term(task_name(t, taken), t, c) for t, c in ranked[:top_k]]
 
 
 def projection_task() -> TaskInfo:
     """The optional ``projection`` metadata task (see the module doc)."""
-    return TaskInfo(PROJECTION_TASK, "multiclass", PROJECTION_CLASSES, title="projection", role="auxiliary", metric="accuracy",
-                    description="The views (frontal, lateral or both) of the chest X-ray exam the report describes.")
+    return TaskInfo(
+        PROJECTION_TASK,
+        "multiclass",
+        PROJECTION_CLASSES,
+        title="projection",
+        role="auxiliary",
+        metric="accuracy",
+        description="The views (frontal, lateral or both) of the chest X-ray exam the report describes.",
+    )
 
 
 def term_tasks(terms: list[Term]) -> list[TaskInfo]:
     return [
-        TaskInfo(t.name, "binary", ("negative", "positive"), title=t.term, metric="f1",
-                 description=f"The chest X-ray report is indexed with the MeSH heading '{t.term}' (Open-I manual annotation).")
+        TaskInfo(
+            t.name,
+            "binary",
+            ("negative", "positive"),
+            title=t.term,
+            metric="f1",
+            description=f"The chest X-ray report is indexed with the MeSH heading '{t.term}' (Open-I manual annotation).",
+        )
         for t in terms
     ]
 
@@ -458,22 +477,41 @@ def term_tasks(terms: list[Term]) -> list[TaskInfo]:
 
 
 class _OpenIOptions(TextSourceOptions):
-    projections_path: str | None = Field(None, description=f"Indiana projections CSV (uid, filename, projection); default: {PROJECTIONS_FILE} next to the source, if present")
-    top_k: int = Field(DEFAULT_TOP_K, ge=1, description="tasks: the top_k MeSH headings carried by the most kept reports ('normal' and 'No Indexing' are never tasks)")
+    projections_path: str | None = Field(
+        None,
+        description=f"Indiana projections CSV (uid, filename, projection); default: {PROJECTIONS_FILE} next to the source, if present",
+    )
+    top_k: int = Field(
+        DEFAULT_TOP_K,
+        ge=1,
+        description="tasks: the top_k MeSH headings carried by the most kept reports ('normal' and 'No Indexing' are never tasks)",
+    )
     no_indexing: Literal["missing", "drop", "negative"] = Field(
-        "missing", description="reports with no term but 'No Indexing': labels -1 (missing), left out, or all 0 like a normal report")
-    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of all kept reports carved out as the test split (MTLV: 0.2)")
-    val_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="share of the remaining reports carved out as the val split (MTLV: 0.15)")
+        "missing",
+        description="reports with no term but 'No Indexing': labels -1 (missing), left out, or all 0 like a normal report",
+    )
+    test_fraction: float = Field(
+        0.2, gt=0.0, lt=1.0, description="share of all kept reports carved out as the test split (MTLV: 0.2)"
+    )
+    val_fraction: float = Field(
+        0.15, gt=0.0, lt=1.0, description="share of the remaining reports carved out as the val split (MTLV: 0.15)"
+    )
     metadata_tasks: list[Literal["projection"]] = Field(
-        default_factory=list, description="metadata tasks to add (role auxiliary, not in Δm): projection = the exam's views (needs the projections CSV)")
+        default_factory=list,
+        description="metadata tasks to add (role auxiliary, not in Δm): projection = the exam's views (needs the projections CSV)",
+    )
 
 
 class OpenICsvOptions(_OpenIOptions):
-    path: str = Field(description="the Indiana reports CSV (uid, MeSH, Problems, image, indication, comparison, findings, impression); ~, $VAR and ${VAR} are expanded")
+    path: str = Field(
+        description="the Indiana reports CSV (uid, MeSH, Problems, image, indication, comparison, findings, impression); ~, $VAR and ${VAR} are expanded"
+    )
 
 
 class OpenIXmlOptions(_OpenIOptions):
-    path: str = Field(description="a folder or .tar(.gz) archive of NLM Open-I XML reports (ecgen-radiology/<n>.xml); ~, $VAR and ${VAR} are expanded")
+    path: str = Field(
+        description="a folder or .tar(.gz) archive of NLM Open-I XML reports (ecgen-radiology/<n>.xml); ~, $VAR and ${VAR} are expanded"
+    )
 
 
 _CACHE: dict[tuple, OpenISource] = {}
@@ -534,8 +572,10 @@ class _OpenILoader(Loader):
         projections = read_projections(proj_path) if proj_path else {}
         meta_tasks = self._metadata_tasks(options)
         if meta_tasks and proj_path is None:
-            raise DataError(f"{path}: the {PROJECTION_TASK!r} metadata task needs the projections CSV "
-                            f"(projections_path, or {PROJECTIONS_FILE} next to the reports)")
+            raise DataError(
+                f"{path}: the {PROJECTION_TASK!r} metadata task needs the projections CSV "
+                f"(projections_path, or {PROJECTIONS_FILE} next to the reports)"
+            )
 
         keys = [t.term.casefold() for t in terms]
         rows = [(r, text) for r, text in zip(src.kept, src.texts)]
@@ -543,7 +583,9 @@ class _OpenILoader(Loader):
         if options.no_indexing == "drop":
             rows = [(r, text) for r, text in rows if not r.unindexed]
             if not rows:
-                raise DataError(f"{path}: every kept report is unindexed ({NO_INDEXING!r}); nothing is left with no_indexing: drop")
+                raise DataError(
+                    f"{path}: every kept report is unindexed ({NO_INDEXING!r}); nothing is left with no_indexing: drop"
+                )
         y = np.zeros((len(rows), len(terms)), dtype=np.int64)
         for i, (r, _) in enumerate(rows):
             if r.unindexed and options.no_indexing == "missing":
@@ -551,11 +593,22 @@ class _OpenILoader(Loader):
                 continue
             have = {t.casefold() for t in r.label_terms}
             y[i] = [k in have for k in keys]
-        split = stratified_splits(y, val_fraction=options.val_fraction, test_fraction=options.test_fraction,
-                                  seed=options.seed, order=options.stratification_order)
+        split = stratified_splits(
+            y,
+            val_fraction=options.val_fraction,
+            test_fraction=options.test_fraction,
+            seed=options.seed,
+            order=options.stratification_order,
+        )
         texts = [text for _, text in rows]
-        x, vocabulary = bag_of_words_features(texts, split == "train", vocab_size=options.vocab_size, weighting=options.weighting,
-                                              stop_words=options.stop_words, where=path)
+        x, vocabulary = bag_of_words_features(
+            texts,
+            split == "train",
+            vocab_size=options.vocab_size,
+            weighting=options.weighting,
+            stop_words=options.stop_words,
+            where=path,
+        )
 
         def images(r: Report) -> list[str]:
             return list(r.images) or projections.get(r.uid, ([], set()))[0]
@@ -571,7 +624,9 @@ class _OpenILoader(Loader):
         labels = {t.name: y[:, k] for k, t in enumerate(tasks)}
         if meta_tasks:
             views = extra_columns["projections"]
-            labels[PROJECTION_TASK] = np.array([PROJECTION_CLASSES.index(v) if v in PROJECTION_CLASSES else -1 for v in views], dtype=np.int64)
+            labels[PROJECTION_TASK] = np.array(
+                [PROJECTION_CLASSES.index(v) if v in PROJECTION_CLASSES else -1 for v in views], dtype=np.int64
+            )
         info = DatasetInfo(
             name="openi",
             tasks=tuple(tasks + meta_tasks),
@@ -587,8 +642,8 @@ class _OpenILoader(Loader):
                 "vocabulary": vocabulary,
                 "weighting": options.weighting,
                 "label_rule": "MeSH major headings (the part before the first '/'), merged case-insensitively; the top_k carried by the most "
-                              "kept reports are tasks; 'normal' is no task (a normal report has every label 0); "
-                              f"unindexed reports ('No Indexing'): {options.no_indexing}",
+                "kept reports are tasks; 'normal' is no task (a normal report has every label 0); "
+                f"unindexed reports ('No Indexing'): {options.no_indexing}",
                 "terms": [{"name": t.name, "term": t.term, "count": t.count} for t in terms],
                 "distinct_terms": len(rank_terms(src.kept)),
                 "reports": {
@@ -602,13 +657,22 @@ class _OpenILoader(Loader):
                 },
                 "split_method": f"train/val/test carved by iterative stratification (order {options.stratification_order}), seed {options.seed}",
                 "splits": {
-                    s: {"size": int((split == s).sum()), "positives": {t.name: int((y[split == s, k] == 1).sum()) for k, t in enumerate(tasks)}}
+                    s: {
+                        "size": int((split == s).sum()),
+                        "positives": {t.name: int((y[split == s, k] == 1).sum()) for k, t in enumerate(tasks)},
+                    }
                     for s in ("train", "val", "test")
                 },
             },
         )
-        table = build_table(info, [r.uid for r, _ in rows], split.tolist(), x, labels,
-                            extra_columns={k: pa.array(v, type=pa.string()) for k, v in extra_columns.items()})
+        table = build_table(
+            info,
+            [r.uid for r, _ in rows],
+            split.tolist(),
+            x,
+            labels,
+            extra_columns={k: pa.array(v, type=pa.string()) for k, v in extra_columns.items()},
+        )
         return info, table
 
 
@@ -636,4 +700,3 @@ class OpenIXmlLoader(_OpenILoader):
 
     def _read(self, path: Path) -> list[Report]:
         return read_reports_xml(path)
-

@@ -97,8 +97,10 @@ def _missing_message(path: str, expanded: str, what: str) -> str:
     root = data_root()
     if relative_to_root(Path(expanded), root) is not None:
         where = f"${DATA_ENV}" if os.environ.get(DATA_ENV) else f"the default data folder (${DATA_ENV} is unset)"
-        msg += (f"; no public source is catalogued for it: put it at {expanded} under {where} {root}, "
-                f"or set ${DATA_ENV} to a folder laid out like ohsumed/, openi/, icbhi/ that holds it")
+        msg += (
+            f"; no public source is catalogued for it: put it at {expanded} under {where} {root}, "
+            f"or set ${DATA_ENV} to a folder laid out like ohsumed/, openi/, icbhi/ that holds it"
+        )
     return msg
 
 
@@ -132,7 +134,9 @@ def source_fingerprint(loader, options, checksum: str | dict, drop: Iterable[str
     opts = options.model_dump(mode="json")
     for key in (*drop, "sha256"):  # the content checksum is in the fingerprint already
         opts.pop(key, None)
-    payload = json.dumps({"loader": loader.name, "version": loader.version, "options": opts, "source_sha256": checksum}, sort_keys=True)
+    payload = json.dumps(
+        {"loader": loader.name, "version": loader.version, "options": opts, "source_sha256": checksum}, sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -214,7 +218,7 @@ class _CountingReader:
         start = self.pos - len(self.tail)
         if offset < start:
             return None
-        return bytes(self.tail[offset - start: offset - start + _TAR_BLOCK])
+        return bytes(self.tail[offset - start : offset - start + _TAR_BLOCK])
 
     def drain(self) -> None:
         """Read to the end of the stream: a compressed stream checks its end-of-stream marker (and checksum) there."""
@@ -244,9 +248,16 @@ def _iter_archive(path: Path) -> Iterator[tuple[tuple[str, ...], bytes]]:
                 # tarfile ends its iteration quietly at a missing, short or garbled header after the first member
                 block = reader.block_at(end)
                 if block is not None and block != bytes(_TAR_BLOCK):
-                    raise _Truncated(f"no end-of-archive block after the member ending at byte {end} of the tar data: "
-                                     + ("the data stop there" if not block else
-                                        f"{len(block)} bytes of a header" if len(block) < _TAR_BLOCK else "an unreadable header"))
+                    raise _Truncated(
+                        f"no end-of-archive block after the member ending at byte {end} of the tar data: "
+                        + (
+                            "the data stop there"
+                            if not block
+                            else f"{len(block)} bytes of a header"
+                            if len(block) < _TAR_BLOCK
+                            else "an unreadable header"
+                        )
+                    )
                 reader.drain()
             finally:
                 if stream is not raw:
@@ -305,8 +316,9 @@ def english_stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS)
 
 
-def bag_of_words_features(texts: list[str], train: np.ndarray, *, vocab_size: int, weighting: str, stop_words: bool,
-                          where: object) -> tuple[np.ndarray, list[str]]:
+def bag_of_words_features(
+    texts: list[str], train: np.ndarray, *, vocab_size: int, weighting: str, stop_words: bool, where: object
+) -> tuple[np.ndarray, list[str]]:
     """Bag-of-words vectors of ``texts`` over the ``vocab_size`` terms found in the most *training* documents.
 
     ``train`` is a boolean mask (or index array) of the training rows: the
@@ -315,7 +327,9 @@ def bag_of_words_features(texts: list[str], train: np.ndarray, *, vocab_size: in
     """
     tokens = [tokenize(t) for t in texts]
     train_rows = np.flatnonzero(train) if np.asarray(train).dtype == bool else np.asarray(train)
-    vocabulary = build_vocabulary([tokens[i] for i in train_rows], vocab_size, english_stop_words() if stop_words else frozenset())
+    vocabulary = build_vocabulary(
+        [tokens[i] for i in train_rows], vocab_size, english_stop_words() if stop_words else frozenset()
+    )
     if not vocabulary:
         raise DataError(f"{where}: the training documents have no word tokens")
     return bag_of_words(tokens, vocabulary, weighting), vocabulary
@@ -325,12 +339,19 @@ class TextSourceOptions(LoaderOptions):
     """Bag-of-words and split settings shared by the text loaders (OHSUMED folders, Open-I)."""
 
     vocab_size: int = Field(2000, ge=1, description="bag-of-words terms: those found in the most training documents")
-    weighting: Literal["log1p", "count", "binary"] = Field("log1p", description="feature value of a term: log(1+count), its count, or 1 if present")
+    weighting: Literal["log1p", "count", "binary"] = Field(
+        "log1p", description="feature value of a term: log(1+count), its count, or 1 if present"
+    )
     stop_words: bool = Field(True, description="leave English stop words (scikit-learn's list) out of the vocabulary")
-    stratification_order: Literal[1, 2] = Field(1, description="1: iterative stratification on labels; 2: on labels and label pairs")
+    stratification_order: Literal[1, 2] = Field(
+        1, description="1: iterative stratification on labels; 2: on labels and label pairs"
+    )
     seed: int = Field(0, description="seed of the split")
-    sha256: str | None = Field(None, description="expected sha256 of the file at path (a download is kept only if it matches); "
-                                                 "the same as a '#sha256=<hex>' suffix on path")
+    sha256: str | None = Field(
+        None,
+        description="expected sha256 of the file at path (a download is kept only if it matches); "
+        "the same as a '#sha256=<hex>' suffix on path",
+    )
 
     @model_validator(mode="after")
     def _sha256_on_path(self) -> "TextSourceOptions":

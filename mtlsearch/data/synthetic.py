@@ -132,9 +132,7 @@ class SyntheticLoader(Loader):
         split[order[n_val : n_val + n_test]] = "test"
         split[order[n_val + n_test :]] = "train"
 
-        planted = tuple(
-            tuple(t.name for t, gi in zip(tasks, group_of) if gi == g) for g in range(o.num_groups)
-        )
+        planted = tuple(tuple(t.name for t, gi in zip(tasks, group_of) if gi == g) for g in range(o.num_groups))
         info = DatasetInfo(
             name=f"synthetic-T{o.num_tasks}-G{o.num_groups}-seed{o.seed}",
             tasks=tuple(tasks),

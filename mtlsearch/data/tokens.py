@@ -31,8 +31,16 @@ from mtlsearch.data.canonical import SPLITS, read_info
 from mtlsearch.errors import DataError
 
 TEXT_COLUMN = "text"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
-                   "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+    "merges.txt",
+    "vocab.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+)
 _BATCH = 1024
 
 
@@ -71,8 +79,9 @@ def tokenize_texts(texts: list[str], encoder: str | None, max_length: int) -> np
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out = np.full((len(texts), max_length + 1), pad, dtype=np.int32)
     for start in range(0, len(texts), _BATCH):
-        ids = tokenizer(texts[start : start + _BATCH], truncation=True, max_length=max_length,
-                        add_special_tokens=True)["input_ids"]
+        ids = tokenizer(texts[start : start + _BATCH], truncation=True, max_length=max_length, add_special_tokens=True)[
+            "input_ids"
+        ]
         for i, row in enumerate(ids, start):
             out[i, 0] = len(row)
             out[i, 1 : 1 + len(row)] = row
@@ -94,7 +103,8 @@ def ensure_tokens(dataset_path: str | os.PathLike, encoder: str | None, max_leng
         raise DataError(
             f"dataset {info.name!r} ({dataset_path}) keeps no raw text (no '{TEXT_COLUMN}' column), so a 'text' encoder "
             f"cannot read it; use a loader that keeps text (ohsumed_folders, openi_csv, openi_xml) or an 'mlp' encoder "
-            f"on its features")
+            f"on its features"
+        )
     table = pq.read_table(str(dataset_path), columns=["split", TEXT_COLUMN])
     texts = [t or "" for t in table.column(TEXT_COLUMN).to_pylist()]
     tokens = tokenize_texts(texts, encoder, max_length)

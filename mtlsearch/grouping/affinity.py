@@ -228,8 +228,9 @@ def _per_task_grads(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, targets:
 IMPLS = ("auto", "func", "func-block", "mlp", "mlp-gram", "mlp-weight")
 
 
-def lookahead_affinity(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, targets: tuple, lr: float,
-                       impl: str = "auto") -> torch.Tensor:
+def lookahead_affinity(
+    model: nn.Module, loss_fn: LossFn, x: torch.Tensor, targets: tuple, lr: float, impl: str = "auto"
+) -> torch.Tensor:
     """TAG lookahead affinity of one batch, batched: ``(T, T)``, ``[i, j] = Z_{i→j}``.
 
     ``Z_{i→j} = 1 − L_j(θ_s − η ∇_{θ_s} L_i) / L_j(θ_s)`` (Fifty et al. 2021, eq. 3),
@@ -273,8 +274,9 @@ def _is_plain_mlp(enc: nn.Module) -> bool:
     return len(kinds) > 0 and kinds == [nn.Linear, nn.ReLU] * (len(kinds) // 2)
 
 
-def _mlp_lookahead(model: nn.Module, enc: MLPEncoder, loss_fn: LossFn, x: torch.Tensor, targets: tuple, lr: float,
-                   gram: bool | None = None) -> torch.Tensor:
+def _mlp_lookahead(
+    model: nn.Module, enc: MLPEncoder, loss_fn: LossFn, x: torch.Tensor, targets: tuple, lr: float, gram: bool | None = None
+) -> torch.Tensor:
     """:func:`lookahead_affinity` for an MLP encoder, batched by hand over the T tasks (same numbers).
 
     Layers ``z_l = a_{l−1} W_lᵀ + b_l``, ``a_l = relu(z_l)`` (dropout is off in
@@ -305,27 +307,27 @@ def _mlp_lookahead(model: nn.Module, enc: MLPEncoder, loss_fn: LossFn, x: torch.
     # back-propagate the T errors together; δ_l lives as (B, T, out) in memory: one matrix product per layer
     deltas: list[torch.Tensor] = []
     delta = cot.transpose(0, 1)  # (B, T, H_L), contiguous
-    for l in range(len(linears) - 1, -1, -1):
-        delta.mul_(masks[l].unsqueeze(1))
+    for layer in range(len(linears) - 1, -1, -1):
+        delta.mul_(masks[layer].unsqueeze(1))
         deltas.insert(0, delta)
-        if l > 0:
-            delta = (delta.reshape(b * t, -1) @ linears[l].weight).view(b, t, -1)
+        if layer > 0:
+            delta = (delta.reshape(b * t, -1) @ linears[layer].weight).view(b, t, -1)
     # the T lookahead forwards; a_la: the layer's lookahead input as a (T, B, in) view
     a_la = None
-    for l, lin in enumerate(linears):
+    for layer, lin in enumerate(linears):
         out_f, in_f = lin.weight.shape
-        d = deltas[l]  # (B, T, out)
-        use_gram = (b < 2 * in_f if l == 0 else b * (in_f + out_f) < in_f * out_f) if gram is None else gram
-        if use_gram and l == 0:  # z_1 − η (x xᵀ + 1) δ_1: one (B, B) × (B, T·out) product
+        d = deltas[layer]  # (B, T, out)
+        use_gram = (b < 2 * in_f if layer == 0 else b * (in_f + out_f) < in_f * out_f) if gram is None else gram
+        if use_gram and layer == 0:  # z_1 − η (x xᵀ + 1) δ_1: one (B, B) × (B, T·out) product
             k = torch.addmm(torch.ones(b, b, dtype=x.dtype, device=x.device), x, x.T, beta=-lr, alpha=-lr)
             z = (k @ d.reshape(b, t * out_f)).view(b, t, out_f).add_(pre[0].unsqueeze(1)).transpose(0, 1)
         elif use_gram:  # a' Wᵀ + b − η (a' aᵀ + 1) δ
-            k = torch.matmul(a_la, inputs[l].T).add_(1.0)  # (T, B, B)
+            k = torch.matmul(a_la, inputs[layer].T).add_(1.0)  # (T, B, B)
             z = torch.baddbmm(torch.matmul(a_la, lin.weight.T).add_(lin.bias), k, d.transpose(0, 1), alpha=-lr)
         else:  # a' (W − η δᵀ a)ᵀ + (b − η 1ᵀ δ)
-            w_la = (d.reshape(b, t * out_f).T @ inputs[l]).view(t, out_f, in_f).mul_(-lr).add_(lin.weight)
+            w_la = (d.reshape(b, t * out_f).T @ inputs[layer]).view(t, out_f, in_f).mul_(-lr).add_(lin.weight)
             b_la = torch.add(lin.bias, d.sum(dim=0), alpha=-lr)  # (T, out)
-            if l == 0:  # a' = x for every task: one (B, in) × (in, T·out) product
+            if layer == 0:  # a' = x for every task: one (B, in) × (in, T·out) product
                 z = (x @ w_la.view(t * out_f, in_f).T).view(b, t, out_f).add_(b_la).transpose(0, 1)
             else:
                 z = torch.bmm(a_la, w_la.transpose(1, 2)).add_(b_la.unsqueeze(1))
@@ -384,9 +386,15 @@ class AffinityResult:
     reliability: dict = field(default_factory=dict)  # mtlsearch.grouping.reliability.Calibration.report
 
 
-def compute_affinity(job: TrainJob, kind: str = "lookahead", every_steps: int = 10, epochs: int = 1,
-                     lookahead_lr: float | None = None, ks: Sequence[int] | None = None,
-                     calibrate: bool = False) -> AffinityResult:
+def compute_affinity(
+    job: TrainJob,
+    kind: str = "lookahead",
+    every_steps: int = 10,
+    epochs: int = 1,
+    lookahead_lr: float | None = None,
+    ks: Sequence[int] | None = None,
+    calibrate: bool = False,
+) -> AffinityResult:
     """Train all of ``job``'s tasks on one shared encoder (MTL plan) for ``epochs`` epochs (``calibrate``: at most),
     measuring the affinity.
 
@@ -445,5 +453,11 @@ def compute_affinity(job: TrainJob, kind: str = "lookahead", every_steps: int = 
         matrix = np.zeros((t, t))
     else:
         matrix = calibration.matrix(measurements)[0]
-    return AffinityResult(kind, [tk.name for tk in trainer.tasks], matrix, len(measurements), time.perf_counter() - t0,
-                          calibration.report(measurements, epochs))
+    return AffinityResult(
+        kind,
+        [tk.name for tk in trainer.tasks],
+        matrix,
+        len(measurements),
+        time.perf_counter() - t0,
+        calibration.report(measurements, epochs),
+    )

@@ -75,8 +75,9 @@ def embed_texts(texts: list[str], encoder: str | None = None, max_length: int = 
     rows: list[np.ndarray] = []
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
-            batch = tokenizer(texts[start : start + batch_size], padding=True, truncation=True,
-                              max_length=max_length, return_tensors="pt")
+            batch = tokenizer(
+                texts[start : start + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            )
             hidden = model(**batch).last_hidden_state  # (b, tokens, d)
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)

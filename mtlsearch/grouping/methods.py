@@ -97,7 +97,9 @@ class GroupingMethod(ABC):
         """Write the artifact's PNG (elbow curve or affinity heatmap) to ``path``."""
 
     def artifact_id(self, inputs: GroupingInputs) -> str:
-        payload = json.dumps({"dataset": inputs.info.fingerprint, "method": self.name, "settings": self.settings(inputs)}, sort_keys=True)
+        payload = json.dumps(
+            {"dataset": inputs.info.fingerprint, "method": self.name, "settings": self.settings(inputs)}, sort_keys=True
+        )
         return f"{self.name}-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
 
 
@@ -149,15 +151,19 @@ class EmbeddingClustering(GroupingMethod):
         emb = embed_texts(self.texts(inputs), encoder=resolve_encoder(cfg.encoder), max_length=cfg.max_length)
         k_max = min(cfg.k_max, len(inputs.task_names))
         curve = elbow_curve(emb, 1, k_max, metric=cfg.metric, seed=inputs.spec.seed)
-        meta = {"elbow": {"ks": list(curve.ks), "losses": [float(x) for x in curve.losses], "suggested_k": int(curve.suggested_k)},
-                "seconds": time.perf_counter() - t0}
+        meta = {
+            "elbow": {"ks": list(curve.ks), "losses": [float(x) for x in curve.losses], "suggested_k": int(curve.suggested_k)},
+            "seconds": time.perf_counter() - t0,
+        }
         return emb, meta
 
     def select(self, artifact: Artifact, k: int, overlapping: bool, seed: int) -> tuple[list[list[str]], dict]:
         from mtlsearch.grouping.embedding import cluster_tasks, groups_from_labels
 
         if overlapping:
-            raise MtlsearchError("overlapping groups come from an affinity matrix (affinity, gradient_cosine), not from k-medoids")
+            raise MtlsearchError(
+                "overlapping groups come from an affinity matrix (affinity, gradient_cosine), not from k-medoids"
+            )
         metric = artifact.meta["settings"]["metric"]
         clustering = cluster_tasks(artifact.matrix, k, metric=metric, seed=seed)
         medoids = [artifact.task_names[i] for i in clustering.medoids]
@@ -168,8 +174,11 @@ class EmbeddingClustering(GroupingMethod):
         from mtlsearch.report.plots import plot_elbow
 
         e = artifact.meta["elbow"]
-        plot_elbow(ElbowCurve(ks=e["ks"], losses=e["losses"], suggested_k=e["suggested_k"]), path,
-                   title=f"k-medoids elbow ({artifact.meta['settings']['metric']}, task {artifact.meta['settings']['text']}s)")
+        plot_elbow(
+            ElbowCurve(ks=e["ks"], losses=e["losses"], suggested_k=e["suggested_k"]),
+            path,
+            title=f"k-medoids elbow ({artifact.meta['settings']['metric']}, task {artifact.meta['settings']['text']}s)",
+        )
 
 
 # --- task affinity (TAG) -----------------------------------------------------------
@@ -204,10 +213,15 @@ class _AffinityMethod(GroupingMethod):
 
         spec, cfg = inputs.spec, inputs.spec.grouping_methods.affinity
         epochs = cfg.epochs
-        how = (f"until the mean transfer turns negative, at most {epochs} epoch(s)" if cfg.length == "calibrated"
-               else f"{epochs} epoch(s)")
-        log(f"grouping: measuring {self.kind} affinity of {len(inputs.task_names)} tasks "
-            f"(all-task training {how}; every {cfg.every_steps} steps)")
+        how = (
+            f"until the mean transfer turns negative, at most {epochs} epoch(s)"
+            if cfg.length == "calibrated"
+            else f"{epochs} epoch(s)"
+        )
+        log(
+            f"grouping: measuring {self.kind} affinity of {len(inputs.task_names)} tasks "
+            f"(all-task training {how}; every {cfg.every_steps} steps)"
+        )
         job = TrainJob(
             dataset_path=inputs.dataset_path,
             tasks=[asdict(t) for t in inputs.info.tasks],
@@ -224,8 +238,17 @@ class _AffinityMethod(GroupingMethod):
             dataset_uri=inputs.dataset_uri,
         )
         # on the cluster, holding one worker (a Ray task) during a search; in this process for `mtlsearch groups`
-        result = on_cluster(compute_affinity, spec.train, job, self.kind, cfg.every_steps, epochs, cfg.lookahead_lr,
-                            None, cfg.length == "calibrated")
+        result = on_cluster(
+            compute_affinity,
+            spec.train,
+            job,
+            self.kind,
+            cfg.every_steps,
+            epochs,
+            cfg.lookahead_lr,
+            None,
+            cfg.length == "calibrated",
+        )
         if result.task_names != inputs.task_names:
             order = [result.task_names.index(n) for n in inputs.task_names]
             matrix = result.matrix[np.ix_(order, order)]
@@ -304,7 +327,9 @@ def _log_reliability(method: GroupingMethod, meta: dict, log: Log) -> None:
         log(f"WARNING: {warning}")
 
 
-def get_selection(method: GroupingMethod, artifact: Artifact, k: int, store: ResultsStore, seed: int, overlapping: bool = False) -> Selection:
+def get_selection(
+    method: GroupingMethod, artifact: Artifact, k: int, store: ResultsStore, seed: int, overlapping: bool = False
+) -> Selection:
     """k groups from an artifact: read from the store, or selected and stored once."""
     if not 1 <= k <= len(artifact.task_names):
         raise MtlsearchError(f"k must be between 1 and the number of tasks ({len(artifact.task_names)}), got {k}")

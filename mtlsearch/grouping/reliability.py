@@ -186,8 +186,9 @@ class Calibration:
         self._last = groups
         if len(measurements) >= MIN_MEASUREMENTS and not math.isnan(r) and (self._best is None or r > self._best[0]):
             self._best = (r, len(self.checks))
-        self.checks.append({"epoch": epoch, "measurements": len(measurements), "transfer": transfer, "split_half": r,
-                            "stable": stable})
+        self.checks.append(
+            {"epoch": epoch, "measurements": len(measurements), "transfer": transfer, "split_half": r, "stable": stable}
+        )
         return False
 
     def _used(self) -> dict:
@@ -226,10 +227,12 @@ class Calibration:
             "epochs_run": self.checks[-1]["epoch"] if self.checks else 0,
             "epochs_cap": epochs_cap,
             "ks": ks,
-            "rule": ("stop at the end of the first epoch (after the first) whose mean transfer (mean off-diagonal "
-                     "affinity) is negative, leaving it out; keep the running mean of the most reliable check "
-                     f"(highest split-half r); unreliable when r < {SPLIT_HALF_MIN} or the group separation is below "
-                     f"{SEPARATION_MIN} at every k"),
+            "rule": (
+                "stop at the end of the first epoch (after the first) whose mean transfer (mean off-diagonal "
+                "affinity) is negative, leaving it out; keep the running mean of the most reliable check "
+                f"(highest split-half r); unreliable when r < {SPLIT_HALF_MIN} or the group separation is below "
+                f"{SEPARATION_MIN} at every k"
+            ),
             "checks": self.checks,
         }
 
@@ -265,17 +268,23 @@ def reliability_warning(method: str, reliability: dict) -> str | None:
     elif r < SPLIT_HALF_MIN:
         why = f"split-half r = {r:.2f} < {SPLIT_HALF_MIN}"
     else:
-        why = (f"its groups are not separated: within-group affinity is at most {apart:.2f} sd above between-group, "
-               f"< {SEPARATION_MIN}" if not math.isnan(apart) else "no group separation could be measured")
+        why = (
+            f"its groups are not separated: within-group affinity is at most {apart:.2f} sd above between-group, "
+            f"< {SEPARATION_MIN}"
+            if not math.isnan(apart)
+            else "no group separation could be measured"
+        )
     if reliability.get("length") == "fixed":
         todo = "set grouping_methods.affinity.length: calibrated (epochs becomes its cap) or raise epochs"
     elif reliability.get("ended") == "cap":
         todo = "raise grouping_methods.affinity.epochs (the cap) or measure more often (every_steps)"
     else:
         todo = "measure more often (grouping_methods.affinity.every_steps)"
-    return (f"the {method} matrix is not reliable ({why}, {_run_text(reliability)}): the groups it gives may be noise. "
-            f"To do: {todo}, use the embedding method, or give manual groups; the tasks may also have no group "
-            f"structure to find")
+    return (
+        f"the {method} matrix is not reliable ({why}, {_run_text(reliability)}): the groups it gives may be noise. "
+        f"To do: {todo}, use the embedding method, or give manual groups; the tasks may also have no group "
+        f"structure to find"
+    )
 
 
 def describe(reliability: dict, short: bool = False) -> str:

@@ -234,8 +234,7 @@ def _submask_table(t: int) -> _SubmaskTable:
         sub |= lb * (j & 1)
         j >>= 1
         remaining ^= lb
-    return _SubmaskTable(sub=sub, rest=mask_rep ^ sub,
-                         starts=np.concatenate([[0], starts]), ends=np.concatenate([[0], ends]))
+    return _SubmaskTable(sub=sub, rest=mask_rep ^ sub, starts=np.concatenate([[0], starts]), ends=np.concatenate([[0], ends]))
 
 
 def _best_k_partition(value: np.ndarray, k: int, table: _SubmaskTable) -> list[int]:
@@ -270,12 +269,12 @@ def _served_values(v: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndar
     arg = np.zeros(n, dtype=np.int64)
     rows = max(1, _OVERLAP_CHUNK // n)
     for lo in range(1, n, rows):
-        p = masks[lo:lo + rows]
-        w = bits[lo:lo + rows] @ v.T  # w[P, S] = Σ_{j∈P} v(S, j)
+        p = masks[lo : lo + rows]
+        w = bits[lo : lo + rows] @ v.T  # w[P, S] = Σ_{j∈P} v(S, j)
         w[(p[:, None] & masks[None, :]) != p[:, None]] = -np.inf  # only S ⊇ P
         a = np.argmax(w, axis=1)
-        arg[lo:lo + rows] = a
-        h[lo:lo + rows] = w[np.arange(len(p)), a]
+        arg[lo : lo + rows] = a
+        h[lo : lo + rows] = w[np.arange(len(p)), a]
     return h, arg
 
 
@@ -494,8 +493,9 @@ class _Cover:
         self.c[g] += self.z[j] if self.m[g, j] else -self.z[j]
 
 
-def _search_partitions(z: np.ndarray, k: int, rng: np.random.Generator, restarts: int,
-                       tol: float) -> list[tuple[float, np.ndarray]]:
+def _search_partitions(
+    z: np.ndarray, k: int, rng: np.random.Generator, restarts: int, tol: float
+) -> list[tuple[float, np.ndarray]]:
     """Local optima of the partition objective, best first: ``restarts`` starts (restart 0 the greedy
     merge, then random partitions, balanced and uneven in turn), then ``4·restarts`` kicks of the incumbent."""
     t = z.shape[0]
@@ -516,8 +516,9 @@ def _search_partitions(z: np.ndarray, k: int, rng: np.random.Generator, restarts
     return [(total, assign) for total, _, assign in found]
 
 
-def _search_overlapping(z: np.ndarray, k: int, partitions: list[tuple[float, np.ndarray]],
-                        rng: np.random.Generator, restarts: int, tol: float) -> np.ndarray:
+def _search_overlapping(
+    z: np.ndarray, k: int, partitions: list[tuple[float, np.ndarray]], rng: np.random.Generator, restarts: int, tol: float
+) -> np.ndarray:
     """Best (k, T) membership found: the best partitions grown by helpers (add/remove local search),
     then k-of-pool re-selection of whole groups, and ``4·restarts`` kicks replacing two groups."""
     t = z.shape[0]
@@ -677,8 +678,10 @@ def select_groups(
         raise ValueError(f"k must be between 1 and the number of tasks ({t}), got {k}")
     exact_max_tasks = _as_int("exact_max_tasks", exact_max_tasks)
     if not 0 <= exact_max_tasks <= MAX_EXACT_TASKS:
-        raise ValueError(f"exact_max_tasks must be between 0 and {MAX_EXACT_TASKS} "
-                         f"(the exact search needs O(3^T) memory), got {exact_max_tasks}")
+        raise ValueError(
+            f"exact_max_tasks must be between 0 and {MAX_EXACT_TASKS} "
+            f"(the exact search needs O(3^T) memory), got {exact_max_tasks}"
+        )
     restarts = _as_int("restarts", restarts)
     if restarts < 1:
         raise ValueError(f"restarts must be at least 1, got {restarts}")

@@ -73,4 +73,8 @@ def subset_accuracy(pred: np.ndarray, true: np.ndarray) -> float:
 
 def multilabel_scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """``{"macro_f1", "micro_f1", "subset_acc"}`` of ``(n, L)`` predictions against labels (``-1`` = missing)."""
-    return {"macro_f1": multilabel_macro_f1(pred, true), "micro_f1": multilabel_micro_f1(pred, true), "subset_acc": subset_accuracy(pred, true)}
+    return {
+        "macro_f1": multilabel_macro_f1(pred, true),
+        "micro_f1": multilabel_micro_f1(pred, true),
+        "subset_acc": subset_accuracy(pred, true),
+    }

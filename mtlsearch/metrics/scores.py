@@ -115,8 +115,9 @@ def auroc(scores: np.ndarray, true: np.ndarray, num_classes: int) -> float:
     return _ranking_metric(_binary_auroc, scores, true, num_classes)
 
 
-def _ranking_metric(binary: Callable[[np.ndarray, np.ndarray], float], scores: np.ndarray, true: np.ndarray,
-                    num_classes: int) -> float:
+def _ranking_metric(
+    binary: Callable[[np.ndarray, np.ndarray], float], scores: np.ndarray, true: np.ndarray, num_classes: int
+) -> float:
     """``binary(positive, scores)`` of a binary task, or its one-vs-rest macro average over a multiclass task's classes;
     NaN when a class is absent from ``true``."""
     true = np.asarray(true)

@@ -56,8 +56,15 @@ class CNNEncoder(nn.Module):
     needs_spectrogram = True
     eval_batch = 256
 
-    def __init__(self, in_dim: int, input_shape: tuple[int, int], channels: list[int] = (16, 32, 64),
-                 kernel_size: int = 3, stem_stride: int = 2, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_dim: int,
+        input_shape: tuple[int, int],
+        channels: list[int] = (16, 32, 64),
+        kernel_size: int = 3,
+        stem_stride: int = 2,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.input_shape = tuple(int(s) for s in input_shape)
         layers: list[nn.Module] = []
@@ -172,11 +179,22 @@ class ASTEncoder(nn.Module):
     needs_spectrogram = True
     eval_batch = 64
 
-    def __init__(self, in_dim: int, input_shape: tuple[int, int], pretrained: str | None = None,
-                 hidden_size: int | None = None, num_hidden_layers: int | None = None,
-                 num_attention_heads: int | None = None, intermediate_size: int | None = None,
-                 patch_size: int | None = None, frequency_stride: int | None = None, time_stride: int | None = None,
-                 pooling: str = "cls", freeze_layers: int = 0, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_dim: int,
+        input_shape: tuple[int, int],
+        pretrained: str | None = None,
+        hidden_size: int | None = None,
+        num_hidden_layers: int | None = None,
+        num_attention_heads: int | None = None,
+        intermediate_size: int | None = None,
+        patch_size: int | None = None,
+        frequency_stride: int | None = None,
+        time_stride: int | None = None,
+        pooling: str = "cls",
+        freeze_layers: int = 0,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         from transformers import ASTConfig, ASTModel
 
@@ -184,23 +202,36 @@ class ASTEncoder(nn.Module):
             raise ValueError(f"encoder 'ast': pooling must be 'cls' or 'mean', got {pooling!r}")
         frames, mels = (int(s) for s in input_shape)
         self.input_shape = (frames, mels)
-        given = dict(hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
-                     intermediate_size=intermediate_size, patch_size=patch_size)
+        given = dict(
+            hidden_size=hidden_size,
+            num_hidden_layers=num_hidden_layers,
+            num_attention_heads=num_attention_heads,
+            intermediate_size=intermediate_size,
+            patch_size=patch_size,
+        )
         arch = {k: v for k, v in given.items() if v is not None}
         geometry = {"max_length": frames, "num_mel_bins": mels}
-        geometry.update({k: v for k, v in (("frequency_stride", frequency_stride), ("time_stride", time_stride)) if v is not None})
+        geometry.update(
+            {k: v for k, v in (("frequency_stride", frequency_stride), ("time_stride", time_stride)) if v is not None}
+        )
         if pretrained:
             if arch:
-                raise ValueError(f"encoder 'ast': {sorted(arch)} are fixed by the pretrained weights {pretrained!r}; leave them unset")
+                raise ValueError(
+                    f"encoder 'ast': {sorted(arch)} are fixed by the pretrained weights {pretrained!r}; leave them unset"
+                )
             model = _regrid_ast(ASTModel.from_pretrained(pretrained), geometry)
         else:
             cfg = ASTConfig(**arch, **geometry)
             if cfg.hidden_size % cfg.num_attention_heads:
-                raise ValueError(f"encoder 'ast': hidden_size {cfg.hidden_size} is not a multiple of num_attention_heads {cfg.num_attention_heads}")
+                raise ValueError(
+                    f"encoder 'ast': hidden_size {cfg.hidden_size} is not a multiple of num_attention_heads {cfg.num_attention_heads}"
+                )
             model = ASTModel(cfg)
         cfg = model.config
         if frames < cfg.patch_size or mels < cfg.patch_size:
-            raise ValueError(f"encoder 'ast': input {frames} frames × {mels} mel bins is smaller than one {cfg.patch_size}×{cfg.patch_size} patch")
+            raise ValueError(
+                f"encoder 'ast': input {frames} frames × {mels} mel bins is smaller than one {cfg.patch_size}×{cfg.patch_size} patch"
+            )
         freeze_lower(model, freeze_layers, "ast")
         self.ast = model
         self.pooling = pooling
@@ -231,8 +262,15 @@ class TextEncoder(nn.Module):
     needs_tokens = True
     eval_batch = 256
 
-    def __init__(self, in_dim: int, model: str | None = None, pooling: str = "mean", max_length: int = 128,
-                 freeze_layers: int = 0, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_dim: int,
+        model: str | None = None,
+        pooling: str = "mean",
+        max_length: int = 128,
+        freeze_layers: int = 0,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         from mtlsearch.pretrained import load_encoder
 
@@ -282,8 +320,10 @@ def build_encoder(cfg: dict, in_dim: int, input_shape: tuple[int, ...] | None = 
         return cls(in_dim, **kwargs)
     shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
     if shape is None or len(shape) != 2:
-        raise ValueError(f"encoder {kind!r} needs spectrogram inputs (a dataset with a 2-D feature_shape "
-                         f"[frames, mel_bins], e.g. icbhi with audio); this dataset has flat features of size {in_dim}")
+        raise ValueError(
+            f"encoder {kind!r} needs spectrogram inputs (a dataset with a 2-D feature_shape "
+            f"[frames, mel_bins], e.g. icbhi with audio); this dataset has flat features of size {in_dim}"
+        )
     if math.prod(shape) != in_dim:
         raise ValueError(f"encoder {kind!r}: feature_shape {list(shape)} does not match the input size {in_dim}")
     return cls(in_dim, shape, **kwargs)

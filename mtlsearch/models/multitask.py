@@ -39,8 +39,15 @@ class MultiTaskModel(nn.Module):
     (:mod:`mtlsearch.models.soft_sharing`); under hard sharing it is 0.
     """
 
-    def __init__(self, plan: SharingPlan, tasks: list[TaskInfo], encoder_cfg: dict, in_dim: int, seed: int,
-                 input_shape: tuple[int, ...] | None = None):
+    def __init__(
+        self,
+        plan: SharingPlan,
+        tasks: list[TaskInfo],
+        encoder_cfg: dict,
+        in_dim: int,
+        seed: int,
+        input_shape: tuple[int, ...] | None = None,
+    ):
         super().__init__()
         by_name = {t.name: t for t in tasks}
         self.plan = plan
@@ -53,8 +60,9 @@ class MultiTaskModel(nn.Module):
         # soft sharing: per encoder, the full names of the penalised parameters (matched by position across encoders)
         self._soft_names: list[list[str]] = []
         if plan.soft and plan.soft_lambda > 0 and len(self.encoders) > 1:
-            self._soft_names = [[f"encoders.{i}.{n}" for n in selected_parameters(enc, plan.soft_layers)]
-                                for i, enc in enumerate(self.encoders)]
+            self._soft_names = [
+                [f"encoders.{i}.{n}" for n in selected_parameters(enc, plan.soft_layers)] for i, enc in enumerate(self.encoders)
+            ]
         self.heads = nn.ModuleList()
         self._head_encoder: list[int] = []
         self._head_tasks: list[list[str]] = []

@@ -95,8 +95,14 @@ class SharingPlan:
         return cls(tuple(tuple(g) for g in d["encoder_groups"]), tuple(tuple(g) for g in d["head_groups"]), **soft)
 
 
-def make_plan(architecture: str, tasks: list[str], groups: Groups | None = None, sharing: str = "hard",
-              soft_lambda: float = PAPER_LAMBDA, soft_layers: str = ALL) -> SharingPlan:
+def make_plan(
+    architecture: str,
+    tasks: list[str],
+    groups: Groups | None = None,
+    sharing: str = "hard",
+    soft_lambda: float = PAPER_LAMBDA,
+    soft_layers: str = ALL,
+) -> SharingPlan:
     """Build the plan of ``architecture`` over ``tasks`` (``groups`` for GMHL/GMTL).
 
     Tasks named in ``groups`` but not in ``tasks`` are dropped; tasks in no group

@@ -34,7 +34,9 @@ def canonical_layers(value: object) -> str:
     out: list[int] = []
     for item in items:
         try:
-            if isinstance(item, bool) or (not isinstance(item, int) and not (isinstance(item, str) and item.lstrip("-").isdigit())):
+            if isinstance(item, bool) or (
+                not isinstance(item, int) and not (isinstance(item, str) and item.lstrip("-").isdigit())
+            ):
                 raise ValueError
             out.append(int(item))
         except ValueError:

@@ -82,7 +82,9 @@ def selected_parameters(encoder: nn.Module, layers: str) -> list[str]:
     n = len(per_layer)
     bad = [i for i in idx if not -n <= i < n]
     if bad:
-        raise ValueError(f"soft_layers {layers!r}: the encoder {type(encoder).__name__} has {n} layers (indices {-n}..{n - 1}), got {bad}")
+        raise ValueError(
+            f"soft_layers {layers!r}: the encoder {type(encoder).__name__} has {n} layers (indices {-n}..{n - 1}), got {bad}"
+        )
     chosen = {name for i in idx for name in per_layer[i]}
     return [name for name in trainable if name in chosen]
 

@@ -69,23 +69,25 @@ def summarize(search_rows: list[dict], confirm_rows: list[dict], label: Callable
         test = [by_seed[s]["dm_test"] for s in seeds]
         val = [by_seed[s]["dm_val"] for s in seeds]
         iv = t_interval(test)
-        out.append({
-            "trial_id": cand["trial_id"],
-            "candidate": label(cand),
-            "architecture": cand["architecture"],
-            "seeds": seeds,
-            "runs": [by_seed[s]["trial_id"] for s in seeds],
-            "dm_val_seeds": val,
-            "dm_test_seeds": test,
-            "dm_val_mean": t_interval(val).mean,
-            "dm_test_mean": iv.mean,
-            "dm_test_low": iv.low,
-            "dm_test_high": iv.high,
-            "level": LEVEL,
-            "verdict": _verdict(iv),
-            "test_macro_f1_mean": _mean([by_seed[s].get("test_macro_f1") for s in seeds]),
-            "test_micro_f1_mean": _mean([by_seed[s].get("test_micro_f1") for s in seeds]),
-        })
+        out.append(
+            {
+                "trial_id": cand["trial_id"],
+                "candidate": label(cand),
+                "architecture": cand["architecture"],
+                "seeds": seeds,
+                "runs": [by_seed[s]["trial_id"] for s in seeds],
+                "dm_val_seeds": val,
+                "dm_test_seeds": test,
+                "dm_val_mean": t_interval(val).mean,
+                "dm_test_mean": iv.mean,
+                "dm_test_low": iv.low,
+                "dm_test_high": iv.high,
+                "level": LEVEL,
+                "verdict": _verdict(iv),
+                "test_macro_f1_mean": _mean([by_seed[s].get("test_macro_f1") for s in seeds]),
+                "test_micro_f1_mean": _mean([by_seed[s].get("test_micro_f1") for s in seeds]),
+            }
+        )
     out.sort(key=lambda r: -math.inf if math.isnan(r["dm_val_mean"]) else r["dm_val_mean"], reverse=True)
     for i, row in enumerate(out):
         row["rank"] = i + 1
@@ -115,14 +117,24 @@ def format_confirmation(rows: list[dict], seeds: list[int] | None = None) -> str
     n = max(len(r["seeds"]) for r in rows)
     level = f"{100 * rows[0]['level']:.0f}%"
     which = f"seeds {', '.join(map(str, seeds))}" if seeds else f"{n} seed(s)"
-    head = (f"confirmation: {len(rows)} candidate(s) and the STL baselines retrained with {which}; "
-            f"Δm paired per seed, {level} t-interval over seeds")
+    head = (
+        f"confirmation: {len(rows)} candidate(s) and the STL baselines retrained with {which}; "
+        f"Δm paired per seed, {level} t-interval over seeds"
+    )
     header = ["rank", "trial", "candidate", "Δm val (mean)", "Δm test (mean)", f"{level} interval", "seeds", "verdict"]
     header += ["F1-macro test", "F1-micro test"] if any(r.get("test_macro_f1_mean") is not None for r in rows) else []
     body = []
     for r in rows:
-        cells = [str(r["rank"]), r["trial_id"], r["candidate"], fmt(r["dm_val_mean"]), fmt(r["dm_test_mean"]),
-                 f"[{fmt(r['dm_test_low'])}, {fmt(r['dm_test_high'])}]", str(len(r["seeds"])), r["verdict"]]
+        cells = [
+            str(r["rank"]),
+            r["trial_id"],
+            r["candidate"],
+            fmt(r["dm_val_mean"]),
+            fmt(r["dm_test_mean"]),
+            f"[{fmt(r['dm_test_low'])}, {fmt(r['dm_test_high'])}]",
+            str(len(r["seeds"])),
+            r["verdict"],
+        ]
         if len(header) > 8:
             cells += [fmt(r.get("test_macro_f1_mean"), ".4f"), fmt(r.get("test_micro_f1_mean"), ".4f")]
         body.append(cells)
@@ -130,11 +142,12 @@ def format_confirmation(rows: list[dict], seeds: list[int] | None = None) -> str
     if len(rows) >= 2:
         first = rows[0]
         apart = told_apart(first)
-        diff = (f"Δm(test) #1 − #2 {fmt(first['diff_next_mean'])} [{fmt(first['diff_next_low'])}, "
-                f"{fmt(first['diff_next_high'])}]")
+        diff = f"Δm(test) #1 − #2 {fmt(first['diff_next_mean'])} [{fmt(first['diff_next_low'])}, {fmt(first['diff_next_high'])}]"
         if apart is None:
             out.append(f"#1 vs #2: {diff}: no interval (fewer than 2 shared seeds)")
         else:
-            out.append(f"#1 vs #2: {diff}: {'told apart' if apart else 'cannot be told apart'} at {level} "
-                       f"with {len(first['seeds'])} seeds")
+            out.append(
+                f"#1 vs #2: {diff}: {'told apart' if apart else 'cannot be told apart'} at {level} "
+                f"with {len(first['seeds'])} seeds"
+            )
     return "\n".join(out)

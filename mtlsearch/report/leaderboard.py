@@ -76,7 +76,9 @@ def _trial_rows(store: ResultsStore, experiment: str) -> list[dict]:
     for row in store.read(experiment, "trials").to_pylist():
         trials[row["trial_id"]].append(row)
     scores: dict[tuple[str, int], dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
-    extra: dict[tuple[str, int], dict[str, dict[str, dict[str, float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    extra: dict[tuple[str, int], dict[str, dict[str, dict[str, float]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(dict))
+    )
     meta_by_default: set[str] = set()  # non-primary tasks scored by accuracy (metadata tasks when not searched)
     for row in store.read(experiment, "task_metrics").to_pylist():
         if row.get("role", "primary") != "primary" and row["metric"] == "accuracy":
@@ -118,8 +120,10 @@ def _trial_rows(store: ResultsStore, experiment: str) -> list[dict]:
                 "metadata": {t: task_scores.get(t, {}) for t in meta},
                 **{c: best.get(c) for c in MULTILABEL_COLUMNS},
                 "selected_epochs": at,
-                "task_extra": {t: {m: dict(v) for m, v in extra[(trial_id, at.get(t, best["epoch"]))][t].items()}
-                               for t in extra[(trial_id, best["epoch"])]},
+                "task_extra": {
+                    t: {m: dict(v) for m, v in extra[(trial_id, at.get(t, best["epoch"]))][t].items()}
+                    for t in extra[(trial_id, best["epoch"])]
+                },
             }
         )
     return rows
@@ -184,7 +188,11 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
     top = rows[: min(3, len(rows))]
     tasks = sorted({t for r in top for t in r["tasks"]})
     if tasks:
-        header = ["task", "metric", "STL val", "STL test"] + [f"#{i + 1} val" for i in range(len(top))] + [f"#{i + 1} test" for i in range(len(top))]
+        header = (
+            ["task", "metric", "STL val", "STL test"]
+            + [f"#{i + 1} val" for i in range(len(top))]
+            + [f"#{i + 1} test" for i in range(len(top))]
+        )
         metrics = experiment_meta.get("task_metrics", {})
         body = []
         for t in tasks:
@@ -199,16 +207,20 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
     left_out = experiment_meta.get("dm_left_out") or {}
     if left_out:
         n = len(experiment_meta.get("primary_tasks", [])) or len(baselines)
-        out.append(f"\nΔm is over {n - len(left_out)} of {n} primary tasks: "
-                   + "; ".join(f"{t} is left out ({why})" for t, why in sorted(left_out.items()))
-                   + ". A relative change over a baseline of 0 is undefined (see the launch's warnings for what to do).")
+        out.append(
+            f"\nΔm is over {n - len(left_out)} of {n} primary tasks: "
+            + "; ".join(f"{t} is left out ({why})" for t, why in sorted(left_out.items()))
+            + ". A relative change over a baseline of 0 is undefined (see the launch's warnings for what to do)."
+        )
     confirmed = confirmation_rows(rows)
     if confirmed or experiment_meta.get("confirmation"):
         meta = experiment_meta.get("confirmation") or {}
         out.append("\n" + format_confirmation(confirmed, meta.get("seeds")))
         more = {t: why for t, why in (meta.get("dm_left_out") or {}).items() if t not in left_out}
         if more:
-            out.append("the confirmation's Δm also leaves out " + "; ".join(f"{t} ({why} for a seed)" for t, why in sorted(more.items())))
+            out.append(
+                "the confirmation's Δm also leaves out " + "; ".join(f"{t} ({why} for a seed)" for t, why in sorted(more.items()))
+            )
     return "\n".join(out)
 
 

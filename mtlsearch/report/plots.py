@@ -55,8 +55,17 @@ def plot_elbow(curve: "ElbowCurve", path, title: str = "") -> Path:
     if curve.suggested_k in ks:
         i = ks.index(curve.suggested_k)
         ax.axvline(ks[i], color="tab:red", linestyle="--", linewidth=1)
-        ax.plot([ks[i]], [losses[i]], marker="o", markersize=11, markerfacecolor="none",
-                markeredgecolor="tab:red", markeredgewidth=2, linestyle="none", label=f"suggested k = {ks[i]}")
+        ax.plot(
+            [ks[i]],
+            [losses[i]],
+            marker="o",
+            markersize=11,
+            markerfacecolor="none",
+            markeredgecolor="tab:red",
+            markeredgewidth=2,
+            linestyle="none",
+            label=f"suggested k = {ks[i]}",
+        )
     ax.set_xticks(ks)
     ax.set_xlabel("number of groups k")
     ax.set_ylabel("sum of distances to medoids")
@@ -95,8 +104,9 @@ def _runs(positions: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def plot_affinity_heatmap(matrix: np.ndarray, names: list[str], path, title: str = "",
-                          groups: list[list[str]] | None = None) -> Path:
+def plot_affinity_heatmap(
+    matrix: np.ndarray, names: list[str], path, title: str = "", groups: list[list[str]] | None = None
+) -> Path:
     """A task-affinity matrix as a heatmap: row i = source task, column j = target task.
 
     Diverging colormap centred at 0 (symmetric limits ±max|value|; NaN cells
@@ -140,8 +150,15 @@ def plot_affinity_heatmap(matrix: np.ndarray, names: list[str], path, title: str
         for i in range(n):
             for j in range(n):
                 if np.isfinite(m[i, j]):
-                    ax.text(j, i, f"{m[i, j]:.2g}", ha="center", va="center", fontsize=7,
-                            color="white" if abs(m[i, j]) > 0.6 * vmax else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{m[i, j]:.2g}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if abs(m[i, j]) > 0.6 * vmax else "black",
+                    )
     palette = colormaps["tab10"]
     for g, positions in enumerate(blocks):
         color = palette(g % 10)

@@ -101,7 +101,21 @@ def ensure_baselines(
                 + (f"; reusing {reused} stored" if reused else "")
             )
             try:
-                stored.update(_train(spec, info, dataset_path, store, experiment, config, mine, [by_fp[c.name] for c in mine], fps, log, use_gpu))
+                stored.update(
+                    _train(
+                        spec,
+                        info,
+                        dataset_path,
+                        store,
+                        experiment,
+                        config,
+                        mine,
+                        [by_fp[c.name] for c in mine],
+                        fps,
+                        log,
+                        use_gpu,
+                    )
+                )
             finally:
                 for c in mine:
                     c.release()
@@ -111,7 +125,10 @@ def ensure_baselines(
             pending = free + list(stale)
         else:
             pending = []
-    out = {t.name: {"val": stored[fps[t.name]]["val"], "test": stored[fps[t.name]]["test"], "fingerprint": fps[t.name]} for t in primary}
+    out = {
+        t.name: {"val": stored[fps[t.name]]["val"], "test": stored[fps[t.name]]["test"], "fingerprint": fps[t.name]}
+        for t in primary
+    }
     for warning in undefined_baselines(out, {t.name: t.metric for t in primary}, spec.evaluation.thresholds):
         log(f"WARNING: {warning}")
     return out
@@ -127,10 +144,12 @@ def undefined_baselines(baselines: dict[str, dict], metrics: dict[str, str], thr
         reason = unanchored_reason(b)
         if reason is not None:
             tune = "use evaluation.thresholds: val_tuned, " if thresholds != VAL_TUNED else ""
-            out.append(f"task {task!r} ({metrics[task]}) is left out of Δm: {reason}, so the relative change over it is "
-                       f"undefined; Δm is over the other primary tasks. To keep it in, give the task more labelled "
-                       f"examples or training epochs, {tune}score it by a threshold-free metric "
-                       f"(evaluation.metric: auroc or average_precision), or leave it out of the primary tasks")
+            out.append(
+                f"task {task!r} ({metrics[task]}) is left out of Δm: {reason}, so the relative change over it is "
+                f"undefined; Δm is over the other primary tasks. To keep it in, give the task more labelled "
+                f"examples or training epochs, {tune}score it by a threshold-free metric "
+                f"(evaluation.metric: auroc or average_precision), or leave it out of the primary tasks"
+            )
     return out
 
 
@@ -150,7 +169,9 @@ def _wait_for_claimed(store: ResultsStore, claims, theirs: dict, log: Callable[[
     from mtlsearch.store import claims as claims_mod
 
     owners = sorted({str((i.owner if i else {}).get("owner") or "another search") for i in theirs.values()})
-    log(f"baselines: {len(theirs)} task(s) ({', '.join(sorted(names.values()))}) are being trained by {', '.join(owners)}; waiting for them")
+    log(
+        f"baselines: {len(theirs)} task(s) ({', '.join(sorted(names.values()))}) are being trained by {', '.join(owners)}; waiting for them"
+    )
     seen = {fp: (info, time.monotonic()) for fp, info in theirs.items()}
     got: dict[str, dict] = {}
     free: list[str] = []
@@ -184,12 +205,25 @@ def _wait_for_claimed(store: ResultsStore, claims, theirs: dict, log: Callable[[
         if waiting:
             time.sleep(POLL_S)
     if got:
-        log(f"baselines: reusing {len(got)} baseline(s) trained meanwhile by another search ({time.monotonic() - started:.0f}s waited)")
+        log(
+            f"baselines: reusing {len(got)} baseline(s) trained meanwhile by another search ({time.monotonic() - started:.0f}s waited)"
+        )
     return got, free, stale
 
 
-def _train(spec: Spec, info: DatasetInfo, dataset_path: str, store: ResultsStore, experiment: str, config: dict,
-           claims: list, missing: list, fps: dict[str, str], log: Callable[[str], None], use_gpu: bool) -> dict[str, dict]:
+def _train(
+    spec: Spec,
+    info: DatasetInfo,
+    dataset_path: str,
+    store: ResultsStore,
+    experiment: str,
+    config: dict,
+    claims: list,
+    missing: list,
+    fps: dict[str, str],
+    log: Callable[[str], None],
+    use_gpu: bool,
+) -> dict[str, dict]:
     """Train the baselines of ``missing`` tasks in one run (renewing their ``claims``), store them; return their rows."""
     from mtlsearch.store.claims import Heartbeat
     from mtlsearch.train.executor import fit

@@ -53,7 +53,7 @@ def multilabel_columns(result: dict) -> dict[str, float | None]:
 def selected_epochs(result: dict) -> str:
     """JSON ``{task: epoch}``: the epoch (1-based) each task's model selected so far (``best_epoch/<task>``)."""
     prefix = "best_epoch/"
-    return json.dumps({k[len(prefix):]: int(v) for k, v in result.items() if k.startswith(prefix)}, sort_keys=True)
+    return json.dumps({k[len(prefix) :]: int(v) for k, v in result.items() if k.startswith(prefix)}, sort_keys=True)
 
 
 def _role_metric(info, task: str) -> tuple[str, str]:
@@ -106,7 +106,9 @@ class StoreCallback(Callback):
                 role, metric = _role_metric(info_, task)
                 task_rows.append({"task": task, "role": role, "metric": metric, "split": split, "value": value})
             for task, metric, value in extra_task_scores(result, split):
-                task_rows.append({"task": task, "role": _role_metric(info_, task)[0], "metric": metric, "split": split, "value": value})
+                task_rows.append(
+                    {"task": task, "role": _role_metric(info_, task)[0], "metric": metric, "split": split, "value": value}
+                )
         self.store.write_trial_epoch(self.context.experiment, trial.trial_id, int(result["epoch"]), row, task_rows)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
@@ -137,8 +139,14 @@ class StoreCallback(Callback):
                 continue
             epochs[r["trial_id"]] = max(epochs.get(r["trial_id"], 0), r["epoch"])
         for trial_id in sorted(set(epochs) - known - ended):
-            self.store.write_trial_status(exp, trial_id, ABANDONED, epochs[trial_id], self._max_epochs,
-                                          "the search was interrupted before Tune recorded this trial; it was not resumed")
+            self.store.write_trial_status(
+                exp,
+                trial_id,
+                ABANDONED,
+                epochs[trial_id],
+                self._max_epochs,
+                "the search was interrupted before Tune recorded this trial; it was not resumed",
+            )
 
 
 class TensorBoardCallback(Callback):
@@ -296,6 +304,9 @@ def remove_placement_group_if_present(pg_id: str) -> bool:
     pg = PlacementGroup(PlacementGroupID(bytes.fromhex(pg_id)))
     if placement_group_table(pg).get("state") in (None, "REMOVED"):
         return False
-    print(f"mtlsearch: freeing orphaned worker placement group {pg_id[:12]} (no live actor for {PlacementGroupReaper.ORPHAN_S:.0f} s)", file=sys.stderr)
+    print(
+        f"mtlsearch: freeing orphaned worker placement group {pg_id[:12]} (no live actor for {PlacementGroupReaper.ORPHAN_S:.0f} s)",
+        file=sys.stderr,
+    )
     remove_placement_group(pg)
     return True

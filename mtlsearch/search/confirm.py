@@ -71,21 +71,36 @@ def confirmation_configs(candidates: list[dict], seeds: list[int]) -> list[dict]
     return [{**c["config"], CONFIRMS: c["trial_id"], SEED: s} for c in candidates for s in seeds]
 
 
-def seed_baselines(spec: Spec, info: DatasetInfo, dataset_path: str, store: ResultsStore, experiment: str,
-                   log: Callable[[str], None], use_gpu: bool) -> dict[int, dict[str, dict]]:
+def seed_baselines(
+    spec: Spec,
+    info: DatasetInfo,
+    dataset_path: str,
+    store: ResultsStore,
+    experiment: str,
+    log: Callable[[str], None],
+    use_gpu: bool,
+) -> dict[int, dict[str, dict]]:
     """The STL baselines trained with each confirmation seed (stored ones reused), the seeds' runs side by side."""
     seeds = confirmation_seeds(spec)
 
     def one(seed: int) -> dict[str, dict]:
-        return ensure_baselines(spec.model_copy(update={"seed": seed}), info, dataset_path, store, experiment,
-                                lambda msg: log(f"seed {seed}: {msg}"), use_gpu=use_gpu)
+        return ensure_baselines(
+            spec.model_copy(update={"seed": seed}),
+            info,
+            dataset_path,
+            store,
+            experiment,
+            lambda msg: log(f"seed {seed}: {msg}"),
+            use_gpu=use_gpu,
+        )
 
     with ThreadPoolExecutor(max_workers=len(seeds)) as pool:
         return dict(zip(seeds, pool.map(one, seeds)))
 
 
-def run_confirmation(store: ResultsStore, context: SearchContext, dataset_path: str, log: Callable[[str], None],
-                     stream=None, use_gpu: bool = False) -> list[dict]:
+def run_confirmation(
+    store: ResultsStore, context: SearchContext, dataset_path: str, log: Callable[[str], None], stream=None, use_gpu: bool = False
+) -> list[dict]:
     """Confirm the search's best candidates (steps 1-4 above), resuming an interrupted confirmation; return its rows."""
     from mtlsearch.search import tuner as tuner_mod
 
@@ -96,8 +111,10 @@ def run_confirmation(store: ResultsStore, context: SearchContext, dataset_path: 
         log("confirmation: no search trial has a finite Δm(val); nothing to confirm")
         return []
     seeds = confirmation_seeds(spec)
-    log(f"confirmation: retraining {len(candidates)} candidate(s) ({', '.join(c['trial_id'] for c in candidates)}) and the "
-        f"STL baselines with seeds {', '.join(map(str, seeds))}")
+    log(
+        f"confirmation: retraining {len(candidates)} candidate(s) ({', '.join(c['trial_id'] for c in candidates)}) and the "
+        f"STL baselines with seeds {', '.join(map(str, seeds))}"
+    )
     by_seed = seed_baselines(spec, context.info, dataset_path, store, experiment, log, use_gpu)
     meta = store.read_experiment(experiment)
     # one task set for every seed (and the search): a task any of their baselines cannot anchor is left out of all

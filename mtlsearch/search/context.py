@@ -76,11 +76,22 @@ class SearchContext:
                 label = f"{method} k={k}"
                 groups = tuple(tuple(g) for g in self.computed_groups[computed_key(method, k)])
         model = self.spec.model
-        plan = make_plan(arch, self.trained_tasks(config), groups, sharing=config.get("sharing", model.sharing),
-                         soft_lambda=float(config.get("soft_lambda", model.soft_lambda)),
-                         soft_layers=config.get("soft_layers", model.soft_layers))
-        return {"architecture": arch, "grouping": label, "groups": [list(g) for g in plan.head_groups], "plan": plan,
-                "sharing": plan.sharing, "metadata": list(metadata_tasks(config.get("metadata", NO_METADATA)))}
+        plan = make_plan(
+            arch,
+            self.trained_tasks(config),
+            groups,
+            sharing=config.get("sharing", model.sharing),
+            soft_lambda=float(config.get("soft_lambda", model.soft_lambda)),
+            soft_layers=config.get("soft_layers", model.soft_layers),
+        )
+        return {
+            "architecture": arch,
+            "grouping": label,
+            "groups": [list(g) for g in plan.head_groups],
+            "plan": plan,
+            "sharing": plan.sharing,
+            "metadata": list(metadata_tasks(config.get("metadata", NO_METADATA))),
+        }
 
     def job_for(self, config: dict, use_gpu: bool = False) -> TrainJob:
         """The training job of one sampled config: the fixed settings with the sampled ones applied.
@@ -102,7 +113,7 @@ class SearchContext:
             encoder["dropout"] = float(config["dropout"])
         train = spec.train
         weighting = train.weighting_for(config.get("weighting")).model_dump()
-        searched = {k[len(STATIC_WEIGHT):]: float(v) for k, v in config.items() if k.startswith(STATIC_WEIGHT)}
+        searched = {k[len(STATIC_WEIGHT) :]: float(v) for k, v in config.items() if k.startswith(STATIC_WEIGHT)}
         if searched and weighting["name"] == "static":
             weighting["weights"] = {**weighting["weights"], **searched}
         seed = int(config.get(SEED, spec.seed))

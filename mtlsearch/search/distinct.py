@@ -28,6 +28,7 @@ from typing import TextIO
 from ray.tune.search import Searcher
 from ray.tune.utils.util import unflatten_dict
 
+
 def config_key(config: dict) -> str:
     """One string per configuration (nested or flat ``a/b`` keys give the same string)."""
     return json.dumps(unflatten_dict(dict(config)), sort_keys=True, default=str)
@@ -75,8 +76,10 @@ class DistinctConfigs(Searcher):
             unseen = [k for k in self.candidates if k not in self.started]
             if not unseen:
                 self.exhausted = True
-                self._say(f"all {len(self.candidates)} distinct configurations of the search space have run; "
-                          "ending the search early (more trials would only repeat known results)")
+                self._say(
+                    f"all {len(self.candidates)} distinct configurations of the search space have run; "
+                    "ending the search early (more trials would only repeat known results)"
+                )
                 return Searcher.FINISHED
             pick = self.candidates[self.rng.choice(sorted(unseen))]
             self.searcher._ot_study.enqueue_trial(pick)  # OptunaSearch's study: the next ask() takes these values
@@ -118,8 +121,10 @@ class DistinctConfigs(Searcher):
     def announce(self, num_samples: int) -> None:
         """Say up front when the space holds fewer configurations than the trials asked for."""
         if len(self.candidates) < num_samples:
-            self._say(f"the search space has {len(self.candidates)} distinct configurations: at most "
-                      f"{len(self.candidates)} trials will run (each once), not {num_samples}")
+            self._say(
+                f"the search space has {len(self.candidates)} distinct configurations: at most "
+                f"{len(self.candidates)} trials will run (each once), not {num_samples}"
+            )
 
     # -- helpers -------------------------------------------------------------------------------
 

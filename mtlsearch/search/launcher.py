@@ -50,7 +50,9 @@ def prepare_tokens(loaded: LoadedSpec, dataset_path: str, log: Callable[[str], N
             path = ensure_tokens(dataset_path, enc.model, enc.max_length)
         except DataError as e:
             raise loaded.error(loc, str(e)) from e
-        log(f"tokens ({enc.model or 'bundled all-MiniLM-L6-v2'}, max_length {enc.max_length}): {'tokenized' if fresh else 'cached'} {path}")
+        log(
+            f"tokens ({enc.model or 'bundled all-MiniLM-L6-v2'}, max_length {enc.max_length}): {'tokenized' if fresh else 'cached'} {path}"
+        )
 
 
 def _experiment_name(store: ResultsStore, name: str, resume: bool) -> str:
@@ -93,14 +95,18 @@ class RaySession:
             except Exception as e:
                 hint = ""
                 if "auth" in str(e).lower() or "token" in str(e).lower():
-                    hint = ("; the cluster uses token authentication: set RAY_AUTH_MODE=token and make its token available "
-                            "(~/.ray/auth_token or RAY_AUTH_TOKEN)")
+                    hint = (
+                        "; the cluster uses token authentication: set RAY_AUTH_MODE=token and make its token available "
+                        "(~/.ray/auth_token or RAY_AUTH_TOKEN)"
+                    )
                 raise MtlsearchError(f"cannot connect to the Ray cluster at {self.address!r}: {e}{hint}") from e
         else:
             ctx = ray.init(address="local", include_dashboard=True, **kwargs)
             self.started = True
         url = getattr(ctx, "dashboard_url", None)
-        self.log(f"ray: {'connected to ' + self.address if self.address else 'started a local cluster'}; dashboard: {'http://' + url if url else 'not running'}")
+        self.log(
+            f"ray: {'connected to ' + self.address if self.address else 'started a local cluster'}; dashboard: {'http://' + url if url else 'not running'}"
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -130,13 +136,17 @@ def launch(
     store = ResultsStore(spec.storage)
     experiment = _experiment_name(store, spec.experiment, resume)
     if experiment != spec.experiment:
-        log(f"experiment {spec.experiment!r} already exists in the store; this search is {experiment!r} (use --resume to continue the old one)")
+        log(
+            f"experiment {spec.experiment!r} already exists in the store; this search is {experiment!r} (use --resume to continue the old one)"
+        )
 
     dataset_path = prepare_dataset(loaded, store)
     info = read_info(dataset_path).scored_by(spec.evaluation.metric)
     sizes = split_sizes(dataset_path)
-    log(f"dataset {info.name}: {len(info.tasks)} tasks ({len(info.primary_tasks())} primary), "
-        f"{sizes['train']}/{sizes['val']}/{sizes['test']} train/val/test examples, table {dataset_path}")
+    log(
+        f"dataset {info.name}: {len(info.tasks)} tasks ({len(info.primary_tasks())} primary), "
+        f"{sizes['train']}/{sizes['val']}/{sizes['test']} train/val/test examples, table {dataset_path}"
+    )
     for warning in check_splits(sizes, f"{loaded.path}: dataset {info.name}"):
         log(f"WARNING: {warning}")
     prepare_tokens(loaded, dataset_path, log)
@@ -192,15 +202,22 @@ def launch(
 
             from mtlsearch.train.executor import trial_footprint
 
-            path = ("trains in its own Tune trial (one worker)" if spec.train.resolved_executor == IN_TRIAL
-                    else f"runs {spec.train.workers} Ray Train worker(s)")
+            path = (
+                "trains in its own Tune trial (one worker)"
+                if spec.train.resolved_executor == IN_TRIAL
+                else f"runs {spec.train.workers} Ray Train worker(s)"
+            )
             searcher = spec.search.searcher if configs is None else "listed configs"
-            log(f"search {experiment!r}: {spec.search.num_samples if configs is None else len(configs)} trials, searcher {searcher}, "
-                f"ASHA {'on' if spec.search.scheduler.enabled else 'off'}; each trial {path}")
+            log(
+                f"search {experiment!r}: {spec.search.num_samples if configs is None else len(configs)} trials, searcher {searcher}, "
+                f"ASHA {'on' if spec.search.scheduler.enabled else 'off'}; each trial {path}"
+            )
             tuner = tuner_mod.build_tuner(store, context, stream=out, extra_callbacks=extra_callbacks, configs=configs)
             cpus, gpus = trial_footprint(spec.train)
-            log(f"each trial holds {cpus:g} CPU{f' and {gpus:g} GPU' if gpus else ''}; "
-                f"up to {tuner_mod.max_concurrent_trials(spec, ray.cluster_resources())} trial(s) at once")
+            log(
+                f"each trial holds {cpus:g} CPU{f' and {gpus:g} GPU' if gpus else ''}; "
+                f"up to {tuner_mod.max_concurrent_trials(spec, ray.cluster_resources())} trial(s) at once"
+            )
         tuner.fit()
         if spec.search.confirm is not None:
             from mtlsearch.search.confirm import run_confirmation
@@ -217,4 +234,3 @@ def launch(
     # TensorBoard reads s3:// through boto3, which takes the endpoint from AWS_ENDPOINT_URL too
     log(f"tensorboard: {'AWS_ENDPOINT_URL=' + redact_uri(endpoint) + ' ' if endpoint else ''}tensorboard --logdir {tb}")
     return experiment, rows
-

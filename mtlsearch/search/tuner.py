@@ -51,8 +51,14 @@ def run_trial(config: dict, context: SearchContext, storage_filesystem=None) -> 
     from mtlsearch.train.runner import make_trainer
 
     trial_id = tune.get_context().get_trial_id()
-    trainer = make_trainer(job, spec.train, f"trial_{trial_id}", context.train_runs_uri, callbacks=[TuneReportCallback()],
-                           storage_filesystem=storage_filesystem)
+    trainer = make_trainer(
+        job,
+        spec.train,
+        f"trial_{trial_id}",
+        context.train_runs_uri,
+        callbacks=[TuneReportCallback()],
+        storage_filesystem=storage_filesystem,
+    )
     trainer.fit()
 
 
@@ -61,7 +67,9 @@ def trainable(context: SearchContext):
 
     spec = context.spec
     fs = ray_storage(context.train_runs_uri)[0]
-    return tune.with_resources(tune.with_parameters(run_trial, context=context, storage_filesystem=fs), trial_resources(spec.train))
+    return tune.with_resources(
+        tune.with_parameters(run_trial, context=context, storage_filesystem=fs), trial_resources(spec.train)
+    )
 
 
 def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = (), stream=None):
@@ -79,7 +87,9 @@ def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = (), stream=None):
         sampler = optuna.samplers.TPESampler(seed=spec.seed)
     # grid: every candidate of the discrete space is enqueued first, then TPE continues if trials remain
     points = enumerate_candidates(spec.search.space, tasks) if spec.search.searcher == "grid" else None
-    searcher = OptunaSearch(space=DefineByRun(spec.search.space, tasks), metric=METRIC, mode=MODE, sampler=sampler, points_to_evaluate=points)
+    searcher = OptunaSearch(
+        space=DefineByRun(spec.search.space, tasks), metric=METRIC, mode=MODE, sampler=sampler, points_to_evaluate=points
+    )
     candidates = discrete_candidates(spec.search.space, tasks)
     # every trial uses the spec's seed: a repeated configuration would only repeat a known result
     return searcher if candidates is None else DistinctConfigs(searcher, candidates, seed=spec.seed, stream=stream)
@@ -132,8 +142,9 @@ def max_concurrent_trials(spec: Spec, cluster: dict[str, float]) -> int:
     return max(1, fit)
 
 
-def _tuner(store: ResultsStore, context: SearchContext, tune_dir: str, num_samples: int, search_alg, scheduler,
-           run_callbacks: list) -> tune.Tuner:
+def _tuner(
+    store: ResultsStore, context: SearchContext, tune_dir: str, num_samples: int, search_alg, scheduler, run_callbacks: list
+) -> tune.Tuner:
     """A Tune run of the trainable under ``experiments/<name>/<tune_dir>`` (the search's, or the confirmation's)."""
     import ray
 
@@ -165,8 +176,13 @@ def _tuner(store: ResultsStore, context: SearchContext, tune_dir: str, num_sampl
     )
 
 
-def build_tuner(store: ResultsStore, context: SearchContext, stream=None, extra_callbacks: list | None = None,
-                configs: list[dict] | None = None) -> tune.Tuner:
+def build_tuner(
+    store: ResultsStore,
+    context: SearchContext,
+    stream=None,
+    extra_callbacks: list | None = None,
+    configs: list[dict] | None = None,
+) -> tune.Tuner:
     """A new search; ``extra_callbacks``: Tune callbacks run beside mtlsearch's own (e.g. a timing probe);
     ``configs``: run exactly these trial configs instead of sampling the space (a benchmark scoring the same
     candidates under two evaluation protocols)."""
@@ -178,17 +194,30 @@ def build_tuner(store: ResultsStore, context: SearchContext, stream=None, extra_
         search_alg, num_samples = _searcher(spec, [t.name for t in context.info.primary_tasks()], stream), spec.search.num_samples
     if isinstance(search_alg, DistinctConfigs):
         search_alg.announce(num_samples)
-    return _tuner(store, context, TUNE_DIR, num_samples, search_alg, _scheduler(spec),
-                  callbacks(store, context, stream, num_samples) + list(extra_callbacks or []))
+    return _tuner(
+        store,
+        context,
+        TUNE_DIR,
+        num_samples,
+        search_alg,
+        _scheduler(spec),
+        callbacks(store, context, stream, num_samples) + list(extra_callbacks or []),
+    )
 
 
 def build_confirm_tuner(store: ResultsStore, context: SearchContext, configs: list[dict], stream=None) -> tune.Tuner:
     """The confirmation stage (:mod:`mtlsearch.search.confirm`): exactly ``configs``, each trained to the full budget."""
     from ray.tune.schedulers import FIFOScheduler
 
-
-    return _tuner(store, context, CONFIRM_TUNE_DIR, len(configs), ListedConfigs(configs),
-                  FIFOScheduler(), callbacks(store, context, stream, len(configs), stage=CONFIRM_STAGE))
+    return _tuner(
+        store,
+        context,
+        CONFIRM_TUNE_DIR,
+        len(configs),
+        ListedConfigs(configs),
+        FIFOScheduler(),
+        callbacks(store, context, stream, len(configs), stage=CONFIRM_STAGE),
+    )
 
 
 def tune_path(store: ResultsStore, experiment: str, tune_dir: str = TUNE_DIR) -> str:
@@ -208,4 +237,6 @@ def restore_tuner(store: ResultsStore, context: SearchContext, tune_dir: str = T
     from mtlsearch.store.atomic import ray_storage
 
     fs, path = ray_storage(tune_path(store, context.experiment, tune_dir))
-    return tune.Tuner.restore(path, trainable=trainable(context), resume_unfinished=True, resume_errored=True, storage_filesystem=fs)
+    return tune.Tuner.restore(
+        path, trainable=trainable(context), resume_unfinished=True, resume_errored=True, storage_filesystem=fs
+    )

@@ -150,8 +150,9 @@ def s3_filesystem(bucket: str) -> S3FileSystem:
     with _s3_lock:
         fs = _s3_cache.get(key)
         if fs is None:
-            fs = _s3_cache[key] = S3FileSystem(region=s3_region(bucket, endpoint), endpoint_override=endpoint,
-                                               max_attempts=S3_SDK_ATTEMPTS)
+            fs = _s3_cache[key] = S3FileSystem(
+                region=s3_region(bucket, endpoint), endpoint_override=endpoint, max_attempts=S3_SDK_ATTEMPTS
+            )
         return fs
 
 
@@ -205,8 +206,17 @@ _TRANSIENT = re.compile(
 )
 
 
-_TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling", "ThrottlingException",
-                    "RequestThrottled", "TooManyRequests", "RequestTimeTooSkewed"}
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "TooManyRequests",
+    "RequestTimeTooSkewed",
+}
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -244,8 +254,14 @@ def with_retries(fn: Callable[[], T], what: str, attempts: int | None = None, sl
             if attempt == attempts or not is_transient(e):
                 raise
             delay = random.uniform(0, min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1)))
-            log.warning("%s: transient store error (attempt %d/%d), retrying in %.1fs: %s",
-                        redact_uri(what), attempt, attempts, delay, redact_uri(str(e))[:300])
+            log.warning(
+                "%s: transient store error (attempt %d/%d), retrying in %.1fs: %s",
+                redact_uri(what),
+                attempt,
+                attempts,
+                delay,
+                redact_uri(str(e))[:300],
+            )
             sleep(delay)
     raise AssertionError("unreachable")
 

@@ -75,7 +75,9 @@ class Claims:
     """Claims under ``<store root>/<folder>/<name>.claim``."""
 
     def __init__(self, store_root: str, folder: str = "baselines", owner: str = ""):
-        self.folder_uri = posixpath.join(store_root.rstrip("/"), folder) if "://" in store_root else os.path.join(store_root, folder)
+        self.folder_uri = (
+            posixpath.join(store_root.rstrip("/"), folder) if "://" in store_root else os.path.join(store_root, folder)
+        )
         self.owner = owner
         self.backend = _backend(self.folder_uri)
 
@@ -86,8 +88,15 @@ class Claims:
 
     def _body(self) -> dict:
         now = time.time()
-        return {"owner": self.owner, "host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex,
-                "claimed_at": now, "heartbeat_at": now, "beats": 0}
+        return {
+            "owner": self.owner,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "token": uuid.uuid4().hex,
+            "claimed_at": now,
+            "heartbeat_at": now,
+            "beats": 0,
+        }
 
     def acquire(self, name: str) -> Claim | None:
         """Claim ``name``; ``None`` when another holder has it."""
@@ -219,7 +228,9 @@ class _S3(_Backend):
 
     def _call(self, method: str, **kwargs):
         """A client call, retried on transient errors beyond botocore's own retries."""
-        return with_retries(lambda: getattr(self.client, method)(Bucket=self.bucket, **kwargs), f"s3://{self.bucket}/{kwargs['Key']}")
+        return with_retries(
+            lambda: getattr(self.client, method)(Bucket=self.bucket, **kwargs), f"s3://{self.bucket}/{kwargs['Key']}"
+        )
 
     @staticmethod
     def _code(e) -> str:

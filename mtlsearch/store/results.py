@@ -191,7 +191,9 @@ class ResultsStore:
     # -- experiments -------------------------------------------------------------
 
     def write_experiment(self, experiment: str, meta: dict) -> None:
-        atomic_write_bytes(json.dumps(meta, indent=2, sort_keys=True).encode(), self.experiment_uri(experiment, "experiment.json"))
+        atomic_write_bytes(
+            json.dumps(meta, indent=2, sort_keys=True).encode(), self.experiment_uri(experiment, "experiment.json")
+        )
 
     def read_experiment(self, experiment: str) -> dict | None:
         data = read_bytes(self.experiment_uri(experiment, "experiment.json"))
@@ -199,7 +201,9 @@ class ResultsStore:
 
     def experiments(self) -> list[str]:
         base = resolve(self.uri("experiments"))[1]
-        infos = retrying(self.fs, lambda: self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)), self.uri("experiments"))
+        infos = retrying(
+            self.fs, lambda: self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)), self.uri("experiments")
+        )
         return sorted(posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory)
 
     # -- trials --------------------------------------------------------------------
@@ -211,9 +215,13 @@ class ResultsStore:
         row = {**common, "reported_at": time.time(), **trial_row}
         atomic_write_table(_rows_table([row], TRIALS_SCHEMA), self.experiment_uri(experiment, "trials", trial_id, name))
         rows = [{**common, **r} for r in task_rows]
-        atomic_write_table(_rows_table(rows, TASK_METRICS_SCHEMA), self.experiment_uri(experiment, "task_metrics", trial_id, name))
+        atomic_write_table(
+            _rows_table(rows, TASK_METRICS_SCHEMA), self.experiment_uri(experiment, "task_metrics", trial_id, name)
+        )
 
-    def write_trial_status(self, experiment: str, trial_id: str, status: str, epochs_trained: int, max_epochs: int, error: str = "") -> None:
+    def write_trial_status(
+        self, experiment: str, trial_id: str, status: str, epochs_trained: int, max_epochs: int, error: str = ""
+    ) -> None:
         row = {
             "experiment": experiment,
             "trial_id": trial_id,
@@ -249,7 +257,10 @@ class ResultsStore:
     # -- baselines -----------------------------------------------------------------
 
     def write_baseline(self, row: dict) -> None:
-        atomic_write_table(_rows_table([{"created_at": time.time(), **row}], BASELINE_SCHEMA), self.uri("baselines", f"{row['fingerprint']}.parquet"))
+        atomic_write_table(
+            _rows_table([{"created_at": time.time(), **row}], BASELINE_SCHEMA),
+            self.uri("baselines", f"{row['fingerprint']}.parquet"),
+        )
 
     def read_baselines(self, fingerprints: list[str]) -> dict[str, dict]:
         """The stored baselines among ``fingerprints``, keyed by fingerprint."""
@@ -263,7 +274,7 @@ class ResultsStore:
         out = {}
         for fp in fingerprints:
             uri = self.uri("baselines", f"{fp}.parquet")
-            row = retrying(self.fs, lambda: read_one(resolve(uri)[1]), uri)
+            row = retrying(self.fs, lambda uri=uri: read_one(resolve(uri)[1]), uri)
             if row is not None:
                 out[fp] = row
         return out
@@ -290,7 +301,9 @@ class GroupingArtifacts:
         return self.store.uri("groupings", artifact_id, *parts)
 
     def write_matrix(self, artifact_id: str, task_names: list[str], matrix, meta: dict) -> None:
-        table = pa.Table.from_pydict({"task": task_names, "vector": [list(map(float, row)) for row in matrix]}, schema=GROUPING_MATRIX_SCHEMA)
+        table = pa.Table.from_pydict(
+            {"task": task_names, "vector": [list(map(float, row)) for row in matrix]}, schema=GROUPING_MATRIX_SCHEMA
+        )
         table = table.replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
         atomic_write_table(table, self.uri(artifact_id, "matrix.parquet"))
 
@@ -302,7 +315,9 @@ class GroupingArtifacts:
 
     def write_selection(self, artifact_id: str, selection_id: str, groups: list[list[str]], meta: dict) -> None:
         rows = [{"group": g, "task": t} for g, group in enumerate(groups) for t in group]
-        table = _rows_table(rows, GROUPING_SELECTION_SCHEMA).replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
+        table = _rows_table(rows, GROUPING_SELECTION_SCHEMA).replace_schema_metadata(
+            {_META_KEY: json.dumps(meta, sort_keys=True).encode()}
+        )
         atomic_write_table(table, self.uri(artifact_id, f"groups-{selection_id}.parquet"))
 
     def read_selection(self, artifact_id: str, selection_id: str) -> tuple[list[list[str]], dict] | None:

@@ -66,14 +66,17 @@ def attach_auxiliary(
     if settings.m <= 0:
         return tasks, plan, labels, []
     names = [t.name for t in tasks]
-    auxs = generate_auxiliary_tasks(tasks, labels["train"], settings.m, seed, major=settings.major,
-                                    major_prob=settings.major_prob)
+    auxs = generate_auxiliary_tasks(
+        tasks, labels["train"], settings.m, seed, major=settings.major, major_prob=settings.major_prob
+    )
     out = {}
     for split, y in labels.items():
         if split == "train":
             extra = auxiliary_train_labels(auxs, y, names, seed)
         else:
-            extra = np.stack([auxiliary_labels(a, y, names) for a in auxs], axis=1) if len(y) else np.zeros((0, len(auxs)), np.int64)
+            extra = (
+                np.stack([auxiliary_labels(a, y, names) for a in auxs], axis=1) if len(y) else np.zeros((0, len(auxs)), np.int64)
+            )
         out[split] = np.concatenate([y, extra.astype(y.dtype)], axis=1)
     metric = next((t.metric for t in tasks if t.role == "primary" and t.kind == "binary"), "f1")
     return tasks + auxiliary_task_infos(auxs, tasks, metric), extend_plan(plan, auxs), out, auxs
@@ -88,5 +91,4 @@ def primary_state_dict(model: torch.nn.Module, auxs: list[AuxTask]) -> dict[str,
     """
     names = {a.name for a in auxs}
     drop = {i for i, group in enumerate(model._head_tasks) if set(group) <= names}
-    return {k: v for k, v in model.state_dict().items()
-            if not (k.startswith("heads.") and int(k.split(".")[1]) in drop)}
+    return {k: v for k, v in model.state_dict().items() if not (k.startswith("heads.") and int(k.split(".")[1]) in drop)}

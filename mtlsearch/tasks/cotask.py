@@ -169,8 +169,10 @@ def generate_auxiliary_tasks(
     for k in primary:
         col = y[:, k]
         if col.size and (col.min() < -1 or col.max() >= len(tasks[k].classes)):
-            raise ValueError(f"task {tasks[k].name!r}: training labels must lie in -1..{len(tasks[k].classes) - 1} "
-                             f"(got {int(col.min())}..{int(col.max())})")
+            raise ValueError(
+                f"task {tasks[k].name!r}: training labels must lie in -1..{len(tasks[k].classes) - 1} "
+                f"(got {int(col.min())}..{int(col.max())})"
+            )
     if m == 0:
         return []
 
@@ -195,8 +197,10 @@ def generate_auxiliary_tasks(
     if m > len(eligible):
         why = f"{n_pairs} distinct pairs of {len(primary)} primary tasks"
         if len(eligible) < n_pairs:
-            why += (f", of which {len(eligible)} have a mapping with at least {min_class_count} training example(s) "
-                    f"in each class (min_class_count)")
+            why += (
+                f", of which {len(eligible)} have a mapping with at least {min_class_count} training example(s) "
+                f"in each class (min_class_count)"
+            )
         raise ValueError(f"cannot generate m={m} auxiliary tasks: there are only {why}")
 
     major_set = set(major)
@@ -308,7 +312,7 @@ def auxiliary_task_info(aux: AuxTask, tasks: Sequence[TaskInfo] = (), metric: st
         kind="binary",
         classes=("other", combo),
         description=f"CO-TASK auxiliary task: examples with {combo} (class 1) vs. all other "
-                    f"examples labelled for {', '.join(aux.sources)} (class 0)",
+        f"examples labelled for {', '.join(aux.sources)} (class 0)",
         title=combo,
         role="auxiliary",
         metric=metric,

@@ -90,8 +90,10 @@ class TaskLoss:
         if weighted_bin:
             w = torch.tensor([class_weights.get(self.names[j], (1.0, 1.0)) for j in self.binary], dtype=torch.float32)
             self._bin_w0, self._bin_dw = w[:, 0], w[:, 1] - w[:, 0]
-        self._multi_w = [torch.tensor(class_weights[self.names[j]], dtype=torch.float32) if self.names[j] in class_weights else None
-                         for j in self.multiclass]
+        self._multi_w = [
+            torch.tensor(class_weights[self.names[j]], dtype=torch.float32) if self.names[j] in class_weights else None
+            for j in self.multiclass
+        ]
 
     def targets(self, y: torch.Tensor) -> Targets:
         """Split an ``(N, T)`` int64 label matrix once into binary float labels and multiclass int64 labels."""

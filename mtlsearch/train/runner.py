@@ -6,8 +6,9 @@ from mtlsearch.spec import TrainSpec
 from mtlsearch.train.job import TrainJob
 
 
-def make_trainer(job: TrainJob, train: TrainSpec, run_name: str, storage_path: str, callbacks: list | None = None,
-                 storage_filesystem=None):
+def make_trainer(
+    job: TrainJob, train: TrainSpec, run_name: str, storage_path: str, callbacks: list | None = None, storage_filesystem=None
+):
     """A ``TorchTrainer`` running :func:`train_loop_per_worker` on ``train.workers`` workers.
 
     The run's name and storage path are deterministic, so a restarted run
@@ -38,8 +39,12 @@ def make_trainer(job: TrainJob, train: TrainSpec, run_name: str, storage_path: s
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config=job.to_config(),
-        scaling_config=ScalingConfig(num_workers=train.workers, use_gpu=job.use_gpu, resources_per_worker=resources,
-                                     placement_strategy=train.placement.upper()),
+        scaling_config=ScalingConfig(
+            num_workers=train.workers,
+            use_gpu=job.use_gpu,
+            resources_per_worker=resources,
+            placement_strategy=train.placement.upper(),
+        ),
         run_config=RunConfig(
             name=run_name,
             storage_path=storage_path,

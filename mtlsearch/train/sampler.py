@@ -187,8 +187,10 @@ class TaskAwareSampler:
                 self._class_probs.append(class_probabilities(counts))
             else:
                 if self.task_probs[t] > 0:
-                    raise ValueError(f"task {name!r} has no labelled training example but a picking probability "
-                                     f"of {self.task_probs[t]:g}; give it probability 0")
+                    raise ValueError(
+                        f"task {name!r} has no labelled training example but a picking probability "
+                        f"of {self.task_probs[t]:g}; give it probability 0"
+                    )
                 self._class_probs.append(None)
 
     def _task_probs(self, task_probs) -> np.ndarray:

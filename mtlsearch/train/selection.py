@@ -56,8 +56,7 @@ class ModelSelection:
 
     @classmethod
     def for_plan(cls, plan: SharingPlan, tasks: list[TaskInfo], baselines: dict[str, dict[str, float]]) -> "ModelSelection":
-        return cls(selection_units(plan), {t.name: t.direction for t in tasks},
-                   {name: b["val"] for name, b in baselines.items()})
+        return cls(selection_units(plan), {t.name: t.direction for t in tasks}, {name: b["val"] for name, b in baselines.items()})
 
     def __post_init__(self) -> None:
         if not self.criterion:

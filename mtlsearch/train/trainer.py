@@ -30,10 +30,10 @@ from mtlsearch.metrics.multilabel import multilabel_scores
 from mtlsearch.metrics.scores import METRICS, PROBABILITY_METRICS, auroc, icbhi_sensitivity, icbhi_specificity
 from mtlsearch.metrics.thresholds import THRESHOLD_METRICS, VAL_TUNED, tune_threshold
 from mtlsearch.models.multitask import MultiTaskModel
-from mtlsearch.train.job import TrainJob
-from mtlsearch.train.optimizers import make_optimizer
 from mtlsearch.tasks.auxiliary import AuxiliarySettings, attach_auxiliary
+from mtlsearch.train.job import TrainJob
 from mtlsearch.train.losses import TaskLoss, inverse_frequency_weights
+from mtlsearch.train.optimizers import make_optimizer
 from mtlsearch.train.sampler import TaskAwareSampler, major_task_probs
 from mtlsearch.train.selection import SELECTED, ModelSelection
 from mtlsearch.train.weighting import make_weighting
@@ -86,8 +86,14 @@ class MultiTaskTrainer:
         labels = {s: a.y for s, a in splits.items()}
         cotask = job.cotask or {}
         self.tasks, plan, labels, self.aux_tasks = attach_auxiliary(
-            AuxiliarySettings(int(cotask.get("aux_tasks", 0)), tuple(cotask.get("major", ())), float(cotask.get("major_prob", 0.5))),
-            self.tasks, plan, labels, job.seed)
+            AuxiliarySettings(
+                int(cotask.get("aux_tasks", 0)), tuple(cotask.get("major", ())), float(cotask.get("major_prob", 0.5))
+            ),
+            self.tasks,
+            plan,
+            labels,
+            job.seed,
+        )
         self.data = {
             s: (torch.from_numpy(np.ascontiguousarray(inputs[s])).to(self.device), torch.from_numpy(labels[s]).to(self.device))
             for s in splits
@@ -99,8 +105,9 @@ class MultiTaskTrainer:
         self.train_targets = self.loss_fn.targets(y_train)
         in_dim = self.data["train"][0].shape[1]
         shape = read_info(dataset_path).extra.get("feature_shape")  # spectrogram encoders need (frames, mel bins)
-        self.model = MultiTaskModel(plan, self.tasks, job.encoder, in_dim, job.seed,
-                                    input_shape=tuple(shape) if shape else None).to(self.device)
+        self.model = MultiTaskModel(
+            plan, self.tasks, job.encoder, in_dim, job.seed, input_shape=tuple(shape) if shape else None
+        ).to(self.device)
         # spectrogram encoders hold big activations per example: evaluate in smaller chunks
         self.eval_batch = min([EVAL_BATCH, *(getattr(e, "eval_batch", EVAL_BATCH) for e in self.model.encoders)])
         self.ddp_model: nn.Module = self.model
@@ -111,12 +118,18 @@ class MultiTaskTrainer:
             # statistics, while DDP keeps the running statistics equal by broadcasting rank 0's buffers)
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        self.weighting = make_weighting(job.weighting, [t.name for t in self.tasks], world_size, seed=job.seed).bind_model(self.model)
+        self.weighting = make_weighting(job.weighting, [t.name for t in self.tasks], world_size, seed=job.seed).bind_model(
+            self.model
+        )
         # strategies that need each task's gradient run the unwrapped model and average gradients themselves
         self.train_model = self.model if self.weighting.per_task_gradients else self.ddp_model
         self._sync_buffers = [b for b in self.model.buffers()] if world_size > 1 and self.train_model is self.model else []
         extra = self.weighting.extra_parameters()
-        params = self.model.parameters() if not extra else [{"params": list(self.model.parameters())}, {"params": extra, "weight_decay": 0.0}]
+        params = (
+            self.model.parameters()
+            if not extra
+            else [{"params": list(self.model.parameters())}, {"params": extra, "weight_decay": 0.0}]
+        )
         self.optimizer = make_optimizer(job.optimizer, params, job.lr, job.weight_decay)
         # bf16 autocast on CUDA only (the spec's train.mixed_precision); a no-op context elsewhere
         self.amp = self.device.type == "cuda" and job.mixed_precision == "bf16"
@@ -134,7 +147,11 @@ class MultiTaskTrainer:
         if not cotask.get("sampler"):
             return None
         names = [t.name for t in self.tasks]
-        probs = major_task_probs(names, cotask.get("major", ()), float(cotask.get("major_prob", 0.5))) if cotask.get("pick") == "major" else None
+        probs = (
+            major_task_probs(names, cotask.get("major", ()), float(cotask.get("major_prob", 0.5)))
+            if cotask.get("pick") == "major"
+            else None
+        )
         labelled = (y_train >= 0).any(axis=0)
         if probs is None:
             probs = labelled / labelled.sum()

@@ -28,7 +28,6 @@ reaches.
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar, Sequence
 
 import torch
@@ -77,7 +76,9 @@ def shared_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[list[n
     encoder, in registration order (GradNorm picks its ``W`` among them).
     """
     plan = model.plan
-    shared = [p for i, g in enumerate(plan.encoder_groups) if len(g) > 1 for p in model.encoders[i].parameters() if p.requires_grad]
+    shared = [
+        p for i, g in enumerate(plan.encoder_groups) if len(g) > 1 for p in model.encoders[i].parameters() if p.requires_grad
+    ]
     candidates = []
     for t in model.task_names:
         enc = model.encoders[plan.encoder_of(t)]
@@ -104,8 +105,12 @@ class Weighting:
         self.shared: list[nn.Parameter] = []
         self.candidates: list[list[nn.Parameter]] = [[] for _ in self.tasks]
 
-    def bind(self, params: Sequence[nn.Parameter], shared: Sequence[nn.Parameter] = (),
-             candidates: Sequence[Sequence[nn.Parameter]] | None = None) -> "Weighting":
+    def bind(
+        self,
+        params: Sequence[nn.Parameter],
+        shared: Sequence[nn.Parameter] = (),
+        candidates: Sequence[Sequence[nn.Parameter]] | None = None,
+    ) -> "Weighting":
         """The model's trainable parameters, the shared ones, and per task its encoder's weight matrices."""
         self.params = [p for p in params if p.requires_grad]
         self.shared = list(shared)
@@ -430,7 +435,7 @@ class DTP(Weighting):
     @staticmethod
     def weights_from(kpi: torch.Tensor, gamma: float) -> torch.Tensor:
         k = kpi.double().clamp(1e-4, 1.0)
-        return (-(1 - k) ** gamma * torch.log(k)).float()
+        return (-((1 - k) ** gamma) * torch.log(k)).float()
 
     def state_dict(self) -> dict:
         return {"kpi": None if self.kpi is None else self.kpi.clone()}
@@ -468,7 +473,9 @@ class PCGrad(Weighting):
             rows = []
             for t in range(T):
                 grads = torch.autograd.grad(losses[t], self.shared, retain_graph=True, allow_unused=True)
-                rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for p, g in zip(self.shared, grads)]))
+                rows.append(
+                    torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for p, g in zip(self.shared, grads)])
+                )
             G = torch.stack(rows)
         shared_ids = {id(p) for p in self.shared}
         rest = [p for p in self.params if id(p) not in shared_ids]
