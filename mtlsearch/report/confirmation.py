@@ -28,6 +28,7 @@ from collections import defaultdict
 from typing import Callable
 
 from mtlsearch.metrics.intervals import LEVEL, Interval, paired_difference, t_interval
+from mtlsearch.metrics.result_keys import DM_TEST, DM_VAL
 from mtlsearch.report.text import fmt, table
 from mtlsearch.store.results import CONFIRMS, SEED
 
@@ -66,8 +67,8 @@ def summarize(search_rows: list[dict], confirm_rows: list[dict], label: Callable
         if not by_seed:
             continue
         seeds = sorted(by_seed)
-        test = [by_seed[s]["dm_test"] for s in seeds]
-        val = [by_seed[s]["dm_val"] for s in seeds]
+        test = [by_seed[s][DM_TEST] for s in seeds]
+        val = [by_seed[s][DM_VAL] for s in seeds]
         iv = t_interval(test)
         out.append(
             {

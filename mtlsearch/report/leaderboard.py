@@ -36,6 +36,7 @@ import math
 from collections import defaultdict
 
 from mtlsearch.errors import StoreError
+from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH
 from mtlsearch.report.confirmation import format_confirmation, summarize
 from mtlsearch.report.text import fmt, table
 from mtlsearch.spec import metadata_tasks
@@ -55,7 +56,7 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
     """
     every = _trial_rows(store, experiment)
     rows = [r for r in every if CONFIRMS not in r["config"]]
-    rows.sort(key=lambda r: (_key(r["dm_val"]), _key(r["dm_test"])), reverse=True)
+    rows.sort(key=lambda r: (_key(r[DM_VAL]), _key(r[DM_TEST])), reverse=True)
     confirmed = {c["trial_id"]: c for c in summarize(rows, [r for r in every if CONFIRMS in r["config"]], candidate_label)}
     for r in rows:
         r["confirmation"] = confirmed.get(r["trial_id"])
@@ -94,7 +95,7 @@ def _trial_rows(store: ResultsStore, experiment: str) -> list[dict]:
         if trial_id in status and status[trial_id]["status"] == ABANDONED:  # not part of the (resumed) search
             continue
         epochs.sort(key=lambda r: r["epoch"])
-        best = max(epochs, key=lambda r: (_key(r["dm_val"]), -r["epoch"]))
+        best = max(epochs, key=lambda r: (_key(r[DM_VAL]), -r[EPOCH]))
         st = status.get(trial_id)
         config = json.loads(best["config"])
         # each task at the epoch its model selected (older rows without a selection: the row's own epoch)
@@ -109,13 +110,13 @@ def _trial_rows(store: ResultsStore, experiment: str) -> list[dict]:
                 "grouping": best["grouping"],
                 "groups": json.loads(best["groups"]),
                 "config": config,
-                "dm_val": best["dm_val"],
-                "dm_test": best["dm_test"],
+                DM_VAL: best[DM_VAL],
+                DM_TEST: best[DM_TEST],
                 "selected_epoch": best["epoch"],
                 "epochs_trained": epochs[-1]["epoch"],
                 "status": st["status"] if st else "running",
                 "stopped_early": bool(st and st["status"] == "stopped_early"),
-                "cost_worker_s": max(r["cost_worker_s"] for r in epochs),
+                COST: max(r[COST] for r in epochs),
                 "tasks": task_scores,
                 "metadata": {t: task_scores.get(t, {}) for t in meta},
                 **{c: best.get(c) for c in MULTILABEL_COLUMNS},
@@ -171,8 +172,8 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
             str(i + 1),
             r["trial_id"],
             candidate_label(r),
-            fmt(r["dm_val"]),
-            fmt(r["dm_test"]),
+            fmt(r[DM_VAL]),
+            fmt(r[DM_TEST]),
             *([fmt(r.get("test_macro_f1"), ".4f"), fmt(r.get("test_micro_f1"), ".4f")] if multilabel else []),
             *([_metadata_text(r)] if metadata else []),
             f"{r['epochs_trained']}",

@@ -18,6 +18,7 @@ from typing import Callable
 
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.data.distribute import store_table_uri
+from mtlsearch.metrics.result_keys import BEST_EPOCH, BEST_TEST, BEST_VAL, COST, task_key
 from mtlsearch.metrics.thresholds import VAL_TUNED
 from mtlsearch.models.plan import make_plan
 from mtlsearch.spec import IN_TRIAL, Spec
@@ -258,11 +259,11 @@ def _train(
             "task": t.name,
             "metric": t.metric,
             "direction": t.direction,
-            "val": float(m[f"best_val/{t.name}"]),
-            "test": float(m[f"best_test/{t.name}"]),
-            "best_epoch": int(m[f"best_epoch/{t.name}"]),
+            "val": float(m[task_key(BEST_VAL, t.name)]),
+            "test": float(m[task_key(BEST_TEST, t.name)]),
+            "best_epoch": int(m[task_key(BEST_EPOCH, t.name)]),
             "epochs": config["epochs"],
-            "cost_worker_s": float(m["cost_worker_s"]) / len(missing),
+            "cost_worker_s": float(m[COST]) / len(missing),
             "config": json.dumps(config, sort_keys=True),
             "trained_by": experiment,
         }

@@ -15,45 +15,41 @@ from typing import TextIO
 
 from ray.tune import Callback
 
+from mtlsearch.metrics.result_keys import (
+    BEST_EPOCH,
+    COST,
+    DM_TEST,
+    DM_VAL,
+    EPOCH,
+    EPOCH_DM_TEST,
+    EPOCH_DM_VAL,
+    EVAL_SPLITS,
+    SAMPLES_PER_S,
+    TRAIN_LOSS,
+    extra_key,
+    extra_per_task,
+    multilabel_key,
+    per_task,
+)
 from mtlsearch.search.context import SearchContext
 from mtlsearch.store.results import ABANDONED, CONFIRMS, MULTILABEL_COLUMNS, SEED, ResultsStore
-from mtlsearch.train.selection import SELECTED
-
-SPLITS = ("val", "test")
-
-# trainer's secondary per-task keys ("<split>_extra/<key>/<task>") -> task_metrics ``metric`` name
-EXTRA_TASK_METRICS = {"auroc": "auroc", "sp": "specificity", "se": "sensitivity", "threshold": "threshold"}
-
-
-def task_scores(result: dict, split: str) -> dict[str, float]:
-    """Each task's primary metric on ``split`` (the ``<split>/<task>`` keys)."""
-    prefix = f"{split}/"
-    return {k[len(prefix) :]: v for k, v in result.items() if k.startswith(prefix)}
-
-
-def extra_task_scores(result: dict, split: str) -> list[tuple[str, str, float]]:
-    """``(task, metric, value)`` of the secondary per-task metrics on ``split`` (``<split>_extra/<key>/<task>``)."""
-    out = []
-    for key, metric in EXTRA_TASK_METRICS.items():
-        prefix = f"{split}_extra/{key}/"
-        out += [(k[len(prefix) :], metric, v) for k, v in result.items() if k.startswith(prefix)]
-    return out
 
 
 def multilabel_columns(result: dict) -> dict[str, float | None]:
     """The trials table's multi-label columns (``val_macro_f1`` … ``test_subset_acc``): those of the selection
-    (``<split>_extra/selected_ml_*``, each task at its model's selected epoch) where reported, else the epoch's."""
+    (each task at its model's selected epoch) where reported, else the epoch's."""
     out = {}
     for col in MULTILABEL_COLUMNS:
         split, name = col.split("_", 1)
-        out[col] = result.get(f"{split}_extra/{SELECTED}ml_{name}", result.get(f"{split}_extra/ml_{name}"))
+        out[col] = result.get(
+            extra_key(split, multilabel_key(name, selected=True)), result.get(extra_key(split, multilabel_key(name)))
+        )
     return out
 
 
 def selected_epochs(result: dict) -> str:
-    """JSON ``{task: epoch}``: the epoch (1-based) each task's model selected so far (``best_epoch/<task>``)."""
-    prefix = "best_epoch/"
-    return json.dumps({k[len(prefix) :]: int(v) for k, v in result.items() if k.startswith(prefix)}, sort_keys=True)
+    """JSON ``{task: epoch}``: the epoch (1-based) each task's model selected so far."""
+    return json.dumps({task: int(v) for task, v in per_task(result, BEST_EPOCH).items()}, sort_keys=True)
 
 
 def _role_metric(info, task: str) -> tuple[str, str]:
@@ -94,22 +90,22 @@ class StoreCallback(Callback):
             "grouping": desc["grouping"],
             "groups": json.dumps(desc["groups"]),
             "config": json.dumps(trial.config, sort_keys=True, default=str),
-            **{k: result.get(k) for k in ("dm_val", "dm_test", "train_loss", "cost_worker_s", "samples_per_s")},
+            **{k: result.get(k) for k in (DM_VAL, DM_TEST, TRAIN_LOSS, COST, SAMPLES_PER_S)},
             **multilabel_columns(result),
             "selected_epochs": selected_epochs(result),
             "seed": int(trial.config.get(SEED, self._seed)),
             "confirms": trial.config.get(CONFIRMS),
         }
         task_rows = []
-        for split in SPLITS:
-            for task, value in task_scores(result, split).items():
+        for split in EVAL_SPLITS:
+            for task, value in per_task(result, split).items():
                 role, metric = _role_metric(info_, task)
                 task_rows.append({"task": task, "role": role, "metric": metric, "split": split, "value": value})
-            for task, metric, value in extra_task_scores(result, split):
+            for task, metric, value in extra_per_task(result, split):
                 task_rows.append(
                     {"task": task, "role": _role_metric(info_, task)[0], "metric": metric, "split": split, "value": value}
                 )
-        self.store.write_trial_epoch(self.context.experiment, trial.trial_id, int(result["epoch"]), row, task_rows)
+        self.store.write_trial_epoch(self.context.experiment, trial.trial_id, int(result[EPOCH]), row, task_rows)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         epochs = int((trial.last_result or {}).get("epoch", 0))
@@ -169,13 +165,13 @@ class TensorBoardCallback(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         w = self._writer(trial.trial_id)
-        step = int(result["epoch"])
-        for key in ("dm_val", "dm_test", "epoch_dm_val", "epoch_dm_test", "train_loss", "cost_worker_s", "samples_per_s"):
+        step = int(result[EPOCH])
+        for key in (DM_VAL, DM_TEST, EPOCH_DM_VAL, EPOCH_DM_TEST, TRAIN_LOSS, COST, SAMPLES_PER_S):
             value = result.get(key)
             if value is not None and not math.isnan(value):
                 w.add_scalar(key.replace("_", "/", 1) if key.startswith("dm_") else key, value, step)
-        for split in SPLITS:
-            for task, value in task_scores(result, split).items():
+        for split in EVAL_SPLITS:
+            for task, value in per_task(result, split).items():
                 w.add_scalar(f"{split}/{task}", value, step)
         w.flush()
 
@@ -230,10 +226,10 @@ class ProgressCallback(Callback):
         self._print(f"started {self._label(trial)}", trials)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        dm = result.get("dm_val")
+        dm = result.get(DM_VAL)
         if dm is not None and not math.isnan(dm) and (self._best is None or dm > self._best[0]):
             self._best = (dm, self._label(trial))
-        self._print(f"{self._label(trial)} epoch {int(result['epoch'])}/{self._max_epochs} Δm(val) {dm:+.2f}", trials)
+        self._print(f"{self._label(trial)} epoch {int(result[EPOCH])}/{self._max_epochs} Δm(val) {dm:+.2f}", trials)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         epochs = int((trial.last_result or {}).get("epoch", 0))

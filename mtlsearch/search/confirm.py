@@ -34,6 +34,7 @@ from typing import Callable
 
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.metrics.delta_m import anchored_baselines, without
+from mtlsearch.metrics.result_keys import DM_VAL
 from mtlsearch.report.leaderboard import confirmation_rows, leaderboard
 from mtlsearch.search.baselines import ensure_baselines
 from mtlsearch.search.context import SearchContext
@@ -53,7 +54,7 @@ def pick_candidates(rows: list[dict], confirm: ConfirmSpec) -> list[dict]:
     eligible, seen = [], set()
     for r in rows:
         key = config_key(r["config"])
-        if r["status"] == "error" or r["dm_val"] is None or math.isnan(r["dm_val"]) or key in seen:
+        if r["status"] == "error" or r[DM_VAL] is None or math.isnan(r[DM_VAL]) or key in seen:
             continue
         seen.add(key)
         eligible.append(r)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ray import tune
 
+from mtlsearch.metrics.result_keys import DM_VAL
 from mtlsearch.search.callbacks import PlacementGroupReaper, ProgressCallback, StoreCallback, TensorBoardCallback
 from mtlsearch.search.context import SearchContext
 from mtlsearch.search.distinct import DistinctConfigs
@@ -22,7 +23,7 @@ from mtlsearch.spec import IN_TRIAL, Spec
 from mtlsearch.store.results import ResultsStore
 from mtlsearch.train.executor import trial_footprint, trial_resources, worker_bundle
 
-METRIC, MODE = "dm_val", "max"
+METRIC, MODE = DM_VAL, "max"
 TUNE_DIR = "tune"
 CONFIRM_TUNE_DIR = "tune_confirm"
 CONFIRM_STAGE = "confirm"

@@ -40,22 +40,24 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
+from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH, SAMPLES_PER_S, TRAIN_LOSS
 from mtlsearch.store.atomic import atomic_write_bytes, atomic_write_table, read_bytes, resolve, retrying
 
 TRIALS_SCHEMA = pa.schema(
     [
         ("experiment", pa.string()),
         ("trial_id", pa.string()),
-        ("epoch", pa.int64()),
+        (EPOCH, pa.int64()),
         ("architecture", pa.string()),
         ("grouping", pa.string()),
         ("groups", pa.string()),  # JSON list of task-name lists (head groups)
         ("config", pa.string()),  # JSON of the sampled config
-        ("dm_val", pa.float64()),
-        ("dm_test", pa.float64()),
-        ("train_loss", pa.float64()),
-        ("cost_worker_s", pa.float64()),
-        ("samples_per_s", pa.float64()),
+        # copied from the run's report (mtlsearch.metrics.result_keys)
+        (DM_VAL, pa.float64()),
+        (DM_TEST, pa.float64()),
+        (TRAIN_LOSS, pa.float64()),
+        (COST, pa.float64()),
+        (SAMPLES_PER_S, pa.float64()),
         ("reported_at", pa.float64()),
         # secondary metrics over the primary binary tasks read as one multi-label problem
         # (mtlsearch.metrics.multilabel; null when there are fewer than two such tasks, and

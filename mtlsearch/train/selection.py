@@ -31,9 +31,6 @@ from dataclasses import dataclass, field
 from mtlsearch.data.canonical import TaskInfo
 from mtlsearch.models.plan import SharingPlan
 
-SELECTED = "selected_"
-"""Prefix of reported secondary keys computed at the selection (each model at its selected epoch), not one epoch."""
-
 
 def selection_units(plan: SharingPlan) -> list[list[str]]:
     """The separately trained models of ``plan``, as task names: its encoder groups, or one for soft sharing."""

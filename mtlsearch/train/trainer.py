@@ -27,6 +27,29 @@ from mtlsearch.data.canonical import TaskInfo, read_info, read_splits
 from mtlsearch.data.distribute import local_table
 from mtlsearch.metrics.delta_m import delta_m
 from mtlsearch.metrics.multilabel import multilabel_scores
+from mtlsearch.metrics.result_keys import (
+    AUROC,
+    BEST_EPOCH,
+    BEST_TEST,
+    BEST_VAL,
+    COST,
+    DM_TEST,
+    DM_VAL,
+    EPOCH,
+    EPOCH_DM_TEST,
+    EPOCH_DM_VAL,
+    SAMPLES_PER_S,
+    SENSITIVITY,
+    SPECIFICITY,
+    TEST,
+    THRESHOLD,
+    TRAIN_LOSS,
+    VAL,
+    WEIGHT,
+    extra_key,
+    multilabel_key,
+    task_key,
+)
 from mtlsearch.metrics.scores import METRICS, PROBABILITY_METRICS, auroc, icbhi_sensitivity, icbhi_specificity
 from mtlsearch.metrics.thresholds import THRESHOLD_METRICS, VAL_TUNED, tune_threshold
 from mtlsearch.models.multitask import MultiTaskModel
@@ -35,7 +58,7 @@ from mtlsearch.train.job import TrainJob
 from mtlsearch.train.losses import TaskLoss, inverse_frequency_weights
 from mtlsearch.train.optimizers import make_optimizer
 from mtlsearch.train.sampler import TaskAwareSampler, major_task_probs
-from mtlsearch.train.selection import SELECTED, ModelSelection
+from mtlsearch.train.selection import ModelSelection
 from mtlsearch.train.weighting import make_weighting
 
 EVAL_BATCH = 8192
@@ -317,7 +340,7 @@ class MultiTaskTrainer:
                     self.thresholds[task.name] = tune_threshold(labelled, true, decided_by)
                 tau = self.thresholds.get(task.name, 0.5)
                 pred_all = (probs >= tau).to(torch.int64)
-                extra[f"threshold/{task.name}"] = tau
+                extra[task_key(THRESHOLD, task.name)] = tau
             else:
                 pred_all = predict(logits, task)
             pred = pred_all[mask].cpu().numpy()
@@ -326,17 +349,17 @@ class MultiTaskTrainer:
                 scores[task.name] = PROBABILITY_METRICS[task.metric](labelled, true, k) if len(true) else math.nan
             else:
                 scores[task.name] = METRICS[task.metric](pred, true, k) if len(true) else math.nan
-            extra[f"auroc/{task.name}"] = auroc(labelled, true, k) if len(true) else math.nan
+            extra[task_key(AUROC, task.name)] = auroc(labelled, true, k) if len(true) else math.nan
             if task.metric == "icbhi_score":
-                extra[f"sp/{task.name}"] = icbhi_specificity(pred, true, k)
-                extra[f"se/{task.name}"] = icbhi_sensitivity(pred, true, k)
+                extra[task_key(SPECIFICITY, task.name)] = icbhi_specificity(pred, true, k)
+                extra[task_key(SENSITIVITY, task.name)] = icbhi_sensitivity(pred, true, k)
             if len(multilabel) >= 2 and j in multilabel:
                 ml_pred.append(pred_all)
         if len(multilabel) >= 2:
             stacked = torch.stack(ml_pred, dim=1).cpu().numpy()
             self._ml_predictions[split] = {self.tasks[j].name: stacked[:, i] for i, j in enumerate(multilabel)}
             ml = multilabel_scores(stacked, y[:, multilabel].cpu().numpy())
-            extra.update({f"ml_{k}": v for k, v in ml.items()})
+            extra.update({multilabel_key(k): v for k, v in ml.items()})
         return scores, extra
 
     def _decision_metric(self, task: TaskInfo) -> str | None:
@@ -396,31 +419,31 @@ class MultiTaskTrainer:
         base_val = {t.name: self.job.baselines[t.name]["val"] for t in primary}
         base_test = {t.name: self.job.baselines[t.name]["test"] for t in primary}
         out: dict[str, float] = {
-            "epoch": stats.epoch + 1,
-            "dm_val": delta_m(self.best.val, base_val, lower),
-            "dm_test": delta_m(self.best.test, base_test, lower),
-            "epoch_dm_val": delta_m(stats.val, base_val, lower),
-            "epoch_dm_test": delta_m(stats.test, base_test, lower),
-            "train_loss": stats.train_loss,
+            EPOCH: stats.epoch + 1,
+            DM_VAL: delta_m(self.best.val, base_val, lower),
+            DM_TEST: delta_m(self.best.test, base_test, lower),
+            EPOCH_DM_VAL: delta_m(stats.val, base_val, lower),
+            EPOCH_DM_TEST: delta_m(stats.test, base_test, lower),
+            TRAIN_LOSS: stats.train_loss,
             "train_seconds": stats.train_seconds,
             "eval_seconds": stats.eval_seconds,
-            "samples_per_s": stats.samples / stats.train_seconds if stats.train_seconds > 0 else math.nan,
-            "cost_worker_s": self.cost_worker_seconds,
+            SAMPLES_PER_S: stats.samples / stats.train_seconds if stats.train_seconds > 0 else math.nan,
+            COST: self.cost_worker_seconds,
             "world_size": self.world_size,
             "torch_threads": torch.get_num_threads(),
         }
         for t in self.tasks:
-            out[f"val/{t.name}"] = stats.val[t.name]
-            out[f"test/{t.name}"] = stats.test[t.name]
-            out[f"best_val/{t.name}"] = self.best.val[t.name]
-            out[f"best_test/{t.name}"] = self.best.test[t.name]
-            out[f"best_epoch/{t.name}"] = self.best.epoch[t.name] + 1
+            out[task_key(VAL, t.name)] = stats.val[t.name]
+            out[task_key(TEST, t.name)] = stats.test[t.name]
+            out[task_key(BEST_VAL, t.name)] = self.best.val[t.name]
+            out[task_key(BEST_TEST, t.name)] = self.best.test[t.name]
+            out[task_key(BEST_EPOCH, t.name)] = self.best.epoch[t.name] + 1
         if self.weighting.name != "equal":
             for t, w in zip(self.tasks, self.weighting.weights().tolist()):
-                out[f"weight/{t.name}"] = w
-        for split, extra in (("val", stats.val_extra), ("test", stats.test_extra)):
+                out[task_key(WEIGHT, t.name)] = w
+        for split, extra in ((VAL, stats.val_extra), (TEST, stats.test_extra)):
             for key, value in extra.items():
-                out[f"{split}_extra/{key}"] = value
+                out[extra_key(split, key)] = value
             for key, value in self._selected_multilabel(split).items():
-                out[f"{split}_extra/{SELECTED}ml_{key}"] = value
+                out[extra_key(split, multilabel_key(key, selected=True))] = value
         return out
