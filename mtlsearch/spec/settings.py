@@ -1,0 +1,231 @@
+"""The fixed settings beside the model: training, CO-TASK, the search and its confirmation, dataset, grouping methods, evaluation.
+
+``TrainSpec`` (budget, fixed hyperparameters, executor and resources, loss
+weighting, CO-TASK settings), ``SearchSpec`` (trials, searcher, ASHA,
+confirmation with seeds, the :class:`~mtlsearch.spec.space.SearchSpace`),
+``DatasetSpec``, the grouping methods' settings (label-embedding clustering, the
+TAG affinity run) and ``EvaluationSpec`` (thresholds and the primary metric).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from mtlsearch.spec.encoders import EncoderSpec
+from mtlsearch.spec.names import IN_TRIAL, RAY_TRAIN, Strict
+from mtlsearch.spec.space import LogUniform, SearchSpace, Uniform
+from mtlsearch.spec.weightings import WEIGHTING_SPECS, EqualWeightingSpec, WeightingSpec
+from mtlsearch.train.optimizers import OPTIMIZERS
+
+
+class CoTaskSpec(Strict):
+    """CO-TASK (AAAI 2021, ``../shared/papers/co-task_aaai2021.txt``) settings; all off by default.
+
+    ``aux_tasks``: M auxiliary tasks, each a pair of primary tasks with one class
+    of each mapped into a new class (:mod:`mtlsearch.tasks.cotask`), trained on
+    1/2 of the training data, never in Δm. ``major``: the major tasks (primary
+    task names); ``major_prob``: the chance that a generated pair contains one.
+    ``sampler``: each batch first picks a task (``pick``: ``uniform``, or
+    ``major`` with probability ``major_prob`` of picking a major task), then
+    draws its examples with the task-aware imbalance sampler (class weight
+    log(n_c)/n_c), and the step trains that task's loss only
+    (:mod:`mtlsearch.train.sampler`).
+    """
+
+    aux_tasks: int = Field(0, ge=0, description="M, the number of auxiliary tasks")
+    major: list[str] = Field(default_factory=list, description="major tasks (primary task names)")
+    major_prob: float = Field(
+        0.5, ge=0.0, le=1.0, description="chance that an auxiliary pair (or a sampler pick) involves a major task"
+    )
+    sampler: bool = Field(False, description="task-aware imbalance sampler: one task per batch, class weights log(n)/n")
+    pick: Literal["uniform", "major"] = Field("uniform", description="how the sampler picks a batch's task")
+
+
+class TrainSpec(Strict):
+    """Training budget and the fixed hyperparameters (the search may override some per trial)."""
+
+    epochs: int = Field(8, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    optimizer: Literal[tuple(OPTIMIZERS)] = "adam"  # type: ignore[valid-type]
+    workers: int = Field(1, ge=1, description="Ray Train workers per trial (DDP when > 1)")
+    executor: Literal["auto", "in_trial", "ray_train"] = Field(
+        "auto",
+        description="how a trial trains: in_trial (inside its Tune trial, one worker), ray_train (a Ray Train "
+        "worker group: DDP, multi-node), auto (in_trial for one worker, else ray_train)",
+    )
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    driver_cpus: float = Field(
+        1.0, gt=0, description="CPUs for each trial's Tune driver (ray_train executor only: an in-trial trial is its own worker)"
+    )
+    torch_threads: int | None = Field(
+        None, ge=1, description="torch.set_num_threads in each worker (default: its whole CPUs, at least 1)"
+    )
+    max_failures: int = Field(
+        2, ge=0, description="restarts of a trial (its trial actor or worker group) from its last checkpoint"
+    )
+    placement: Literal["pack", "spread", "strict_spread"] = Field(
+        "pack",
+        description="where a trial's Ray Train workers go: pack (fewest nodes), spread (across nodes if possible), "
+        "strict_spread (one node each: multi-node DDP)",
+    )
+    mixed_precision: Literal["none", "bf16"] = Field(
+        "none", description="bf16: autocast the forward passes on CUDA devices (CPU runs always train in float32)"
+    )
+    weighting: WeightingSpec = Field(
+        default_factory=EqualWeightingSpec, description="loss weighting: {name: equal | static | ..., options}"
+    )
+    cotask: CoTaskSpec = Field(default_factory=CoTaskSpec, description="CO-TASK auxiliary tasks and task-aware sampler")
+    class_weighted: bool | list[str] = Field(
+        False,
+        description="class-weighted cross-entropy, w_c = N / (C n_c) from the training counts (Tri-MTL): true, or these tasks",
+    )
+
+    @model_validator(mode="after")
+    def _in_trial_is_one_worker(self) -> "TrainSpec":
+        if self.executor == IN_TRIAL and self.workers != 1:
+            raise ValueError(
+                f"executor 'in_trial' trains one worker inside the trial; with workers: {self.workers} "
+                "use executor: ray_train (or auto)"
+            )
+        return self
+
+    @property
+    def resolved_executor(self) -> str:
+        """``in_trial`` or ``ray_train``: ``auto`` is in_trial for one worker, ray_train (DDP) for more."""
+        if self.executor != "auto":
+            return self.executor
+        return IN_TRIAL if self.workers == 1 else RAY_TRAIN
+
+    @property
+    def threads(self) -> int:
+        """torch threads of one worker: ``torch_threads``, else its whole CPUs (at least 1), as Ray sets OMP_NUM_THREADS."""
+        return self.torch_threads or max(1, int(self.cpus_per_worker))
+
+    def weighting_for(self, name: str | None) -> BaseModel:
+        """The options of strategy ``name``: ``weighting``'s when it is that strategy, else the strategy's defaults."""
+        if name is None or name == self.weighting.name:
+            return self.weighting
+        return WEIGHTING_SPECS[name]()
+
+
+class AshaSpec(Strict):
+    enabled: bool = True
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: float = Field(2.0, gt=1.0)
+
+
+class ConfirmSpec(Strict):
+    """Confirmation with seeds (:mod:`mtlsearch.search.confirm`): after the search, the ``top`` candidates by
+    Δm(val) and the STL baselines are retrained with ``seeds`` new seeds; Δm(test) gets a paired 95% interval."""
+
+    top: int = Field(3, ge=1, description="candidates to confirm: the best by the search's Δm(val)")
+    seeds: int = Field(3, ge=2, description="seeds per candidate and for the baselines (an interval needs at least 2)")
+    each_architecture: bool = Field(
+        False, description="also confirm the best candidate of every architecture the search tried (STL, MTL, GMHL, GMTL)"
+    )
+
+
+class SearchSpec(Strict):
+    num_samples: int = Field(10, ge=1, description="trials")
+    confirm: ConfirmSpec | None = Field(
+        None, description="retrain the best candidates and the baselines with more seeds for Δm(test) intervals; off when absent"
+    )
+    max_concurrent_trials: int | None = Field(None, ge=1)
+    searcher: Literal["optuna", "random", "grid"] = Field(
+        "optuna", description="optuna: TPE; random; grid: every candidate of a discrete space (choice/int dimensions) once"
+    )
+    scheduler: AshaSpec = Field(default_factory=AshaSpec)
+    space: SearchSpace
+
+    @model_validator(mode="after")
+    def _grid_is_discrete(self) -> "SearchSpec":
+        if self.searcher == "grid":
+            continuous = [k for k, v in self.space if isinstance(v, (Uniform, LogUniform))]
+            if continuous:
+                raise ValueError(f"searcher 'grid' needs discrete dimensions (choice or int); {continuous} are continuous")
+        return self
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> "SearchSpec":
+        if not self.space.open_dimensions():
+            raise ValueError(
+                "the search space is empty: open at least one dimension under search.space "
+                f"(one of {list(SearchSpace.model_fields)})"
+            )
+        return self
+
+
+class DatasetSpec(Strict):
+    loader: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    descriptions: dict[str, str] = Field(
+        default_factory=dict, description="task name -> description, overriding the loader's (for embedding clustering)"
+    )
+
+
+class EmbeddingMethodSpec(Strict):
+    """MTLV label-embedding clustering settings."""
+
+    encoder: str | None = Field(None, description="Hugging Face id or local path; default: the bundled all-MiniLM-L6-v2")
+    text: Literal["name", "description"] = "name"
+    metric: Literal["euclidean", "cosine"] = "euclidean"
+    max_length: int = Field(128, ge=8)
+    k_max: int = Field(10, ge=2, description="the elbow curve spans k = 1..k_max (capped at the number of tasks)")
+
+
+AFFINITY_EPOCHS_CAP = 25
+"""Default cap of a calibrated affinity run: planted groups on the benchmark's generators need 5 to 25 epochs."""
+
+
+class AffinityMethodSpec(Strict):
+    """TAG affinity settings: one all-task run on the spec's model, batch size and learning rate.
+
+    Its length matters. Affinity is informative while the shared encoder learns
+    what the tasks have in common, before each task's features specialise.
+    ``length: calibrated`` (the default) makes ``epochs`` a cap: the run stops at
+    the end of the first epoch (after the first) whose mean transfer (the mean
+    off-diagonal affinity of its measurements) is negative, and keeps the running
+    mean of its most reliable epoch (:mod:`mtlsearch.grouping.reliability`).
+    ``length: fixed`` runs exactly ``epochs`` epochs and averages them all. Either
+    way the matrix is stored with its reliability, and an unreliable one is
+    reported with a warning.
+    """
+
+    every_steps: int = Field(10, ge=1, description="measure the affinity every n training steps")
+    epochs: int = Field(
+        AFFINITY_EPOCHS_CAP, ge=1, description="cap of the affinity run (length: calibrated) or its length (length: fixed)"
+    )
+    length: Literal["fixed", "calibrated"] = Field(
+        "calibrated",
+        description="calibrated: stop when the mean transfer turns negative, `epochs` the cap; fixed: exactly `epochs` epochs",
+    )
+    lookahead_lr: float | None = Field(None, gt=0, description="SGD step size of the lookahead (default: the method's)")
+    encoder: EncoderSpec | None = Field(
+        None, description="encoder of the affinity run (default: model.encoder); a wider proxy can measure a narrow model's tasks"
+    )
+
+
+class GroupingMethodsSpec(Strict):
+    embedding: EmbeddingMethodSpec = Field(default_factory=EmbeddingMethodSpec)
+    affinity: AffinityMethodSpec = Field(default_factory=AffinityMethodSpec)
+
+
+class EvaluationSpec(Strict):
+    """How trials and baselines are scored (one protocol for both; the baselines are keyed by it)."""
+
+    thresholds: Literal["val_tuned", "fixed"] = Field(
+        "val_tuned",
+        description="binary decision thresholds: val_tuned (each task's τ chosen on val every epoch, applied "
+        "unchanged to test) or fixed (p > 0.5)",
+    )
+    metric: Literal["task", "auroc", "average_precision"] = Field(
+        "task",
+        description="the primary metric of every primary task, what Δm and selection use: task (each task's own, "
+        "e.g. F1, macro-F1, the ICBHI score) or a threshold-free one of its probabilities (auroc, "
+        "average_precision; one-vs-rest macro for multiclass tasks)",
+    )
