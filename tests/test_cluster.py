@@ -220,8 +220,11 @@ def test_ddp_trials_span_two_nodes(two_nodes, tmp_path):
 
 
 def test_search_finishes_after_losing_a_node(two_nodes, tmp_path):
-    """4 one-CPU trials fill both nodes (2 CPUs each); the second node dies while all 4 train: its trials restart."""
-    trials, epochs = 4, 6
+    """4 one-CPU trials fill both nodes (2 CPUs each); the second node dies while all 4 train: its trials restart.
+
+    12 epochs: long enough that the second node's trials are still training when it is killed, on a loaded
+    machine too (with 6, a clean-clone CI run saw all four finish first, so none had to restart)."""
+    trials, epochs = 4, 12
     extra = "cpus_per_worker: 1\nmax_failures: 3"
     spec = write_spec(
         tmp_path / "s.yaml",
