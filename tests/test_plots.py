@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mtlsearch.grouping.embedding import ElbowCurve
-from mtlsearch.report.plots import _group_order, _runs, plot_affinity_heatmap, plot_elbow
+from mtlsearch.grouping.plots import _group_order, _runs, plot_affinity_heatmap, plot_elbow
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

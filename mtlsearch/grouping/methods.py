@@ -171,7 +171,7 @@ class EmbeddingClustering(GroupingMethod):
 
     def plot(self, artifact: Artifact, path: Path) -> None:
         from mtlsearch.grouping.embedding import ElbowCurve
-        from mtlsearch.report.plots import plot_elbow
+        from mtlsearch.grouping.plots import plot_elbow
 
         e = artifact.meta["elbow"]
         plot_elbow(
@@ -266,8 +266,8 @@ class _AffinityMethod(GroupingMethod):
         return groups, {"score": float(sel.score), "search": sel.method, "seconds": time.perf_counter() - t0}
 
     def plot(self, artifact: Artifact, path: Path) -> None:
+        from mtlsearch.grouping.plots import plot_affinity_heatmap
         from mtlsearch.grouping.reliability import describe
-        from mtlsearch.report.plots import plot_affinity_heatmap
 
         rel = artifact.meta.get("reliability")
         title = f"{self.kind} affinity (row i → column j)" + (f"\n{describe(rel, short=True)}" if rel else "")
