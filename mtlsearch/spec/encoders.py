@@ -8,11 +8,11 @@ parameter sharing (hard or soft, with its λ and layers).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from mtlsearch.spec.names import Strict
+from mtlsearch.spec.names import Strict, keyed_union
 
 
 class MLPEncoderSpec(Strict):
@@ -118,24 +118,13 @@ ENCODER_SPECS: dict[str, type[BaseModel]] = {
 }
 
 
-def _encoder_kind(v: Any) -> str | None:
-    """The encoder's ``type`` (``mlp`` when absent); None for a value that is not a mapping."""
-    if isinstance(v, BaseModel):
-        return getattr(v, "type", None)
-    if isinstance(v, dict):
-        kind = v.get("type", "mlp")
-        return kind if isinstance(kind, str) else repr(kind)
-    return None
-
-
-EncoderSpec = Annotated[
-    Union[tuple(Annotated[m, Tag(k)] for k, m in ENCODER_SPECS.items())],
-    Discriminator(
-        _encoder_kind,
-        custom_error_type="encoder",
-        custom_error_message=f"expected a mapping with type: one of {list(ENCODER_SPECS)} and that encoder's settings",
-    ),
-]
+EncoderSpec = keyed_union(
+    ENCODER_SPECS,
+    "type",
+    "mlp",
+    "encoder",
+    f"expected a mapping with type: one of {list(ENCODER_SPECS)} and that encoder's settings",
+)
 """The encoder each sharing-plan group gets: ``mlp`` | ``cnn`` | ``ast`` | ``text``, chosen by ``type`` (default ``mlp``)."""
 
 

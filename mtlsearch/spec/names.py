@@ -10,9 +10,9 @@ the spec.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
 ARCHITECTURES = ("STL", "MTL", "GMHL", "GMTL")
 GROUPED_ARCHITECTURES = frozenset({"GMHL", "GMTL"})
@@ -56,3 +56,23 @@ GROUPING_METHODS = (*COMPUTED_GROUPING_METHODS, MANUAL)
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def keyed_union(models: dict[str, type[BaseModel]], key: str, default: str, what: str, expected: str) -> Any:
+    """A union of ``models`` chosen by the value of ``key`` (``default`` when absent), tagged by their names.
+
+    A value that is not a mapping, or names no model, is the error ``what``: ``expected``.
+    """
+
+    def kind(v: Any) -> str | None:
+        if isinstance(v, BaseModel):
+            return getattr(v, key, None)
+        if isinstance(v, dict):
+            name = v.get(key, default)
+            return name if isinstance(name, str) else repr(name)
+        return None
+
+    return Annotated[
+        Union[tuple(Annotated[m, Tag(k)] for k, m in models.items())],
+        Discriminator(kind, custom_error_type=what, custom_error_message=expected),
+    ]

@@ -8,11 +8,11 @@ tagged union ``train.weighting`` is validated against (default ``equal``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Discriminator, Field, Tag
+from pydantic import BaseModel, Field
 
-from mtlsearch.spec.names import Strict
+from mtlsearch.spec.names import Strict, keyed_union
 
 
 class EqualWeightingSpec(Strict):
@@ -76,22 +76,11 @@ WEIGHTING_NAMES = tuple(WEIGHTING_SPECS)
 """Loss-weighting strategies (:mod:`mtlsearch.train.weighting` implements one class each, by these names)."""
 
 
-def _weighting_kind(v: Any) -> str | None:
-    """The weighting's ``name`` (``equal`` when absent); None for a value that is not a mapping."""
-    if isinstance(v, BaseModel):
-        return getattr(v, "name", None)
-    if isinstance(v, dict):
-        kind = v.get("name", "equal")
-        return kind if isinstance(kind, str) else repr(kind)
-    return None
-
-
-WeightingSpec = Annotated[
-    Union[tuple(Annotated[m, Tag(k)] for k, m in WEIGHTING_SPECS.items())],
-    Discriminator(
-        _weighting_kind,
-        custom_error_type="weighting",
-        custom_error_message=f"expected a mapping with name: one of {list(WEIGHTING_SPECS)} and that strategy's options",
-    ),
-]
+WeightingSpec = keyed_union(
+    WEIGHTING_SPECS,
+    "name",
+    "equal",
+    "weighting",
+    f"expected a mapping with name: one of {list(WEIGHTING_SPECS)} and that strategy's options",
+)
 """The loss-weighting strategy, chosen by ``name`` (default ``equal``), with its options."""
