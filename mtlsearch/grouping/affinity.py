@@ -447,7 +447,7 @@ def compute_affinity(
 
     for epoch in range(epochs):
         trainer.train_epoch(epoch, step_hook=hook)
-        if calibration.check(measurements, epoch + 1) and calibrate:
+        if calibration.check(measurements, epoch + 1):  # only a calibrated run (stops) says stop
             break
     if not measurements:
         matrix = np.zeros((t, t))

@@ -164,7 +164,6 @@ class Calibration:
     stops: bool = True  # False: a fixed-length run (length: fixed) that only reports its checks
     checks: list[dict] = field(default_factory=list)
     ended: str = ""  # "negative transfer" once a calibrated run stopped; "" while running or at the cap
-    _last: dict[int, list[list[int]]] | None = None
     _best: tuple[float, int] | None = None  # (r, index into checks) of the most reliable check before the stop
 
     def __post_init__(self) -> None:
@@ -178,17 +177,10 @@ class Calibration:
             self.checks.append({"epoch": epoch, "measurements": len(measurements), "transfer": transfer, "left_out": True})
             self.ended = "negative transfer"
             return True
-        t = np.asarray(measurements[0]).shape[0] if measurements else 0
-        ks = [k for k in self.ks if 1 <= k <= t]
         r = split_half(measurements)
-        groups = _groups(running_mean(measurements), ks, self.seed) if measurements else {}
-        stable = self._last is not None and all(groups[k] == self._last[k] for k in ks)
-        self._last = groups
         if len(measurements) >= MIN_MEASUREMENTS and not math.isnan(r) and (self._best is None or r > self._best[0]):
             self._best = (r, len(self.checks))
-        self.checks.append(
-            {"epoch": epoch, "measurements": len(measurements), "transfer": transfer, "split_half": r, "stable": stable}
-        )
+        self.checks.append({"epoch": epoch, "measurements": len(measurements), "transfer": transfer, "split_half": r})
         return False
 
     def _used(self) -> dict:
