@@ -127,13 +127,13 @@ class TwoNodeCluster:
             assert time.time() < deadline, "the second node did not join"
             time.sleep(1)
 
-    def alive_nodes(self) -> int:
+    def _ask(self, label: str, expression: str) -> float:
+        """One number about the cluster, from a fresh driver (``expression`` evaluated after ``import ray``)."""
         out = subprocess.run(
             [
                 sys.executable,
                 "-c",
-                "import ray; ray.init(address=%r, log_to_driver=False); "
-                "print('alive nodes:', sum(n['Alive'] for n in ray.nodes()))" % self.address,
+                "import ray; ray.init(address=%r, log_to_driver=False); print(%r, %s)" % (self.address, f"{label}:", expression),
             ],
             capture_output=True,
             text=True,
@@ -141,8 +141,15 @@ class TwoNodeCluster:
             timeout=120,
         )
         # Ray may print its own lines (e.g. "raylet has lagging heartbeats") on stdout too
-        found = re.findall(r"^alive nodes: (\d+)$", out.stdout, re.MULTILINE) if out.returncode == 0 else []
-        return int(found[-1]) if found else 0
+        found = re.findall(rf"^{label}: ([0-9.]+)$", out.stdout, re.MULTILINE) if out.returncode == 0 else []
+        return float(found[-1]) if found else 0.0
+
+    def alive_nodes(self) -> int:
+        return int(self._ask("alive nodes", "sum(n['Alive'] for n in ray.nodes())"))
+
+    def free_cpus(self) -> float:
+        """CPUs no task, actor or placement group holds (what an earlier test's trials left reserved is not free)."""
+        return self._ask("free cpus", "ray.available_resources().get('CPU', 0.0)")
 
     def kill_second_node(self) -> None:
         """Lose the second node: SIGKILL its raylet and everything it started, its workers too (as a spot node vanishes)."""
@@ -239,6 +246,12 @@ def test_search_finishes_after_losing_a_node(two_nodes, tmp_path):
     )
     store = ResultsStore(str(tmp_path / "store"))
     trial_dir = tmp_path / "store" / "experiments" / "node_loss" / "trials"
+    # the 4 trials fill both nodes only once the module's earlier searches have released every CPU (a clean-clone
+    # run saw two processes train all four trials one after the other, so the second node trained none)
+    deadline = time.time() + 120
+    while two_nodes.free_cpus() < 4:
+        assert time.time() < deadline, f"the cluster still holds CPUs of earlier tests: {two_nodes.free_cpus()} of 4 free"
+        time.sleep(2)
     proc = _launch(spec, two_nodes.address, tmp_path / "launch.log", two_nodes.env)
     try:
         deadline = time.time() + 300
