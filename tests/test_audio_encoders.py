@@ -11,10 +11,14 @@ from pydantic import ValidationError
 
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table, write_table
 from mtlsearch.errors import SpecError
-from mtlsearch.models.encoders import ASTEncoder, CNNEncoder, MLPEncoder, build_encoder
+from mtlsearch.models.encoders import build_encoder
+from mtlsearch.models.encoders.ast import ASTOptions as ASTEncoderSpec
+from mtlsearch.models.encoders.cnn import CNNOptions as CNNEncoderSpec
+from mtlsearch.models.encoders.mlp import MLPOptions as MLPEncoderSpec
+from mtlsearch.models.networks import ASTEncoder, CNNEncoder, MLPEncoder
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.models.plan import make_plan
-from mtlsearch.spec import ASTEncoderSpec, CNNEncoderSpec, MLPEncoderSpec, ModelSpec, load_spec
+from mtlsearch.spec import ModelSpec, load_spec
 from mtlsearch.train.job import TrainJob
 from mtlsearch.train.trainer import MultiTaskTrainer
 

@@ -14,7 +14,8 @@ from mtlsearch.data.registry import prepare
 from mtlsearch.data.synthetic import SyntheticOptions
 from mtlsearch.data.tokens import ensure_tokens, read_token_splits, token_cache_path, tokenize_texts
 from mtlsearch.errors import DataError
-from mtlsearch.models.encoders import TextEncoder, build_encoder
+from mtlsearch.models.encoders import build_encoder
+from mtlsearch.models.networks import TextEncoder
 from mtlsearch.models.plan import make_plan
 from mtlsearch.pretrained import load_encoder
 from mtlsearch.train.job import TrainJob

@@ -11,7 +11,10 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from mtlsearch.train.weighting import DTP, DWA, WEIGHTINGS, PCGrad, make_weighting
+from mtlsearch.train.weightings import WEIGHTINGS, make_weighting
+from mtlsearch.train.weightings.dtp import DTP
+from mtlsearch.train.weightings.dwa import DWA
+from mtlsearch.train.weightings.pcgrad import PCGrad
 
 TASKS = ["t1", "t2"]
 A, B = torch.tensor([0.0, 2.0]), torch.tensor([2.0, 1.0])
@@ -28,21 +31,20 @@ def losses(theta):
 
 
 def test_registry_names_and_docstrings():
-    from mtlsearch.spec import WEIGHTING_NAMES, WEIGHTING_SPECS
+    from mtlsearch.spec import TrainSpec
 
-    assert tuple(WEIGHTINGS) == WEIGHTING_NAMES == tuple(WEIGHTING_SPECS)
-    for name, cls in WEIGHTINGS.items():
-        assert cls.name == name and f"``{name}``" in cls.__doc__
+    assert WEIGHTINGS.names() == ["equal", "static", "uncertainty", "dwa", "gradnorm", "dtp", "pcgrad"]
+    for name in WEIGHTINGS.names():
+        cls = WEIGHTINGS.get(name)
+        assert cls.name == name and f"``{name}``" in cls.__doc__ and cls.Options().name == name
+        assert cls.__module__ == f"mtlsearch.train.weightings.{name}"  # one file per strategy
         if name not in ("equal", "static"):
             assert any(str(y) in cls.__doc__ for y in (2018, 2019, 2020)), name  # the paper is cited
-    # the spec's option defaults are the classes' defaults
-    import inspect
-
-    for name, spec in WEIGHTING_SPECS.items():
-        params = inspect.signature(WEIGHTINGS[name].__init__).parameters
-        for field, info in spec.model_fields.items():
-            if field != "name" and field != "weights":
-                assert params[field].default == info.default, (name, field)
+        # the spec's train.weighting takes each strategy's own Options, and the strategy reads its options from them
+        spec = TrainSpec.model_validate({"weighting": {"name": name}}).weighting
+        assert isinstance(spec, cls.Options) and make_weighting(spec, TASKS).options == spec
+    assert make_weighting({"name": "gradnorm", "alpha": 0.5}, TASKS).alpha == 0.5
+    assert make_weighting(None, TASKS).name == "equal"
     with pytest.raises(ValueError, match="unknown weighting 'nope'"):
         make_weighting({"name": "nope"}, TASKS)
 

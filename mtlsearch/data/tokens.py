@@ -1,6 +1,6 @@
 """Token ids of a dataset's raw text, computed once per (dataset, tokenizer, max length) and cached as Arrow.
 
-A ``text`` encoder (:class:`mtlsearch.models.encoders.TextEncoder`) reads token
+A ``text`` encoder (:class:`mtlsearch.models.networks.TextEncoder`) reads token
 ids, not the table's feature column. Tokenizing thousands of reports in every
 trial would cost more than a short trial's training, so the launcher calls
 :func:`ensure_tokens` once before the first trial and every trial reads the

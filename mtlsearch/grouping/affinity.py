@@ -30,7 +30,7 @@ float64). Generic path, ``torch.func`` (:func:`_per_task_grads`):
    T parameter sets ``θ_s − η g_i``, and the heads and the loss vector as one
    ``vmap`` over the T lookahead features: the T×T lookahead losses.
 
-An :class:`~mtlsearch.models.encoders.MLPEncoder` takes a hand-batched path
+An :class:`~mtlsearch.models.networks.MLPEncoder` takes a hand-batched path
 (:func:`_mlp_lookahead`) with the same numbers: all T tasks' errors are
 back-propagated in single matrix products, and a lookahead layer is evaluated
 either with its T weight matrices ``W − η δ_iᵀ a`` or, where cheaper (the
@@ -91,7 +91,7 @@ from torch import nn
 from torch.func import functional_call, vjp, vmap
 
 from mtlsearch.grouping.reliability import Calibration
-from mtlsearch.models.encoders import MLPEncoder
+from mtlsearch.models.networks import MLPEncoder
 from mtlsearch.models.plan import make_plan
 from mtlsearch.train.job import TrainJob
 

@@ -60,7 +60,7 @@ def encoder_layers(encoder: nn.Module) -> list[list[str]]:
     for attr in ("ast", "model"):  # transformers models inside the ast / text encoders
         inner = getattr(encoder, attr, None)
         if isinstance(inner, nn.Module):
-            from mtlsearch.models.encoders import transformer_layers
+            from mtlsearch.models.networks import transformer_layers
 
             return [[names[id(p)] for p in layer.parameters()] for layer in transformer_layers(inner)]
     layers: list[list[str]] = []

@@ -11,12 +11,12 @@ The package, from the bottom up (a module imports only those above it):
 - :mod:`~mtlsearch.spec.names`: shared constants (architectures, grouping
   methods, ``planted``/``manual``/``none``, executors), the canonical
   ``metadata`` choice, and ``Strict``, the base of every spec model;
-- :mod:`~mtlsearch.spec.weightings`: the loss-weighting option models and the
-  ``WeightingSpec`` union;
+- :mod:`~mtlsearch.spec.weightings`: ``WeightingSpec``, the loss-weighting
+  choice composed from :data:`mtlsearch.train.weightings.WEIGHTINGS`;
 - :mod:`~mtlsearch.spec.space`: the search-space dimensions, the grouping space
   and ``SearchSpace``;
-- :mod:`~mtlsearch.spec.encoders`: the encoder option models, the
-  ``EncoderSpec`` union and ``ModelSpec``;
+- :mod:`~mtlsearch.spec.encoders`: ``EncoderSpec``, the encoder choice
+  composed from :data:`mtlsearch.models.encoders.ENCODERS`, and ``ModelSpec``;
 - :mod:`~mtlsearch.spec.settings`: the other fixed settings: ``TrainSpec``,
   CO-TASK, ``SearchSpec`` and confirmation, dataset, grouping methods,
   evaluation;
@@ -31,17 +31,7 @@ Every name is importable from ``mtlsearch.spec`` itself.
 
 from __future__ import annotations
 
-from mtlsearch.spec.encoders import (
-    AST_ARCHITECTURE_FIELDS,
-    DEFAULT_ENCODER,
-    ENCODER_SPECS,
-    ASTEncoderSpec,
-    CNNEncoderSpec,
-    EncoderSpec,
-    MLPEncoderSpec,
-    ModelSpec,
-    TextEncoderSpec,
-)
+from mtlsearch.spec.encoders import DEFAULT_ENCODER, EncoderSpec, ModelSpec, encoder_defaults
 from mtlsearch.spec.loaded import LoadedSpec, load_spec
 from mtlsearch.spec.names import (
     ARCHITECTURES,
@@ -83,45 +73,27 @@ from mtlsearch.spec.space import (
     Uniform,
     known_choices,
 )
-from mtlsearch.spec.weightings import (
-    WEIGHTING_NAMES,
-    WEIGHTING_SPECS,
-    DTPWeightingSpec,
-    DWAWeightingSpec,
-    EqualWeightingSpec,
-    GradNormWeightingSpec,
-    PCGradWeightingSpec,
-    StaticWeightingSpec,
-    UncertaintyWeightingSpec,
-    WeightingSpec,
-)
+from mtlsearch.spec.weightings import DEFAULT_WEIGHTING, WeightingSpec, weighting_defaults
 
 __all__ = [
     "AFFINITY_EPOCHS_CAP",
     "ARCHITECTURES",
-    "AST_ARCHITECTURE_FIELDS",
-    "ASTEncoderSpec",
     "AffinityMethodSpec",
     "AshaSpec",
-    "CNNEncoderSpec",
     "COMPUTED_GROUPING_METHODS",
     "Choice",
     "ConfirmSpec",
     "CoTaskSpec",
     "DEFAULT_ENCODER",
+    "DEFAULT_WEIGHTING",
     "DIMENSION_KINDS",
-    "DTPWeightingSpec",
-    "DWAWeightingSpec",
     "DatasetSpec",
     "Dimension",
-    "ENCODER_SPECS",
     "EmbeddingMethodSpec",
     "EncoderSpec",
-    "EqualWeightingSpec",
     "EvaluationSpec",
     "GROUPED_ARCHITECTURES",
     "GROUPING_METHODS",
-    "GradNormWeightingSpec",
     "GroupingDimension",
     "GroupingMethodsSpec",
     "GroupingSpace",
@@ -130,24 +102,19 @@ __all__ = [
     "LoadedSpec",
     "LogUniform",
     "MANUAL",
-    "MLPEncoderSpec",
     "ModelSpec",
     "NO_METADATA",
-    "PCGradWeightingSpec",
     "PLANTED",
     "RAY_TRAIN",
     "SearchSpace",
     "SearchSpec",
     "Spec",
-    "StaticWeightingSpec",
     "Strict",
-    "TextEncoderSpec",
     "TrainSpec",
-    "UncertaintyWeightingSpec",
     "Uniform",
-    "WEIGHTING_NAMES",
-    "WEIGHTING_SPECS",
     "WeightingSpec",
+    "encoder_defaults",
+    "weighting_defaults",
     "canonical_metadata",
     "known_choices",
     "load_spec",

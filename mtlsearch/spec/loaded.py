@@ -1,6 +1,7 @@
 """Loading a spec file: ``load_spec`` and ``LoadedSpec``, the validated spec checked against its dataset's loader.
 
-``load_spec`` reads the YAML (keeping its nodes for line numbers), validates it
+``load_spec`` reads the YAML (keeping its nodes for line numbers), imports the
+plugin modules it lists under ``plugins`` (:mod:`mtlsearch.plugins`), validates it
 as a :class:`~mtlsearch.spec.schema.Spec` and checks the dataset: the loader
 name and options, and every task name the spec uses (groupings, static weights,
 class weighting, CO-TASK major tasks, metadata choices, descriptions, k). The
@@ -16,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from mtlsearch.errors import SpecError
+from mtlsearch.plugins import import_plugin
 from mtlsearch.spec.names import metadata_tasks
 from mtlsearch.spec.schema import Spec
 from mtlsearch.spec.yaml_errors import _describe, _dotted, _line_of
@@ -36,15 +38,37 @@ def load_spec(path: str | Path, storage_override: str | None = None) -> "LoadedS
         raise SpecError(str(path), [f"{where}: not valid YAML: {getattr(e, 'problem', e)}"]) from None
     if not isinstance(data, dict):
         raise SpecError(str(path), [f"{path}:1: expected a mapping at the top level, got {type(data).__name__}"])
+    data = _with_plugins(path, root, data)
     try:
         spec = Spec.model_validate(data)
     except ValidationError as e:
-        raise SpecError(str(path), [_describe(path, root, err) for err in e.errors()]) from None
+        raise SpecError(str(path), [_describe(path, root, err, data) for err in e.errors()]) from None
     if storage_override:
         spec = spec.model_copy(update={"storage": storage_override})
     loaded = LoadedSpec(path=path, spec=spec, root=root)
     loaded.check_dataset()
     return loaded
+
+
+def _with_plugins(path: Path, root: yaml.Node | None, data: dict) -> dict:
+    """Import the spec's ``plugins`` (so their names validate) and return ``data`` with each entry resolved:
+    a ``.py`` file becomes an absolute path (relative ones are relative to the spec's folder)."""
+    entries = data.get("plugins")
+    if entries is None:
+        return data
+    if not isinstance(entries, list) or not all(isinstance(e, str) and e for e in entries):
+        line = _line_of(root, ("plugins",))
+        raise SpecError(str(path), [f"{path}:{line}: field 'plugins': expected a list of module names or .py files"])
+    resolved = [str((path.parent / e).resolve()) if e.endswith(".py") else e for e in entries]
+    for i, entry in enumerate(resolved):
+        try:
+            import_plugin(entry)
+        except Exception as e:
+            line = _line_of(root, ("plugins", i))
+            raise SpecError(
+                str(path), [f"{path}:{line}: field 'plugins.{i}': cannot import {entries[i]!r}: {type(e).__name__}: {e}"]
+            ) from None
+    return {**data, "plugins": resolved}
 
 
 class LoadedSpec:

@@ -20,6 +20,10 @@ from mtlsearch.spec.settings import DatasetSpec, EvaluationSpec, GroupingMethods
 
 class Spec(Strict):
     experiment: str
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="plugin modules to import first: module names, or .py files (relative to the spec's folder)",
+    )
     seed: int = 0
     storage: str = "./mtlsearch_results"
     dataset: DatasetSpec

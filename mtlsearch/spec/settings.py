@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, model_validator
 from mtlsearch.spec.encoders import EncoderSpec
 from mtlsearch.spec.names import IN_TRIAL, RAY_TRAIN, Strict
 from mtlsearch.spec.space import LogUniform, SearchSpace, Uniform
-from mtlsearch.spec.weightings import WEIGHTING_SPECS, EqualWeightingSpec, WeightingSpec
+from mtlsearch.spec.weightings import WeightingSpec, weighting_defaults
 from mtlsearch.train.optimizers import OPTIMIZERS
 
 
@@ -77,7 +77,7 @@ class TrainSpec(Strict):
         "none", description="bf16: autocast the forward passes on CUDA devices (CPU runs always train in float32)"
     )
     weighting: WeightingSpec = Field(
-        default_factory=EqualWeightingSpec, description="loss weighting: {name: equal | static | ..., options}"
+        default_factory=weighting_defaults, description="loss weighting: {name: equal | static | ..., options}"
     )
     cotask: CoTaskSpec = Field(default_factory=CoTaskSpec, description="CO-TASK auxiliary tasks and task-aware sampler")
     class_weighted: bool | list[str] = Field(
@@ -110,7 +110,7 @@ class TrainSpec(Strict):
         """The options of strategy ``name``: ``weighting``'s when it is that strategy, else the strategy's defaults."""
         if name is None or name == self.weighting.name:
             return self.weighting
-        return WEIGHTING_SPECS[name]()
+        return weighting_defaults(name)
 
 
 class AshaSpec(Strict):

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, mode
 
 from mtlsearch.models.plan import SHARING_MODES
 from mtlsearch.spec.names import ARCHITECTURES, GROUPING_METHODS, MANUAL, Strict, canonical_metadata
-from mtlsearch.spec.weightings import WEIGHTING_NAMES
 from mtlsearch.train.optimizers import OPTIMIZERS
+from mtlsearch.train.weightings import WEIGHTINGS
 
 
 def known_choices(v: "Choice | None", names: Sequence[str], what: str) -> "Choice | None":
@@ -209,7 +209,7 @@ class SearchSpace(Strict):
     @field_validator("weighting")
     @classmethod
     def _weightings(cls, v: Choice | None) -> Choice | None:
-        return known_choices(v, WEIGHTING_NAMES, "weighting")
+        return known_choices(v, WEIGHTINGS.names(), "weighting")
 
     @field_validator("static_weights")
     @classmethod

@@ -1,7 +1,7 @@
 """Error messages that point into the YAML: a pydantic error as ``FILE:LINE: field 'a.b.c': what was expected``.
 
 ``_describe`` renders one validation error (unknown keys with the keys the
-schema accepts there, missing fields, unknown encoder types and weightings,
+schema accepts there, missing fields, unknown plugins (encoder types, weightings),
 range and name checks); ``_line_of`` finds the line of a location in the YAML
 node tree; ``_fields_at`` walks the schema, through tagged unions, to the keys
 accepted at a location.
@@ -16,48 +16,29 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, Tag
 
-from mtlsearch.spec.encoders import ENCODER_SPECS
+from mtlsearch.plugins import PluginChoice
 from mtlsearch.spec.schema import Spec
-from mtlsearch.spec.weightings import WEIGHTING_SPECS
 
 
 def _dotted(loc: tuple) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def _describe(path: Path, root: yaml.Node | None, err: dict) -> str:
+def _describe(path: Path, root: yaml.Node | None, err: dict, data: Any = None) -> str:
+    """One pydantic error as ``FILE:LINE: field 'a.b': ...``; ``data`` is the parsed YAML (for unknown-key hints)."""
     raw = tuple(err["loc"])
-    # a discriminated union puts its tag before the field of the same name: ('lr', 'loguniform', 'loguniform'),
-    # and the encoder union its type before the encoder's fields: ('model', 'encoder', 'cnn', 'channels')
-    loc = tuple(
-        p
-        for i, p in enumerate(raw)
-        if i == 0
-        or (
-            p != raw[i - 1]
-            and not (raw[i - 1] == "encoder" and p in ENCODER_SPECS)
-            and not (raw[i - 1] == "weighting" and p in WEIGHTING_SPECS)
-        )
-    )
+    # a discriminated union puts its tag before the field of the same name: ('lr', 'loguniform', 'loguniform')
+    loc = tuple(p for i, p in enumerate(raw) if i == 0 or p != raw[i - 1])
     line = _line_of(root, loc)
     where = f"{path}:{line}" if line else str(path)
     kind = err["type"]
-    if kind == "encoder" and isinstance(err.get("input"), dict) and "type" in err["input"]:
-        line = _line_of(root, loc + ("type",))
+    if kind == "unknown_plugin":  # a plugin choice naming no registered plugin: point at its key
+        key = err["ctx"]["key"]
+        line = _line_of(root, loc + (key,))
         where = f"{path}:{line}" if line else str(path)
-        return (
-            f"{where}: field '{_dotted(loc + ('type',))}': unknown encoder type {err['input']['type']!r}; "
-            f"expected one of {list(ENCODER_SPECS)}"
-        )
-    if kind == "weighting" and isinstance(err.get("input"), dict) and "name" in err["input"]:
-        line = _line_of(root, loc + ("name",))
-        where = f"{path}:{line}" if line else str(path)
-        return (
-            f"{where}: field '{_dotted(loc + ('name',))}': unknown weighting {err['input']['name']!r}; "
-            f"expected one of {list(WEIGHTING_SPECS)}"
-        )
+        return f"{where}: field '{_dotted(loc + (key,))}': {err['msg']}"
     if kind == "extra_forbidden":
-        parent_fields = _fields_at(raw[:-1])
+        parent_fields = _fields_at(raw[:-1], data)
         hint = f" (expected one of: {', '.join(parent_fields)})" if parent_fields else ""
         return f"{where}: field '{_dotted(loc)}': unknown key{hint}"
     if kind == "missing":
@@ -85,10 +66,20 @@ def _tagged_models(ann: Any) -> dict[str, type[BaseModel]]:
     return out
 
 
-def _fields_at(loc: tuple) -> list[str]:
+def _plugin_choice(ann: Any) -> PluginChoice | None:
+    """The :class:`PluginChoice` of a plugin field's annotation (also inside ``X | None``)."""
+    if get_origin(ann) is Annotated:
+        return next((m for m in get_args(ann)[1:] if isinstance(m, PluginChoice)), None)
+    if get_origin(ann) in (Union, UnionType):
+        return next((c for c in map(_plugin_choice, get_args(ann)) if c is not None), None)
+    return None
+
+
+def _fields_at(loc: tuple, data: Any = None) -> list[str]:
     """The keys the schema accepts at ``loc``, a pydantic error location (for 'did you mean' hints).
 
-    Inside a tagged union, pydantic puts the member's tag after the field: ``('model', 'encoder', 'cnn')``.
+    Inside a tagged union, pydantic puts the member's tag after the field: ``('lr', 'loguniform')``; inside a
+    plugin choice, the plugin is the one the raw ``data`` at that location names.
     """
     model: Any = Spec
     i = 0
@@ -99,8 +90,12 @@ def _fields_at(loc: tuple) -> list[str]:
         field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
         if field is None:
             return []
+        data = data.get(part) if isinstance(data, dict) else None
         ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
+        choice = next((m for m in field.metadata if isinstance(m, PluginChoice)), None) or _plugin_choice(ann)
+        if choice is not None:
+            model = choice.options_of(data)
+        elif isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
         else:
             tagged = _tagged_models(ann)

@@ -8,7 +8,7 @@ of it, so a DDP run sees exactly the batches of a one-worker run with the same
 global batch size ``B``.
 
 Each step's per-task losses go to the job's loss weighting
-(:mod:`mtlsearch.train.weighting`), which leaves the gradients in ``.grad``;
+(:mod:`mtlsearch.train.weightings`), which leaves the gradients in ``.grad``;
 ``equal`` (the default) is the plain ``Σ_t L_t`` backward through DDP.
 """
 
@@ -52,14 +52,16 @@ from mtlsearch.metrics.result_keys import (
 )
 from mtlsearch.metrics.scores import METRICS, PROBABILITY_METRICS, auroc, icbhi_sensitivity, icbhi_specificity
 from mtlsearch.metrics.thresholds import THRESHOLD_METRICS, VAL_TUNED, tune_threshold
+from mtlsearch.models.encoders import encoder_plugin
 from mtlsearch.models.multitask import MultiTaskModel
+from mtlsearch.plugins import trusted_options
 from mtlsearch.tasks.auxiliary import AuxiliarySettings, attach_auxiliary
 from mtlsearch.train.job import TrainJob
 from mtlsearch.train.losses import TaskLoss, inverse_frequency_weights
 from mtlsearch.train.optimizers import make_optimizer
 from mtlsearch.train.sampler import TaskAwareSampler, major_task_probs
 from mtlsearch.train.selection import ModelSelection
-from mtlsearch.train.weighting import make_weighting
+from mtlsearch.train.weightings import make_weighting
 
 EVAL_BATCH = 8192
 
@@ -102,10 +104,8 @@ class MultiTaskTrainer:
         dataset_path = local_table(job.dataset_path, job.dataset_uri)
         splits = read_splits(dataset_path, [t.name for t in self.tasks])
         inputs = {s: a.x for s, a in splits.items()}
-        if job.encoder.get("type") == "text":  # a text encoder reads the cached token ids instead of the features
-            from mtlsearch.data.tokens import ensure_tokens, read_token_splits
-
-            inputs = read_token_splits(ensure_tokens(dataset_path, job.encoder.get("model"), job.encoder.get("max_length", 128)))
+        encoder = encoder_plugin(job.encoder)  # e.g. a text encoder reads the cached token ids instead of the features
+        inputs = encoder.read_inputs(trusted_options(encoder, job.encoder), dataset_path, inputs)
         labels = {s: a.y for s, a in splits.items()}
         cotask = job.cotask or {}
         self.tasks, plan, labels, self.aux_tasks = attach_auxiliary(

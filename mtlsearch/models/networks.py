@@ -1,8 +1,11 @@
-"""Encoders, one small class per input kind, in a registry keyed by the spec's ``model.encoder.type``.
+"""The encoder networks (torch modules) the built-in encoder plugins build, one class per input kind.
+
+The plugins (:mod:`mtlsearch.models.encoders`, one module each with its
+``Options``) validate the settings and construct these.
 
 Every encoder takes the table's row vectors ``(batch, in_dim)`` and returns
 ``(batch, out_dim)``. ``mlp`` reads them as flat features. ``text`` reads the
-dataset's cached token ids instead (:mod:`mtlsearch.data.tokens`; its class
+dataset's cached token ids instead (:mod:`mtlsearch.data.tokens`; its plugin
 sets ``needs_tokens``). ``cnn`` and ``ast``
 read them as spectrograms: a dataset whose ``info.extra["feature_shape"]`` is
 ``[frames, mel_bins]`` (ICBHI: Kaldi 128-bin log-mel filterbanks, 798 frames
@@ -16,8 +19,6 @@ once (spectrogram encoders keep big activations per example).
 from __future__ import annotations
 
 import copy
-import math
-from typing import Callable
 
 import torch
 from torch import nn
@@ -53,7 +54,6 @@ class CNNEncoder(nn.Module):
     halved before the wide activations pile up). ``out_dim`` = ``channels[-1]``.
     """
 
-    needs_spectrogram = True
     eval_batch = 256
 
     def __init__(
@@ -176,7 +176,6 @@ class ASTEncoder(nn.Module):
     ``dropout`` applies to the pooled output. ``out_dim`` = ``hidden_size``.
     """
 
-    needs_spectrogram = True
     eval_batch = 64
 
     def __init__(
@@ -259,7 +258,6 @@ class TextEncoder(nn.Module):
     ``out_dim`` = the model's hidden size.
     """
 
-    needs_tokens = True
     eval_batch = 256
 
     def __init__(
@@ -299,31 +297,3 @@ class TextEncoder(nn.Module):
             m = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
         return self.dropout(pooled)
-
-
-ENCODERS: dict[str, Callable[..., nn.Module]] = {"mlp": MLPEncoder, "cnn": CNNEncoder, "ast": ASTEncoder, "text": TextEncoder}
-
-
-def build_encoder(cfg: dict, in_dim: int, input_shape: tuple[int, ...] | None = None) -> nn.Module:
-    """Instantiate an encoder from the spec's encoder settings (``type`` plus its arguments).
-
-    ``input_shape`` is the shape of one example before flattening (the
-    dataset's ``feature_shape``); spectrogram encoders (``cnn``, ``ast``) need
-    it to be ``(frames, mel_bins)``, the MLP ignores it.
-    """
-    kind = cfg.get("type", "mlp")
-    if kind not in ENCODERS:
-        raise ValueError(f"unknown encoder type {kind!r}; expected one of {sorted(ENCODERS)}")
-    cls = ENCODERS[kind]
-    kwargs = {k: v for k, v in cfg.items() if k != "type"}
-    if not getattr(cls, "needs_spectrogram", False):
-        return cls(in_dim, **kwargs)
-    shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
-    if shape is None or len(shape) != 2:
-        raise ValueError(
-            f"encoder {kind!r} needs spectrogram inputs (a dataset with a 2-D feature_shape "
-            f"[frames, mel_bins], e.g. icbhi with audio); this dataset has flat features of size {in_dim}"
-        )
-    if math.prod(shape) != in_dim:
-        raise ValueError(f"encoder {kind!r}: feature_shape {list(shape)} does not match the input size {in_dim}")
-    return cls(in_dim, shape, **kwargs)
