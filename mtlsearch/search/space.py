@@ -1,25 +1,45 @@
-"""The spec's search space as an Optuna define-by-run function (conditional dimensions included)."""
+"""The spec's conditional search space, defined once by :func:`walk`; sampling and enumeration are read off it.
+
+A configuration is built dimension by dimension, in this order; a dimension
+is asked only when it is open in ``search.space`` and applies given the values
+asked before it:
+
+1. ``architecture``;
+2. for a grouped architecture (GMHL, GMTL; or any, when the architecture is
+   not searched): ``grouping_method``, then ``grouping`` (a manual grouping's
+   name) if the method is ``manual``, else ``k`` (computed methods);
+3. Tri-MTL: ``metadata``, ``sharing``, then ``soft_lambda`` and
+   ``soft_layers`` for soft sharing only (or sharing not searched);
+4. CO-TASK: ``aux_tasks``, then ``aux_major_prob`` if M > 0 (or M not
+   searched), both for architectures with auxiliary tasks only (not STL);
+   ``task_sampler`` for every trial;
+5. the plain dimensions (:data:`PLAIN_DIMENSIONS`);
+6. ``w/<task>`` per primary task for ``static`` weighting only (or weighting
+   not searched).
+
+:class:`DefineByRun` walks it with Optuna's ``trial.suggest_*`` (the order of
+the calls is Optuna's define-by-run space); :func:`enumerate_candidates` walks
+it once per configuration of a discrete space, taking every value of every
+dimension in turn (the ``grid`` searcher, :class:`~mtlsearch.search.distinct.DistinctConfigs`).
+"""
 
 from __future__ import annotations
 
-import itertools
+from typing import Callable, Sequence
 
 from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, Choice, IntRange, LogUniform, SearchSpace, Uniform
 
-# Dimensions sampled for every trial, in this order (architecture and grouping come first).
+# Dimensions asked for every trial, in this order, after the conditional ones above them.
 PLAIN_DIMENSIONS = ("encoder", "lr", "batch_size", "weight_decay", "hidden_dim", "dropout", "optimizer", "weighting")
+SOFT_DIMENSIONS = ("soft_lambda", "soft_layers")
 STATIC_WEIGHT = "w/"  # config key prefix of a searched static loss weight: w/<task>
 
-
-def static_weights_apply(space: SearchSpace, weighting: str | None) -> bool:
-    """Whether a trial with this sampled weighting (None: not searched) samples ``w/<task>``.
-
-    Without a ``weighting`` dimension the spec guarantees ``train.weighting`` is ``static``.
-    """
-    return space.static_weights is not None and (weighting is None or weighting == "static")
+Ask = Callable[[str, object], object]  # (parameter name, dimension) -> the value taken
 
 
-SOFT_DIMENSIONS = ("soft_lambda", "soft_layers")
+def grouping_applies(architecture: str | None) -> bool:
+    """Whether a trial with this architecture (None: not searched) has a grouping (GMHL, GMTL)."""
+    return architecture is None or architecture in GROUPED_ARCHITECTURES
 
 
 def soft_dimensions_apply(sharing: str | None) -> bool:
@@ -30,55 +50,57 @@ def soft_dimensions_apply(sharing: str | None) -> bool:
     return sharing is None or sharing == "soft"
 
 
-def suggest_tri_mtl(trial, space: SearchSpace) -> None:
-    """Tri-MTL dimensions: ``metadata``, ``sharing``, then ``soft_lambda`` / ``soft_layers`` for soft trials only."""
-    if space.metadata is not None:
-        suggest(trial, "metadata", space.metadata)
-    sharing = suggest(trial, "sharing", space.sharing) if space.sharing is not None else None
-    if soft_dimensions_apply(sharing):
+def aux_tasks_apply(architecture: str | None) -> bool:
+    """Whether a trial with this architecture (None: not searched, MTL) trains CO-TASK auxiliary tasks.
+
+    STL trains independent models: no auxiliary heads.
+    """
+    return architecture != "STL"
+
+
+def static_weights_apply(space: SearchSpace, weighting: str | None) -> bool:
+    """Whether a trial with this sampled weighting (None: not searched) samples ``w/<task>``.
+
+    Without a ``weighting`` dimension the spec guarantees ``train.weighting`` is ``static``.
+    """
+    return space.static_weights is not None and (weighting is None or weighting == "static")
+
+
+def walk(space: SearchSpace, tasks: Sequence[str], ask: Ask) -> dict:
+    """Build one configuration: ``ask(name, dim)`` for each dimension that applies (module docstring), in order.
+
+    Returns ``{name: value}`` of the dimensions asked.
+    """
+    config: dict = {}
+
+    def take(name: str, dim) -> object:
+        if dim is None:
+            return None
+        config[name] = ask(name, dim)
+        return config[name]
+
+    architecture = take("architecture", space.architecture)
+    grouping = space.grouping_space()
+    if grouping is not None and grouping_applies(architecture):
+        if take("grouping_method", grouping.method) == MANUAL:
+            take("grouping", grouping.manual)
+        else:
+            take("k", grouping.k)
+    take("metadata", space.metadata)
+    if soft_dimensions_apply(take("sharing", space.sharing)):
         for name in SOFT_DIMENSIONS:
-            dim = getattr(space, name)
-            if dim is not None:
-                suggest(trial, name, dim)
-
-
-def tri_mtl_candidates(space: SearchSpace) -> list[dict]:
-    """Every (metadata, sharing, soft_lambda, soft_layers) of a discrete space, soft ones only with soft sharing."""
-    metas = [{}] if space.metadata is None else [{"metadata": m} for m in space.metadata.choice]
-    sharings = [None] if space.sharing is None else list(space.sharing.choice)
-    names = [n for n in SOFT_DIMENSIONS if getattr(space, n) is not None]
-    soft = [dict(zip(names, combo)) for combo in itertools.product(*(_values(getattr(space, n)) for n in names))]
-    out: list[dict] = []
-    for meta in metas:
-        for sharing in sharings:
-            base = {**meta, **({} if sharing is None else {"sharing": sharing})}
-            out += [{**base, **s} for s in (soft if soft_dimensions_apply(sharing) else [{}])]
-    return out
-
-
-def suggest_cotask(trial, space: SearchSpace, arch: str | None) -> None:
-    """CO-TASK dimensions: ``aux_tasks`` and then ``aux_major_prob`` (if M > 0) for shared architectures
-    (STL trains independent models: no auxiliary heads), ``task_sampler`` for every trial."""
-    if arch != "STL":
-        m = suggest(trial, "aux_tasks", space.aux_tasks) if space.aux_tasks is not None else None
-        if space.aux_major_prob is not None and (m is None or m > 0):
-            suggest(trial, "aux_major_prob", space.aux_major_prob)
-    if space.task_sampler is not None:
-        suggest(trial, "task_sampler", space.task_sampler)
-
-
-def cotask_candidates(space: SearchSpace, arch: str | None) -> list[dict]:
-    """Every (aux_tasks, aux_major_prob, task_sampler) of a discrete space for ``arch``, as :func:`suggest_cotask` samples."""
-    aux: list[dict] = [{}]
-    if arch != "STL" and space.aux_tasks is not None:
-        aux = []
-        for m in _values(space.aux_tasks):
-            probs = _values(space.aux_major_prob) if space.aux_major_prob is not None and m > 0 else [None]
-            aux += [{"aux_tasks": m, **({} if p is None else {"aux_major_prob": p})} for p in probs]
-    elif arch != "STL" and space.aux_major_prob is not None:
-        aux = [{"aux_major_prob": p} for p in _values(space.aux_major_prob)]
-    samplers = [{}] if space.task_sampler is None else [{"task_sampler": b} for b in space.task_sampler.choice]
-    return [{**a, **b} for a in aux for b in samplers]
+            take(name, getattr(space, name))
+    if aux_tasks_apply(architecture):
+        m = take("aux_tasks", space.aux_tasks)
+        if m is None or m > 0:
+            take("aux_major_prob", space.aux_major_prob)
+    take("task_sampler", space.task_sampler)
+    for name in PLAIN_DIMENSIONS:
+        take(name, getattr(space, name))
+    if static_weights_apply(space, config.get("weighting")):
+        for task in tasks:
+            take(STATIC_WEIGHT + task, space.static_weights)
+    return config
 
 
 def suggest(trial, name: str, dim) -> object:
@@ -95,19 +117,11 @@ def suggest(trial, name: str, dim) -> object:
 
 
 class DefineByRun:
-    """An Optuna define-by-run space with conditional grouping dimensions.
+    """The space (:func:`walk`) as an Optuna define-by-run function: each dimension that applies is suggested.
 
-    Only for a grouped architecture (GMHL, GMTL): ``grouping_method`` is
-    sampled, then ``k`` if the method is computed (embedding, affinity, ...)
-    or ``grouping`` (a manual grouping's name) if it is ``manual``. Optuna sees
-    ``k`` only in trials where it applies.
-
-    ``static_weights``: one weight ``w/<task>`` per task in ``tasks`` (the primary
-    tasks), sampled only when the trial's weighting is ``static``.
-
-    Tri-MTL: ``metadata`` and ``sharing``, then ``soft_lambda`` / ``soft_layers``
-    for soft trials only (:func:`suggest_tri_mtl`), after the grouping; then the
-    CO-TASK dimensions (:func:`suggest_cotask`).
+    Optuna sees a conditional dimension (``k``, ``soft_lambda``, ``w/<task>``,
+    ...) only in the trials where it applies. ``tasks``: the primary tasks,
+    one static weight ``w/<task>`` each.
 
     A class rather than a closure: Tune pickles the searcher with its experiment state.
     """
@@ -118,26 +132,8 @@ class DefineByRun:
         if space.static_weights is not None and not self.tasks:
             raise ValueError("search.space.static_weights needs the task names to sample w/<task>")
 
-    def __call__(self, trial) -> None:
-        space = self.space
-        arch = suggest(trial, "architecture", space.architecture) if space.architecture else None
-        grouping = space.grouping_space()
-        if grouping is not None and (arch is None or arch in GROUPED_ARCHITECTURES):
-            method = suggest(trial, "grouping_method", grouping.method)
-            if method == MANUAL:
-                suggest(trial, "grouping", grouping.manual)
-            else:
-                suggest(trial, "k", grouping.k)
-        suggest_tri_mtl(trial, space)
-        suggest_cotask(trial, space, arch)
-        sampled = {}
-        for name in PLAIN_DIMENSIONS:
-            dim = getattr(space, name)
-            if dim is not None:
-                sampled[name] = suggest(trial, name, dim)
-        if static_weights_apply(space, sampled.get("weighting")):
-            for task in self.tasks:
-                suggest(trial, STATIC_WEIGHT + task, space.static_weights)
+    def __call__(self, trial) -> None:  # None: Tune's OptunaSearch would take a returned dict as constants
+        walk(self.space, self.tasks, lambda name, dim: suggest(trial, name, dim))
 
 
 def _values(dim) -> list:
@@ -148,35 +144,41 @@ def _values(dim) -> list:
     raise ValueError(f"only choice and int dimensions can be enumerated, got {dim!r}")
 
 
+def _walk_along(space: SearchSpace, tasks: Sequence[str], path: list[int]) -> tuple[dict, list[tuple[int, int]]]:
+    """One walk taking the ``path[i]``-th value at the i-th ask (the first value past the path's end).
+
+    Returns the configuration and, per ask, (index of the value taken, number of values).
+    """
+    steps: list[tuple[int, int]] = []
+
+    def ask(name: str, dim) -> object:
+        values = _values(dim)
+        i = path[len(steps)] if len(steps) < len(path) else 0
+        steps.append((i, len(values)))
+        return values[i]
+
+    return walk(space, tasks, ask), steps
+
+
 def enumerate_candidates(space: SearchSpace, tasks: tuple[str, ...] | list[str] = ()) -> list[dict]:
     """Every configuration of a discrete space, conditionals respected (the ``grid`` searcher).
 
-    Grouped architectures expand into each (method, k) and each manual grouping;
-    other architectures carry no grouping parameter, as in :class:`DefineByRun`.
-    A ``static_weights`` choice expands per task of ``tasks`` for static trials only.
+    A depth-first walk over :func:`walk`: the first dimension varies slowest,
+    the last fastest, and a dimension is expanded only where it applies (a
+    grouped architecture into each (method, k) and each manual grouping, the
+    soft dimensions for soft sharing, ``w/<task>`` per task of ``tasks`` for
+    static weighting, ...).
     """
-    archs = _values(space.architecture) if space.architecture else [None]
-    grouping = space.grouping_space()
-    heads: list[dict] = []
-    for arch in archs:
-        base = {} if arch is None else {"architecture": arch}
-        if grouping is None or (arch is not None and arch not in GROUPED_ARCHITECTURES):
-            heads.append(base)
-            continue
-        for method in grouping.method.choice:
-            if method == MANUAL:
-                heads += [{**base, "grouping_method": method, "grouping": g} for g in grouping.manual.choice]
-            else:
-                heads += [{**base, "grouping_method": method, "k": k} for k in grouping.k_values()]
-    heads = [{**h, **m} for h in heads for m in tri_mtl_candidates(space)]
-    heads = [{**h, **c} for h in heads for c in cotask_candidates(space, h.get("architecture"))]
-    names = [n for n in PLAIN_DIMENSIONS if getattr(space, n) is not None]
-    tails = [dict(zip(names, combo)) for combo in itertools.product(*(_values(getattr(space, n)) for n in names))]
-    if space.static_weights is not None:
-        keys = [STATIC_WEIGHT + t for t in tasks]
-        combos = [dict(zip(keys, c)) for c in itertools.product(*(_values(space.static_weights) for _ in keys))]
-        tails = [{**t, **w} for t in tails for w in (combos if static_weights_apply(space, t.get("weighting")) else [{}])]
-    return [{**h, **t} for h in heads for t in tails]
+    out: list[dict] = []
+    path: list[int] = []
+    while True:
+        config, steps = _walk_along(space, tasks, path)
+        out.append(config)
+        while steps and steps[-1][0] + 1 == steps[-1][1]:  # the deepest ask with another value left
+            steps.pop()
+        if not steps:
+            return out
+        path = [i for i, _ in steps[:-1]] + [steps[-1][0] + 1]
 
 
 def discrete_candidates(space: SearchSpace, tasks: tuple[str, ...] | list[str] = (), limit: int = 50_000) -> list[dict] | None:
