@@ -22,18 +22,9 @@ from pydantic import ValidationError
 
 from mtlsearch.data import audio
 from mtlsearch.data.canonical import read_info, read_splits
-from mtlsearch.data.icbhi import (
-    DEVICES,
-    DIAGNOSES,
-    LOCATIONS,
-    IcbhiOptions,
-    carve_val,
-    icbhi_score,
-    locate,
-    parse_recording_name,
-    read_annotation_file,
-    read_cycles,
-)
+from mtlsearch.data.icbhi import IcbhiOptions, icbhi_score
+from mtlsearch.data.icbhi_cycles import carve_val, locate, read_cycles
+from mtlsearch.data.icbhi_files import DEVICES, DIAGNOSES, LOCATIONS, parse_recording_name, read_annotation_file
 from mtlsearch.data.registry import get_loader, loader_names, prepare
 from mtlsearch.errors import DataError
 

@@ -18,7 +18,7 @@ import pytest
 from test_icbhi import make_icbhi
 from test_openi import report_xml, write_xml_folder
 
-from mtlsearch.data import icbhi
+from mtlsearch.data import icbhi_files as icbhi
 from mtlsearch.data.arff import read_arff, read_header
 from mtlsearch.data.icbhi import IcbhiOptions
 from mtlsearch.data.ohsumed import OhsumedArffOptions, OhsumedFoldersOptions

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo
-from mtlsearch.data.icbhi import all_tasks
+from mtlsearch.data.icbhi_tasks import all_tasks
 from mtlsearch.errors import SpecError
 from mtlsearch.search.context import SearchContext
 from mtlsearch.search.space import DefineByRun, enumerate_candidates
@@ -329,7 +329,8 @@ def test_openi_projection_metadata_task(tmp_path):
     import pyarrow.parquet as pq
     from test_openi import fixture_reports, write_reports_csv
 
-    from mtlsearch.data.openi import PROJECTION_CLASSES, OpenICsvOptions
+    from mtlsearch.data.openi import OpenICsvOptions
+    from mtlsearch.data.openi_labels import PROJECTION_CLASSES
     from mtlsearch.data.registry import get_loader, prepare
     from mtlsearch.errors import DataError
 

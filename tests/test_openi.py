@@ -14,7 +14,9 @@ import pytest
 
 from mtlsearch.data.canonical import read_info
 from mtlsearch.data.inspect import inspect_table
-from mtlsearch.data.openi import OpenICsvOptions, OpenIXmlOptions, clean_text, heading, task_name
+from mtlsearch.data.openi import OpenICsvOptions, OpenIXmlOptions
+from mtlsearch.data.openi_labels import task_name
+from mtlsearch.data.openi_reports import clean_text, heading
 from mtlsearch.data.registry import get_loader, loader_names, prepare
 from mtlsearch.data.sources import tokenize
 from mtlsearch.errors import DataError

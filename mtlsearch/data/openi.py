@@ -98,12 +98,6 @@ and modification times.
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-import xml.etree.ElementTree as ET
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -111,14 +105,27 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from mtlsearch.data.canonical import RESERVED_COLUMNS, DatasetInfo, TaskInfo, build_table
+from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
 from mtlsearch.data.loader import Loader, register
+from mtlsearch.data.openi_csv_reader import PROJECTIONS_FILE, read_projections, read_reports_csv
+from mtlsearch.data.openi_labels import (
+    DEFAULT_TOP_K,
+    INPUT_COLUMN,
+    METADATA_COLUMNS,
+    PROJECTION_CLASSES,
+    PROJECTION_TASK,
+    TEXT_COLUMN,
+    projection_task,
+    rank_terms,
+    term_tasks,
+    top_terms,
+)
+from mtlsearch.data.openi_reports import NO_INDEXING, OpenISource, Report, clean_text, preprocess
+from mtlsearch.data.openi_xml_reader import read_reports_xml
 from mtlsearch.data.sources import (
     TextSourceOptions,
     bag_of_words_features,
     file_sha256,
-    is_archive,
-    iter_files,
     resolve_path,
     source_checksum,
     source_fingerprint,
@@ -126,352 +133,6 @@ from mtlsearch.data.sources import (
 )
 from mtlsearch.data.splits import stratified_splits
 from mtlsearch.errors import DataError
-
-DEFAULT_TOP_K = 19  # MTLV thesis, section 4.1: "We only selected the 19 top classes"
-NORMAL = "normal"
-NO_INDEXING = "No Indexing"
-CSV_REQUIRED = ("uid", "Problems", "findings", "impression")
-PROJECTIONS_REQUIRED = ("uid", "filename", "projection")
-PROJECTIONS_FILE = "indiana_projections.csv"
-INPUT_COLUMN = "x"
-TEXT_COLUMN = "text"
-PROJECTION_TASK = "projection"
-PROJECTION_CLASSES = ("Frontal", "Lateral", "Frontal;Lateral")
-METADATA_COLUMNS = ("exam", "projections", "images", "indication", "comparison")
-_TAKEN_NAMES = frozenset(n.casefold() for n in (*RESERVED_COLUMNS, INPUT_COLUMN, TEXT_COLUMN, *METADATA_COLUMNS, PROJECTION_TASK))
-_DEID = re.compile(r"X{4,}")
-_DEID_BEFORE_PUNCT = re.compile(r"\s*X{4,}(?=[.,;:!?)])")  # "sternotomy XXXX." -> "sternotomy."
-_SPACE = re.compile(r"\s+")
-_NOT_NAME = re.compile(r"[^0-9A-Za-z]+")
-
-
-# ---------------------------------------------------------------- reports
-
-
-def clean_text(text: str | None) -> str:
-    """``text`` without ``XXXX`` de-identification tokens, whitespace collapsed."""
-    return _SPACE.sub(" ", _DEID.sub(" ", _DEID_BEFORE_PUNCT.sub("", text or ""))).strip()
-
-
-def heading(term: str) -> str:
-    """The MeSH heading of a major term: the part before the first ``/`` (``Cardiomegaly/mild`` -> ``Cardiomegaly``)."""
-    return _SPACE.sub(" ", term.split("/", 1)[0]).strip()
-
-
-def _terms(raw: list[str]) -> tuple[str, ...]:
-    """Headings of ``raw`` terms, empty ones left out, each once (first spelling, case-insensitive)."""
-    out: dict[str, str] = {}
-    for t in raw:
-        h = heading(t)
-        if h and h.casefold() not in out:
-            out[h.casefold()] = h
-    return tuple(out.values())
-
-
-@dataclass
-class Report:
-    """One report as read from the source (texts raw; :func:`clean_text` applies later)."""
-
-    uid: str
-    terms: tuple[str, ...]
-    findings: str = ""
-    impression: str = ""
-    indication: str = ""
-    comparison: str = ""
-    exam: str = ""
-    images: tuple[str, ...] = ()
-    where: str = ""
-
-    @property
-    def text(self) -> str:
-        return " ".join(t for t in (clean_text(self.findings), clean_text(self.impression)) if t)
-
-    @property
-    def label_terms(self) -> tuple[str, ...]:
-        return tuple(t for t in self.terms if t.casefold() not in (NORMAL, NO_INDEXING.casefold()))
-
-    @property
-    def unindexed(self) -> bool:
-        """No term but ``No Indexing`` (or none at all): the labels are unknown."""
-        return not self.label_terms and not any(t.casefold() == NORMAL for t in self.terms)
-
-
-@dataclass
-class OpenISource:
-    """A source's reports after the preprocessing: the kept ones and why the others were dropped."""
-
-    path: Path
-    read: int
-    kept: list[Report]
-    texts: list[str]
-    dropped_empty: list[str] = field(default_factory=list)  # uids
-    dropped_duplicate: list[tuple[str, str]] = field(default_factory=list)  # (uid, uid of the kept copy)
-    duplicates_with_other_terms: int = 0
-
-
-def preprocess(path: Path, reports: list[Report]) -> OpenISource:
-    """Drop the reports with an empty text, then those whose text an earlier report already has."""
-    src = OpenISource(path=path, read=len(reports), kept=[], texts=[])
-    first: dict[str, Report] = {}
-    for r in reports:
-        text = r.text
-        if not text:
-            src.dropped_empty.append(r.uid)
-            continue
-        seen = first.get(text)
-        if seen is not None:
-            src.dropped_duplicate.append((r.uid, seen.uid))
-            if {t.casefold() for t in seen.terms} != {t.casefold() for t in r.terms}:
-                src.duplicates_with_other_terms += 1
-            continue
-        first[text] = r
-        src.kept.append(r)
-        src.texts.append(text)
-    if not src.kept:
-        raise DataError(f"{path}: no report with a non-empty FINDINGS or IMPRESSION text ({len(reports)} read)")
-    return src
-
-
-# ---------------------------------------------------------------- CSV
-
-
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not UTF-8 text ({e.reason})") from None
-
-
-def _read_csv_rows(path: Path, required: tuple[str, ...], what: str):
-    """(header index by name, iterator of (line, row)) of a CSV; empty file and missing columns are DataErrors."""
-    text = _decode(path)
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty (expected a {what} CSV with a header naming {', '.join(required)})")
-    # strict: a quoted field still open at the end of the file (a file cut short) is an error, not a field
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except csv.Error as e:
-        raise DataError(f"{path}:1: malformed CSV header ({e})") from None
-    index = {h: i for i, h in reversed(list(enumerate(header)))}
-    missing = [c for c in required if c not in index]
-    if missing:
-        raise DataError(
-            f"{path}:1: the {what} CSV lacks the required column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(c) for c in missing)} (header: {', '.join(header)})"
-        )
-
-    def rows():
-        line = reader.line_num + 1
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as e:
-                hint = ": a quoted field is not closed (truncated file?)" if "end of data" in str(e) else ""
-                raise DataError(f"{path}:{line}: malformed CSV ({e}){hint}") from None
-            if row and len(row) != len(header):
-                raise DataError(f"{path}:{line}: {len(row)} fields, the header has {len(header)}")
-            if row:
-                yield line, row
-            line = reader.line_num + 1
-
-    return index, rows()
-
-
-def read_reports_csv(path: Path) -> list[Report]:
-    """The reports of an Indiana reports CSV, in file order."""
-    index, rows = _read_csv_rows(path, CSV_REQUIRED, "Open-I reports")
-    reports: list[Report] = []
-    lines: dict[str, int] = {}
-
-    def get(row, name):
-        i = index.get(name)
-        return row[i] if i is not None else ""
-
-    for line, row in rows:
-        uid = get(row, "uid").strip()
-        if not uid:
-            raise DataError(f"{path}:{line}: empty uid")
-        if uid in lines:
-            raise DataError(f"{path}:{line}: uid {uid!r} repeats the report of line {lines[uid]}")
-        lines[uid] = line
-        reports.append(
-            Report(
-                uid=uid,
-                terms=_terms(get(row, "Problems").split(";")),
-                findings=get(row, "findings"),
-                impression=get(row, "impression"),
-                indication=get(row, "indication"),
-                comparison=get(row, "comparison"),
-                exam=get(row, "image"),
-                where=f"{path}:{line}",
-            )
-        )
-    if not reports:
-        raise DataError(f"{path}: no reports after the header line")
-    return reports
-
-
-def read_projections(path: Path) -> dict[str, tuple[list[str], set[str]]]:
-    """uid -> (image file names, projections) of an Indiana projections CSV."""
-    index, rows = _read_csv_rows(path, PROJECTIONS_REQUIRED, "Open-I projections")
-    out: dict[str, tuple[list[str], set[str]]] = {}
-    for line, row in rows:
-        uid = row[index["uid"]].strip()
-        if not uid:
-            raise DataError(f"{path}:{line}: empty uid")
-        files, projections = out.setdefault(uid, ([], set()))
-        if row[index["filename"]].strip():
-            files.append(row[index["filename"]].strip())
-        if row[index["projection"]].strip():
-            projections.add(row[index["projection"]].strip())
-    return out
-
-
-# ---------------------------------------------------------------- XML
-
-
-def _text_of(el: ET.Element | None) -> str:
-    return "".join(el.itertext()) if el is not None else ""
-
-
-def parse_report_xml(content: bytes, where: str, fallback_id: str) -> Report:
-    """One NLM Open-I report (``<eCitation>``); a malformed file is a DataError naming the file and the parser's line."""
-    try:
-        root = ET.fromstring(content)
-    except ET.ParseError as e:
-        line = e.position[0] if getattr(e, "position", None) else 1
-        raise DataError(f"{where}:{line}: malformed XML ({e})") from None
-    if root.tag != "MedlineCitation" and root.find(".//MedlineCitation") is None:
-        raise DataError(f"{where}: not an Open-I report: no <MedlineCitation> element (root <{root.tag}>)")
-    uid = ""
-    for tag, strip in (("IUXRId", ""), ("uId", "CXR")):
-        el = root.find(f".//{tag}")
-        if el is not None and el.get("id", "").strip():
-            uid = el.get("id").strip()
-            if strip and uid.startswith(strip) and uid[len(strip) :].isdigit():
-                uid = uid[len(strip) :]
-            break
-    sections: dict[str, str] = {}
-    for el in root.iter("AbstractText"):
-        label = (el.get("Label") or "").strip().upper()
-        if label and label not in sections:
-            sections[label] = _text_of(el)
-    images, captions = [], []
-    for el in root.iter("parentImage"):
-        if el.get("id"):
-            images.append(el.get("id").strip())
-        captions.append(clean_text(_text_of(el.find("caption"))))
-    majors = [_text_of(el) for mesh in root.iter("MeSH") for el in mesh.iter("major")]
-    return Report(
-        uid=uid or fallback_id,
-        terms=_terms(majors),
-        findings=sections.get("FINDINGS", ""),
-        impression=sections.get("IMPRESSION", ""),
-        indication=sections.get("INDICATION", ""),
-        comparison=sections.get("COMPARISON", ""),
-        exam=next((c for c in captions if c), ""),
-        images=tuple(images),
-        where=where,
-    )
-
-
-def _natural(uid: str) -> tuple:
-    return (0, int(uid), "") if uid.isdigit() else (1, 0, uid)
-
-
-def read_reports_xml(path: Path) -> list[Report]:
-    """The reports of a folder or archive of Open-I XML files, in order of their ids (numeric ids by value)."""
-    reports: dict[str, Report] = {}
-    archive = is_archive(path)
-    for parts, content in iter_files(path, "of Open-I XML reports (ecgen-radiology/<n>.xml)"):
-        if not parts or not parts[-1].lower().endswith(".xml") or any(p.startswith(".") for p in parts):
-            continue
-        where = f"{path}:{'/'.join(parts)}" if archive else str(path.joinpath(*parts))
-        r = parse_report_xml(content, where, fallback_id=parts[-1][: -len(".xml")])
-        if r.uid in reports:
-            raise DataError(f"{where}: report id {r.uid!r} repeats {reports[r.uid].where}")
-        reports[r.uid] = r
-    if not reports:
-        raise DataError(f"{path}: no .xml reports found")
-    return [reports[u] for u in sorted(reports, key=_natural)]
-
-
-# ---------------------------------------------------------------- labels
-
-
-@dataclass(frozen=True)
-class Term:
-    name: str  # task name
-    term: str  # the heading as most reports spell it
-    count: int  # kept reports carrying it
-
-
-def rank_terms(reports: list[Report]) -> list[tuple[str, int]]:
-    """(term, reports carrying it) of every label term, most frequent first (ties: alphabetical, case-insensitive)."""
-    counts: Counter[str] = Counter()
-    spellings: dict[str, Counter[str]] = {}
-    for r in reports:
-        for t in r.label_terms:
-            counts[t.casefold()] += 1
-            spellings.setdefault(t.casefold(), Counter())[t] += 1
-    ranked = sorted(counts, key=lambda k: (-counts[k], k))
-    return [(spellings[k].most_common(1)[0][0], counts[k]) for k in ranked]
-
-
-def task_name(term: str, taken: set[str]) -> str:
-    """A column-safe task name for ``term``, unique among ``taken`` (case-insensitive), which it joins."""
-    base = _NOT_NAME.sub("_", term).strip("_") or "term"
-    if base.casefold() in _TAKEN_NAMES:
-        base += "_label"
-    name, k = base, 2
-    while name.casefold() in taken:
-        name, k = f"{base}_{k}", k + 1
-    taken.add(name.casefold())
-    return name
-
-
-def top_terms(source: OpenISource, top_k: int) -> list[Term]:
-    ranked = rank_terms(source.kept)
-    if top_k > len(ranked):
-        raise DataError(
-            f"{source.path}: top_k is {top_k} but the {len(source.kept)} kept reports carry only {len(ranked)} distinct "
-            f"terms besides {NORMAL!r} and {NO_INDEXING!r}"
-        )
-    taken: set[str] = set()
-    return [Term(task_name(t, taken), t, c) for t, c in ranked[:top_k]]
-
-
-def projection_task() -> TaskInfo:
-    """The optional ``projection`` metadata task (see the module doc)."""
-    return TaskInfo(
-        PROJECTION_TASK,
-        "multiclass",
-        PROJECTION_CLASSES,
-        title="projection",
-        role="auxiliary",
-        metric="accuracy",
-        description="The views (frontal, lateral or both) of the chest X-ray exam the report describes.",
-    )
-
-
-def term_tasks(terms: list[Term]) -> list[TaskInfo]:
-    return [
-        TaskInfo(
-            t.name,
-            "binary",
-            ("negative", "positive"),
-            title=t.term,
-            metric="f1",
-            description=f"The chest X-ray report is indexed with the MeSH heading '{t.term}' (Open-I manual annotation).",
-        )
-        for t in terms
-    ]
-
 
 # ---------------------------------------------------------------- options and loaders
 
