@@ -78,16 +78,18 @@ def test_no_module_of_the_package_takes_part_in_an_import_circle():
     assert circles(graph) == []
 
 
-def test_the_registry_knows_every_builtin_loader_by_the_module_that_registers_it():
+def test_every_registry_knows_its_builtins_by_the_module_that_registers_them():
     import importlib
 
-    from mtlsearch.data.loader import LOADERS
-    from mtlsearch.data.registry import BUILTIN_LOADERS
+    from mtlsearch.data.loader import BUILTIN_LOADERS, LOADERS
+    from mtlsearch.models.encoders import ENCODERS
+    from mtlsearch.train.weightings import WEIGHTINGS
 
-    for name, module in BUILTIN_LOADERS.items():
-        importlib.import_module(module)
-        assert LOADERS[name].__class__.__module__ == module
-    assert set(BUILTIN_LOADERS) <= set(LOADERS)
+    for registry in (LOADERS, ENCODERS, WEIGHTINGS):
+        for name, module in registry.builtin.items():
+            importlib.import_module(module)
+            assert registry.get(name).__module__ == module
+    assert list(BUILTIN_LOADERS) == LOADERS.names()[: len(BUILTIN_LOADERS)]
 
 
 LIGHT = """

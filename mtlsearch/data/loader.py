@@ -1,11 +1,12 @@
-"""The loader plugin: a class with its ``Options`` model, registered under its name.
+"""The loader plugin: a class with its ``Options`` model, registered under its name (:mod:`mtlsearch.plugins`).
 
 A loader is a small class with an ``Options`` pydantic model (validated at the
 spec boundary, so a bad option is reported with its field path), a cheap
 ``tasks`` listing (used by ``mtlsearch validate`` without building anything) and
-``build``, which returns the canonical table. ``@register`` puts one instance of
-it in :data:`LOADERS` when its module is imported; :mod:`mtlsearch.data.registry`
-knows the built-in names and imports a loader's module only when it is asked for.
+``build``, which returns the canonical table. ``@register`` puts it in
+:data:`LOADERS` when its module is imported; the registry knows the built-in
+names and imports a loader's module only when it is asked for
+(:func:`mtlsearch.data.registry.get_loader`).
 """
 
 from __future__ import annotations
@@ -16,18 +17,16 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
 
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo
+from mtlsearch.plugins import Plugin, PluginOptions, Registry
 
 
-class LoaderOptions(BaseModel):
+class LoaderOptions(PluginOptions):
     """Base for loader options: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid")
 
-
-class Loader(ABC):
+class Loader(Plugin, ABC):
     """One data source format."""
 
     name: ClassVar[str]
@@ -50,11 +49,18 @@ class Loader(ABC):
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-LOADERS: dict[str, Loader] = {}
-"""Every loader registered so far, by name (built-ins as their modules are imported, and any plugin)."""
+BUILTIN_LOADERS = {
+    "synthetic": "mtlsearch.data.synthetic",
+    "ohsumed_arff": "mtlsearch.data.ohsumed",
+    "ohsumed_folders": "mtlsearch.data.ohsumed",
+    "openi_csv": "mtlsearch.data.openi",
+    "openi_xml": "mtlsearch.data.openi",
+    "icbhi": "mtlsearch.data.icbhi",
+}
+"""Built-in loader name -> the module that defines and registers it."""
 
+LOADERS: Registry = Registry("loader", BUILTIN_LOADERS)
+"""Every loader by name: the built-ins (imported when first asked for) and the registered plugins."""
 
-def register(cls: type[Loader]) -> type[Loader]:
-    """Class decorator: register one instance of ``cls`` under ``cls.name``."""
-    LOADERS[cls.name] = cls()
-    return cls
+register = LOADERS.register
+"""Class decorator: register a :class:`Loader` subclass under its ``name``."""

@@ -1,7 +1,7 @@
 """Which dataset loaders there are, and the cache of canonical tables they write.
 
-The built-in loaders are known by name (:data:`BUILTIN_LOADERS`) without
-importing them: :func:`get_loader` imports the one module asked for, so
+The built-in loaders are known by name (:data:`~mtlsearch.data.loader.BUILTIN_LOADERS`)
+without importing them: :func:`get_loader` imports the one module asked for, so
 validating a synthetic spec does not import the audio loader and torch. A
 plugin registers itself with :func:`mtlsearch.data.loader.register` when its
 module is imported. ``prepare`` writes a loader's table once per fingerprint
@@ -10,36 +10,21 @@ into the cache folder and reuses it afterwards.
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
 from mtlsearch.data.canonical import write_table
 from mtlsearch.data.loader import LOADERS, Loader, LoaderOptions
 
-BUILTIN_LOADERS = {
-    "synthetic": "mtlsearch.data.synthetic",
-    "ohsumed_arff": "mtlsearch.data.ohsumed",
-    "ohsumed_folders": "mtlsearch.data.ohsumed",
-    "openi_csv": "mtlsearch.data.openi",
-    "openi_xml": "mtlsearch.data.openi",
-    "icbhi": "mtlsearch.data.icbhi",
-}
-"""Built-in loader name -> the module that defines and registers it."""
-
 
 def loader_names() -> list[str]:
     """Every loader's name: the built-ins and the plugins registered so far (nothing is imported)."""
-    return sorted(set(BUILTIN_LOADERS) | set(LOADERS))
+    return LOADERS.names()
 
 
 def get_loader(name: str) -> Loader:
     """The loader registered as ``name``, importing its built-in module on first use; KeyError when unknown."""
-    if name not in LOADERS and name in BUILTIN_LOADERS:
-        importlib.import_module(BUILTIN_LOADERS[name])
-    if name not in LOADERS:
-        raise KeyError(f"unknown loader {name!r}; expected one of {loader_names()}")
-    return LOADERS[name]
+    return LOADERS.get(name)()
 
 
 def prepare(loader_name: str, options: LoaderOptions, cache_dir: str | os.PathLike) -> Path:
