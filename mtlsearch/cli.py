@@ -1,23 +1,30 @@
 """The ``mtlsearch`` command line.
 
+    mtlsearch [--verbose | --quiet] COMMAND ...  log lines on stderr: also DEBUG, or only warnings
     mtlsearch validate SPEC                      check a spec (exit 2 on any problem)
-    mtlsearch launch SPEC [--storage DIR] [--resume] [--address ADDR]
+    mtlsearch launch SPEC [--storage DIR] [--resume] [--address ADDR] [--verbose]
     mtlsearch results EXPERIMENT [--storage DIR] [--format table|json]
     mtlsearch groups SPEC --method METHOD [--k K] [--overlapping] [--format table|json]
     mtlsearch data inspect SPEC [--format table|json]
 
 Ray is imported only by ``launch``: validating a spec or reading results never starts it.
+Log lines (``mtlsearch: ...``) go to stderr through :mod:`mtlsearch.logs`; what a
+command answers (the leaderboard, the groups, ``--format json``) goes to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 
+from mtlsearch import __version__, logs
 from mtlsearch.errors import MtlsearchError, UsageError
 from mtlsearch.spec import COMPUTED_GROUPING_METHODS
+
+log = logging.getLogger(__name__)
 
 DEFAULT_STORAGE_ENV = "MTLSEARCH_STORAGE"
 
@@ -26,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mtlsearch", description="Task-grouping and hyperparameter search for multitask learning on Ray."
     )
+    level = p.add_mutually_exclusive_group()
+    level.add_argument(
+        "-v", "--verbose", action="store_true", help="log DEBUG lines too (and, for launch, forward Ray worker logs)"
+    )
+    level.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors")
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate", help="validate a spec and exit (2 when invalid)")
@@ -38,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     la.add_argument(
         "--address", help="an existing Ray cluster to run on (e.g. 'auto' or 'HOST:6379'); default: start a local one"
     )
-    la.add_argument("--verbose", action="store_true", help="forward Ray worker logs to this terminal")
+    la.add_argument(
+        "--verbose", dest="launch_verbose", action="store_true", help="as mtlsearch --verbose: also forward Ray worker logs"
+    )
 
     r = sub.add_parser("results", help="print an experiment's leaderboard from the store (no Ray)")
     r.add_argument("experiment")
@@ -79,7 +93,7 @@ def _launch(args) -> int:
     from mtlsearch.spec import load_spec
 
     loaded = load_spec(args.spec, storage_override=args.storage)
-    launch(loaded, resume=args.resume, address=args.address, verbose=args.verbose)
+    launch(loaded, resume=args.resume, address=args.address, verbose=args.verbose or args.launch_verbose)
     return 0
 
 
@@ -130,8 +144,7 @@ def _groups(args) -> int:
         )
     if args.method == "embedding":
         loaded.check_descriptions(info.tasks)
-    log = lambda m: print(f"mtlsearch: {m}", file=sys.stderr, flush=True)  # noqa: E731
-    artifact = get_artifact(method, GroupingInputs(loaded.spec, info, path), store, log)
+    artifact = get_artifact(method, GroupingInputs(loaded.spec, info, path), store)
     k = args.k
     if k is None:
         if "elbow" not in artifact.meta:
@@ -156,15 +169,21 @@ def _groups(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.quiet and getattr(args, "launch_verbose", False):
+        parser.error("argument launch --verbose: not allowed with argument -q/--quiet")
+    level = logs.VERBOSE if args.verbose or getattr(args, "launch_verbose", False) else logs.QUIET if args.quiet else logs.NORMAL
     handlers = {"validate": _validate, "launch": _launch, "results": _results, "groups": _groups}
-    try:
-        if args.command == "data":
-            return _data_inspect(args)
-        return handlers[args.command](args)
-    except MtlsearchError as e:
-        print(f"mtlsearch: error: {e}", file=sys.stderr)
-        return e.exit_code
+    with logs.cli_logging(level):
+        log.debug(f"mtlsearch {__version__}, Python {sys.version.split()[0]}, command {args.command}")
+        try:
+            if args.command == "data":
+                return _data_inspect(args)
+            return handlers[args.command](args)
+        except MtlsearchError as e:
+            print(f"mtlsearch: error: {e}", file=sys.stderr)
+            return e.exit_code
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import tarfile
 import threading
@@ -261,7 +262,8 @@ def test_a_local_file_is_checked_against_its_sha256(tmp_path, archive):
 # ---------------------------------------------------------------- the default data root and the catalogue
 
 
-def test_default_root_and_a_catalogue_download(server, archive, tmp_path, monkeypatch, capsys):
+def test_default_root_and_a_catalogue_download(server, archive, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="mtlsearch")
     body, sha = archive
     monkeypatch.delenv("MTLSEARCH_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -278,8 +280,8 @@ def test_default_root_and_a_catalogue_download(server, archive, tmp_path, monkey
     assert read_info(table_path).name == "ohsumed-mini"
     assert _files(root) == ["ohsumed/mini/ohsumed-mini.tar.gz"]  # in place, laid out like ../shared/data
     assert server.state.requests["/someone/corpora/abc1234/data/ohsumed-mini.tar.gz"] == 1
-    err = capsys.readouterr().err
-    assert err.count(f"$MTLSEARCH_DATA is not set; using the data folder {root}") == 1
+    said = [r.getMessage() for r in caplog.records if r.name == download.__name__]
+    assert said.count(f"$MTLSEARCH_DATA is not set; using the data folder {root}") == 1
 
     # a wrong catalogued file is refused and not kept; the error says where the file should go
     monkeypatch.setitem(

@@ -10,6 +10,7 @@ session's ``ray_cluster`` may have been started before the S3 server).
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import pickle
@@ -25,6 +26,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import _S3_ENV_NAMES, REPO, S3_TEST_SECRET, write_spec
 
+from mtlsearch import logs
 from mtlsearch.errors import StoreError
 from mtlsearch.search import baselines as baselines_mod
 from mtlsearch.store import atomic
@@ -182,9 +184,9 @@ def baseline_setup(s3_env, tmp_path, monkeypatch):
     path = prepare_dataset(loaded, store)
     trained: list[tuple[str, list[str]]] = []
 
-    def fake_train(spec, info, dataset_path, store, experiment, config, claims, missing, fps, log, use_gpu):
+    def fake_train(spec, info, dataset_path, store, experiment, config, claims, missing, fps, use_gpu):
         trained.append((experiment, sorted(t.name for t in missing)))
-        log(f"baselines: training STL baselines for {len(missing)} task(s) in one run")
+        baselines_mod.log.info(f"baselines: training STL baselines for {len(missing)} task(s) in one run")
         with Heartbeat(claims, every=0.05):
             time.sleep(1.0)
         out = {}
@@ -202,8 +204,12 @@ def baseline_setup(s3_env, tmp_path, monkeypatch):
         for t in info.primary_tasks()
     ]
 
-    def ensure(experiment, log):
-        return baselines_mod.ensure_baselines(spec, info, str(path), store, experiment, log)
+    def ensure(experiment) -> tuple[dict, list[str]]:
+        """The baselines, and the lines this search logged (only its own: another thread's search logs apart)."""
+        said = io.StringIO()
+        with logs.capture(said):
+            result = baselines_mod.ensure_baselines(spec, info, str(path), store, experiment)
+        return result, said.getvalue().splitlines()
 
     return SimpleNamespace(store=store, root=root, trained=trained, ensure=ensure, fps=fps, s3=s3_env)
 
@@ -216,7 +222,7 @@ def test_two_searches_at_once_train_each_baseline_once(baseline_setup):
 
     def search(name):
         barrier.wait()
-        out[name] = b.ensure(name, logs[name].append)
+        out[name], logs[name] = b.ensure(name)
 
     threads = [threading.Thread(target=search, args=(n,)) for n in logs]
     for t in threads:
@@ -238,9 +244,8 @@ def test_a_dead_claimers_baselines_are_taken_over(baseline_setup, monkeypatch):
     monkeypatch.setattr(claims_mod, "LEASE_S", 0.5)
     dead = Claims(b.root, owner="crashed-search")
     assert all(dead.acquire(fp) for fp in b.fps)  # claimed and never renewed: its search died
-    logs: list[str] = []
     started = time.monotonic()
-    result = b.ensure("survivor", logs.append)
+    result, logs = b.ensure("survivor")
     assert time.monotonic() - started >= 0.5
     assert b.trained == [("survivor", [f"task_{i:02d}" for i in range(4)])]
     assert any("crashed-search" in line and "not been renewed" in line and "taking it over" in line for line in logs), logs
@@ -255,8 +260,7 @@ def test_a_claim_of_a_gone_process_on_this_machine_is_taken_over_at_once(baselin
         mp.setattr(os, "getpid", lambda: int(gone.stdout))  # the claim names a process that has exited
         killed = Claims(b.root, owner="killed-launch")
         assert all(killed.acquire(fp) for fp in b.fps)
-    logs: list[str] = []
-    b.ensure("relaunched", logs.append)
+    _, logs = b.ensure("relaunched")
     assert b.trained == [("relaunched", [f"task_{i:02d}" for i in range(4)])]
     assert any("its process is gone" in line for line in logs), logs
 
@@ -266,8 +270,7 @@ def test_a_claim_released_without_baselines_is_claimed_again(baseline_setup):
     other = Claims(b.root, owner="failing-search")
     held = [other.acquire(fp) for fp in b.fps]
     threading.Timer(0.4, lambda: [c.release() for c in held]).start()  # its training failed
-    logs: list[str] = []
-    b.ensure("next", logs.append)
+    _, logs = b.ensure("next")
     # the claims are released one by one, so "next" may train them in more than one batch, but each once
     assert {who for who, _ in b.trained} == {"next"}, b.trained
     assert sorted(t for _, tasks in b.trained for t in tasks) == [f"task_{i:02d}" for i in range(4)], b.trained

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import re
 import socket
@@ -43,6 +44,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mtlsearch.errors import DataError
+
+log = logging.getLogger(__name__)
 
 DATA_ENV = "MTLSEARCH_DATA"
 URL_SCHEMES = ("http", "https", "s3")
@@ -81,7 +84,7 @@ def data_root(note: bool = False) -> Path:
     """``$MTLSEARCH_DATA`` when set (and not a URL), else :func:`default_data_root`.
 
     With ``note``, the first use of the default folder in this process is
-    printed to stderr, so a user sees where data are looked for and downloaded.
+    logged, so a user sees where data are looked for and downloaded.
     """
     value = os.environ.get(DATA_ENV, "")
     if value and not is_url(value):
@@ -96,7 +99,7 @@ def _note_default_root(root: Path) -> None:
     global _noted_default_root
     if not _noted_default_root:
         _noted_default_root = True
-        print(f"mtlsearch: ${DATA_ENV} is not set; using the data folder {root}", file=sys.stderr, flush=True)
+        log.info(f"${DATA_ENV} is not set; using the data folder {root}")
 
 
 def downloads_dir() -> Path:
@@ -242,7 +245,7 @@ def _download_with_retries(url: str, tmp: Path, what: str, timeout: float) -> tu
         except _Transient as e:
             if attempt == RETRIES:
                 raise DataError(f"{what} {url}: download failed after {RETRIES + 1} attempts: {e}") from None
-            print(f"mtlsearch: {url}: {e}; retrying in {delay:g} s", file=sys.stderr, flush=True)
+            log.info(f"{url}: {e}; retrying in {delay:g} s")
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")

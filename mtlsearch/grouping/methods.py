@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tempfile
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from mtlsearch.spec import Spec
 from mtlsearch.store.atomic import atomic_write_bytes
 from mtlsearch.store.results import ResultsStore
 
-Log = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,7 +86,7 @@ class GroupingMethod(ABC):
         """Everything besides the dataset that the matrix depends on (goes into its fingerprint)."""
 
     @abstractmethod
-    def compute(self, inputs: GroupingInputs, log: Log) -> tuple[np.ndarray, dict]:
+    def compute(self, inputs: GroupingInputs) -> tuple[np.ndarray, dict]:
         """The matrix (one row per task, in ``inputs.task_names`` order) and metadata to store with it."""
 
     @abstractmethod
@@ -141,12 +142,14 @@ class EmbeddingClustering(GroupingMethod):
         cfg = inputs.spec.grouping_methods.embedding
         return {**cfg.model_dump(), "texts": self.texts(inputs), "seed": inputs.spec.seed}
 
-    def compute(self, inputs: GroupingInputs, log: Log) -> tuple[np.ndarray, dict]:
+    def compute(self, inputs: GroupingInputs) -> tuple[np.ndarray, dict]:
         from mtlsearch.grouping.embedding import elbow_curve, embed_texts
         from mtlsearch.pretrained import resolve_encoder
 
         cfg = inputs.spec.grouping_methods.embedding
-        log(f"grouping: embedding {len(inputs.task_names)} task {cfg.text}s with {cfg.encoder or 'all-MiniLM-L6-v2 (bundled)'}")
+        log.info(
+            f"grouping: embedding {len(inputs.task_names)} task {cfg.text}s with {cfg.encoder or 'all-MiniLM-L6-v2 (bundled)'}"
+        )
         t0 = time.perf_counter()
         emb = embed_texts(self.texts(inputs), encoder=resolve_encoder(cfg.encoder), max_length=cfg.max_length)
         k_max = min(cfg.k_max, len(inputs.task_names))
@@ -205,7 +208,7 @@ class _AffinityMethod(GroupingMethod):
             "reliability_rule": RELIABILITY_RULE,
         }
 
-    def compute(self, inputs: GroupingInputs, log: Log) -> tuple[np.ndarray, dict]:
+    def compute(self, inputs: GroupingInputs) -> tuple[np.ndarray, dict]:
         from mtlsearch.grouping.affinity import compute_affinity
         from mtlsearch.models.plan import make_plan
         from mtlsearch.train.executor import on_cluster
@@ -218,7 +221,7 @@ class _AffinityMethod(GroupingMethod):
             if cfg.length == "calibrated"
             else f"{epochs} epoch(s)"
         )
-        log(
+        log.info(
             f"grouping: measuring {self.kind} affinity of {len(inputs.task_names)} tasks "
             f"(all-task training {how}; every {cfg.every_steps} steps)"
         )
@@ -254,7 +257,7 @@ class _AffinityMethod(GroupingMethod):
             matrix = result.matrix[np.ix_(order, order)]
         else:
             matrix = result.matrix
-        log(f"grouping: {self.kind} affinity measured on {result.steps_measured} steps in {result.seconds:.1f} s")
+        log.info(f"grouping: {self.kind} affinity measured on {result.steps_measured} steps in {result.seconds:.1f} s")
         return matrix, {"steps_measured": result.steps_measured, "seconds": result.seconds, "reliability": result.reliability}
 
     def select(self, artifact: Artifact, k: int, overlapping: bool, seed: int) -> tuple[list[list[str]], dict]:
@@ -293,17 +296,17 @@ class GradientCosineAffinity(_AffinityMethod):
 # --- the store-backed entry points --------------------------------------------------
 
 
-def get_artifact(method: GroupingMethod, inputs: GroupingInputs, store: ResultsStore, log: Log) -> Artifact:
+def get_artifact(method: GroupingMethod, inputs: GroupingInputs, store: ResultsStore) -> Artifact:
     """The method's matrix for this dataset and settings: read from the store, or computed and stored once."""
     artifact_id = method.artifact_id(inputs)
     stored = store.groupings.read_matrix(artifact_id)
     if stored is not None:
         names, rows, meta = stored
-        log(f"grouping: reusing stored {method.name} matrix {artifact_id}")
-        _log_reliability(method, meta, log)
+        log.info(f"grouping: reusing stored {method.name} matrix {artifact_id}")
+        _log_reliability(method, meta)
         return Artifact(artifact_id, method.name, names, np.asarray(rows, dtype=np.float64), meta)
-    matrix, meta = method.compute(inputs, log)
-    _log_reliability(method, meta, log)
+    matrix, meta = method.compute(inputs)
+    _log_reliability(method, meta)
     meta = {**meta, "method": method.name, "settings": method.settings(inputs), "dataset": inputs.info.fingerprint}
     artifact = Artifact(artifact_id, method.name, list(inputs.task_names), np.asarray(matrix, dtype=np.float64), meta)
     with tempfile.TemporaryDirectory() as d:  # plot first: a matrix on disk always has its plot
@@ -314,17 +317,17 @@ def get_artifact(method: GroupingMethod, inputs: GroupingInputs, store: ResultsS
     return artifact
 
 
-def _log_reliability(method: GroupingMethod, meta: dict, log: Log) -> None:
+def _log_reliability(method: GroupingMethod, meta: dict) -> None:
     """The matrix's reliability (affinity methods), and a warning when it is low."""
     from mtlsearch.grouping.reliability import describe, reliability_warning
 
     rel = meta.get("reliability")
     if not rel:
         return
-    log(f"grouping: {method.name} reliability: {describe(rel)}")
+    log.info(f"grouping: {method.name} reliability: {describe(rel)}")
     warning = reliability_warning(method.name, rel)
     if warning:
-        log(f"WARNING: {warning}")
+        log.warning(warning)
 
 
 def get_selection(
@@ -348,7 +351,7 @@ def computed_key(method: str, k: int) -> str:
     return f"{method}/k={k}"
 
 
-def search_groupings(inputs: GroupingInputs, store: ResultsStore, experiment: str, log: Log) -> dict[str, list[list[str]]]:
+def search_groupings(inputs: GroupingInputs, store: ResultsStore, experiment: str) -> dict[str, list[list[str]]]:
     """Every computed grouping the spec's search may sample, keyed by :func:`computed_key`.
 
     Computed (or read from the store) before the search starts, so trials only
@@ -363,12 +366,12 @@ def search_groupings(inputs: GroupingInputs, store: ResultsStore, experiment: st
     out: dict[str, list[list[str]]] = {}
     for name in space.computed_methods():
         method = get_method(name)
-        artifact = get_artifact(method, inputs, store, log)
+        artifact = get_artifact(method, inputs, store)
         png = read_bytes(store.groupings.uri(artifact.artifact_id, method.plot_file))
         if png is not None:
             atomic_write_bytes(png, store.experiment_uri(experiment, "artifacts", f"{name}-{method.plot_file}"))
         for k in space.k_values():
             selection = get_selection(method, artifact, k, store, seed=inputs.spec.seed)
             out[computed_key(name, k)] = selection.groups
-            log(f"grouping: {name} k={k}: " + " | ".join(", ".join(g) for g in selection.groups))
+            log.info(f"grouping: {name} k={k}: " + " | ".join(", ".join(g) for g in selection.groups))
     return out

@@ -10,11 +10,12 @@ task holding one worker for ``train.workers: 1``, a Ray Train worker group for m
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
+import logging
 import time
 from dataclasses import asdict
-from typing import Callable
 
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.data.distribute import store_table_uri
@@ -24,6 +25,15 @@ from mtlsearch.models.plan import make_plan
 from mtlsearch.spec import IN_TRIAL, Spec
 from mtlsearch.store.results import ResultsStore
 from mtlsearch.train.job import TrainJob
+
+log = logging.getLogger(__name__)
+
+_label: contextvars.ContextVar[str] = contextvars.ContextVar("mtlsearch_baselines_label", default="")
+"""What :func:`ensure_baselines`' caller put before each of its log lines (the confirmation: ``seed N: ``)."""
+
+
+def _info(message: str) -> None:
+    log.info(f"{_label.get()}{message}")
 
 
 def baseline_config(spec: Spec) -> dict:
@@ -59,15 +69,25 @@ def ensure_baselines(
     dataset_path: str,
     store: ResultsStore,
     experiment: str,
-    log: Callable[[str], None],
     use_gpu: bool = False,
+    label: str = "",
 ) -> dict[str, dict]:
     """Return ``{task: {"val", "test", "fingerprint"}}`` for every primary task, training only the missing ones.
 
     A missing baseline is claimed before it is trained (:mod:`mtlsearch.store.claims`):
     when several searches share a store, the one that claims it trains it and the
-    others wait for its row instead of training it again.
+    others wait for its row instead of training it again. ``label`` starts each of its log lines.
     """
+    token = _label.set(label)
+    try:
+        return _ensure(spec, info, dataset_path, store, experiment, use_gpu)
+    finally:
+        _label.reset(token)
+
+
+def _ensure(
+    spec: Spec, info: DatasetInfo, dataset_path: str, store: ResultsStore, experiment: str, use_gpu: bool
+) -> dict[str, dict]:
     from mtlsearch.store.claims import Claims
 
     config = baseline_config(spec)
@@ -77,7 +97,7 @@ def ensure_baselines(
     stored = store.read_baselines(list(fps.values()))
     pending = [fp for fp in by_fp if fp not in stored]
     if not pending:
-        log(f"baselines: reusing {len(primary)} stored STL baselines (no STL training needed)")
+        _info(f"baselines: reusing {len(primary)} stored STL baselines (no STL training needed)")
     claims = Claims(store.root, "baselines", owner=experiment)
     stale: dict[str, object] = {}
     while pending:
@@ -97,7 +117,7 @@ def ensure_baselines(
         mine = [c for c in mine if c.name not in found]
         if mine:
             reused = len(primary) - len(mine) - len(theirs)
-            log(
+            _info(
                 f"baselines: training STL baselines for {len(mine)} task(s) in one run ({_path_label(spec)})"
                 + (f"; reusing {reused} stored" if reused else "")
             )
@@ -113,7 +133,6 @@ def ensure_baselines(
                         mine,
                         [by_fp[c.name] for c in mine],
                         fps,
-                        log,
                         use_gpu,
                     )
                 )
@@ -121,7 +140,7 @@ def ensure_baselines(
                 for c in mine:
                     c.release()
         if theirs:
-            got, free, stale = _wait_for_claimed(store, claims, theirs, log, {fp: by_fp[fp].name for fp in theirs})
+            got, free, stale = _wait_for_claimed(store, claims, theirs, {fp: by_fp[fp].name for fp in theirs})
             stored.update(got)
             pending = free + list(stale)
         else:
@@ -131,7 +150,7 @@ def ensure_baselines(
         for t in primary
     }
     for warning in undefined_baselines(out, {t.name: t.metric for t in primary}, spec.evaluation.thresholds):
-        log(f"WARNING: {warning}")
+        log.warning(f"{_label.get()}{warning}")
     return out
 
 
@@ -160,7 +179,7 @@ def _path_label(spec: Spec) -> str:
     return f"Ray Train, {spec.train.workers} workers"
 
 
-def _wait_for_claimed(store: ResultsStore, claims, theirs: dict, log: Callable[[str], None], names: dict[str, str]):
+def _wait_for_claimed(store: ResultsStore, claims, theirs: dict, names: dict[str, str]):
     """Wait until the baselines other searches claimed are stored.
 
     Returns ``(rows, free, stale)``: the stored rows by fingerprint, the fingerprints
@@ -170,7 +189,7 @@ def _wait_for_claimed(store: ResultsStore, claims, theirs: dict, log: Callable[[
     from mtlsearch.store import claims as claims_mod
 
     owners = sorted({str((i.owner if i else {}).get("owner") or "another search") for i in theirs.values()})
-    log(
+    _info(
         f"baselines: {len(theirs)} task(s) ({', '.join(sorted(names.values()))}) are being trained by {', '.join(owners)}; waiting for them"
     )
     seen = {fp: (info, time.monotonic()) for fp, info in theirs.items()}
@@ -192,7 +211,7 @@ def _wait_for_claimed(store: ResultsStore, claims, theirs: dict, log: Callable[[
                     got[fp] = row
                 else:
                     free.append(fp)
-                    log(f"baselines: the claim on {names[fp]} was released without a baseline; claiming it")
+                    _info(f"baselines: the claim on {names[fp]} was released without a baseline; claiming it")
                 del waiting[fp]
                 continue
             last, since = seen[fp]
@@ -201,12 +220,12 @@ def _wait_for_claimed(store: ResultsStore, claims, theirs: dict, log: Callable[[
             elif (gone := claims_mod.holder_died(info)) or time.monotonic() - since >= claims_mod.LEASE_S:
                 stale[fp] = info
                 why = "its process is gone" if gone else f"it has not been renewed for {claims_mod.LEASE_S:.0f}s"
-                log(f"baselines: the claim of {info.owner.get('owner', '?')} on {names[fp]} is stale ({why}); taking it over")
+                _info(f"baselines: the claim of {info.owner.get('owner', '?')} on {names[fp]} is stale ({why}); taking it over")
                 del waiting[fp]
         if waiting:
             time.sleep(POLL_S)
     if got:
-        log(
+        _info(
             f"baselines: reusing {len(got)} baseline(s) trained meanwhile by another search ({time.monotonic() - started:.0f}s waited)"
         )
     return got, free, stale
@@ -222,7 +241,6 @@ def _train(
     claims: list,
     missing: list,
     fps: dict[str, str],
-    log: Callable[[str], None],
     use_gpu: bool,
 ) -> dict[str, dict]:
     """Train the baselines of ``missing`` tasks in one run (renewing their ``claims``), store them; return their rows."""
@@ -269,5 +287,5 @@ def _train(
         }
         store.write_baseline(row)
         out[fps[t.name]] = row
-        log(f"  {t.name}: {t.metric} val {row['val']:.4f} test {row['test']:.4f} (best epoch {row['best_epoch']})")
+        _info(f"  {t.name}: {t.metric} val {row['val']:.4f} test {row['test']:.4f} (best epoch {row['best_epoch']})")
     return out

@@ -8,6 +8,7 @@ so they hold no open handles across pickling.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 import time
@@ -33,6 +34,8 @@ from mtlsearch.metrics.result_keys import (
 )
 from mtlsearch.search.context import SearchContext
 from mtlsearch.store.results import ABANDONED, CONFIRMS, MULTILABEL_COLUMNS, SEED, ResultsStore
+
+log = logging.getLogger(__name__)
 
 
 def multilabel_columns(result: dict) -> dict[str, float | None]:
@@ -269,7 +272,7 @@ class PlacementGroupReaper(Callback):
         try:
             self._reap(now)
         except Exception as e:  # the state API can be briefly unavailable; try again next poll
-            print(f"mtlsearch: placement-group check skipped: {e}", file=sys.stderr)
+            log.info(f"placement-group check skipped: {e}")
 
     def _reap(self, now: float) -> None:
         import ray
@@ -300,9 +303,6 @@ def remove_placement_group_if_present(pg_id: str) -> bool:
     pg = PlacementGroup(PlacementGroupID(bytes.fromhex(pg_id)))
     if placement_group_table(pg).get("state") in (None, "REMOVED"):
         return False
-    print(
-        f"mtlsearch: freeing orphaned worker placement group {pg_id[:12]} (no live actor for {PlacementGroupReaper.ORPHAN_S:.0f} s)",
-        file=sys.stderr,
-    )
+    log.info(f"freeing orphaned worker placement group {pg_id[:12]} (no live actor for {PlacementGroupReaper.ORPHAN_S:.0f} s)")
     remove_placement_group(pg)
     return True

@@ -27,10 +27,11 @@ into the interval.
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Callable
 
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.metrics.delta_m import anchored_baselines, without
@@ -41,6 +42,8 @@ from mtlsearch.search.context import SearchContext
 from mtlsearch.search.distinct import config_key
 from mtlsearch.spec import ARCHITECTURES, ConfirmSpec, Spec
 from mtlsearch.store.results import CONFIRMS, SEED, ResultsStore
+
+log = logging.getLogger(__name__)
 
 
 def confirmation_seeds(spec: Spec) -> list[int]:
@@ -78,10 +81,12 @@ def seed_baselines(
     dataset_path: str,
     store: ResultsStore,
     experiment: str,
-    log: Callable[[str], None],
     use_gpu: bool,
 ) -> dict[int, dict[str, dict]]:
-    """The STL baselines trained with each confirmation seed (stored ones reused), the seeds' runs side by side."""
+    """The STL baselines trained with each confirmation seed (stored ones reused), the seeds' runs side by side.
+
+    Each seed's thread runs in a copy of the caller's context, so its log lines reach where the caller's go
+    (:func:`mtlsearch.logs.capture`)."""
     seeds = confirmation_seeds(spec)
 
     def one(seed: int) -> dict[str, dict]:
@@ -91,16 +96,17 @@ def seed_baselines(
             dataset_path,
             store,
             experiment,
-            lambda msg: log(f"seed {seed}: {msg}"),
             use_gpu=use_gpu,
+            label=f"seed {seed}: ",
         )
 
     with ThreadPoolExecutor(max_workers=len(seeds)) as pool:
-        return dict(zip(seeds, pool.map(one, seeds)))
+        runs = [pool.submit(contextvars.copy_context().run, one, seed) for seed in seeds]
+        return {seed: run.result() for seed, run in zip(seeds, runs)}
 
 
 def run_confirmation(
-    store: ResultsStore, context: SearchContext, dataset_path: str, log: Callable[[str], None], stream=None, use_gpu: bool = False
+    store: ResultsStore, context: SearchContext, dataset_path: str, stream=None, use_gpu: bool = False
 ) -> list[dict]:
     """Confirm the search's best candidates (steps 1-4 above), resuming an interrupted confirmation; return its rows."""
     from mtlsearch.search import tuner as tuner_mod
@@ -109,19 +115,21 @@ def run_confirmation(
     confirm = spec.search.confirm
     candidates = pick_candidates(leaderboard(store, experiment), confirm)
     if not candidates:
-        log("confirmation: no search trial has a finite Δm(val); nothing to confirm")
+        log.info("confirmation: no search trial has a finite Δm(val); nothing to confirm")
         return []
     seeds = confirmation_seeds(spec)
-    log(
+    log.info(
         f"confirmation: retraining {len(candidates)} candidate(s) ({', '.join(c['trial_id'] for c in candidates)}) and the "
         f"STL baselines with seeds {', '.join(map(str, seeds))}"
     )
-    by_seed = seed_baselines(spec, context.info, dataset_path, store, experiment, log, use_gpu)
+    by_seed = seed_baselines(spec, context.info, dataset_path, store, experiment, use_gpu)
     meta = store.read_experiment(experiment)
     # one task set for every seed (and the search): a task any of their baselines cannot anchor is left out of all
     _, left_out = anchored_baselines(*by_seed.values(), meta["baselines"])
     if set(left_out) - set(meta.get("dm_left_out", {})):
-        log(f"confirmation: Δm leaves out {', '.join(sorted(left_out))} for every seed (a baseline of 0 or NaN, named above)")
+        log.info(
+            f"confirmation: Δm leaves out {', '.join(sorted(left_out))} for every seed (a baseline of 0 or NaN, named above)"
+        )
     meta["confirmation"] = {
         "seeds": seeds,
         "candidates": [c["trial_id"] for c in candidates],
@@ -131,11 +139,13 @@ def run_confirmation(
     store.write_experiment(experiment, meta)
     context = replace(context, seed_baselines={s: without(bl, left_out) for s, bl in by_seed.items()})
     if tuner_mod.can_restore(store, experiment, tuner_mod.CONFIRM_TUNE_DIR):
-        log(f"confirmation: resuming from {tuner_mod.tune_path(store, experiment, tuner_mod.CONFIRM_TUNE_DIR)}")
+        log.info(f"confirmation: resuming from {tuner_mod.tune_path(store, experiment, tuner_mod.CONFIRM_TUNE_DIR)}")
         tuner = tuner_mod.restore_tuner(store, context, tuner_mod.CONFIRM_TUNE_DIR)
     else:
         configs = confirmation_configs(candidates, seeds)
-        log(f"confirmation: {len(configs)} trials ({len(candidates)} candidate(s) × {len(seeds)} seeds), full budget, no ASHA")
+        log.info(
+            f"confirmation: {len(configs)} trials ({len(candidates)} candidate(s) × {len(seeds)} seeds), full budget, no ASHA"
+        )
         tuner = tuner_mod.build_confirm_tuner(store, context, configs, stream)
     tuner.fit()
     rows = confirmation_rows(leaderboard(store, experiment))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
-from typing import Callable
 
+from mtlsearch import logs
 from mtlsearch.data.canonical import check_splits, read_info, split_sizes
 from mtlsearch.data.distribute import publish_table, store_table_uri
 from mtlsearch.data.registry import prepare
@@ -19,6 +21,8 @@ from mtlsearch.spec import DEFAULT_ENCODER, IN_TRIAL, LoadedSpec
 from mtlsearch.store.atomic import redact_uri, s3_endpoint
 from mtlsearch.store.results import ResultsStore
 
+log = logging.getLogger(__name__)
+
 
 def dataset_cache_dir(store: ResultsStore) -> str:
     """Canonical tables live next to a local store, or in the user cache for a remote one."""
@@ -31,7 +35,7 @@ def prepare_dataset(loaded: LoadedSpec, store: ResultsStore) -> str:
     return str(prepare(loaded.spec.dataset.loader, loaded.loader_options, dataset_cache_dir(store)))
 
 
-def prepare_tokens(loaded: LoadedSpec, dataset_path: str, log: Callable[[str], None]) -> None:
+def prepare_tokens(loaded: LoadedSpec, dataset_path: str) -> None:
     """Tokenize the dataset's text once for every ``text`` encoder a trial or baseline may use (cached as Arrow)."""
     from mtlsearch.data.tokens import ensure_tokens, token_cache_path
 
@@ -50,7 +54,7 @@ def prepare_tokens(loaded: LoadedSpec, dataset_path: str, log: Callable[[str], N
             path = ensure_tokens(dataset_path, enc.model, enc.max_length)
         except DataError as e:
             raise loaded.error(loc, str(e)) from e
-        log(
+        log.info(
             f"tokens ({enc.model or 'bundled all-MiniLM-L6-v2'}, max_length {enc.max_length}): {'tokenized' if fresh else 'cached'} {path}"
         )
 
@@ -76,9 +80,9 @@ class RaySession:
     pointing at the job's cluster.
     """
 
-    def __init__(self, address: str | None, verbose: bool, log: Callable[[str], None]):
+    def __init__(self, address: str | None, verbose: bool):
         address = address or os.environ.get("RAY_ADDRESS") or None
-        self.address, self.verbose, self.log = address, verbose, log
+        self.address, self.verbose = address, verbose
         self.started = False
 
     def __enter__(self) -> "RaySession":
@@ -104,7 +108,7 @@ class RaySession:
             ctx = ray.init(address="local", include_dashboard=True, **kwargs)
             self.started = True
         url = getattr(ctx, "dashboard_url", None)
-        self.log(
+        log.info(
             f"ray: {'connected to ' + self.address if self.address else 'started a local cluster'}; dashboard: {'http://' + url if url else 'not running'}"
         )
         return self
@@ -121,7 +125,7 @@ def launch(
     resume: bool = False,
     address: str | None = None,
     verbose: bool = False,
-    out=sys.stdout,
+    out=None,
     extra_callbacks: list | None = None,
     configs: list[dict] | None = None,
 ) -> tuple[str, list[dict]]:
@@ -130,33 +134,48 @@ def launch(
     ``extra_callbacks``: Tune callbacks to run beside mtlsearch's own in a new search (benchmarks time trials with one).
     ``configs``: the trial configs a new search runs, instead of sampling ``search.space`` (benchmarks score the
     same candidates under two evaluation protocols with it).
+    ``out``: where the progress lines and the leaderboard go (default stdout). The log lines go to the logging
+    handlers (the CLI's: stderr) and, when ``out`` is given, to ``out`` as well (only this search's: see
+    :func:`mtlsearch.logs.capture`), so a caller reads the whole search from one stream.
     """
-    log = lambda msg: print(f"mtlsearch: {msg}", file=out, flush=True)  # noqa: E731
+    with logs.capture(out) if out is not None else contextlib.nullcontext():
+        return _launch(loaded, resume, address, verbose, out if out is not None else sys.stdout, extra_callbacks, configs)
+
+
+def _launch(
+    loaded: LoadedSpec,
+    resume: bool,
+    address: str | None,
+    verbose: bool,
+    out,
+    extra_callbacks: list | None,
+    configs: list[dict] | None,
+) -> tuple[str, list[dict]]:
     spec = loaded.spec
     store = ResultsStore(spec.storage)
     experiment = _experiment_name(store, spec.experiment, resume)
     if experiment != spec.experiment:
-        log(
+        log.info(
             f"experiment {spec.experiment!r} already exists in the store; this search is {experiment!r} (use --resume to continue the old one)"
         )
 
     dataset_path = prepare_dataset(loaded, store)
     info = read_info(dataset_path).scored_by(spec.evaluation.metric)
     sizes = split_sizes(dataset_path)
-    log(
+    log.info(
         f"dataset {info.name}: {len(info.tasks)} tasks ({len(info.primary_tasks())} primary), "
         f"{sizes['train']}/{sizes['val']}/{sizes['test']} train/val/test examples, table {dataset_path}"
     )
     for warning in check_splits(sizes, f"{loaded.path}: dataset {info.name}"):
-        log(f"WARNING: {warning}")
-    prepare_tokens(loaded, dataset_path, log)
+        log.warning(warning)
+    prepare_tokens(loaded, dataset_path)
     dataset_uri = store_table_uri(store.root, dataset_path)
     if dataset_uri is not None:  # nodes without the launcher's local copy fetch the table from the store
         publish_table(dataset_path, dataset_uri.rsplit("/", 2)[0])
 
     # Tune's own console reporter would repeat what ProgressCallback prints.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    with RaySession(address, verbose, log):
+    with RaySession(address, verbose):
         import optuna
 
         from mtlsearch.search import tuner as tuner_mod
@@ -164,9 +183,9 @@ def launch(
         optuna.logging.set_verbosity(optuna.logging.WARNING)
 
         use_gpu = spec.train.gpus_per_worker > 0
-        baselines = ensure_baselines(spec, info, dataset_path, store, experiment, log, use_gpu=use_gpu)
+        baselines = ensure_baselines(spec, info, dataset_path, store, experiment, use_gpu=use_gpu)
         anchors, left_out = anchored_baselines(baselines)  # a baseline of 0 cannot anchor Δm (named at launch)
-        computed_groups = search_groupings(GroupingInputs(spec, info, dataset_path, dataset_uri), store, experiment, log)
+        computed_groups = search_groupings(GroupingInputs(spec, info, dataset_path, dataset_uri), store, experiment)
         store.write_experiment(
             experiment,
             {
@@ -195,7 +214,7 @@ def launch(
             path = tuner_mod.tune_path(store, experiment)
             if not tuner_mod.can_restore(store, experiment):
                 raise MtlsearchError(f"--resume: no Tune experiment state under {path}")
-            log(f"resuming search {experiment!r} from {path}")
+            log.info(f"resuming search {experiment!r} from {path}")
             tuner = tuner_mod.restore_tuner(store, context)
         else:
             import ray
@@ -208,13 +227,13 @@ def launch(
                 else f"runs {spec.train.workers} Ray Train worker(s)"
             )
             searcher = spec.search.searcher if configs is None else "listed configs"
-            log(
+            log.info(
                 f"search {experiment!r}: {spec.search.num_samples if configs is None else len(configs)} trials, searcher {searcher}, "
                 f"ASHA {'on' if spec.search.scheduler.enabled else 'off'}; each trial {path}"
             )
             tuner = tuner_mod.build_tuner(store, context, stream=out, extra_callbacks=extra_callbacks, configs=configs)
             cpus, gpus = trial_footprint(spec.train)
-            log(
+            log.info(
                 f"each trial holds {cpus:g} CPU{f' and {gpus:g} GPU' if gpus else ''}; "
                 f"up to {tuner_mod.max_concurrent_trials(spec, ray.cluster_resources())} trial(s) at once"
             )
@@ -222,15 +241,15 @@ def launch(
         if spec.search.confirm is not None:
             from mtlsearch.search.confirm import run_confirmation
 
-            run_confirmation(store, context, dataset_path, log, stream=out, use_gpu=use_gpu)
+            run_confirmation(store, context, dataset_path, stream=out, use_gpu=use_gpu)
         else:
-            log("confirmation off (search.confirm): each Δm comes from one seed, without an interval over seeds")
+            log.info("confirmation off (search.confirm): each Δm comes from one seed, without an interval over seeds")
 
     rows = leaderboard(store, experiment)
     print(format_leaderboard(rows, store.read_experiment(experiment)), file=out)
-    log(f"results: {store.experiment_uri(experiment)}  (mtlsearch results {experiment} --storage {store.root})")
+    log.info(f"results: {store.experiment_uri(experiment)}  (mtlsearch results {experiment} --storage {store.root})")
     tb = store.experiment_uri(experiment, "tensorboard")
     endpoint = s3_endpoint() if tb.startswith("s3://") else None
     # TensorBoard reads s3:// through boto3, which takes the endpoint from AWS_ENDPOINT_URL too
-    log(f"tensorboard: {'AWS_ENDPOINT_URL=' + redact_uri(endpoint) + ' ' if endpoint else ''}tensorboard --logdir {tb}")
+    log.info(f"tensorboard: {'AWS_ENDPOINT_URL=' + redact_uri(endpoint) + ' ' if endpoint else ''}tensorboard --logdir {tb}")
     return experiment, rows

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from mtlsearch.errors import StoreError
 
-log = logging.getLogger("mtlsearch.store")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
