@@ -82,13 +82,13 @@ def plain_loop(job, epochs: int, evaluate: bool) -> float:
 
     torch.manual_seed(job.seed)
     torch.set_num_threads(job.torch_threads)
-    tasks = job.task_infos()
+    tasks = list(job.tasks)
     splits = {
         k: (torch.from_numpy(v.x.copy()), torch.from_numpy(v.y))
         for k, v in read_splits(job.dataset_path, [t.name for t in tasks]).items()
     }
     x, y = splits["train"]
-    model = MultiTaskModel(job.sharing_plan(), tasks, job.encoder, x.shape[1], job.seed)
+    model = MultiTaskModel(job.plan, tasks, job.encoder, x.shape[1], job.seed)
     opt = torch.optim.Adam(model.parameters(), lr=job.lr)
     t_first = None
     for epoch in range(epochs):

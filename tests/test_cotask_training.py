@@ -2,6 +2,7 @@
 
 import io
 import math
+import pickle
 from dataclasses import asdict
 
 import numpy as np
@@ -14,7 +15,7 @@ from mtlsearch.data.synthetic import SyntheticOptions
 from mtlsearch.models.plan import make_plan
 from mtlsearch.search.context import SearchContext
 from mtlsearch.search.space import enumerate_candidates
-from mtlsearch.spec import load_spec
+from mtlsearch.spec import CoTaskSpec, load_spec
 from mtlsearch.tasks.auxiliary import primary_state_dict
 from mtlsearch.tasks.cotask import downsample_keep_count
 from mtlsearch.train.job import TrainJob
@@ -124,9 +125,10 @@ def test_spec_dimensions_and_stl_gets_no_auxiliary_tasks(tmp_path):
     assert all("aux_tasks" not in c and "aux_major_prob" not in c for c in cands if c["architecture"] == "STL")
     assert {"architecture": "MTL", "aux_tasks": 0, "task_sampler": True} in cands
     ctx = SearchContext("t", loaded.spec.model_dump_json(), "d.parquet", "{}", {}, "")
-    assert ctx.cotask_for({"architecture": "STL", "aux_tasks": 2})["aux_tasks"] == 0
-    job = ctx.cotask_for({"architecture": "MTL", "aux_tasks": 2, "aux_major_prob": 0.9, "task_sampler": True})
-    assert job == {"aux_tasks": 2, "major": ["task_00"], "major_prob": 0.9, "sampler": True, "pick": "uniform"}
+    assert ctx.cotask_for({"architecture": "STL", "aux_tasks": 2}).aux_tasks == 0
+    cotask = ctx.cotask_for({"architecture": "MTL", "aux_tasks": 2, "aux_major_prob": 0.9, "task_sampler": True})
+    assert cotask == CoTaskSpec(aux_tasks=2, major=["task_00"], major_prob=0.9, sampler=True, pick="uniform")
+    assert cotask.model_dump() == {"aux_tasks": 2, "major": ["task_00"], "major_prob": 0.9, "sampler": True, "pick": "uniform"}
     spec.write_text(spec.read_text().replace("major: [task_00]", "major: [task_99]"))
     with pytest.raises(Exception, match=r"field 'train.cotask.major.0': unknown primary task 'task_99'"):
         load_spec(spec)
@@ -156,3 +158,27 @@ def test_search_with_auxiliary_tasks_and_sampler(ray_cluster, tmp_path):
     aux_rows = [r for r in task_rows if r["task"].startswith("aux_")]
     assert aux_rows and all(r["role"] == "auxiliary" for r in aux_rows)
     assert len(leaderboard(store, name)) == 1
+
+
+def test_a_job_crosses_to_workers_typed_and_its_plain_form_is_unchanged(dataset):
+    """``to_config`` is the plain form a job always had (task dicts, ``SharingPlan.to_dict``, ``train.cotask``
+    dumped); ``from_config`` and pickling give back the typed job, so a worker applies no default of its own."""
+    path, info = dataset
+    plan = make_plan("GMTL", info.task_names, info.planted_groups)
+    cotask = CoTaskSpec(aux_tasks=2, major=[info.task_names[0]], major_prob=0.9, sampler=True, pick="major")
+    job = _job(dataset, "GMTL", cotask=cotask)
+    assert job.tasks == list(info.tasks) and job.plan == plan and job.cotask is cotask
+    config = job.to_config()
+    assert list(config) == [f for f in TrainJob.__dataclass_fields__]
+    assert config["tasks"] == [asdict(t) for t in info.tasks] and config["plan"] == plan.to_dict()
+    assert config["cotask"] == {
+        "aux_tasks": 2,
+        "major": [info.task_names[0]],
+        "major_prob": 0.9,
+        "sampler": True,
+        "pick": "major",
+    }
+    for again in (TrainJob.from_config(config), pickle.loads(pickle.dumps(job))):
+        assert again == job and isinstance(again.cotask, CoTaskSpec) and again.to_config() == config
+    with pytest.raises(Exception, match="major_prob"):
+        TrainJob.from_config({**config, "cotask": {**config["cotask"], "major_prob": 2.0}})

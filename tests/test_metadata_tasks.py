@@ -142,7 +142,7 @@ def test_a_trial_trains_the_primary_tasks_and_its_metadata_tasks(tmp_path):
     hard = ctx.describe({"architecture": "MTL", "metadata": "sex", "sharing": "hard"})["plan"]
     assert hard.encoder_groups == (("lung_sound", "disease", "sex", "chest_location"),) and hard.sharing == "hard"
     job = ctx.job_for({"metadata": "sex", "sharing": "soft"})
-    assert job.sharing_plan().soft and job.sharing_plan().tasks == ["lung_sound", "disease", "sex", "chest_location"]
+    assert job.plan.soft and job.plan.tasks == ["lung_sound", "disease", "sex", "chest_location"]
 
 
 def test_without_the_dimension_every_task_is_trained_with_the_fixed_sharing(tmp_path):

@@ -1,6 +1,6 @@
 """The training core without Ray: learning, checkpoint resume, and DDP batch sharding."""
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -138,7 +138,7 @@ def test_secondary_metrics_from_the_same_pass_and_primary_unchanged(dataset):
 
 def test_icbhi_tasks_report_specificity_and_sensitivity(dataset):
     job = _job(dataset, epochs=1)
-    job.tasks = [{**t, "metric": "icbhi_score"} if t["kind"] == "multiclass" else t for t in job.tasks]
+    job.tasks = [replace(t, metric="icbhi_score") if t.kind == "multiclass" else t for t in job.tasks]
     trainer = MultiTaskTrainer(job)
     primary, extra = trainer.evaluate_all("test")
     name = next(t.name for t in trainer.tasks if t.kind == "multiclass")

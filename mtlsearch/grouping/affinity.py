@@ -423,8 +423,8 @@ def compute_affinity(
     if every_steps < 1 or epochs < 1:
         raise ValueError("every_steps and epochs must be >= 1")
     lr = DEFAULT_LOOKAHEAD_LR if lookahead_lr is None else float(lookahead_lr)
-    names = [t.name for t in job.task_infos()]
-    run = replace(job, plan=make_plan("MTL", names).to_dict(), epochs=epochs, baselines={})
+    names = [t.name for t in job.tasks]
+    run = replace(job, plan=make_plan("MTL", names), epochs=epochs, baselines={})
     device = torch.device("cuda") if job.use_gpu and torch.cuda.is_available() else None
     t0 = time.perf_counter()
     trainer = MultiTaskTrainer(run, device=device)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.grouping.methods import computed_key
 from mtlsearch.models.plan import make_plan
 from mtlsearch.search.space import STATIC_WEIGHT
-from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, NO_METADATA, PLANTED, Spec, metadata_tasks
+from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, NO_METADATA, PLANTED, CoTaskSpec, Spec, metadata_tasks
 from mtlsearch.store.results import SEED
 from mtlsearch.train.job import TrainJob
 
@@ -119,8 +119,8 @@ class SearchContext:
         seed = int(config.get(SEED, spec.seed))
         return TrainJob(
             dataset_path=self.dataset_path,
-            tasks=[asdict(t) for t in self.info.tasks],
-            plan=self.describe(config)["plan"].to_dict(),
+            tasks=list(self.info.tasks),
+            plan=self.describe(config)["plan"],
             encoder=encoder,
             epochs=train.epochs,
             batch_size=int(config.get("batch_size", train.batch_size)),
@@ -139,13 +139,17 @@ class SearchContext:
             thresholds=spec.evaluation.thresholds,
         )
 
-    def cotask_for(self, config: dict) -> dict:
+    def cotask_for(self, config: dict) -> CoTaskSpec:
         """CO-TASK settings of a trial: ``train.cotask`` with the sampled ``aux_tasks``, ``aux_major_prob``,
         ``task_sampler`` applied; an STL trial gets no auxiliary task (its models are independent)."""
-        cotask = self.spec.train.cotask.model_dump()
-        cotask["aux_tasks"] = int(config.get("aux_tasks", cotask["aux_tasks"]))
-        cotask["major_prob"] = float(config.get("aux_major_prob", cotask["major_prob"]))
-        cotask["sampler"] = bool(config.get("task_sampler", cotask["sampler"]))
+        cotask = self.spec.train.cotask
+        aux_tasks = int(config.get("aux_tasks", cotask.aux_tasks))
         if config.get("architecture", DEFAULT_ARCHITECTURE) == "STL":
-            cotask["aux_tasks"] = 0
-        return cotask
+            aux_tasks = 0
+        return cotask.model_copy(
+            update={
+                "aux_tasks": aux_tasks,
+                "major_prob": float(config.get("aux_major_prob", cotask.major_prob)),
+                "sampler": bool(config.get("task_sampler", cotask.sampler)),
+            }
+        )

@@ -13,7 +13,8 @@ complete, so its scores are reported, but auxiliary tasks never count in Δm
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,19 +29,8 @@ from mtlsearch.tasks.cotask import (
     generate_auxiliary_tasks,
 )
 
-
-@dataclass(frozen=True)
-class AuxiliarySettings:
-    """CO-TASK settings of one run: ``m`` auxiliary tasks, the major tasks and how strongly pairs favour them."""
-
-    m: int = 0
-    major: tuple[str, ...] = field(default_factory=tuple)
-    major_prob: float = 0.5
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "AuxiliarySettings":
-        d = d or {}
-        return cls(int(d.get("m", 0)), tuple(d.get("major", ())), float(d.get("major_prob", 0.5)))
+if TYPE_CHECKING:
+    from mtlsearch.spec.settings import CoTaskSpec
 
 
 def extend_plan(plan: SharingPlan, auxs: list[AuxTask]) -> SharingPlan:
@@ -53,21 +43,24 @@ def extend_plan(plan: SharingPlan, auxs: list[AuxTask]) -> SharingPlan:
 
 
 def attach_auxiliary(
-    settings: AuxiliarySettings,
+    settings: CoTaskSpec,
     tasks: list[TaskInfo],
     plan: SharingPlan,
     labels: dict[str, np.ndarray],
     seed: int,
 ) -> tuple[list[TaskInfo], SharingPlan, dict[str, np.ndarray], list[AuxTask]]:
-    """The run's tasks, plan and per-split ``(N, T)`` labels with ``settings.m`` auxiliary tasks appended.
+    """The run's tasks, plan and per-split ``(N, T)`` labels with ``settings.aux_tasks`` auxiliary tasks appended.
 
-    ``labels`` columns follow ``tasks``. Nothing changes when ``m`` is 0.
+    ``settings``: the run's CO-TASK settings (``train.cotask`` with the trial's
+    sampled values): how many auxiliary tasks, the major tasks and how strongly
+    pairs favour them. ``labels`` columns follow ``tasks``. Nothing changes when
+    ``aux_tasks`` is 0.
     """
-    if settings.m <= 0:
+    if settings.aux_tasks <= 0:
         return tasks, plan, labels, []
     names = [t.name for t in tasks]
     auxs = generate_auxiliary_tasks(
-        tasks, labels["train"], settings.m, seed, major=settings.major, major_prob=settings.major_prob
+        tasks, labels["train"], settings.aux_tasks, seed, major=settings.major, major_prob=settings.major_prob
     )
     out = {}
     for split, y in labels.items():

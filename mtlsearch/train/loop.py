@@ -70,7 +70,7 @@ def run_training(job_config: dict, session: LoopSession) -> list[dict]:
     from mtlsearch.train.job import TrainJob
     from mtlsearch.train.trainer import MultiTaskTrainer
 
-    job = TrainJob(**job_config)
+    job = TrainJob.from_config(job_config)
     device = session.device(job.use_gpu)
     trainer = MultiTaskTrainer(job, rank=session.rank, world_size=session.world_size, device=device)
     state = session.restore(device)

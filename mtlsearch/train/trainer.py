@@ -55,7 +55,8 @@ from mtlsearch.metrics.thresholds import THRESHOLD_METRICS, VAL_TUNED, tune_thre
 from mtlsearch.models.encoders import encoder_plugin
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.plugins import trusted_options
-from mtlsearch.tasks.auxiliary import AuxiliarySettings, attach_auxiliary
+from mtlsearch.spec.settings import CoTaskSpec
+from mtlsearch.tasks.auxiliary import attach_auxiliary
 from mtlsearch.train.job import TrainJob
 from mtlsearch.train.losses import TaskLoss, inverse_frequency_weights
 from mtlsearch.train.optimizers import make_optimizer
@@ -96,9 +97,8 @@ class MultiTaskTrainer:
         if job.torch_threads:
             torch.set_num_threads(job.torch_threads)
         torch.manual_seed(job.seed)
-        self.tasks = job.task_infos()
-        plan = job.sharing_plan()
-        by_name = {t.name: t for t in self.tasks}
+        plan = job.plan
+        by_name = {t.name: t for t in job.tasks}
         self.tasks = [by_name[n] for n in plan.tasks]
         # on another node than the launcher's, the table is copied from the results store first
         dataset_path = local_table(job.dataset_path, job.dataset_uri)
@@ -107,11 +107,8 @@ class MultiTaskTrainer:
         encoder = encoder_plugin(job.encoder)  # e.g. a text encoder reads the cached token ids instead of the features
         inputs = encoder.read_inputs(trusted_options(encoder, job.encoder), dataset_path, inputs)
         labels = {s: a.y for s, a in splits.items()}
-        cotask = job.cotask or {}
         self.tasks, plan, labels, self.aux_tasks = attach_auxiliary(
-            AuxiliarySettings(
-                int(cotask.get("aux_tasks", 0)), tuple(cotask.get("major", ())), float(cotask.get("major_prob", 0.5))
-            ),
+            job.cotask,
             self.tasks,
             plan,
             labels,
@@ -124,7 +121,7 @@ class MultiTaskTrainer:
         y_train = self.data["train"][1]
         weights = inverse_frequency_weights(y_train, self.tasks, job.class_weighted) if job.class_weighted else None
         self.loss_fn = TaskLoss(self.tasks, complete=bool((y_train >= 0).all()), class_weights=weights)
-        self.sampler = self._task_sampler(cotask, labels["train"])
+        self.sampler = self._task_sampler(job.cotask, labels["train"])
         self.train_targets = self.loss_fn.targets(y_train)
         in_dim = self.data["train"][0].shape[1]
         shape = read_info(dataset_path).extra.get("feature_shape")  # spectrogram encoders need (frames, mel bins)
@@ -165,16 +162,12 @@ class MultiTaskTrainer:
         self.start_epoch = 0
         self.cost_worker_seconds = 0.0
 
-    def _task_sampler(self, cotask: dict, y_train: np.ndarray) -> TaskAwareSampler | None:
+    def _task_sampler(self, cotask: CoTaskSpec, y_train: np.ndarray) -> TaskAwareSampler | None:
         """CO-TASK's task-aware imbalance sampler over every trained task (auxiliary ones included), if on."""
-        if not cotask.get("sampler"):
+        if not cotask.sampler:
             return None
         names = [t.name for t in self.tasks]
-        probs = (
-            major_task_probs(names, cotask.get("major", ()), float(cotask.get("major_prob", 0.5)))
-            if cotask.get("pick") == "major"
-            else None
-        )
+        probs = major_task_probs(names, cotask.major, cotask.major_prob) if cotask.pick == "major" else None
         labelled = (y_train >= 0).any(axis=0)
         if probs is None:
             probs = labelled / labelled.sum()
