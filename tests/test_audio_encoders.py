@@ -15,8 +15,8 @@ from mtlsearch.models.encoders import build_encoder
 from mtlsearch.models.encoders.ast import ASTOptions as ASTEncoderSpec
 from mtlsearch.models.encoders.cnn import CNNOptions as CNNEncoderSpec
 from mtlsearch.models.encoders.mlp import MLPOptions as MLPEncoderSpec
-from mtlsearch.models.networks import ASTEncoder, CNNEncoder, MLPEncoder
 from mtlsearch.models.multitask import MultiTaskModel
+from mtlsearch.models.networks import ASTEncoder, CNNEncoder, MLPEncoder
 from mtlsearch.models.plan import make_plan
 from mtlsearch.spec import ModelSpec, load_spec
 from mtlsearch.train.job import TrainJob

@@ -8,6 +8,7 @@ from optuna.trial import TrialState
 from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
+from mtlsearch import logs
 from mtlsearch.search.distinct import DistinctConfigs, config_key
 from mtlsearch.search.space import discrete_candidates
 from mtlsearch.search.tuner import METRIC, _searcher
@@ -38,22 +39,26 @@ def _run(searcher: Searcher, first: int, count: int, score=lambda c: 1.0 if c.ge
 
 def test_tpe_repeats_are_replaced_and_a_used_up_space_ends_the_search(tmp_path):
     said = io.StringIO()
-    searcher = _searcher(_spec(tmp_path, SMALL), TASKS, stream=said)
+    searcher = _searcher(_spec(tmp_path, SMALL), TASKS)
     assert isinstance(searcher, DistinctConfigs) and len(searcher.candidates) == 4
-    searcher.announce(4)
-    assert said.getvalue() == ""  # as many trials as configurations: nothing to say
-    searcher.announce(10)
-    assert "the search space has 4 distinct configurations: at most 4 trials will run (each once), not 10" in said.getvalue()
-    configs = _run(searcher, 0, 10)
+    with logs.capture(said):  # what the searcher says goes to the search's log
+        searcher.announce(4)
+        assert said.getvalue() == ""  # as many trials as configurations: nothing to say
+        searcher.announce(10)
+        configs = _run(searcher, 0, 10)
+        assert searcher.suggest("t99") == Searcher.FINISHED
+    assert (
+        "mtlsearch: search: the search space has 4 distinct configurations: at most 4 trials will run (each once), not 10"
+        in said.getvalue()
+    )
     keys = [config_key(c) for c in configs]
     assert sorted(keys) == sorted(searcher.candidates)  # each configuration once, then FINISHED
     assert len(searcher.searcher._ot_study.trials) > len(configs)  # Optuna did propose repeats; none ran
-    assert searcher.suggest("t99") == Searcher.FINISHED
     assert "all 4 distinct configurations of the search space have run; ending the search early" in said.getvalue()
 
 
 def test_optuna_is_told_the_known_result_of_a_repeat_or_a_failure_while_it_runs(tmp_path):
-    searcher = _searcher(_spec(tmp_path, SMALL), TASKS, stream=io.StringIO())
+    searcher = _searcher(_spec(tmp_path, SMALL), TASKS)
     study = searcher.searcher._ot_study
     _run(searcher, 0, 10)
     closed = [t for t in study.trials if t.state == TrialState.COMPLETE]
@@ -65,7 +70,7 @@ def test_optuna_is_told_the_known_result_of_a_repeat_or_a_failure_while_it_runs(
     assert searcher.exhausted and len(closed) == 4 + searcher.repeats_replaced + 1  # + the repeat that ended it
 
     (tmp_path / "b").mkdir()
-    running = _searcher(_spec(tmp_path / "b", SMALL), TASKS, stream=io.StringIO())
+    running = _searcher(_spec(tmp_path / "b", SMALL), TASKS)
     first = running.suggest("r0")  # still running when the next proposal comes
     running.searcher._ot_study.enqueue_trial(running.searcher._ot_trials["r0"].params)  # Optuna proposes it again
     second = running.suggest("r1")
@@ -77,11 +82,11 @@ def test_optuna_is_told_the_known_result_of_a_repeat_or_a_failure_while_it_runs(
 def test_the_state_survives_tunes_save_and_restore(tmp_path):
     """As Tune saves a search (``--resume``): the wrapper's state and the Optuna searcher, apart."""
     spec = _spec(tmp_path, SMALL)
-    first = _searcher(spec, TASKS, stream=io.StringIO())
+    first = _searcher(spec, TASKS)
     before = _run(first, 0, 2)
     (tmp_path / "state").mkdir()
     SearchGenerator(ConcurrencyLimiter(first, max_concurrent=1)).save_to_dir(str(tmp_path / "state"), session_str="s")
-    again = _searcher(spec, TASKS, stream=io.StringIO())
+    again = _searcher(spec, TASKS)
     SearchGenerator(ConcurrencyLimiter(again, max_concurrent=1)).restore_from_dir(str(tmp_path / "state"))
     assert again.started == first.started and again.searcher is not first.searcher
     after = _run(again, 2, 10)
@@ -90,7 +95,7 @@ def test_the_state_survives_tunes_save_and_restore(tmp_path):
 
 
 def test_the_grid_searcher_ends_after_its_candidates_instead_of_repeating(tmp_path):
-    searcher = _searcher(_spec(tmp_path, SMALL, searcher="grid"), TASKS, stream=io.StringIO())
+    searcher = _searcher(_spec(tmp_path, SMALL, searcher="grid"), TASKS)
     configs = _run(searcher, 0, 10)
     assert len(configs) == 4 and searcher.repeats_replaced == 0 and searcher.exhausted
 

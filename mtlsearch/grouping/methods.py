@@ -239,6 +239,7 @@ class _AffinityMethod(GroupingMethod):
             torch_threads=spec.train.threads,
             use_gpu=spec.train.gpus_per_worker > 0,
             dataset_uri=inputs.dataset_uri,
+            plugins=spec.plugins,
         )
         # on the cluster, holding one worker (a Ray task) during a search; in this process for `mtlsearch groups`
         result = on_cluster(

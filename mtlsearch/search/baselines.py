@@ -263,6 +263,7 @@ def _train(
         thresholds=config["thresholds"],
         torch_threads=spec.train.threads,
         use_gpu=use_gpu,
+        plugins=spec.plugins,
     )
     # named after the baselines and the experiment: a restarted launch resumes its run, and two searches
     # that both train a baseline (a claim taken over from a holder that was only slow) never share a run folder

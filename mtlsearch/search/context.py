@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.grouping.methods import computed_key
 from mtlsearch.models.plan import make_plan
+from mtlsearch.plugins import import_plugins
 from mtlsearch.search.space import STATIC_WEIGHT
 from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, NO_METADATA, PLANTED, CoTaskSpec, Spec, metadata_tasks
 from mtlsearch.store.results import SEED
@@ -31,7 +33,10 @@ class SearchContext:
 
     @property
     def spec(self) -> Spec:
-        return Spec.model_validate_json(self.spec_json)
+        """The spec, validated again here (in a trial's process: after importing the spec's plugin modules)."""
+        data = json.loads(self.spec_json)
+        import_plugins(data.get("plugins", ()))
+        return Spec.model_validate(data)
 
     @property
     def info(self) -> DatasetInfo:
@@ -137,6 +142,7 @@ class SearchContext:
             mixed_precision=train.mixed_precision,
             dataset_uri=self.dataset_uri,
             thresholds=spec.evaluation.thresholds,
+            plugins=spec.plugins,
         )
 
     def cotask_for(self, config: dict) -> CoTaskSpec:

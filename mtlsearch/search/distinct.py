@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import random
-import sys
-from typing import TextIO
 
 from ray.tune.search import Searcher
 from ray.tune.utils.util import unflatten_dict
+
+log = logging.getLogger(__name__)
 
 
 def config_key(config: dict) -> str:
@@ -42,12 +43,11 @@ class DistinctConfigs(Searcher):
     searcher enqueues them). ``seed`` seeds the draw of replacements.
     """
 
-    def __init__(self, searcher: Searcher, candidates: list[dict], seed: int, stream: TextIO | None = None):
+    def __init__(self, searcher: Searcher, candidates: list[dict], seed: int):
         super().__init__(metric=searcher.metric, mode=searcher.mode)
         self.searcher = searcher
         self.candidates = {config_key(c): c for c in candidates}
         self.rng = random.Random(seed)
-        self.stream = stream
         self.started: set[str] = set()  # keys of the configurations a trial was started with
         self.results: dict[str, dict | None] = {}  # key -> {metric: value} of its finished trial (None: errored)
         self.inner_ids: dict[str, str] = {}  # trial id -> the inner searcher's id for it
@@ -104,7 +104,7 @@ class DistinctConfigs(Searcher):
 
     # Tune saves a wrapper's own state (get_state) and the base searcher (save_to_dir) apart.
     def get_state(self) -> dict:
-        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in ("searcher", "stream")})
+        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k != "searcher"})
 
     def set_state(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -114,9 +114,6 @@ class DistinctConfigs(Searcher):
 
     def restore(self, checkpoint_path: str) -> None:
         self.searcher.restore(checkpoint_path)
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "stream": None}
 
     def announce(self, num_samples: int) -> None:
         """Say up front when the space holds fewer configurations than the trials asked for."""
@@ -137,4 +134,4 @@ class DistinctConfigs(Searcher):
             self.searcher.on_trial_complete(trial_id, error=True)
 
     def _say(self, message: str) -> None:
-        print(f"mtlsearch: search: {message}", file=self.stream or sys.stderr, flush=True)
+        log.info("search: %s", message)

@@ -73,11 +73,11 @@ def trainable(context: SearchContext):
     )
 
 
-def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = (), stream=None):
+def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = ()):
     """Optuna (TPE, random or grid then TPE); ``tasks``: the primary tasks, one ``w/<task>`` each if static weights are searched.
 
     On a discrete space it is wrapped in :class:`DistinctConfigs`: no configuration runs twice, and the
-    search ends early once every configuration has run (a message on ``stream``, default stderr).
+    search ends early once every configuration has run (and says so in the log).
     """
     import optuna
     from ray.tune.search.optuna import OptunaSearch
@@ -93,7 +93,7 @@ def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = (), stream=None):
     )
     candidates = discrete_candidates(spec.search.space, tasks)
     # every trial uses the spec's seed: a repeated configuration would only repeat a known result
-    return searcher if candidates is None else DistinctConfigs(searcher, candidates, seed=spec.seed, stream=stream)
+    return searcher if candidates is None else DistinctConfigs(searcher, candidates, seed=spec.seed)
 
 
 def _scheduler(spec: Spec):
@@ -192,7 +192,7 @@ def build_tuner(
     if configs is not None:
         search_alg, num_samples = ListedConfigs(configs), len(configs)
     else:
-        search_alg, num_samples = _searcher(spec, [t.name for t in context.info.primary_tasks()], stream), spec.search.num_samples
+        search_alg, num_samples = _searcher(spec, [t.name for t in context.info.primary_tasks()]), spec.search.num_samples
     if isinstance(search_alg, DistinctConfigs):
         search_alg.announce(num_samples)
     return _tuner(

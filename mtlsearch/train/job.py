@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from mtlsearch.data.canonical import TaskInfo
 from mtlsearch.metrics.thresholds import VAL_TUNED
 from mtlsearch.models.plan import SharingPlan
+from mtlsearch.plugins import import_plugins
 from mtlsearch.spec.settings import CoTaskSpec
 
 
@@ -51,6 +52,7 @@ class TrainJob:
     mixed_precision: str = "none"  # "bf16": autocast forward passes on CUDA
     dataset_uri: str | None = None  # the table in a remote results store, for nodes without dataset_path
     thresholds: str = VAL_TUNED  # binary decision thresholds: val_tuned | fixed (mtlsearch.metrics.thresholds)
+    plugins: list[str] = field(default_factory=list)  # the spec's plugin modules, imported before the job is rebuilt
 
     def __post_init__(self) -> None:
         self.tasks = [t if isinstance(t, TaskInfo) else TaskInfo.from_dict(t) for t in self.tasks]
@@ -64,7 +66,14 @@ class TrainJob:
         each task as a dict, the plan as :meth:`SharingPlan.to_dict`, ``cotask`` as its ``model_dump``."""
         return {**asdict(self), "plan": self.plan.to_dict(), "cotask": self.cotask.model_dump()}
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled in another process (a Ray task's argument): the spec's plugin modules are imported first."""
+        import_plugins(state.get("plugins", ()))
+        self.__dict__.update(state)
+
     @classmethod
     def from_config(cls, config: dict) -> TrainJob:
-        """The job of a :meth:`to_config` dict, its tasks, plan and CO-TASK settings typed again."""
+        """The job of a :meth:`to_config` dict, its tasks, plan and CO-TASK settings typed again, once the
+        spec's plugin modules are imported (so a plugin encoder or weighting is known in this process)."""
+        import_plugins(config.get("plugins", ()))
         return cls(**config)
