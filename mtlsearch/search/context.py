@@ -9,7 +9,7 @@ from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.grouping.methods import computed_key
 from mtlsearch.models.plan import make_plan
 from mtlsearch.plugins import import_plugins
-from mtlsearch.search.space import STATIC_WEIGHT
+from mtlsearch.search.space import STATIC_WEIGHT, aux_tasks_apply
 from mtlsearch.spec import GROUPED_ARCHITECTURES, MANUAL, NO_METADATA, PLANTED, CoTaskSpec, Spec, metadata_tasks
 from mtlsearch.store.results import SEED
 from mtlsearch.train.job import TrainJob
@@ -150,7 +150,7 @@ class SearchContext:
         ``task_sampler`` applied; an STL trial gets no auxiliary task (its models are independent)."""
         cotask = self.spec.train.cotask
         aux_tasks = int(config.get("aux_tasks", cotask.aux_tasks))
-        if config.get("architecture", DEFAULT_ARCHITECTURE) == "STL":
+        if not aux_tasks_apply(config.get("architecture", DEFAULT_ARCHITECTURE)):
             aux_tasks = 0
         return cotask.model_copy(
             update={

@@ -38,6 +38,7 @@ def prepare_dataset(loaded: LoadedSpec, store: ResultsStore) -> str:
 def prepare_tokens(loaded: LoadedSpec, dataset_path: str) -> None:
     """Tokenize the dataset's text once for every ``text`` encoder a trial or baseline may use (cached as Arrow)."""
     from mtlsearch.data.tokens import ensure_tokens, token_cache_path
+    from mtlsearch.models.encoders import encoder_plugin
 
     spec = loaded.spec
     named: dict[tuple, object] = {("model", "encoder"): spec.model.encoder}
@@ -46,7 +47,7 @@ def prepare_tokens(loaded: LoadedSpec, dataset_path: str) -> None:
         named[("grouping_methods", "affinity", "encoder")] = spec.grouping_methods.affinity.encoder
     done: set[tuple] = set()
     for loc, enc in named.items():
-        if enc.type != "text" or (enc.model, enc.max_length) in done:
+        if not encoder_plugin(enc).needs_tokens or (enc.model, enc.max_length) in done:
             continue
         done.add((enc.model, enc.max_length))
         fresh = not token_cache_path(dataset_path, enc.model, enc.max_length).is_file()
