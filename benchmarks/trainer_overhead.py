@@ -77,7 +77,7 @@ def plain_loop(job, epochs: int, evaluate: bool) -> float:
     import torch.nn.functional as F
 
     from mtlsearch.data.canonical import read_splits
-    from mtlsearch.metrics.scores import METRICS
+    from mtlsearch.metrics.task_metrics import METRICS
     from mtlsearch.models.multitask import MultiTaskModel
 
     torch.manual_seed(job.seed)

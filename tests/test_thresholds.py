@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtlsearch.metrics.scores import METRICS
+from mtlsearch.metrics.task_metrics import METRICS
 from mtlsearch.metrics.thresholds import decide, tune_threshold
 
 

@@ -96,7 +96,8 @@ def test_secondary_metrics_from_the_same_pass_and_primary_unchanged(dataset):
     import numpy as np
 
     from mtlsearch.metrics.multilabel import multilabel_scores
-    from mtlsearch.metrics.scores import METRICS, auroc
+    from mtlsearch.metrics.scores import auroc
+    from mtlsearch.metrics.task_metrics import METRICS
     from mtlsearch.train.trainer import predict
 
     job = _job(dataset, baselines={"task_00": {"val": 0.5, "test": 0.5}}, thresholds="fixed")  # decisions at p > 0.5
@@ -176,7 +177,7 @@ def test_stl_selection_takes_each_task_at_its_own_epoch_multilabel_included(data
 def test_val_tuned_thresholds_are_chosen_on_val_and_applied_unchanged_to_test(dataset):
     import numpy as np
 
-    from mtlsearch.metrics.scores import METRICS
+    from mtlsearch.metrics.task_metrics import METRICS
     from mtlsearch.metrics.thresholds import decide, tune_threshold
 
     trainer = MultiTaskTrainer(_job(dataset, epochs=2))  # val_tuned is the default

@@ -38,8 +38,8 @@ class TaskInfo:
 
     ``title`` is the label's readable name where ``name`` is a code (embedding
     clustering embeds it). ``classes`` names the label values 0..C-1; a binary task has two classes and
-    class 1 is the positive one. ``metric`` is the task's primary metric (a key of
-    :data:`mtlsearch.metrics.scores.METRICS`) and ``direction`` says whether higher
+    class 1 is the positive one. ``metric`` is the task's primary metric (a name in
+    :data:`mtlsearch.metrics.task_metrics.METRICS`) and ``direction`` says whether higher
     (``max``) or lower (``min``) is better; Δm uses it.
     """
 

@@ -3,9 +3,12 @@
 Each metric takes integer arrays ``pred`` and ``true`` (missing labels already
 removed) and the number of classes; all are in [0, 1], higher is better.
 :func:`auroc` and :func:`average_precision` are the exception: they rank class
-probabilities instead of predicted classes (no decision threshold), so they are
-in :data:`PROBABILITY_METRICS`, not in :data:`METRICS`; ``evaluation.metric``
-can make either the primary metric of every primary task.
+probabilities instead of predicted classes (no decision threshold);
+``evaluation.metric`` can make either the primary metric of every primary task.
+The metrics are chosen by name through :data:`mtlsearch.metrics.task_metrics.METRICS`,
+whose plugin classes call these formulas; :func:`binary_f1_from_counts` and
+:func:`icbhi_score_from_counts` are the same scores of a binary task from counts,
+for every candidate threshold at once (:mod:`mtlsearch.metrics.thresholds`).
 """
 
 from __future__ import annotations
@@ -155,16 +158,18 @@ def average_precision(scores: np.ndarray, true: np.ndarray, num_classes: int) ->
     return _ranking_metric(_binary_average_precision, scores, true, num_classes)
 
 
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray, int], float]] = {
-    "f1": binary_f1,
-    "macro_f1": macro_f1,
-    "accuracy": accuracy,
-    "icbhi_score": icbhi_score,
-}
-"""Metrics of predicted classes (a task's decisions)."""
+def binary_f1_from_counts(tp: np.ndarray, fp: np.ndarray, pos: int) -> np.ndarray:
+    """:func:`binary_f1` from true and false positive counts (arrays, one entry per candidate) and ``P`` positives."""
+    denom = tp + fp + pos  # 2TP + FP + FN = TP + FP + P
+    return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
 
-PROBABILITY_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, int], float]] = {
-    "auroc": auroc,
-    "average_precision": average_precision,
-}
-"""Threshold-free metrics of class probabilities; ``evaluation.metric`` names one to score every primary task by."""
+
+def icbhi_score_from_counts(tp: np.ndarray, fp: np.ndarray, pos: int, neg: int) -> np.ndarray:
+    """:func:`icbhi_score` of a binary task from counts: ``(Sp + Se) / 2``, ``Sp = (N − FP) / N``, ``Se = TP / P``;
+    a side without examples is left out of the mean."""
+    parts = []
+    if neg:
+        parts.append((neg - fp) / neg)
+    if pos:
+        parts.append(tp / pos)
+    return np.mean(parts, axis=0) if parts else np.zeros_like(tp)

@@ -1,6 +1,7 @@
 """Decision thresholds of binary tasks, chosen on validation (``evaluation.thresholds``).
 
-A binary task scored by a threshold metric (F1 of the positive class, or the
+A binary task scored by a threshold metric (one with ``tunable_threshold`` in
+:data:`mtlsearch.metrics.task_metrics.METRICS`: F1 of the positive class, or the
 ICBHI score ``(Sp + Se) / 2``) predicts positive when its probability ``p ≥ τ``.
 
 * ``val_tuned`` (default): per task and epoch, ``τ`` maximises the task's metric
@@ -21,29 +22,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from mtlsearch.metrics.task_metrics import METRICS, threshold_metrics
+
 VAL_TUNED = "val_tuned"
 """The default protocol (``evaluation.thresholds`` lists both names; ``fixed`` needs no code here)."""
-THRESHOLD_METRICS = frozenset({"f1", "icbhi_score"})
-"""Primary metrics of binary tasks that depend on a decision threshold."""
-
-
-def _scores(metric: str, tp: np.ndarray, fp: np.ndarray, pos: int, neg: int) -> np.ndarray:
-    """The metric for each candidate, from its true and false positive counts (as in :mod:`mtlsearch.metrics.scores`)."""
-    if metric == "f1":
-        denom = tp + fp + pos  # 2TP + FP + FN = TP + FP + P
-        return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    parts = []  # icbhi_score: a side without examples is left out of the mean
-    if neg:
-        parts.append((neg - fp) / neg)
-    if pos:
-        parts.append(tp / pos)
-    return np.mean(parts, axis=0) if parts else np.zeros_like(tp)
 
 
 def tune_threshold(probs: np.ndarray, true: np.ndarray, metric: str) -> float:
     """The threshold ``τ`` (predict positive when ``p ≥ τ``) that maximises ``metric`` on these labelled examples."""
-    if metric not in THRESHOLD_METRICS:
-        raise ValueError(f"metric {metric!r} has no decision threshold; expected one of {sorted(THRESHOLD_METRICS)}")
+    if metric not in METRICS or not METRICS.get(metric).tunable_threshold:
+        raise ValueError(f"metric {metric!r} has no decision threshold; expected one of {sorted(threshold_metrics())}")
     probs, true = np.asarray(probs, dtype=np.float64), np.asarray(true)
     if len(probs) == 0:
         return 0.5
@@ -55,7 +43,7 @@ def tune_threshold(probs: np.ndarray, true: np.ndarray, metric: str) -> float:
     tp = np.r_[0, tp_all[cuts - 1]].astype(np.float64)
     fp = np.r_[0, fp_all[cuts - 1]].astype(np.float64)
     pos = int(y.sum())
-    scores = _scores(metric, tp, fp, pos, len(y) - pos)
+    scores = METRICS[metric].threshold_scores(tp, fp, pos, len(y) - pos)
     best = int(np.argmax(scores))  # the first maximum: the fewest positives, the largest τ
     return float(np.nextafter(p[0], np.inf)) if k[best] == 0 else float(p[k[best] - 1])
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from mtlsearch.metrics.task_metrics import probability_metrics
 from mtlsearch.spec.encoders import EncoderSpec
 from mtlsearch.spec.names import IN_TRIAL, RAY_TRAIN, Strict
 from mtlsearch.spec.space import LogUniform, SearchSpace, Uniform
@@ -215,6 +216,11 @@ class GroupingMethodsSpec(Strict):
     affinity: AffinityMethodSpec = Field(default_factory=AffinityMethodSpec)
 
 
+EVALUATION_METRICS = ("task", *probability_metrics())
+"""``evaluation.metric``'s choices: ``task``, or a threshold-free metric of
+:data:`~mtlsearch.metrics.task_metrics.METRICS` (the built-ins, in registry order)."""
+
+
 class EvaluationSpec(Strict):
     """How trials and baselines are scored (one protocol for both; the baselines are keyed by it)."""
 
@@ -223,7 +229,7 @@ class EvaluationSpec(Strict):
         description="binary decision thresholds: val_tuned (each task's τ chosen on val every epoch, applied "
         "unchanged to test) or fixed (p > 0.5)",
     )
-    metric: Literal["task", "auroc", "average_precision"] = Field(
+    metric: Literal[EVALUATION_METRICS] = Field(
         "task",
         description="the primary metric of every primary task, what Δm and selection use: task (each task's own, "
         "e.g. F1, macro-F1, the ICBHI score) or a threshold-free one of its probabilities (auroc, "

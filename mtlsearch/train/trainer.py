@@ -50,8 +50,9 @@ from mtlsearch.metrics.result_keys import (
     multilabel_key,
     task_key,
 )
-from mtlsearch.metrics.scores import METRICS, PROBABILITY_METRICS, auroc, icbhi_sensitivity, icbhi_specificity
-from mtlsearch.metrics.thresholds import THRESHOLD_METRICS, VAL_TUNED, tune_threshold
+from mtlsearch.metrics.scores import auroc, icbhi_sensitivity, icbhi_specificity
+from mtlsearch.metrics.task_metrics import METRICS
+from mtlsearch.metrics.thresholds import VAL_TUNED, tune_threshold
 from mtlsearch.models.encoders import encoder_plugin
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.plugins import trusted_options
@@ -287,9 +288,9 @@ class MultiTaskTrainer:
     def evaluate_all(self, split: str) -> tuple[dict[str, float], dict[str, float]]:
         """``(primary, extra)`` on ``split`` from one forward pass, each over labelled examples only.
 
-        ``primary``: each task's primary metric (what Δm and epoch selection use): of its
-        decisions (:data:`~mtlsearch.metrics.scores.METRICS`), or of its probabilities when it
-        is a threshold-free one (:data:`~mtlsearch.metrics.scores.PROBABILITY_METRICS`,
+        ``primary``: each task's primary metric (what Δm and epoch selection use,
+        :data:`~mtlsearch.metrics.task_metrics.METRICS`): of its decisions, or of its
+        probabilities when it is a threshold-free one (``scores == "probabilities"``,
         ``evaluation.metric``).
         ``extra``: secondary numbers that select nothing:
 
@@ -338,10 +339,11 @@ class MultiTaskTrainer:
                 pred_all = predict(logits, task)
             pred = pred_all[mask].cpu().numpy()
             k = len(task.classes)
-            if task.metric in PROBABILITY_METRICS:
-                scores[task.name] = PROBABILITY_METRICS[task.metric](labelled, true, k) if len(true) else math.nan
+            if len(true):
+                metric = METRICS[task.metric]
+                scores[task.name] = metric(labelled if metric.scores == "probabilities" else pred, true, k)
             else:
-                scores[task.name] = METRICS[task.metric](pred, true, k) if len(true) else math.nan
+                scores[task.name] = math.nan
             extra[task_key(AUROC, task.name)] = auroc(labelled, true, k) if len(true) else math.nan
             if task.metric == "icbhi_score":
                 extra[task_key(SPECIFICITY, task.name)] = icbhi_specificity(pred, true, k)
@@ -364,9 +366,12 @@ class MultiTaskTrainer:
         secondary multi-label F1 scores, so its τ maximises F1."""
         if self.job.thresholds != VAL_TUNED or task.kind != "binary":
             return None
-        if task.metric in THRESHOLD_METRICS:
+        if task.metric not in METRICS:
+            return None
+        metric = METRICS.get(task.metric)
+        if metric.tunable_threshold:
             return task.metric
-        return "f1" if task.metric in PROBABILITY_METRICS else None
+        return "f1" if metric.scores == "probabilities" else None
 
     def _selected_multilabel(self, split: str) -> dict[str, float]:
         """The multi-label scores of the selection: each binary primary task's predictions at its model's selected epoch."""
