@@ -1,7 +1,7 @@
 """The one plugin idiom: a class in its own file, with its pydantic ``Options`` beside it, registered under its name.
 
 Every pluggable kind (dataset loaders, encoders, loss weightings, grouping
-methods) keeps a :class:`Registry`:
+methods, per-task metrics) keeps a :class:`Registry`:
 
 * a plugin is a class with a ``name`` and an ``Options`` model (strict: unknown
   keys are errors), defined in its own module and decorated with
