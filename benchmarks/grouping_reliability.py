@@ -47,11 +47,11 @@ from mtlsearch.data.canonical import read_info
 from mtlsearch.data.registry import prepare
 from mtlsearch.data.synthetic import SyntheticOptions
 from mtlsearch.grouping.affinity import compute_affinity
+from mtlsearch.grouping.methods.affinity_run import AFFINITY_EPOCHS_CAP
 from mtlsearch.grouping.reliability import best_separation, reliability_warning
 from mtlsearch.grouping.selection import select_groups
 from mtlsearch.models.plan import make_plan
 from mtlsearch.report.text import table
-from mtlsearch.spec import AFFINITY_EPOCHS_CAP
 from mtlsearch.train.job import TrainJob
 from mtlsearch.train.trainer import MultiTaskTrainer
 

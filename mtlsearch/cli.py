@@ -22,7 +22,7 @@ import sys
 
 from mtlsearch import __version__, logs
 from mtlsearch.errors import MtlsearchError, UsageError
-from mtlsearch.spec import COMPUTED_GROUPING_METHODS
+from mtlsearch.grouping.methods import GROUPING_METHODS
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("groups", help="compute (or read from the store) the task groups a grouping method gives; no search")
     g.add_argument("spec")
-    g.add_argument("--method", required=True, choices=COMPUTED_GROUPING_METHODS)
+    g.add_argument("--method", required=True, choices=GROUPING_METHODS.names())
     g.add_argument("--k", type=int, help="number of groups (embedding: default the elbow's suggestion)")
     g.add_argument("--overlapping", action="store_true", help="affinity methods: let a task join several groups (TAG)")
     g.add_argument("--storage", help="results store location (overrides the spec's 'storage')")
@@ -125,7 +125,8 @@ def _data_inspect(args) -> int:
 
 def _groups(args) -> int:
     from mtlsearch.data.canonical import read_info
-    from mtlsearch.grouping.methods import GroupingInputs, get_artifact, get_method, get_selection
+    from mtlsearch.grouping.artifacts import get_artifact, get_selection
+    from mtlsearch.grouping.methods import GroupingInputs, get_method
     from mtlsearch.report.groups import format_groups
     from mtlsearch.search.launcher import prepare_dataset
     from mtlsearch.spec import load_spec

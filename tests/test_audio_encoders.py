@@ -342,7 +342,7 @@ def test_hidden_dim_dimension_needs_an_mlp(tmp_path):
 
 
 def test_affinity_proxy_encoder_accepts_the_union():
-    from mtlsearch.spec import AffinityMethodSpec
+    from mtlsearch.grouping.methods.affinity_run import AffinityOptions as AffinityMethodSpec
 
     assert AffinityMethodSpec().encoder is None
     assert isinstance(AffinityMethodSpec.model_validate({"encoder": {"type": "cnn", "channels": [8]}}).encoder, CNNEncoderSpec)

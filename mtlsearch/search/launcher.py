@@ -12,7 +12,8 @@ from mtlsearch.data.canonical import check_splits, read_info, split_sizes
 from mtlsearch.data.distribute import publish_table, store_table_uri
 from mtlsearch.data.registry import prepare
 from mtlsearch.errors import DataError, MtlsearchError
-from mtlsearch.grouping.methods import GroupingInputs, search_groupings
+from mtlsearch.grouping.artifacts import search_groupings
+from mtlsearch.grouping.methods import GroupingInputs
 from mtlsearch.metrics.delta_m import anchored_baselines
 from mtlsearch.report.leaderboard import format_leaderboard, leaderboard
 from mtlsearch.search.baselines import ensure_baselines

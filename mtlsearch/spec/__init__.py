@@ -35,9 +35,7 @@ from mtlsearch.spec.encoders import DEFAULT_ENCODER, EncoderSpec, ModelSpec, enc
 from mtlsearch.spec.loaded import LoadedSpec, load_spec
 from mtlsearch.spec.names import (
     ARCHITECTURES,
-    COMPUTED_GROUPING_METHODS,
     GROUPED_ARCHITECTURES,
-    GROUPING_METHODS,
     IN_TRIAL,
     MANUAL,
     NO_METADATA,
@@ -49,13 +47,10 @@ from mtlsearch.spec.names import (
 )
 from mtlsearch.spec.schema import Spec
 from mtlsearch.spec.settings import (
-    AFFINITY_EPOCHS_CAP,
-    AffinityMethodSpec,
     AshaSpec,
     ConfirmSpec,
     CoTaskSpec,
     DatasetSpec,
-    EmbeddingMethodSpec,
     EvaluationSpec,
     GroupingMethodsSpec,
     SearchSpec,
@@ -76,11 +71,8 @@ from mtlsearch.spec.space import (
 from mtlsearch.spec.weightings import DEFAULT_WEIGHTING, WeightingSpec, weighting_defaults
 
 __all__ = [
-    "AFFINITY_EPOCHS_CAP",
     "ARCHITECTURES",
-    "AffinityMethodSpec",
     "AshaSpec",
-    "COMPUTED_GROUPING_METHODS",
     "Choice",
     "ConfirmSpec",
     "CoTaskSpec",
@@ -89,11 +81,9 @@ __all__ = [
     "DIMENSION_KINDS",
     "DatasetSpec",
     "Dimension",
-    "EmbeddingMethodSpec",
     "EncoderSpec",
     "EvaluationSpec",
     "GROUPED_ARCHITECTURES",
-    "GROUPING_METHODS",
     "GroupingDimension",
     "GroupingMethodsSpec",
     "GroupingSpace",

@@ -1,8 +1,9 @@
-"""Names the whole spec shares: architectures, grouping methods, executors, metadata choices, the strict base model.
+"""Names the whole spec shares: architectures, executors, metadata choices, the strict base model.
 
 The constants every part of the schema (and the search, the trainers, the
 report) refers to: the architectures and which of them are grouped, the
-grouping methods, ``planted``/``manual``/``none``, the two executors; the
+``planted``/``manual``/``none`` (the grouping methods computed from the data are
+the registry :data:`mtlsearch.grouping.methods.GROUPING_METHODS`), the two executors; the
 canonical form of a ``metadata`` choice and its task names; and ``Strict``, the
 base of every spec model (unknown keys are an error). Imports nothing else of
 the spec.
@@ -47,11 +48,6 @@ def canonical_metadata(value: Any) -> str:
 def metadata_tasks(choice: str | None) -> tuple[str, ...]:
     """The task names of a canonical ``metadata`` choice (``"none"`` → ())."""
     return () if choice in (None, NO_METADATA) else tuple(choice.split("+"))
-
-
-# grouping methods computed from the data (mtlsearch.grouping.methods registers one class each)
-COMPUTED_GROUPING_METHODS = ("embedding", "affinity", "gradient_cosine")
-GROUPING_METHODS = (*COMPUTED_GROUPING_METHODS, MANUAL)
 
 
 class Strict(BaseModel):

@@ -4,7 +4,8 @@
 weighting, CO-TASK settings), ``SearchSpec`` (trials, searcher, ASHA,
 confirmation with seeds, the :class:`~mtlsearch.spec.space.SearchSpace`),
 ``DatasetSpec``, the grouping methods' settings (label-embedding clustering, the
-TAG affinity run) and ``EvaluationSpec`` (thresholds and the primary metric).
+TAG affinity run: each the ``Options`` of its methods, from the grouping-method
+registry) and ``EvaluationSpec`` (thresholds and the primary metric).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from mtlsearch.grouping.methods import GROUPING_METHODS
 from mtlsearch.metrics.task_metrics import probability_metrics
-from mtlsearch.spec.encoders import EncoderSpec
 from mtlsearch.spec.names import IN_TRIAL, RAY_TRAIN, Strict
 from mtlsearch.spec.space import LogUniform, SearchSpace, Uniform
 from mtlsearch.spec.weightings import WeightingSpec, weighting_defaults
@@ -169,51 +170,16 @@ class DatasetSpec(Strict):
     )
 
 
-class EmbeddingMethodSpec(Strict):
-    """MTLV label-embedding clustering settings."""
-
-    encoder: str | None = Field(None, description="Hugging Face id or local path; default: the bundled all-MiniLM-L6-v2")
-    text: Literal["name", "description"] = "name"
-    metric: Literal["euclidean", "cosine"] = "euclidean"
-    max_length: int = Field(128, ge=8)
-    k_max: int = Field(10, ge=2, description="the elbow curve spans k = 1..k_max (capped at the number of tasks)")
-
-
-AFFINITY_EPOCHS_CAP = 25
-"""Default cap of a calibrated affinity run: planted groups on the benchmark's generators need 5 to 25 epochs."""
-
-
-class AffinityMethodSpec(Strict):
-    """TAG affinity settings: one all-task run on the spec's model, batch size and learning rate.
-
-    Its length matters. Affinity is informative while the shared encoder learns
-    what the tasks have in common, before each task's features specialise.
-    ``length: calibrated`` (the default) makes ``epochs`` a cap: the run stops at
-    the end of the first epoch (after the first) whose mean transfer (the mean
-    off-diagonal affinity of its measurements) is negative, and keeps the running
-    mean of its most reliable epoch (:mod:`mtlsearch.grouping.reliability`).
-    ``length: fixed`` runs exactly ``epochs`` epochs and averages them all. Either
-    way the matrix is stored with its reliability, and an unreliable one is
-    reported with a warning.
-    """
-
-    every_steps: int = Field(10, ge=1, description="measure the affinity every n training steps")
-    epochs: int = Field(
-        AFFINITY_EPOCHS_CAP, ge=1, description="cap of the affinity run (length: calibrated) or its length (length: fixed)"
-    )
-    length: Literal["fixed", "calibrated"] = Field(
-        "calibrated",
-        description="calibrated: stop when the mean transfer turns negative, `epochs` the cap; fixed: exactly `epochs` epochs",
-    )
-    lookahead_lr: float | None = Field(None, gt=0, description="SGD step size of the lookahead (default: the method's)")
-    encoder: EncoderSpec | None = Field(
-        None, description="encoder of the affinity run (default: model.encoder); a wider proxy can measure a narrow model's tasks"
-    )
+EmbeddingOptions = GROUPING_METHODS.options("embedding")
+AffinityOptions = GROUPING_METHODS.options("affinity")  # gradient_cosine reads the same section
 
 
 class GroupingMethodsSpec(Strict):
-    embedding: EmbeddingMethodSpec = Field(default_factory=EmbeddingMethodSpec)
-    affinity: AffinityMethodSpec = Field(default_factory=AffinityMethodSpec)
+    """The grouping methods' settings; each field's model is the ``Options`` of the methods that read it
+    (:attr:`~mtlsearch.grouping.methods.GroupingMethod.options_key`), defined beside them."""
+
+    embedding: EmbeddingOptions = Field(default_factory=EmbeddingOptions)
+    affinity: AffinityOptions = Field(default_factory=AffinityOptions)
 
 
 EVALUATION_METRICS = ("task", *probability_metrics())

@@ -13,8 +13,9 @@ from typing import Annotated, Any, Sequence, Union
 
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
+from mtlsearch.grouping.methods import GROUPING_METHODS
 from mtlsearch.models.plan import SHARING_MODES
-from mtlsearch.spec.names import ARCHITECTURES, GROUPING_METHODS, MANUAL, Strict, canonical_metadata
+from mtlsearch.spec.names import ARCHITECTURES, MANUAL, Strict, canonical_metadata
 from mtlsearch.train.optimizers import OPTIMIZERS
 from mtlsearch.train.weightings import WEIGHTINGS
 
@@ -115,7 +116,7 @@ class GroupingSpace(Strict):
     @field_validator("method")
     @classmethod
     def _methods(cls, v: Choice) -> Choice:
-        return known_choices(v, GROUPING_METHODS, "grouping method")
+        return known_choices(v, [*GROUPING_METHODS.names(), MANUAL], "grouping method")
 
     @field_validator("k")
     @classmethod
