@@ -82,10 +82,12 @@ def test_every_registry_knows_its_builtins_by_the_module_that_registers_them():
     import importlib
 
     from mtlsearch.data.loader import BUILTIN_LOADERS, LOADERS
+    from mtlsearch.grouping.methods import GROUPING_METHODS
+    from mtlsearch.metrics.task_metrics import METRICS
     from mtlsearch.models.encoders import ENCODERS
     from mtlsearch.train.weightings import WEIGHTINGS
 
-    for registry in (LOADERS, ENCODERS, WEIGHTINGS):
+    for registry in (LOADERS, ENCODERS, WEIGHTINGS, GROUPING_METHODS, METRICS):
         for name, module in registry.builtin.items():
             importlib.import_module(module)
             assert registry.get(name).__module__ == module
