@@ -33,8 +33,9 @@ def losses(theta):
 def test_registry_names_and_docstrings():
     from mtlsearch.spec import TrainSpec
 
-    assert WEIGHTINGS.names() == ["equal", "static", "uncertainty", "dwa", "gradnorm", "dtp", "pcgrad"]
-    for name in WEIGHTINGS.names():
+    builtin = ["equal", "static", "uncertainty", "dwa", "gradnorm", "dtp", "pcgrad"]
+    assert list(WEIGHTINGS.builtin) == builtin == WEIGHTINGS.names()[: len(builtin)]  # then any registered plugin
+    for name in builtin:
         cls = WEIGHTINGS.get(name)
         assert cls.name == name and f"``{name}``" in cls.__doc__ and cls.Options().name == name
         assert cls.__module__ == f"mtlsearch.train.weightings.{name}"  # one file per strategy
