@@ -87,8 +87,12 @@ class Registry(Generic[P]):
         if name not in self._classes and name in self.builtin:
             importlib.import_module(self.builtin[name])
         if name not in self._classes:
-            raise KeyError(f"unknown {self.kind} {name!r}; expected one of {self.names()}")
+            raise KeyError(self.unknown(name))
         return self._classes[name]
+
+    def unknown(self, name: object) -> str:
+        """The error text for a name no plugin of this kind has: ``unknown KIND 'x'; expected one of [...]``."""
+        return f"unknown {self.kind} {name!r}; expected one of {self.names()}"
 
     def options(self, name: str) -> type[BaseModel]:
         """The ``Options`` model of plugin ``name``."""

@@ -87,11 +87,12 @@ class LoadedSpec:
 
     def check_dataset(self) -> None:
         """Validate the loader name and options, and the task names used in groupings."""
-        from mtlsearch.data.registry import get_loader, loader_names
+        from mtlsearch.data.loader import LOADERS
+        from mtlsearch.data.registry import get_loader
 
         ds = self.spec.dataset
-        if ds.loader not in loader_names():
-            raise self.error(("dataset", "loader"), f"unknown loader {ds.loader!r}; expected one of {loader_names()}")
+        if ds.loader not in LOADERS:
+            raise self.error(("dataset", "loader"), LOADERS.unknown(ds.loader))
         loader = get_loader(ds.loader)
         try:
             self.loader_options = loader.Options.model_validate(ds.options)

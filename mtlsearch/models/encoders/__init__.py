@@ -53,7 +53,7 @@ def encoder_plugin(options: BaseModel | dict) -> Encoder:
     """The plugin an encoder's settings name (``type``, default ``mlp``)."""
     kind = options.get("type", DEFAULT_ENCODER_TYPE) if isinstance(options, dict) else options.type
     if kind not in ENCODERS:
-        raise ValueError(f"unknown encoder type {kind!r}; expected one of {ENCODERS.names()}")
+        raise ValueError(ENCODERS.unknown(kind))
     return ENCODERS.get(kind)()
 
 

@@ -54,6 +54,6 @@ def make_weighting(options: BaseModel | dict | None, tasks: Sequence[str], world
     options = options if options is not None else {}
     name = options.get("name", "equal") if isinstance(options, dict) else options.name
     if name not in WEIGHTINGS:
-        raise ValueError(f"unknown weighting {name!r}; expected one of {WEIGHTINGS.names()}")
+        raise ValueError(WEIGHTINGS.unknown(name))
     cls = WEIGHTINGS.get(name)
     return cls(tasks, world_size=world_size, seed=seed, options=trusted_options(cls, options))
