@@ -127,10 +127,11 @@ def plugin_field(registry: Registry, key: str, default: str) -> Any:
     A mapping ``{key: name, **options}`` is validated against
     ``registry.options(name)`` (its ``key`` field is a ``Literal`` of the name);
     a model instance of a registered plugin passes as it is. Errors: a value that
-    is not a mapping, or a name the registry does not know, is the error type
-    ``registry.kind`` naming every known name; errors inside the options keep
-    their field path. Dumps as the options model's dump.
+    is not a mapping is ``plugin_choice``, a name the registry does not know is
+    ``unknown_plugin`` (both name every known plugin); errors inside the options
+    keep their field path. Dumps as the options model's dump.
     """
+    choice = PluginChoice(registry, key, default)
 
     def validate(value: Any) -> BaseModel:
         if isinstance(value, BaseModel):
@@ -142,18 +143,20 @@ def plugin_field(registry: Registry, key: str, default: str) -> Any:
             raise PydanticCustomError(
                 "plugin_choice", "expected a mapping with {key}: one of {names} and its options", _hint(registry, key)
             )
-        name = value.get(key, default)
-        if not isinstance(name, str) or name not in registry:
+        options = choice.options_of(value)
+        if options is None:
             raise PydanticCustomError(
-                "unknown_plugin", "unknown {kind} {name}; expected one of {names}", {**_hint(registry, key), "name": repr(name)}
+                "unknown_plugin",
+                "unknown {kind} {name}; expected one of {names}",
+                {**_hint(registry, key), "name": repr(value.get(key, default))},
             )
-        return registry.options(name).model_validate(value)
+        return options.model_validate(value)
 
     return Annotated[
         BaseModel,
         PlainValidator(validate),
         PlainSerializer(lambda m: m.model_dump(), return_type=dict),
-        PluginChoice(registry, key, default),
+        choice,
     ]
 
 
