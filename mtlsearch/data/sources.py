@@ -335,14 +335,9 @@ def bag_of_words_features(
     return bag_of_words(tokens, vocabulary, weighting), vocabulary
 
 
-class TextSourceOptions(LoaderOptions):
-    """Bag-of-words and split settings shared by the text loaders (OHSUMED folders, Open-I)."""
+class SourceOptions(LoaderOptions):
+    """Split seed and source checksum, shared by the loaders of one file or folder at ``path``."""
 
-    vocab_size: int = Field(2000, ge=1, description="bag-of-words terms: those found in the most training documents")
-    weighting: Literal["log1p", "count", "binary"] = Field(
-        "log1p", description="feature value of a term: log(1+count), its count, or 1 if present"
-    )
-    stop_words: bool = Field(True, description="leave English stop words (scikit-learn's list) out of the vocabulary")
     stratification_order: Literal[1, 2] = Field(
         1, description="1: iterative stratification on labels; 2: on labels and label pairs"
     )
@@ -354,7 +349,7 @@ class TextSourceOptions(LoaderOptions):
     )
 
     @model_validator(mode="after")
-    def _sha256_on_path(self) -> "TextSourceOptions":
+    def _sha256_on_path(self) -> "SourceOptions":
         """Fold ``sha256`` into ``path`` as a ``#sha256=`` suffix, which :func:`resolve_path` checks."""
         if self.sha256 is None:
             return self
@@ -370,3 +365,17 @@ class TextSourceOptions(LoaderOptions):
             raise ValueError(f"path ends in #sha256={suffix}, which differs from sha256 {sha256}")
         self.sha256, self.path = sha256, f"{base}#sha256={sha256}"
         return self
+
+
+class BagOfWordsOptions(LoaderOptions):
+    """How a text becomes a bag-of-words input vector (:func:`bag_of_words_features`)."""
+
+    vocab_size: int = Field(2000, ge=1, description="bag-of-words terms: those found in the most training documents")
+    weighting: Literal["log1p", "count", "binary"] = Field(
+        "log1p", description="feature value of a term: log(1+count), its count, or 1 if present"
+    )
+    stop_words: bool = Field(True, description="leave English stop words (scikit-learn's list) out of the vocabulary")
+
+
+class TextSourceOptions(BagOfWordsOptions, SourceOptions):
+    """Bag-of-words and split settings shared by the text loaders (OHSUMED folders, Open-I)."""
