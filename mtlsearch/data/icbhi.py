@@ -85,11 +85,12 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
+from mtlsearch.data.audio_options import AudioFeatureOptions
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
 from mtlsearch.data.icbhi_cycles import IcbhiFolders, carve_val, locate, read_cycles
 from mtlsearch.data.icbhi_features import annotation_features, audio_features
 from mtlsearch.data.icbhi_tasks import LUNG_SOUNDS, TASK_NAMES, all_tasks
-from mtlsearch.data.loader import Loader, LoaderOptions, register
+from mtlsearch.data.loader import Loader, register
 from mtlsearch.data.sources import resolve_path, source_fingerprint
 from mtlsearch.metrics.scores import icbhi_score  # noqa: F401  (the ICBHI tasks' metric; re-exported)
 
@@ -99,7 +100,7 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------- the loader
 
 
-class IcbhiOptions(LoaderOptions):
+class IcbhiOptions(AudioFeatureOptions):
     path: str = Field(
         description="the ICBHI folder (annotations, wav and meta sub-folders, or all files in it); ~, $VAR and ${VAR} are expanded"
     )
@@ -114,15 +115,6 @@ class IcbhiOptions(LoaderOptions):
     audio: Literal["required", "optional", "none"] = Field(
         "required",
         description="required: a recording without a WAV file is an error; optional: its cycles are dropped (logged); none: annotations only, x = [start, end, duration]",
-    )
-    sample_rate: int = Field(16000, gt=0, description="audio is resampled to this rate (Hz) before cutting cycles")
-    cycle_seconds: float = Field(8.0, gt=0.0, le=60.0, description="each cycle is cut or padded to this length (s)")
-    padding: Literal["repeat", "zero"] = Field(
-        "repeat", description="repeat: tile the cycle and fade out the last 1/16 s (patch-mix/Tri-MTL); zero: append zeros"
-    )
-    num_mel_bins: int = Field(128, ge=4, description="mel bins of the Kaldi filterbanks (AST: 128)")
-    normalization: Literal["ast", "none"] = Field(
-        "ast", description="ast: (fbank + 4.2677393) / (2 · 4.5689974), AST's scaling; none: raw log-mel energies"
     )
     val_fraction: float = Field(
         0.1, ge=0.0, lt=1.0, description="share of each diagnosis' training cycles carved out as val, by patient"

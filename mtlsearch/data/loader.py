@@ -56,6 +56,7 @@ BUILTIN_LOADERS = {
     "openi_csv": "mtlsearch.data.openi",
     "openi_xml": "mtlsearch.data.openi",
     "icbhi": "mtlsearch.data.icbhi",
+    "table": "mtlsearch.data.table",
 }
 """Built-in loader name -> the module that defines and registers it."""
 
