@@ -6,6 +6,7 @@
     mtlsearch results EXPERIMENT [--storage DIR] [--format table|json]
     mtlsearch groups SPEC --method METHOD [--k K] [--overlapping] [--format table|json]
     mtlsearch data inspect SPEC [--format table|json]
+    mtlsearch init DATA_FILE [--labels PATTERN ...] [--text COLUMN] [--out SPEC.yaml]   a spec for a data file
 
 Ray is imported only by ``launch``: validating a spec or reading results never starts it.
 Log lines (``mtlsearch: ...``) go to stderr through :mod:`mtlsearch.logs`; what a
@@ -73,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     di.add_argument("spec")
     di.add_argument("--storage", help="results store location (where the dataset cache lives)")
     di.add_argument("--format", choices=("table", "json"), default="table")
+
+    i = sub.add_parser("init", help="write a commented spec for a data file (CSV, TSV, Parquet, JSON Lines, ARFF), validated")
+    i.add_argument("data_file")
+    i.add_argument("--labels", nargs="+", metavar="PATTERN", help="label columns (names or globs), one task each")
+    i.add_argument("--multilabel", metavar="COLUMN", help="one column listing each row's labels (instead of --labels)")
+    i.add_argument("--delimiter", help="separates the labels in the --multilabel column (default ';')")
+    i.add_argument("--top-k", type=int, help="--multilabel: keep the K most frequent labels")
+    i.add_argument("--text", metavar="COLUMN", help="a column of raw text (bag of words; a text encoder as an alternative)")
+    i.add_argument("--audio", metavar="COLUMN", help="a column of WAV paths (log-mel spectrograms, a cnn encoder)")
+    i.add_argument("--group", metavar="COLUMN", help="keep each value's rows (a patient) in one carved split")
+    i.add_argument("--out", help="the spec to write (default: <data file stem>.yaml here)")
+    i.add_argument("--force", action="store_true", help="replace --out if it exists")
     return p
 
 
@@ -169,13 +182,32 @@ def _groups(args) -> int:
     return 0
 
 
+def _init(args) -> int:
+    from mtlsearch.spec_init import InitRequest, init_spec
+
+    request = InitRequest(
+        data_file=args.data_file,
+        labels=args.labels,
+        multilabel=args.multilabel,
+        delimiter=args.delimiter,
+        top_k=args.top_k,
+        text=args.text,
+        audio=args.audio,
+        group=args.group,
+        out=args.out,
+        force=args.force,
+    )
+    print(init_spec(request).summary)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.quiet and getattr(args, "launch_verbose", False):
         parser.error("argument launch --verbose: not allowed with argument -q/--quiet")
     level = logs.VERBOSE if args.verbose or getattr(args, "launch_verbose", False) else logs.QUIET if args.quiet else logs.NORMAL
-    handlers = {"validate": _validate, "launch": _launch, "results": _results, "groups": _groups}
+    handlers = {"validate": _validate, "launch": _launch, "results": _results, "groups": _groups, "init": _init}
     with logs.cli_logging(level):
         log.debug(f"mtlsearch {__version__}, Python {sys.version.split()[0]}, command {args.command}")
         try:
