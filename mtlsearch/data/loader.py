@@ -51,6 +51,7 @@ class Loader(Plugin, ABC):
 
 BUILTIN_LOADERS = {
     "synthetic": "mtlsearch.data.synthetic",
+    "arff": "mtlsearch.data.arff_dataset",
     "ohsumed_arff": "mtlsearch.data.ohsumed",
     "ohsumed_folders": "mtlsearch.data.ohsumed",
     "openi_csv": "mtlsearch.data.openi",
