@@ -14,7 +14,10 @@ Two sources:
     C01..C23 by attribute name (in any declaration order); the other attributes
     are the (numeric) word features, kept as they are. The file has no split:
     test and val are carved by iterative stratification
-    (:mod:`mtlsearch.data.splits`), seeded.
+    (:mod:`mtlsearch.data.splits`), seeded. A preset of the generic ``arff``
+    loader (:mod:`mtlsearch.data.arff_dataset`), which reads the rows; a
+    category with fewer than 5 positives in a split (or none) is named in a
+    warning, and all 23 are kept.
 
 ``ohsumed_folders``
     Joachims' layout ``{training,test}/Cxx/<docid>`` (one text file per document
@@ -38,7 +41,9 @@ data change and shared wherever the same data live.
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -47,7 +52,9 @@ import pyarrow as pa
 from pydantic import Field
 
 from mtlsearch.data.arff import read_arff, read_header
+from mtlsearch.data.arff_dataset import features_and_labels, row_ids, split_method
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
+from mtlsearch.data.labelled import TaskDescription, carve_splits, check_positives, labelled_table
 from mtlsearch.data.loader import Loader, LoaderOptions, register
 from mtlsearch.data.sources import (
     TextSourceOptions,
@@ -63,7 +70,10 @@ from mtlsearch.data.sources import (
 from mtlsearch.data.splits import stratified_splits
 from mtlsearch.errors import DataError
 
+log = logging.getLogger(__name__)
+
 NUM_CATEGORIES = 23
+MIN_POSITIVES = 5  # a category with fewer positives in a split is named in a warning
 _CATEGORY_NAME = re.compile(r"^C(\d{1,2})$", re.IGNORECASE)
 
 
@@ -164,55 +174,45 @@ class OhsumedArffLoader(Loader):
 
     def build(self, options: OhsumedArffOptions, fingerprint: str) -> tuple[DatasetInfo, pa.Table]:
         path = _arff_path(options.path)
+        where = str(path)
         data = read_arff(path)
         header = data.header
         label_cols = self._label_columns(header)
         tasks = category_tasks()
-        if data.num_rows == 0:
-            raise DataError(f"{path}: no instances after @data")
-        label_set = set(label_cols.values())
-        feature_cols = [i for i in range(header.num_attributes) if i not in label_set]
-        for i in feature_cols:
-            if header.attributes[i].type != "numeric":
-                raise DataError(
-                    f"{path}: feature attribute {header.attributes[i].name!r} (index {i}) is {header.attributes[i].type}; only numeric features are supported"
-                )
-        if not feature_cols:
-            raise DataError(f"{path}: no feature attributes besides the {len(label_set)} labels")
-
-        # stored values of a nominal label are indices into its declaration: map them to the value 0/1
-        raw = data.dense([label_cols[t.name] for t in tasks], dtype=np.float64).astype(np.int64)
-        y = np.empty_like(raw)
-        for k, t in enumerate(tasks):
-            declared = np.array([int(v) for v in header.attributes[label_cols[t.name]].values], dtype=np.int64)
-            y[:, k] = declared[raw[:, k]]
-        x = data.dense(feature_cols, dtype=np.float32)
-
-        split = stratified_splits(
-            y,
+        x, columns, feature_names = features_and_labels(data, [label_cols[t.name] for t in tasks], where)
+        # a label attribute may be spelt c1 or C1: its task is named by its code
+        columns = [replace(c, name=t.name) for c, t in zip(columns, tasks)]
+        split = carve_splits(
+            columns,
             val_fraction=options.val_fraction,
             test_fraction=options.test_fraction,
             seed=options.seed,
             order=options.stratification_order,
         )
-        info = DatasetInfo(
+        try:  # warns of rare categories; one with no positive in a split is only a warning here (all 23 are kept)
+            check_positives(columns, split, where, min_positives=MIN_POSITIVES, drop_rare=False)
+        except DataError as e:
+            log.warning(
+                "%s. (ohsumed_arff keeps all 23 categories; the generic loader arff with labels: and drop_rare can leave some out)",
+                e,
+            )
+        return labelled_table(
             name=_dataset_name(path.name.split(".")[0]),
-            tasks=tuple(tasks),
-            input_column="x",
-            input_dim=len(feature_cols),
+            where=where,
+            ids=row_ids(data.num_rows),
+            split=split,
+            x=x,
+            columns=columns,
+            descriptions={t.name: TaskDescription(title=t.title, description=t.description) for t in tasks},
             fingerprint=fingerprint,
             extra={
                 "loader": self.name,
                 "source": options.path,
                 "relation": header.relation,
-                "feature_names": [header.attributes[i].name for i in feature_cols],
-                "split_method": f"iterative stratification (order {options.stratification_order}), seed {options.seed}",
-                "splits": _split_summary(split, y, tasks),
+                "feature_names": feature_names,
+                "split_method": split_method(options.stratification_order, options.seed),
             },
         )
-        width = len(str(data.num_rows - 1))
-        ids = [f"row{i:0{width}d}" for i in range(data.num_rows)]
-        return info, build_table(info, ids, split.tolist(), x, _labels_dict(tasks, y))
 
 
 # ---------------------------------------------------------------- Joachims' folders
