@@ -167,6 +167,17 @@ def test_multilabel_column_top_k_none_and_missing_values(tmp_path):
         assert all(column(table, t)[unindexed] == -1 for t in info.task_names)
 
 
+def test_multilabel_column_of_json_lists(tmp_path):
+    path = tmp_path / "reports.jsonl"
+    with open(path, "w") as f:
+        for i in range(90):
+            findings = (["Effusion"] if i % 2 else []) + (["Nodule"] if i % 3 == 0 else [])
+            f.write(json.dumps({"id": f"r{i}", "findings": findings or None, "age": i % 7}) + "\n")
+    info, table = load(path=str(path), multilabel_column="findings", id_column="id", min_positives=1)
+    assert info.task_names == ["Effusion", "Nodule"]
+    assert column(table, "Effusion")[:4].tolist() == [0, 1, -1, 1] and column(table, "Nodule")[3] == 1
+
+
 def test_split_column_with_mapping_and_groups_kept_together(tmp_path):
     header, rows = patients()
     given = [r + [["TR", "VA", "TE"][i % 3] if i % 3 else "TR"] for i, r in enumerate(rows)]

@@ -12,7 +12,7 @@ parts:
   (multiclass), blank or NA missing (:mod:`mtlsearch.data.label_values`).
   ``kinds: {column: binary|multiclass}`` overrides the inferred kind;
 * ``multilabel_column`` + ``delimiter``: one column listing each row's labels
-  (``"Lung;Opacity"``). Every label is a binary task, spelt as most rows spell
+  (``"Lung;Opacity"``, or a JSON/Parquet list ``["Lung", "Opacity"]``). Every label is a binary task, spelt as most rows spell
   it (labels that differ only in case are one), ranked by the rows carrying it
   (ties: alphabetical); ``top_k`` keeps the most frequent. A blank cell means
   the row's labels are unknown (``-1``); ``none_values`` are labels that mean
@@ -187,8 +187,10 @@ def _multilabel_columns(
     counts: Counter[str] = Counter()
     spellings: dict[str, Counter[str]] = {}
     for value in raw.values[options.multilabel_column]:
-        text = label_text(value)
-        labels = [p.strip() for p in (text or "").split(options.delimiter) if p.strip()]
+        if isinstance(value, (list, tuple, np.ndarray)):  # a JSON or Parquet list of labels
+            labels = [t for t in (label_text(v) for v in value) if t]
+        else:
+            labels = [p.strip() for p in (label_text(value) or "").split(options.delimiter) if p.strip()]
         if not labels or any(p.lower() in missing for p in labels):
             rows.append(None)
             continue
