@@ -172,10 +172,10 @@ def test_multilabel_column_of_json_lists(tmp_path):
     with open(path, "w") as f:
         for i in range(90):
             findings = (["Effusion"] if i % 2 else []) + (["Nodule"] if i % 3 == 0 else [])
-            f.write(json.dumps({"id": f"r{i}", "findings": findings or None, "age": i % 7}) + "\n")
+            f.write(json.dumps({"id": f"r{i}", "findings": findings if i % 10 else None, "age": i % 7}) + "\n")
     info, table = load(path=str(path), multilabel_column="findings", id_column="id", min_positives=1)
     assert info.task_names == ["Effusion", "Nodule"]
-    assert column(table, "Effusion")[:4].tolist() == [0, 1, -1, 1] and column(table, "Nodule")[3] == 1
+    assert column(table, "Effusion")[:4].tolist() == [-1, 1, 0, 1] and column(table, "Nodule")[3] == 1  # null: unknown, []: none
 
 
 def test_split_column_with_mapping_and_groups_kept_together(tmp_path):

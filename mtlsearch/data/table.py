@@ -12,7 +12,8 @@ parts:
   (multiclass), blank or NA missing (:mod:`mtlsearch.data.label_values`).
   ``kinds: {column: binary|multiclass}`` overrides the inferred kind;
 * ``multilabel_column`` + ``delimiter``: one column listing each row's labels
-  (``"Lung;Opacity"``, or a JSON/Parquet list ``["Lung", "Opacity"]``). Every label is a binary task, spelt as most rows spell
+  (``"Lung;Opacity"``, or a JSON/Parquet list ``["Lung", "Opacity"]``, where an
+  empty list is a row with no label and a null one with unknown labels). Every label is a binary task, spelt as most rows spell
   it (labels that differ only in case are one), ranked by the rows carrying it
   (ties: alphabetical); ``top_k`` keeps the most frequent. A blank cell means
   the row's labels are unknown (``-1``); ``none_values`` are labels that mean
@@ -187,11 +188,12 @@ def _multilabel_columns(
     counts: Counter[str] = Counter()
     spellings: dict[str, Counter[str]] = {}
     for value in raw.values[options.multilabel_column]:
-        if isinstance(value, (list, tuple, np.ndarray)):  # a JSON or Parquet list of labels
+        listed = isinstance(value, (list, tuple, np.ndarray))  # a JSON or Parquet list of labels: [] is no label
+        if listed:
             labels = [t for t in (label_text(v) for v in value) if t]
         else:
             labels = [p.strip() for p in (label_text(value) or "").split(options.delimiter) if p.strip()]
-        if not labels or any(p.lower() in missing for p in labels):
+        if (not labels and not listed) or any(p.lower() in missing for p in labels):
             rows.append(None)
             continue
         keys = {p.casefold() for p in labels if p.casefold() not in none}
