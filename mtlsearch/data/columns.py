@@ -11,12 +11,32 @@ file, the option and the closest names (:func:`difflib.get_close_matches`).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
 
 from mtlsearch.errors import DataError
 
 _GLOB_CHARS = frozenset("*?[")
+_NOT_NAME = re.compile(r"[^0-9A-Za-z]+")
+
+
+def column_safe_name(label: str, taken: set[str], reserved: frozenset[str]) -> str:
+    """A column-safe task name for ``label``, unique among ``taken`` (case-insensitive), which it joins.
+
+    Every run of characters other than letters and digits becomes ``_``
+    (``Pulmonary Atelectasis`` -> ``Pulmonary_Atelectasis``); ``_label`` is
+    appended to a name in ``reserved`` (casefolded column names of the table),
+    ``_2``, ``_3``... to one already taken.
+    """
+    base = _NOT_NAME.sub("_", label).strip("_") or "label"
+    if base.casefold() in reserved:
+        base += "_label"
+    name, k = base, 2
+    while name.casefold() in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name.casefold())
+    return name
 
 
 def is_glob(pattern: str) -> bool:

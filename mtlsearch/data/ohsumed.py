@@ -52,7 +52,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from mtlsearch.data.arff import read_arff, read_header
-from mtlsearch.data.arff_dataset import features_and_labels, row_ids, split_method
+from mtlsearch.data.arff_dataset import arff_path, features_and_labels, row_ids, split_method
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
 from mtlsearch.data.labelled import TaskDescription, carve_splits, check_positives, labelled_table
 from mtlsearch.data.loader import Loader, LoaderOptions, register
@@ -131,10 +131,7 @@ class OhsumedArffOptions(LoaderOptions):
 
 
 def _arff_path(path: str) -> Path:
-    resolved = resolve_path(path, "OHSUMED ARFF file")
-    if not resolved.is_file():
-        raise DataError(f"OHSUMED ARFF file {path!r} ({resolved}) is not a file")
-    return resolved
+    return arff_path(path, "OHSUMED ARFF file")
 
 
 @register

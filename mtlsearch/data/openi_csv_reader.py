@@ -8,11 +8,10 @@ files and views of each report); their columns: ``openi_csv`` in
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from mtlsearch.data.openi_reports import Report, distinct_headings
+from mtlsearch.data.table_files import decode_text, delimited_rows
 from mtlsearch.errors import DataError
 
 CSV_REQUIRED = ("uid", "Problems", "findings", "impression")
@@ -20,26 +19,12 @@ PROJECTIONS_REQUIRED = ("uid", "filename", "projection")
 PROJECTIONS_FILE = "indiana_projections.csv"
 
 
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not UTF-8 text ({e.reason})") from None
-
-
 def _read_csv_rows(path: Path, required: tuple[str, ...], what: str):
     """(header index by name, iterator of (line, row)) of a CSV; empty file and missing columns are DataErrors."""
-    text = _decode(path)
+    text = decode_text(path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty (expected a {what} CSV with a header naming {', '.join(required)})")
-    # strict: a quoted field still open at the end of the file (a file cut short) is an error, not a field
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except csv.Error as e:
-        raise DataError(f"{path}:1: malformed CSV header ({e})") from None
+    header, rows = delimited_rows(path, text)
     index = {h: i for i, h in reversed(list(enumerate(header)))}
     missing = [c for c in required if c not in index]
     if missing:
@@ -47,24 +32,7 @@ def _read_csv_rows(path: Path, required: tuple[str, ...], what: str):
             f"{path}:1: the {what} CSV lacks the required column{'s' if len(missing) > 1 else ''} "
             f"{', '.join(repr(c) for c in missing)} (header: {', '.join(header)})"
         )
-
-    def rows():
-        line = reader.line_num + 1
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as e:
-                hint = ": a quoted field is not closed (truncated file?)" if "end of data" in str(e) else ""
-                raise DataError(f"{path}:{line}: malformed CSV ({e}){hint}") from None
-            if row and len(row) != len(header):
-                raise DataError(f"{path}:{line}: {len(row)} fields, the header has {len(header)}")
-            if row:
-                yield line, row
-            line = reader.line_num + 1
-
-    return index, rows()
+    return index, rows
 
 
 def read_reports_csv(path: Path) -> list[Report]:

@@ -8,11 +8,11 @@ optional ``projection`` metadata task is :func:`projection_task`. The rules
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 
 from mtlsearch.data.canonical import RESERVED_COLUMNS, TaskInfo
+from mtlsearch.data.columns import column_safe_name
 from mtlsearch.data.openi_reports import NO_INDEXING, NORMAL, OpenISource, Report
 from mtlsearch.errors import DataError
 
@@ -24,7 +24,6 @@ PROJECTION_TASK = "projection"
 PROJECTION_CLASSES = ("Frontal", "Lateral", "Frontal;Lateral")
 METADATA_COLUMNS = ("exam", "projections", "images", "indication", "comparison")
 _TAKEN_NAMES = frozenset(n.casefold() for n in (*RESERVED_COLUMNS, INPUT_COLUMN, TEXT_COLUMN, *METADATA_COLUMNS, PROJECTION_TASK))
-_NOT_NAME = re.compile(r"[^0-9A-Za-z]+")
 
 
 @dataclass(frozen=True)
@@ -48,14 +47,7 @@ def rank_terms(reports: list[Report]) -> list[tuple[str, int]]:
 
 def task_name(term: str, taken: set[str]) -> str:
     """A column-safe task name for ``term``, unique among ``taken`` (case-insensitive), which it joins."""
-    base = _NOT_NAME.sub("_", term).strip("_") or "term"
-    if base.casefold() in _TAKEN_NAMES:
-        base += "_label"
-    name, k = base, 2
-    while name.casefold() in taken:
-        name, k = f"{base}_{k}", k + 1
-    taken.add(name.casefold())
-    return name
+    return column_safe_name(term, taken, _TAKEN_NAMES)
 
 
 def top_terms(source: OpenISource, top_k: int) -> list[Term]:

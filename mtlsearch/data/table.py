@@ -52,7 +52,6 @@ descriptions and the table: :mod:`mtlsearch.data.labelled`.
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Literal
@@ -63,7 +62,7 @@ from pydantic import Field, model_validator
 
 from mtlsearch.data.audio_options import AudioFeatureOptions
 from mtlsearch.data.canonical import RESERVED_COLUMNS, DatasetInfo, TaskInfo
-from mtlsearch.data.columns import select_columns, unknown_column_message
+from mtlsearch.data.columns import column_safe_name, select_columns, unknown_column_message
 from mtlsearch.data.label_values import MISSING_TOKENS, LabelColumn, label_text, parse_label_column
 from mtlsearch.data.labelled import (
     LabelledOptions,
@@ -86,7 +85,6 @@ INPUT_COLUMN = "x"
 TEXT_COLUMN = "text"
 TAKEN_COLUMNS = frozenset({*RESERVED_COLUMNS, INPUT_COLUMN, TEXT_COLUMN})
 DEFAULT_SPLIT_VALUES = {"train": "train", "val": "val", "test": "test"}
-_NOT_NAME = re.compile(r"[^0-9A-Za-z]+")
 
 
 class TableOptions(LabelledOptions, BagOfWordsOptions, AudioFeatureOptions):
@@ -130,14 +128,7 @@ class TableOptions(LabelledOptions, BagOfWordsOptions, AudioFeatureOptions):
 
 def _task_name(label: str, taken: set[str]) -> str:
     """A column-safe, unique (case-insensitive) task name for a label."""
-    base = _NOT_NAME.sub("_", label).strip("_") or "label"
-    if base.casefold() in {c.casefold() for c in TAKEN_COLUMNS}:
-        base += "_label"
-    name, k = base, 2
-    while name.casefold() in taken:
-        name, k = f"{base}_{k}", k + 1
-    taken.add(name.casefold())
-    return name
+    return column_safe_name(label, taken, frozenset(c.casefold() for c in TAKEN_COLUMNS))
 
 
 def _column_task_name(column: str) -> str:

@@ -24,6 +24,7 @@ import csv
 import gzip
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -83,7 +84,7 @@ def read_table_file(path: Path, fmt: TableFormat = "auto", max_rows: int | None 
     kind = table_format(path, fmt)
     if kind == "parquet":
         return _read_parquet(path, max_rows)
-    text = _decode(path)
+    text = decode_text(path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty (expected a {kind.upper()} table with a header and rows)")
     if kind == "jsonl":
@@ -91,7 +92,8 @@ def read_table_file(path: Path, fmt: TableFormat = "auto", max_rows: int | None 
     return _read_delimited(path, text, "\t" if kind == "tsv" else ",", kind, max_rows)
 
 
-def _decode(path: Path) -> str:
+def decode_text(path: Path) -> str:
+    """The file's text (UTF-8, a byte-order mark skipped; ``.gz`` decompressed); a DataError names the line of a bad byte."""
     try:
         raw = gzip.decompress(path.read_bytes()) if path.name.lower().endswith(".gz") else path.read_bytes()
     except (OSError, EOFError) as e:
@@ -116,33 +118,52 @@ def _check_header(path: Path, header: list[str]) -> None:
         seen[h] = i
 
 
-def _read_delimited(path: Path, text: str, delimiter: str, kind: str, max_rows: int | None) -> RawTable:
+def delimited_rows(
+    path: Path, text: str, delimiter: str = ",", kind: str = "csv"
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header of a CSV/TSV text and an iterator of its (line, fields) rows, blank lines skipped.
+
+    A malformed row, a quoted field still open at the end of the file and a row
+    with more or fewer fields than the header are DataErrors naming the line.
+    """
     # strict: a quoted field still open at the end of the file (a file cut short) is an error, not a field
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = [h.strip() for h in next(reader)]
     except csv.Error as e:
         raise DataError(f"{path}:1: malformed {kind.upper()} header ({e})") from None
+    last_line = text.rstrip("\r\n").count("\n") + 1
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        line = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                hint = ": a quoted field is not closed (a file cut short?)" if "end of data" in str(e) else ""
+                raise DataError(f"{path}:{line}: malformed {kind.upper()} ({e}){hint}") from None
+            if row and len(row) != len(header):
+                cut = " (the last line: a file cut short?)" if reader.line_num >= last_line and len(row) < len(header) else ""
+                raise DataError(f"{path}:{line}: {len(row)} fields, the header has {len(header)}{cut}")
+            if row:
+                yield line, row
+            line = reader.line_num + 1
+
+    return header, rows()
+
+
+def _read_delimited(path: Path, text: str, delimiter: str, kind: str, max_rows: int | None) -> RawTable:
+    header, numbered = delimited_rows(path, text, delimiter, kind)
     _check_header(path, header)
     rows: list[list[str]] = []
     lines: list[int] = []
-    line = reader.line_num + 1
-    last_line = text.rstrip("\r\n").count("\n") + 1
-    while max_rows is None or len(rows) < max_rows:
-        try:
-            row = next(reader)
-        except StopIteration:
+    for line, row in numbered:
+        if max_rows is not None and len(rows) >= max_rows:
             break
-        except csv.Error as e:
-            hint = ": a quoted field is not closed (a file cut short?)" if "end of data" in str(e) else ""
-            raise DataError(f"{path}:{line}: malformed {kind.upper()} ({e}){hint}") from None
-        if row and len(row) != len(header):
-            cut = " (the last line: a file cut short?)" if reader.line_num >= last_line and len(row) < len(header) else ""
-            raise DataError(f"{path}:{line}: {len(row)} fields, the header has {len(header)}{cut}")
-        if row:
-            rows.append(row)
-            lines.append(line)
-        line = reader.line_num + 1
+        rows.append(row)
+        lines.append(line)
     if not rows:
         raise DataError(f"{path}: no rows after the header line")
     values = {h: [r[i] for r in rows] for i, h in enumerate(header)}
