@@ -218,6 +218,7 @@ PINS = {
     "openi_grouping.yaml": ("05ee0ae91524b249", "6c2282434f974ced", None, None),
     "quickstart.yaml": ("9519d8d75b90ab1c", "cbcae478acd65730", None, None),
     "synthetic_grouping.yaml": ("85a015a515b15b89", "95df28ca7fa21b55", 16, 16),
+    "table_example.yaml": ("d6e8b4bc09328200", "cbcae478acd65730", None, None),  # pinned when it was added
     "empty": ("75194d3e2ab088c5", "e10808d43975dc40", 1, 1),
     "grouping_without_architecture": ("16ba42504fdefb6a", "03679c5a8f090119", 5, 5),
     "manual_shorthand": ("5efec822b8fabe34", "b8634243ecd22cf2", 6, 6),
