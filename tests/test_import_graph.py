@@ -117,7 +117,9 @@ def test_validate_and_help_import_neither_torch_nor_ray(tmp_path):
     from mtlsearch.data.example_table import write_example_table
 
     write_example_table(tmp_path / "clinic.csv")  # table_example.yaml reads ./clinic.csv
-    done = subprocess.run([sys.executable, "-c", LIGHT, *specs], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", LIGHT, *specs], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["codes"] == [0] * len(specs), done.stderr
