@@ -172,6 +172,7 @@ class DatasetSpec(Strict):
 
 EmbeddingOptions = GROUPING_METHODS.options("embedding")
 AffinityOptions = GROUPING_METHODS.options("affinity")  # gradient_cosine reads the same section
+HeadCouplingOptions = GROUPING_METHODS.options("head_coupling")
 
 
 class GroupingMethodsSpec(Strict):
@@ -180,6 +181,7 @@ class GroupingMethodsSpec(Strict):
 
     embedding: EmbeddingOptions = Field(default_factory=EmbeddingOptions)
     affinity: AffinityOptions = Field(default_factory=AffinityOptions)
+    head_coupling: HeadCouplingOptions = Field(default_factory=HeadCouplingOptions)
 
 
 EVALUATION_METRICS = ("task", *probability_metrics())

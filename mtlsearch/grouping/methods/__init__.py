@@ -14,6 +14,8 @@ method               matrix                                              groups 
 ``embedding``        task-name or description embeddings (MTLV)          k-medoids (FasterPAM)
 ``affinity``         TAG lookahead affinity Z_{i→j} (Fifty et al. 2021)  :func:`select_groups`
 ``gradient_cosine``  cosine of per-task gradients on shared parameters   :func:`select_groups`
+``head_coupling``    principal-angle cosine of the tasks' heads in a     :func:`select_groups`
+                     settled all-task model (:mod:`~mtlsearch.grouping.coupling`)
 ===================  ==================================================  ============================
 
 A plugin is a :class:`GroupingMethod` subclass with a ``name``, an ``Options``
@@ -115,6 +117,7 @@ GROUPING_METHODS: Registry = Registry(
         "embedding": "mtlsearch.grouping.methods.embedding",
         "affinity": "mtlsearch.grouping.methods.lookahead",
         "gradient_cosine": "mtlsearch.grouping.methods.gradient_cosine",
+        "head_coupling": "mtlsearch.grouping.methods.head_coupling",
     },
 )
 """Every grouping method by name: the built-ins (imported when first asked for) and the registered plugins."""

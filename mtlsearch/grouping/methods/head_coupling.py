@@ -1,0 +1,107 @@
+"""The ``head_coupling`` grouping method: how much the tasks' heads share the representation of one all-task run.
+
+Options: ``grouping_methods.head_coupling``. The measure, its derivation from
+TAG's lookahead affinity, the stopping rule and the reliability report:
+:mod:`mtlsearch.grouping.coupling`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from mtlsearch.grouping.coupling import COUPLING_EPOCHS_CAP, COUPLING_RULE
+from mtlsearch.grouping.methods import GROUPING_METHODS, Artifact, GroupingInputs, GroupingMethod
+from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS
+from mtlsearch.plugins import PluginOptions, plugin_field
+
+log = logging.getLogger(__name__)
+
+_Encoder = plugin_field(ENCODERS, "type", DEFAULT_ENCODER_TYPE)
+
+
+class HeadCouplingOptions(PluginOptions):
+    """One all-task run on the spec's model, batch size and learning rate, until the head coupling settles."""
+
+    epochs: int = Field(
+        COUPLING_EPOCHS_CAP, ge=3, description="cap of the run: it stops earlier once the coupling matrix settles"
+    )
+    encoder: _Encoder | None = Field(None, description="encoder of the run (default: model.encoder)")
+
+
+@GROUPING_METHODS.register
+class HeadCoupling(GroupingMethod):
+    """C_ij = σ_max(U_i U_jᵀ) of the heads of a settled all-task model; groups by TAG's selection."""
+
+    name = "head_coupling"
+    Options = HeadCouplingOptions
+    options_key = "head_coupling"
+    plot_file = "heatmap.png"
+
+    def settings(self, inputs: GroupingInputs) -> dict:
+        spec, cfg = inputs.spec, self.options(inputs)
+        t = spec.train
+        return {
+            "epochs": cfg.epochs,
+            "encoder": (cfg.encoder or spec.model.encoder).model_dump(),
+            "batch_size": t.batch_size,
+            "lr": t.lr,
+            "weight_decay": t.weight_decay,
+            "optimizer": t.optimizer,
+            "seed": spec.seed,
+            "rule": COUPLING_RULE,
+        }
+
+    def compute(self, inputs: GroupingInputs) -> tuple[np.ndarray, dict]:
+        from mtlsearch.grouping.coupling import compute_head_coupling
+        from mtlsearch.models.plan import make_plan
+        from mtlsearch.train.executor import on_cluster
+        from mtlsearch.train.job import TrainJob
+
+        spec, cfg = inputs.spec, self.options(inputs)
+        log.info(
+            f"grouping: measuring the head coupling of {len(inputs.task_names)} tasks "
+            f"(all-task training until it settles, at most {cfg.epochs} epoch(s))"
+        )
+        job = TrainJob(
+            dataset_path=inputs.dataset_path,
+            tasks=[asdict(t) for t in inputs.info.tasks],
+            plan=make_plan("MTL", inputs.task_names).to_dict(),
+            encoder=(cfg.encoder or spec.model.encoder).model_dump(),
+            epochs=cfg.epochs,
+            batch_size=spec.train.batch_size,
+            lr=spec.train.lr,
+            weight_decay=spec.train.weight_decay,
+            optimizer=spec.train.optimizer,
+            seed=spec.seed,
+            torch_threads=spec.train.threads,
+            use_gpu=spec.train.gpus_per_worker > 0,
+            dataset_uri=inputs.dataset_uri,
+            plugins=spec.plugins,
+        )
+        result = on_cluster(compute_head_coupling, spec.train, job, cfg.epochs)
+        order = [result.task_names.index(n) for n in inputs.task_names]
+        matrix = result.matrix[np.ix_(order, order)]
+        log.info(f"grouping: head coupling measured in {result.seconds:.1f} s")
+        return matrix, {"seconds": result.seconds, "reliability": result.reliability}
+
+    def select(self, artifact: Artifact, k: int, overlapping: bool, seed: int) -> tuple[list[list[str]], dict]:
+        from mtlsearch.grouping.selection import select_groups
+
+        t0 = time.perf_counter()
+        sel = select_groups(artifact.matrix, k, overlapping=overlapping, seed=seed)
+        groups = [[artifact.task_names[i] for i in g] for g in sel.groups]
+        return groups, {"score": float(sel.score), "search": sel.method, "seconds": time.perf_counter() - t0}
+
+    def plot(self, artifact: Artifact, path: Path) -> None:
+        from mtlsearch.grouping.coupling import describe
+        from mtlsearch.grouping.plots import plot_affinity_heatmap
+
+        rel = artifact.meta.get("reliability")
+        title = "head coupling C_ij (symmetric)" + (f"\n{describe(rel)}" if rel else "")
+        plot_affinity_heatmap(artifact.matrix, artifact.task_names, path, title=title)
