@@ -11,7 +11,12 @@ three lengths:
 * ``fixed 10``: ten epochs;
 * ``calibrated``: ``length: calibrated``, the default, with its default cap
   (``AFFINITY_EPOCHS_CAP`` epochs): it stops when an epoch's mean transfer turns
-  negative and keeps its most reliable check.
+  negative and keeps its most reliable check;
+
+and the ``head coupling`` method (:mod:`mtlsearch.grouping.coupling`, its default
+cap): the heads' principal-angle cosines of one all-task run that stops once the
+matrix settles. For it the ``r`` column is its best within-group coupling, and
+"stopped" is the share of runs that settled before the cap.
 
 The calibrated rule's thresholds (split-half r and group separation for the
 warning) were set on seeds 0-19; ``--held-out`` runs it on seeds 20-39 too, which
@@ -47,6 +52,8 @@ from mtlsearch.data.canonical import read_info
 from mtlsearch.data.registry import prepare
 from mtlsearch.data.synthetic import SyntheticOptions
 from mtlsearch.grouping.affinity import compute_affinity
+from mtlsearch.grouping.coupling import best_coupling, compute_head_coupling
+from mtlsearch.grouping.coupling import warning as coupling_warning
 from mtlsearch.grouping.methods.affinity_run import AFFINITY_EPOCHS_CAP
 from mtlsearch.grouping.reliability import best_separation, reliability_warning
 from mtlsearch.grouping.selection import select_groups
@@ -56,6 +63,7 @@ from mtlsearch.train.job import TrainJob
 from mtlsearch.train.trainer import MultiTaskTrainer
 
 LENGTHS = {"fixed 1": {"epochs": 1}, "fixed 10": {"epochs": 10}, "calibrated": {"epochs": AFFINITY_EPOCHS_CAP, "calibrate": True}}
+COUPLING = "head coupling"
 
 
 def dataset(generator: str, seed: int, root: Path) -> Path:
@@ -99,36 +107,50 @@ def plain_epoch_seconds(j: TrainJob) -> float:
     return time.perf_counter() - t0
 
 
+def _run(generator: str, length: str, path: Path, seed: int, cost: list[float]) -> dict:
+    """One affinity (or head-coupling) run on one dataset, with what the table reports of it."""
+    j = job(path, seed)
+    if length == COUPLING:
+        r = compute_head_coupling(j)
+        rel = r.reliability
+        return {
+            "ari": ari(path, r.task_names, r.matrix),
+            "r": best_coupling(rel),
+            "sep": best_separation(rel),
+            "stopped": rel["settled"],
+            "warned": coupling_warning("head_coupling", rel) is not None,
+            "epochs": rel["epochs_run"],
+            "steps": 0,
+            "seconds": r.seconds,
+        }
+    r = compute_affinity(j, kind="lookahead", every_steps=10, **LENGTHS[length])
+    rel = r.reliability
+    if length == "fixed 1" and generator != "independent":
+        cost.append(r.seconds / plain_epoch_seconds(j))
+    return {
+        "ari": ari(path, r.task_names, r.matrix),
+        "r": rel["split_half"],
+        "sep": best_separation(rel),
+        "stopped": rel["ended"] == "negative transfer",
+        "warned": reliability_warning("affinity", rel) is not None,
+        "epochs": rel["epochs_run"],
+        "steps": r.steps_measured,
+        "seconds": r.seconds,
+    }
+
+
 def measure(generator: str, length: str, seeds: range, root: Path, cost: list[float]) -> list[str]:
     """One table row: ``generator`` under ``length`` over ``seeds`` (appends measuring-cost ratios to ``cost``)."""
-    runs = []
-    for seed in seeds:
-        path = dataset(generator, seed, root)
-        j = job(path, seed)
-        r = compute_affinity(j, kind="lookahead", every_steps=10, **LENGTHS[length])
-        rel = r.reliability
-        runs.append(
-            {
-                "ari": ari(path, r.task_names, r.matrix),
-                "r": rel["split_half"],
-                "sep": best_separation(rel),
-                "stopped": rel["ended"] == "negative transfer",
-                "warned": reliability_warning("affinity", rel) is not None,
-                "epochs": rel["epochs_run"],
-                "steps": r.steps_measured,
-                "seconds": r.seconds,
-            }
-        )
-        if length == "fixed 1" and generator != "independent":
-            cost.append(r.seconds / plain_epoch_seconds(j))
+    runs = [_run(generator, length, dataset(generator, seed, root), seed, cost) for seed in seeds]
     planted = generator != "independent"
+    stops = length in ("calibrated", COUPLING)
     return [
         generator,
         f"{length} (seeds {seeds.start}-{seeds.stop - 1})",
         f"{np.mean([x['ari'] >= 0.9 for x in runs]):.2f}" if planted else "-",
         f"{statistics.median([x['r'] for x in runs]):.2f}",
         f"{np.nanmedian([x['sep'] for x in runs]):.2f}",
-        f"{np.mean([x['stopped'] for x in runs]):.2f}" if length == "calibrated" else "-",
+        f"{np.mean([x['stopped'] for x in runs]):.2f}" if stops else "-",
         f"{np.mean([x['warned'] for x in runs]):.2f}",
         f"{np.mean([x['epochs'] for x in runs]):.1f}",
         f"{np.mean([x['steps'] for x in runs]):.1f}",
@@ -145,22 +167,26 @@ def main() -> None:
     rows, cost = [], []
     with tempfile.TemporaryDirectory() as d:
         for generator in ("project", *GENERATORS):
-            for length in LENGTHS:
+            for length in (*LENGTHS, COUPLING):
                 rows.append(measure(generator, length, range(args.seeds), Path(d), cost))
                 print("  ".join(rows[-1]), flush=True)
             if args.held_out:
-                rows.append(measure(generator, "calibrated", range(args.seeds, 2 * args.seeds), Path(d), cost))
-                print("  ".join(rows[-1]), flush=True)
-    print(f"\nlookahead affinity, MLP [64, 32], Adam lr 1e-3, batch 128, every 10 steps; {args.seeds} seeds per row")
+                for length in ("calibrated", COUPLING):
+                    rows.append(measure(generator, length, range(args.seeds, 2 * args.seeds), Path(d), cost))
+                    print("  ".join(rows[-1]), flush=True)
+    print(
+        f"\nlookahead affinity (every 10 steps) and head coupling, MLP [64, 32], Adam lr 1e-3, batch 128; {args.seeds} seeds "
+        "per row; for head coupling the r column is its best within-group coupling and 'stopped' means it settled"
+    )
     print(
         table(
             [
                 "generator",
                 "length",
                 "share ARI≥0.9",
-                "median r",
+                "median r (coupling)",
                 "median separation",
-                "stopped on negative transfer",
+                "stopped (negative transfer / settled)",
                 "warned",
                 "epochs",
                 "steps measured",
