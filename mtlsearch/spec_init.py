@@ -495,7 +495,7 @@ def render_spec(inferred: Inferred, info: DatasetInfo, experiment: str, data_nam
         architecture = "    architecture: {choice: [STL, MTL, GMHL, GMTL]}"
         grouping = (
             _line("    grouping:", "sampled only for GMHL / GMTL") + "\n"
-            "      method: {choice: [embedding, affinity]}\n"
+            "      method: {choice: [embedding, head_coupling]}\n"
             + _line(f"      k: {{int: [2, {k}]}}", f"groups: 2 to min({MAX_GROUPS}, tasks - 1) of the {tasks} tasks")
             + "\n"
         )
@@ -505,8 +505,8 @@ def render_spec(inferred: Inferred, info: DatasetInfo, experiment: str, data_nam
             + _line("  embedding: {text: name}", "MTLV: k-medoids on the task names' embeddings (bundled all-MiniLM-L6-v2)")
             + "\n"
             + _line(
-                "  affinity: {length: calibrated}",
-                "TAG lookahead affinity along one all-task run, until its mean transfer turns negative",
+                "  head_coupling: {}",
+                "how the tasks' heads share one all-task model; that run stops once the matrix settles",
             )
             + "\n\n"
         )

@@ -22,8 +22,7 @@ from mtlsearch.grouping.coupling import (
     settled,
     warning,
 )
-from mtlsearch.grouping.reliability import describe as reliability_describe
-from mtlsearch.grouping.reliability import reliability_warning
+from mtlsearch.grouping.methods import get_method
 from mtlsearch.models.plan import make_plan
 from mtlsearch.train.job import TrainJob
 
@@ -85,14 +84,15 @@ def test_planted_groups_of_another_generator_are_found_by_a_run_that_settles(tmp
     result = compute_head_coupling(_job(path))
     rel = result.reliability
     assert rel["settled"] and rel["epochs_run"] < rel["epochs_cap"] and rel["stability"] >= STABILITY_MIN
-    assert warning("head_coupling", rel) is None and reliability_warning("head_coupling", rel) is None
+    method = get_method("head_coupling")
+    assert warning("head_coupling", rel) is None and method.reliability_warning(rel) is None
     k = len(info.planted_groups)
     assert max(v for v in rel["coupling"].values() if not math.isnan(v)) >= COUPLING_MIN
     planted = [next(g for g, grp in enumerate(info.planted_groups) if n in grp) for n in result.task_names]
     found = select_groups(result.matrix, k).groups
     labels = [next(g for g, grp in enumerate(found) if i in grp) for i in range(len(planted))]
     assert adjusted_rand_score(planted, labels) >= 0.9
-    assert reliability_describe(rel) == describe(rel) and describe(rel).startswith(f"settled after {rel['epochs_run']} of")
+    assert method.describe_reliability(rel) == describe(rel) and describe(rel).startswith(f"settled after {rel['epochs_run']} of")
 
 
 def test_tasks_without_group_structure_get_the_warning(tmp_path):
@@ -103,5 +103,5 @@ def test_tasks_without_group_structure_get_the_warning(tmp_path):
     rel = compute_head_coupling(_job(path)).reliability
     coupling = max(v for v in rel["coupling"].values() if not math.isnan(v))
     assert coupling < COUPLING_MIN or not rel["settled"]
-    text = reliability_warning("head_coupling", rel)
+    text = get_method("head_coupling").reliability_warning(rel)
     assert text is not None and "not reliable" in text and "embedding method" in text

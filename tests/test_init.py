@@ -72,7 +72,7 @@ def test_csv_with_label_globs_writes_a_valid_spec_whose_dataset_builds(data_csv,
     assert spec.search.space.grouping.k.int == (2, 5)  # min(6, 6 - 1)
     assert spec.search.confirm.each_architecture
     assert spec.evaluation.thresholds == "val_tuned"
-    assert spec.grouping_methods.affinity.length == "calibrated"
+    assert spec.search.space.grouping.method.choice == ["embedding", "head_coupling"]
     path = prepare(spec.dataset.loader, loaded.loader_options, tmp_path / "cache")
     table = pq.read_table(path)
     assert table.num_rows == 600
@@ -237,7 +237,7 @@ def test_written_spec_launches(ray_cluster, tmp_path):
     spec["train"]["epochs"] = 3
     spec["search"].update(num_samples=3, scheduler={"enabled": True, "grace_period": 1, "reduction_factor": 2})
     del spec["search"]["confirm"]
-    spec["grouping_methods"]["affinity"]["epochs"] = 2
+    spec["grouping_methods"]["head_coupling"]["epochs"] = 3
     small = tmp_path / "small.yaml"
     small.write_text(yaml.safe_dump(spec, sort_keys=False))
     with (tmp_path / "launch.log").open("w") as f:
@@ -246,4 +246,4 @@ def test_written_spec_launches(ray_cluster, tmp_path):
     assert rows, "no leaderboard"
     assert all(math.isfinite(r["dm_val"]) for r in rows)
     log = (tmp_path / "launch.log").read_text()
-    assert "grouping: affinity" in log and "grouping: embedding" in log  # both grouping methods ran before the trials
+    assert "grouping: head_coupling" in log and "grouping: embedding" in log  # both grouping methods ran before the trials

@@ -45,13 +45,11 @@ def get_artifact(method: GroupingMethod, inputs: GroupingInputs, store: ResultsS
 
 def _log_reliability(method: GroupingMethod, meta: dict) -> None:
     """The matrix's reliability (affinity methods), and a warning when it is low."""
-    from mtlsearch.grouping.reliability import describe, reliability_warning
-
     rel = meta.get("reliability")
     if not rel:
         return
-    log.info(f"grouping: {method.name} reliability: {describe(rel)}")
-    warning = reliability_warning(method.name, rel)
+    log.info(f"grouping: {method.name} reliability: {method.describe_reliability(rel)}")
+    warning = method.reliability_warning(rel)
     if warning:
         log.warning(warning)
 

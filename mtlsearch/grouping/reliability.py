@@ -251,10 +251,6 @@ def reliability_warning(method: str, reliability: dict) -> str | None:
     Unreliable: its split-half r is below :data:`SPLIT_HALF_MIN` (or undefined), or its groups are not separated
     (:func:`best_separation` below :data:`SEPARATION_MIN`, or undefined).
     """
-    if reliability.get("measure") == "head_coupling":
-        from mtlsearch.grouping.coupling import warning
-
-        return warning(method, reliability)
     r = reliability.get("split_half", math.nan)
     apart = best_separation(reliability)
     if not math.isnan(r) and r >= SPLIT_HALF_MIN and not math.isnan(apart) and apart >= SEPARATION_MIN:
@@ -285,11 +281,7 @@ def reliability_warning(method: str, reliability: dict) -> str | None:
 
 def describe(reliability: dict, short: bool = False) -> str:
     """One line: ``split-half r 0.97, group separation 2.1, stopped after 9 of 20 epochs, …; groups of the two halves
-    agree: k=3 ARI 1.00`` (``short``: without the agreement); a head-coupling matrix's own line."""
-    if reliability.get("measure") == "head_coupling":
-        from mtlsearch.grouping.coupling import describe as coupling_describe
-
-        return coupling_describe(reliability)
+    agree: k=3 ARI 1.00`` (``short``: without the agreement)."""
     r = reliability.get("split_half", math.nan)
     text = f"split-half r {r:.2f}, group separation {best_separation(reliability):.2f}, {_run_text(reliability)}"
     if short:

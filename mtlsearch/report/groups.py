@@ -16,10 +16,11 @@ def format_groups(report: dict) -> str:
         lines.append("  medoids: " + ", ".join(name(t) for t in sel["medoids"]))
     rel = report.get("reliability")
     if rel:
-        from mtlsearch.grouping.reliability import describe, reliability_warning
+        from mtlsearch.grouping.methods import get_method
 
-        lines.append(f"  reliability: {describe(rel)}")
-        warning = reliability_warning(report["method"], rel)
+        method = get_method(report["method"])
+        lines.append(f"  reliability: {method.describe_reliability(rel)}")
+        warning = method.reliability_warning(rel)
         if warning:
             lines.append(f"WARNING: {warning}")
     elbow = report.get("elbow")

@@ -104,6 +104,18 @@ class GroupingMethod(Plugin, ABC):
     def plot(self, artifact: Artifact, path: Path) -> None:
         """Write the artifact's PNG (elbow curve or affinity heatmap) to ``path``."""
 
+    def describe_reliability(self, reliability: dict) -> str:
+        """One line on how far the matrix can be trusted (an affinity run's split-half r, separation, length)."""
+        from mtlsearch.grouping.reliability import describe
+
+        return describe(reliability)
+
+    def reliability_warning(self, reliability: dict) -> str | None:
+        """A warning saying what to do when the matrix is unreliable; None when it is fine."""
+        from mtlsearch.grouping.reliability import reliability_warning
+
+        return reliability_warning(self.name, reliability)
+
     def artifact_id(self, inputs: GroupingInputs) -> str:
         payload = json.dumps(
             {"dataset": inputs.info.fingerprint, "method": self.name, "settings": self.settings(inputs)}, sort_keys=True

@@ -90,6 +90,16 @@ class HeadCoupling(GroupingMethod):
         log.info(f"grouping: head coupling measured in {result.seconds:.1f} s")
         return matrix, {"seconds": result.seconds, "reliability": result.reliability}
 
+    def describe_reliability(self, reliability: dict) -> str:
+        from mtlsearch.grouping.coupling import describe
+
+        return describe(reliability)
+
+    def reliability_warning(self, reliability: dict) -> str | None:
+        from mtlsearch.grouping.coupling import warning
+
+        return warning(self.name, reliability)
+
     def select(self, artifact: Artifact, k: int, overlapping: bool, seed: int) -> tuple[list[list[str]], dict]:
         from mtlsearch.grouping.selection import select_groups
 
