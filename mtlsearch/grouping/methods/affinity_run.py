@@ -9,8 +9,6 @@ groups from it by :func:`~mtlsearch.grouping.selection.select_groups`;
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -18,6 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from mtlsearch.grouping.methods import Artifact, GroupingInputs, GroupingMethod
+from mtlsearch.grouping.methods.all_task_run import all_task_job, select_by_tag, training_settings
 from mtlsearch.grouping.reliability import RELIABILITY_RULE
 from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS
 from mtlsearch.plugins import PluginOptions, plugin_field
@@ -67,25 +66,17 @@ class AffinityRun(GroupingMethod):
     plot_file = "heatmap.png"
 
     def settings(self, inputs: GroupingInputs) -> dict:
-        spec, cfg = inputs.spec, self.options(inputs)
-        t = spec.train
+        cfg = self.options(inputs)
         return {
             "kind": self.kind,
             **cfg.model_dump(),
-            "encoder": (cfg.encoder or spec.model.encoder).model_dump(),
-            "batch_size": t.batch_size,
-            "lr": t.lr,
-            "weight_decay": t.weight_decay,
-            "optimizer": t.optimizer,
-            "seed": spec.seed,
+            **training_settings(inputs.spec, cfg.encoder),
             "reliability_rule": RELIABILITY_RULE,
         }
 
     def compute(self, inputs: GroupingInputs) -> tuple[np.ndarray, dict]:
         from mtlsearch.grouping.affinity import compute_affinity
-        from mtlsearch.models.plan import make_plan
         from mtlsearch.train.executor import on_cluster
-        from mtlsearch.train.job import TrainJob
 
         spec, cfg = inputs.spec, self.options(inputs)
         epochs = cfg.epochs
@@ -98,22 +89,7 @@ class AffinityRun(GroupingMethod):
             f"grouping: measuring {self.kind} affinity of {len(inputs.task_names)} tasks "
             f"(all-task training {how}; every {cfg.every_steps} steps)"
         )
-        job = TrainJob(
-            dataset_path=inputs.dataset_path,
-            tasks=[asdict(t) for t in inputs.info.tasks],
-            plan=make_plan("MTL", inputs.task_names).to_dict(),
-            encoder=(cfg.encoder or spec.model.encoder).model_dump(),
-            epochs=epochs,
-            batch_size=spec.train.batch_size,
-            lr=spec.train.lr,
-            weight_decay=spec.train.weight_decay,
-            optimizer=spec.train.optimizer,
-            seed=spec.seed,
-            torch_threads=spec.train.threads,
-            use_gpu=spec.train.gpus_per_worker > 0,
-            dataset_uri=inputs.dataset_uri,
-            plugins=spec.plugins,
-        )
+        job = all_task_job(inputs, cfg.encoder, epochs)
         # on the cluster, holding one worker (a Ray task) during a search; in this process for `mtlsearch groups`
         result = on_cluster(
             compute_affinity,
@@ -135,12 +111,7 @@ class AffinityRun(GroupingMethod):
         return matrix, {"steps_measured": result.steps_measured, "seconds": result.seconds, "reliability": result.reliability}
 
     def select(self, artifact: Artifact, k: int, overlapping: bool, seed: int) -> tuple[list[list[str]], dict]:
-        from mtlsearch.grouping.selection import select_groups
-
-        t0 = time.perf_counter()
-        sel = select_groups(artifact.matrix, k, overlapping=overlapping, seed=seed)
-        groups = [[artifact.task_names[i] for i in g] for g in sel.groups]
-        return groups, {"score": float(sel.score), "search": sel.method, "seconds": time.perf_counter() - t0}
+        return select_by_tag(artifact, k, overlapping, seed)
 
     def plot(self, artifact: Artifact, path: Path) -> None:
         from mtlsearch.grouping.plots import plot_affinity_heatmap

@@ -8,8 +8,6 @@ TAG's lookahead affinity, the stopping rule and the reliability report:
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from pydantic import Field
 
 from mtlsearch.grouping.coupling import COUPLING_EPOCHS_CAP, COUPLING_RULE
 from mtlsearch.grouping.methods import GROUPING_METHODS, Artifact, GroupingInputs, GroupingMethod
+from mtlsearch.grouping.methods.all_task_run import all_task_job, select_by_tag, training_settings
 from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS
 from mtlsearch.plugins import PluginOptions, plugin_field
 
@@ -44,46 +43,19 @@ class HeadCoupling(GroupingMethod):
     plot_file = "heatmap.png"
 
     def settings(self, inputs: GroupingInputs) -> dict:
-        spec, cfg = inputs.spec, self.options(inputs)
-        t = spec.train
-        return {
-            "epochs": cfg.epochs,
-            "encoder": (cfg.encoder or spec.model.encoder).model_dump(),
-            "batch_size": t.batch_size,
-            "lr": t.lr,
-            "weight_decay": t.weight_decay,
-            "optimizer": t.optimizer,
-            "seed": spec.seed,
-            "rule": COUPLING_RULE,
-        }
+        cfg = self.options(inputs)
+        return {"epochs": cfg.epochs, **training_settings(inputs.spec, cfg.encoder), "rule": COUPLING_RULE}
 
     def compute(self, inputs: GroupingInputs) -> tuple[np.ndarray, dict]:
         from mtlsearch.grouping.coupling import compute_head_coupling
-        from mtlsearch.models.plan import make_plan
         from mtlsearch.train.executor import on_cluster
-        from mtlsearch.train.job import TrainJob
 
         spec, cfg = inputs.spec, self.options(inputs)
         log.info(
             f"grouping: measuring the head coupling of {len(inputs.task_names)} tasks "
             f"(all-task training until it settles, at most {cfg.epochs} epoch(s))"
         )
-        job = TrainJob(
-            dataset_path=inputs.dataset_path,
-            tasks=[asdict(t) for t in inputs.info.tasks],
-            plan=make_plan("MTL", inputs.task_names).to_dict(),
-            encoder=(cfg.encoder or spec.model.encoder).model_dump(),
-            epochs=cfg.epochs,
-            batch_size=spec.train.batch_size,
-            lr=spec.train.lr,
-            weight_decay=spec.train.weight_decay,
-            optimizer=spec.train.optimizer,
-            seed=spec.seed,
-            torch_threads=spec.train.threads,
-            use_gpu=spec.train.gpus_per_worker > 0,
-            dataset_uri=inputs.dataset_uri,
-            plugins=spec.plugins,
-        )
+        job = all_task_job(inputs, cfg.encoder, cfg.epochs)
         result = on_cluster(compute_head_coupling, spec.train, job, cfg.epochs)
         order = [result.task_names.index(n) for n in inputs.task_names]
         matrix = result.matrix[np.ix_(order, order)]
@@ -101,12 +73,7 @@ class HeadCoupling(GroupingMethod):
         return warning(self.name, reliability)
 
     def select(self, artifact: Artifact, k: int, overlapping: bool, seed: int) -> tuple[list[list[str]], dict]:
-        from mtlsearch.grouping.selection import select_groups
-
-        t0 = time.perf_counter()
-        sel = select_groups(artifact.matrix, k, overlapping=overlapping, seed=seed)
-        groups = [[artifact.task_names[i] for i in g] for g in sel.groups]
-        return groups, {"score": float(sel.score), "search": sel.method, "seconds": time.perf_counter() - t0}
+        return select_by_tag(artifact, k, overlapping, seed)
 
     def plot(self, artifact: Artifact, path: Path) -> None:
         from mtlsearch.grouping.coupling import describe
