@@ -216,6 +216,10 @@ def test_descriptions_inline_yaml_and_csv(tmp_path):
     (tmp_path / "desc.yaml").write_text("dx_copd: {title: COPD}\n")
     info, _ = load(path=str(path), labels=["dx_copd", "dx_asthma"], descriptions="desc.yaml")
     assert info.task("dx_copd").title == "COPD"
+    options = TableOptions(path=str(path), labels=["dx_copd", "dx_asthma"], descriptions="desc.yaml")
+    before = get_loader("table").fingerprint(options)
+    (tmp_path / "desc.yaml").write_text("dx_copd: {title: Chronic obstructive pulmonary disease}\n")
+    assert get_loader("table").fingerprint(options) != before  # an edited sidecar rebuilds the cached table
     write_csv(tmp_path / "desc.csv", ["task", "title", "description"], [["dx_asthma", "Asthma", "reversible airway obstruction"]])
     info, _ = load(path=str(path), labels=["dx_copd", "dx_asthma"], descriptions="desc.csv")
     assert info.task("dx_asthma").description == "reversible airway obstruction"

@@ -67,6 +67,7 @@ from mtlsearch.data.labelled import (
     LabelledOptions,
     carve_splits,
     check_positives,
+    descriptions_file,
     labelled_table,
     read_descriptions,
     task_info,
@@ -350,6 +351,9 @@ class ArffLoader(Loader):
         checksum: str | dict = file_sha256(path)
         if isinstance(options.labels, MulanLabels):
             checksum = {"arff": checksum, "mulan_xml": file_sha256(mulan_xml_path(options.labels.mulan_xml, path))}
+        sidecar = descriptions_file(options.descriptions, path.parent)
+        if sidecar is not None and sidecar.is_file():  # an edited descriptions file rebuilds the table
+            checksum = {**(checksum if isinstance(checksum, dict) else {"arff": checksum}), "descriptions": file_sha256(sidecar)}
         return source_fingerprint(self, options, checksum)
 
     def build(self, options: ArffOptions, fingerprint: str) -> tuple[DatasetInfo, pa.Table]:

@@ -220,9 +220,7 @@ def read_descriptions(
         return {}
     source = where
     if isinstance(spec, str):
-        path = Path(expand_path(spec))
-        if not path.is_absolute() and base is not None:
-            path = base / path
+        path = descriptions_file(spec, base)
         if not path.is_file():
             raise DataError(f"{where}: descriptions: file {spec!r} ({path}) not found")
         source = str(path)
@@ -233,6 +231,14 @@ def read_descriptions(
             raise DataError(unknown_column_message(name, list(names), source, "descriptions", "task"))
         out[name] = value if isinstance(value, TaskDescription) else TaskDescription(description=str(value))
     return out
+
+
+def descriptions_file(spec: dict | str | None, base: Path | None) -> Path | None:
+    """The sidecar file a ``descriptions`` option names (its content goes into the table's fingerprint), or None."""
+    if not isinstance(spec, str):
+        return None
+    path = Path(expand_path(spec))
+    return base / path if not path.is_absolute() and base is not None else path
 
 
 def _read_description_file(path: Path) -> dict[str, str | TaskDescription]:

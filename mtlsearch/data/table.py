@@ -69,6 +69,7 @@ from mtlsearch.data.labelled import (
     TaskDescription,
     carve_splits,
     check_positives,
+    descriptions_file,
     labelled_table,
     read_descriptions,
     read_split_column,
@@ -398,7 +399,12 @@ class TableLoader(Loader):
         return [task_info(c, descriptions.get(c.name)) for c in labels.columns]
 
     def fingerprint(self, options: TableOptions) -> str:
-        return source_fingerprint(self, options, file_sha256(self._path(options)))
+        path = self._path(options)
+        checksum: str | dict = file_sha256(path)
+        sidecar = descriptions_file(options.descriptions, path.parent)
+        if sidecar is not None and sidecar.is_file():  # an edited descriptions file rebuilds the table
+            checksum = {"table": checksum, "descriptions": file_sha256(sidecar)}
+        return source_fingerprint(self, options, checksum)
 
     def build(self, options: TableOptions, fingerprint: str) -> tuple[DatasetInfo, pa.Table]:
         labels = self._labels(options)
