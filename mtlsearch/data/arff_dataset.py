@@ -326,6 +326,42 @@ def split_method(order: int, seed: int) -> str:
 # ---------------------------------------------------------------- the loader
 
 
+def arff_table(
+    loader: str,
+    options: Any,
+    data: ArffData,
+    x: np.ndarray,
+    columns: Sequence[LabelColumn],
+    feature_names: list[str],
+    split: np.ndarray,
+    descriptions: dict,
+    fingerprint: str,
+    name: str | None = None,
+) -> tuple[DatasetInfo, pa.Table]:
+    """The canonical table of an ARFF file's rows (ids ``row…``), with what its info records of the source.
+
+    ``options`` are the loader's (``path``, ``stratification_order``, ``seed``); ``name``
+    defaults to the file name before its first dot."""
+    path = Path(data.header.path)
+    return labelled_table(
+        name=name or path.name.split(".")[0],
+        where=str(path),
+        ids=row_ids(data.num_rows),
+        split=split,
+        x=x,
+        columns=columns,
+        descriptions=descriptions,
+        fingerprint=fingerprint,
+        extra={
+            "loader": loader,
+            "source": options.path,
+            "relation": data.header.relation,
+            "feature_names": feature_names,
+            "split_method": split_method(options.stratification_order, options.seed),
+        },
+    )
+
+
 def arff_path(path: str, what: str = "ARFF file") -> Path:
     resolved = resolve_path(path, what)
     if not resolved.is_file():
@@ -373,20 +409,4 @@ class ArffLoader(Loader):
             order=options.stratification_order,
         )
         columns = check_positives(columns, split, where, min_positives=options.min_positives, drop_rare=options.drop_rare)
-        return labelled_table(
-            name=path.name.split(".")[0],
-            where=where,
-            ids=row_ids(data.num_rows),
-            split=split,
-            x=x,
-            columns=columns,
-            descriptions=descriptions,
-            fingerprint=fingerprint,
-            extra={
-                "loader": self.name,
-                "source": options.path,
-                "relation": header.relation,
-                "feature_names": feature_names,
-                "split_method": split_method(options.stratification_order, options.seed),
-            },
-        )
+        return arff_table(self.name, options, data, x, columns, feature_names, split, descriptions, fingerprint)

@@ -52,9 +52,9 @@ import pyarrow as pa
 from pydantic import Field
 
 from mtlsearch.data.arff import read_arff, read_header
-from mtlsearch.data.arff_dataset import arff_path, features_and_labels, row_ids, split_method
+from mtlsearch.data.arff_dataset import arff_path, arff_table, features_and_labels
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
-from mtlsearch.data.labelled import TaskDescription, carve_splits, check_positives, labelled_table
+from mtlsearch.data.labelled import TaskDescription, carve_splits, check_positives
 from mtlsearch.data.loader import Loader, LoaderOptions, register
 from mtlsearch.data.sources import (
     TextSourceOptions,
@@ -193,23 +193,9 @@ class OhsumedArffLoader(Loader):
                 "%s. (ohsumed_arff keeps all 23 categories; the generic loader arff with labels: and drop_rare can leave some out)",
                 e,
             )
-        return labelled_table(
-            name=_dataset_name(path.name.split(".")[0]),
-            where=where,
-            ids=row_ids(data.num_rows),
-            split=split,
-            x=x,
-            columns=columns,
-            descriptions={t.name: TaskDescription(title=t.title, description=t.description) for t in tasks},
-            fingerprint=fingerprint,
-            extra={
-                "loader": self.name,
-                "source": options.path,
-                "relation": header.relation,
-                "feature_names": feature_names,
-                "split_method": split_method(options.stratification_order, options.seed),
-            },
-        )
+        descriptions = {t.name: TaskDescription(title=t.title, description=t.description) for t in tasks}
+        name = _dataset_name(path.name.split(".")[0])
+        return arff_table(self.name, options, data, x, columns, feature_names, split, descriptions, fingerprint, name)
 
 
 # ---------------------------------------------------------------- Joachims' folders
