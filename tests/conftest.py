@@ -162,3 +162,26 @@ search:
     assert half
     path.write_text(text)
     return path
+
+
+def all_task_job(path, seed: int = 0):
+    """A one-epoch all-task (MTL) job on a canonical table: MLP [64, 32], batch 128, Adam lr 1e-3, one thread
+    (the benchmark's setting, for the grouping methods' runs)."""
+    from dataclasses import asdict
+
+    from mtlsearch.data.canonical import read_info
+    from mtlsearch.models.plan import make_plan
+    from mtlsearch.train.job import TrainJob
+
+    info = read_info(path)
+    return TrainJob(
+        dataset_path=str(path),
+        tasks=[asdict(t) for t in info.tasks],
+        plan=make_plan("MTL", info.task_names).to_dict(),
+        encoder={"type": "mlp", "hidden_dims": [64, 32]},
+        epochs=1,
+        batch_size=128,
+        lr=1e-3,
+        seed=seed,
+        torch_threads=1,
+    )

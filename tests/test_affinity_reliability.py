@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 
 import numpy as np
 import pytest
+from conftest import all_task_job
 from sklearn.metrics import adjusted_rand_score
 
 from mtlsearch.data.canonical import read_info
@@ -26,8 +26,6 @@ from mtlsearch.grouping.reliability import (
     separation,
     split_half,
 )
-from mtlsearch.models.plan import make_plan
-from mtlsearch.train.job import TrainJob
 
 T = 9
 BLOCKS = np.repeat([0, 1, 2], 3)
@@ -102,21 +100,6 @@ def test_separation_measures_how_far_within_group_affinity_stands_above_between_
     assert separation(asym, [[0, 1, 2], [3, 4, 5], [6, 7, 8]]) == pytest.approx(expected)
 
 
-def _job(path, seed: int = 0) -> TrainJob:
-    info = read_info(path)
-    return TrainJob(
-        dataset_path=str(path),
-        tasks=[asdict(t) for t in info.tasks],
-        plan=make_plan("MTL", info.task_names).to_dict(),
-        encoder={"type": "mlp", "hidden_dims": [64, 32]},
-        epochs=1,
-        batch_size=128,
-        lr=1e-3,
-        seed=seed,
-        torch_threads=1,
-    )
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_planted_grouping_is_found_by_a_run_that_stops_itself(tmp_path, seed):
     """length: calibrated with a cap of 25 epochs, every 10 steps, task names shuffled across the groups: reliable, ARI ≥ 0.9.
@@ -132,7 +115,7 @@ def test_a_planted_grouping_is_found_by_a_run_that_stops_itself(tmp_path, seed):
         tmp_path,
     )
     info = read_info(path)
-    result = compute_affinity(_job(path), kind="lookahead", epochs=25, calibrate=True)
+    result = compute_affinity(all_task_job(path), kind="lookahead", epochs=25, calibrate=True)
     rel = result.reliability
     assert rel["split_half"] >= SPLIT_HALF_MIN and rel["epochs_cap"] == 25 and reliability_warning("affinity", rel) is None
     assert rel["ended"] in ("negative transfer", "cap") and rel["matrix_epoch"] < rel["epochs_run"]
@@ -157,7 +140,7 @@ def test_tasks_without_group_structure_get_a_low_reliability_and_the_warning(tmp
         SyntheticOptions(num_tasks=12, num_groups=12, block_dim=4, num_samples=3000, multiclass_tasks=0, seed=0),
         tmp_path,
     )
-    result = compute_affinity(_job(path), kind="lookahead", epochs=25, calibrate=True)
+    result = compute_affinity(all_task_job(path), kind="lookahead", epochs=25, calibrate=True)
     rel = result.reliability
     assert rel["ended"] == "negative transfer" and rel["epochs_run"] < 10
     assert rel["split_half"] < SPLIT_HALF_MIN or best_separation(rel) < SEPARATION_MIN
@@ -171,9 +154,9 @@ def test_a_fixed_length_run_reports_its_reliability_too(tmp_path):
     path = prepare(
         "synthetic", SyntheticOptions(num_tasks=12, num_groups=3, num_samples=3000, multiclass_tasks=0, seed=0), tmp_path
     )
-    one = compute_affinity(_job(path), kind="lookahead")  # the default: one epoch, 2 measurements
+    one = compute_affinity(all_task_job(path), kind="lookahead")  # the default: one epoch, 2 measurements
     assert one.reliability["epochs_run"] == 1 and one.steps_measured == 2 and one.reliability["ended"] == "fixed length"
     assert one.reliability["length"] == "fixed" and "length: calibrated" in reliability_warning("affinity", one.reliability)
-    ten = compute_affinity(_job(path), kind="lookahead", epochs=10)
+    ten = compute_affinity(all_task_job(path), kind="lookahead", epochs=10)
     assert ten.reliability["epochs_run"] == 10 and ten.steps_measured == 17
-    np.testing.assert_array_equal(ten.matrix, compute_affinity(_job(path), kind="lookahead", epochs=10).matrix)
+    np.testing.assert_array_equal(ten.matrix, compute_affinity(all_task_job(path), kind="lookahead", epochs=10).matrix)

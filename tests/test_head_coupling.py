@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import asdict
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, all_task_job
 from sklearn.metrics import adjusted_rand_score
 
 from mtlsearch.data.canonical import read_info
@@ -23,8 +22,6 @@ from mtlsearch.grouping.coupling import (
     warning,
 )
 from mtlsearch.grouping.methods import get_method
-from mtlsearch.models.plan import make_plan
-from mtlsearch.train.job import TrainJob
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from planted_generators import generate  # noqa: E402  (the benchmark's generators, not the project's)
@@ -59,21 +56,6 @@ def test_the_run_settles_only_when_three_epochs_agree():
     assert settled([base, base, base]) == pytest.approx(1.0) and STABILITY_MIN < 1.0
 
 
-def _job(path) -> TrainJob:
-    info = read_info(path)
-    return TrainJob(
-        dataset_path=str(path),
-        tasks=[asdict(t) for t in info.tasks],
-        plan=make_plan("MTL", info.task_names).to_dict(),
-        encoder={"type": "mlp", "hidden_dims": [64, 32]},
-        epochs=1,
-        batch_size=128,
-        lr=1e-3,
-        seed=0,
-        torch_threads=1,
-    )
-
-
 def test_planted_groups_of_another_generator_are_found_by_a_run_that_settles(tmp_path):
     """The benchmark's nonlinear generator (unequal groups, opaque names, 3-class tasks): settled, reliable, ARI 1."""
     from mtlsearch.grouping.coupling import compute_head_coupling
@@ -81,7 +63,7 @@ def test_planted_groups_of_another_generator_are_found_by_a_run_that_settles(tmp
 
     path = generate("nonlinear", 0, tmp_path)
     info = read_info(path)
-    result = compute_head_coupling(_job(path))
+    result = compute_head_coupling(all_task_job(path))
     rel = result.reliability
     assert rel["settled"] and rel["epochs_run"] < rel["epochs_cap"] and rel["stability"] >= STABILITY_MIN
     method = get_method("head_coupling")
@@ -100,7 +82,7 @@ def test_tasks_without_group_structure_get_the_warning(tmp_path):
     from mtlsearch.grouping.coupling import compute_head_coupling
 
     path = generate("independent", 0, tmp_path)
-    rel = compute_head_coupling(_job(path)).reliability
+    rel = compute_head_coupling(all_task_job(path)).reliability
     coupling = max(v for v in rel["coupling"].values() if not math.isnan(v))
     assert coupling < COUPLING_MIN or not rel["settled"]
     text = get_method("head_coupling").reliability_warning(rel)
