@@ -70,6 +70,7 @@ from mtlsearch.data.labelled import (
     descriptions_file,
     labelled_table,
     read_descriptions,
+    row_ids,
     task_info,
 )
 from mtlsearch.data.loader import Loader, register
@@ -312,11 +313,6 @@ def features_and_labels(data: ArffData, labels: Sequence[int], where: str) -> tu
     columns = [label_column(data, i, where) for i in labels]
     x, names = feature_matrix(data, features)
     return x, columns, names
-
-
-def row_ids(n: int) -> list[str]:
-    width = len(str(n - 1))
-    return [f"row{i:0{width}d}" for i in range(n)]
 
 
 def split_method(order: int, seed: int) -> str:

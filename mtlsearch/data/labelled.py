@@ -47,6 +47,8 @@ from mtlsearch.errors import DataError
 
 log = logging.getLogger(__name__)
 
+MIN_POSITIVES = 5
+"""Default ``min_positives``: a binary task with fewer positives in a split is named in a warning."""
 BINARY_METRIC = "f1"
 MULTICLASS_METRIC = "macro_f1"
 
@@ -66,7 +68,7 @@ class LabelledOptions(SourceOptions):
     val_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="share of the non-test rows carved out as val")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of all rows carved out as test")
     min_positives: int = Field(
-        5, ge=0, description="a binary task with fewer positives than this in a split is named in a warning"
+        MIN_POSITIVES, ge=0, description="a binary task with fewer positives than this in a split is named in a warning"
     )
     drop_rare: bool = Field(
         False, description="drop the tasks with fewer than min_positives positives in a split (the log says which)"
@@ -128,6 +130,12 @@ def read_split_column(values: Sequence[object], mapping: dict[str, str], where: 
             )
         out[i] = split
     return out
+
+
+def row_ids(n: int) -> list[str]:
+    """``row0``, ``row1``, ... zero-padded to one width: the ids of rows a file does not name."""
+    width = len(str(n - 1))
+    return [f"row{i:0{width}d}" for i in range(n)]
 
 
 # ---------------------------------------------------------------- label checks

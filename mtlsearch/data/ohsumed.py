@@ -54,7 +54,7 @@ from pydantic import Field
 from mtlsearch.data.arff import read_arff, read_header
 from mtlsearch.data.arff_dataset import arff_path, arff_table, features_and_labels
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
-from mtlsearch.data.labelled import TaskDescription, carve_splits, check_positives
+from mtlsearch.data.labelled import MIN_POSITIVES, TaskDescription, carve_splits, check_positives
 from mtlsearch.data.loader import Loader, LoaderOptions, register
 from mtlsearch.data.sources import (
     TextSourceOptions,
@@ -73,7 +73,6 @@ from mtlsearch.errors import DataError
 log = logging.getLogger(__name__)
 
 NUM_CATEGORIES = 23
-MIN_POSITIVES = 5  # a category with fewer positives in a split is named in a warning
 _CATEGORY_NAME = re.compile(r"^C(\d{1,2})$", re.IGNORECASE)
 
 

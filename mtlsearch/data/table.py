@@ -73,6 +73,7 @@ from mtlsearch.data.labelled import (
     labelled_table,
     read_descriptions,
     read_split_column,
+    row_ids,
     task_info,
 )
 from mtlsearch.data.loader import Loader, register
@@ -219,8 +220,7 @@ def _multilabel_columns(
 
 def _ids(raw: RawTable, options: TableOptions) -> list[str]:
     if options.id_column is None:
-        width = len(str(raw.num_rows - 1))
-        return [f"row{i:0{width}d}" for i in range(raw.num_rows)]
+        return row_ids(raw.num_rows)
     _require(raw, options.id_column, "id_column")
     ids: list[str] = []
     first: dict[str, int] = {}
