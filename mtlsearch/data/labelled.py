@@ -295,17 +295,14 @@ def task_info(column: LabelColumn, description: TaskDescription | None) -> TaskI
 
 def split_summary(columns: Sequence[LabelColumn], split: np.ndarray) -> dict:
     """Per split: its size and, per task, its positives (binary) or examples per class (multiclass)."""
+    counts = {c.name: _counts(c, split) for c in columns}
     out = {}
     for s in SPLITS:
-        rows = split == s
         positives = {}
         for c in columns:
-            codes = c.codes[rows]
-            if c.kind == "binary":
-                positives[c.name] = int((codes == 1).sum())
-            else:
-                positives[c.name] = {cls: int((codes == k).sum()) for k, cls in enumerate(c.classes)}
-        out[s] = {"size": int(rows.sum()), "positives": positives}
+            n = counts[c.name][s]
+            positives[c.name] = int(n[0]) if c.kind == "binary" else {cls: int(v) for cls, v in zip(c.classes, n)}
+        out[s] = {"size": int((split == s).sum()), "positives": positives}
     return out
 
 
