@@ -48,6 +48,7 @@ from mtlsearch.data.canonical import SPLITS, DatasetInfo
 from mtlsearch.data.label_values import FALSE_TOKENS, TRUE_TOKENS, label_text
 from mtlsearch.data.table_files import RawTable, read_table_file, table_format
 from mtlsearch.errors import DataError, MtlsearchError, UsageError
+from mtlsearch.logs import ROOT
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +362,7 @@ class _Collect(logging.Handler):
 @contextmanager
 def _warnings() -> Iterator[list[str]]:
     handler = _Collect()
-    logger = logging.getLogger("mtlsearch")
+    logger = logging.getLogger(ROOT)
     logger.addHandler(handler)
     try:
         yield handler.messages

@@ -64,10 +64,12 @@ from mtlsearch.data.columns import select_columns, unknown_column_message
 from mtlsearch.data.download import is_url
 from mtlsearch.data.label_values import BINARY_CLASSES, LabelColumn, parse_label_column
 from mtlsearch.data.labelled import (
+    INPUT_COLUMN,
     LabelledOptions,
     carve_splits,
     check_positives,
     descriptions_file,
+    label_task_name,
     labelled_table,
     read_descriptions,
     row_ids,
@@ -79,7 +81,7 @@ from mtlsearch.errors import DataError
 
 log = logging.getLogger(__name__)
 
-TAKEN_COLUMNS = frozenset({*RESERVED_COLUMNS, "x"})
+TAKEN_COLUMNS = frozenset({*RESERVED_COLUMNS, INPUT_COLUMN})
 LABELS_HELP = "labels: {first: N}, {last: N}, a list of attribute names or globs, or {mulan_xml: PATH}"
 
 
@@ -223,7 +225,7 @@ def _is_01(attr: Attribute) -> bool:
 
 
 def task_name(attr: Attribute) -> str:
-    return f"{attr.name}_label" if attr.name in TAKEN_COLUMNS else attr.name
+    return label_task_name(attr.name, TAKEN_COLUMNS)
 
 
 def declared_task(attr: Attribute) -> LabelColumn:

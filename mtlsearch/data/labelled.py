@@ -47,6 +47,8 @@ from mtlsearch.errors import DataError
 
 log = logging.getLogger(__name__)
 
+INPUT_COLUMN = "x"
+"""The input column of a generic loader's table."""
 MIN_POSITIVES = 5
 """Default ``min_positives``: a binary task with fewer positives in a split is named in a warning."""
 BINARY_METRIC = "f1"
@@ -130,6 +132,11 @@ def read_split_column(values: Sequence[object], mapping: dict[str, str], where: 
             )
         out[i] = split
     return out
+
+
+def label_task_name(column: str, reserved: frozenset[str]) -> str:
+    """The task of a label column is named by it, with ``_label`` appended where the name is a column of the table."""
+    return f"{column}_label" if column in reserved else column
 
 
 def row_ids(n: int) -> list[str]:
@@ -324,7 +331,7 @@ def labelled_table(
     info = DatasetInfo(
         name=name,
         tasks=tasks,
-        input_column="x",
+        input_column=INPUT_COLUMN,
         input_dim=int(x.shape[1]),
         fingerprint=fingerprint,
         extra={**extra, "splits": split_summary(columns, split)},

@@ -65,11 +65,13 @@ from mtlsearch.data.canonical import RESERVED_COLUMNS, DatasetInfo, TaskInfo
 from mtlsearch.data.columns import column_safe_name, select_columns, unknown_column_message
 from mtlsearch.data.label_values import MISSING_TOKENS, LabelColumn, label_text, parse_label_column
 from mtlsearch.data.labelled import (
+    INPUT_COLUMN,
     LabelledOptions,
     TaskDescription,
     carve_splits,
     check_positives,
     descriptions_file,
+    label_task_name,
     labelled_table,
     read_descriptions,
     read_split_column,
@@ -83,7 +85,6 @@ from mtlsearch.errors import DataError
 
 log = logging.getLogger(__name__)
 
-INPUT_COLUMN = "x"
 TEXT_COLUMN = "text"
 TAKEN_COLUMNS = frozenset({*RESERVED_COLUMNS, INPUT_COLUMN, TEXT_COLUMN})
 DEFAULT_SPLIT_VALUES = {"train": "train", "val": "val", "test": "test"}
@@ -133,10 +134,6 @@ def _task_name(label: str, taken: set[str]) -> str:
     return column_safe_name(label, taken, frozenset(c.casefold() for c in TAKEN_COLUMNS))
 
 
-def _column_task_name(column: str) -> str:
-    return f"{column}_label" if column in TAKEN_COLUMNS else column
-
-
 def _require(raw: RawTable, column: str | None, option: str) -> None:
     if column is not None and column not in raw.values:
         raise DataError(unknown_column_message(column, raw.columns, raw.path, option))
@@ -166,7 +163,7 @@ def _label_columns(raw: RawTable, options: TableOptions) -> tuple[list[LabelColu
             if extra_missing:
                 values = [None if label_text(v) is not None and label_text(v).lower() in extra_missing else v for v in values]
             col = parse_label_column(name, values, raw.path, options.kinds.get(name, "auto"), raw.lines)
-            out.append(LabelColumn(_column_task_name(name), col.kind, col.classes, col.codes))
+            out.append(LabelColumn(label_task_name(name, TAKEN_COLUMNS), col.kind, col.classes, col.codes))
         return out, {}
     return _multilabel_columns(raw, options, extra_missing)
 
