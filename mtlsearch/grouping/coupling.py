@@ -101,12 +101,18 @@ def _off(m: np.ndarray) -> np.ndarray:
     return m[~np.eye(m.shape[0], dtype=bool)]
 
 
-def settled(history: Sequence[np.ndarray], threshold: float = STABILITY_MIN) -> float | None:
-    """The smaller correlation of the last matrix with the two before it, when both reach ``threshold``; else None."""
+def stability(history: Sequence[np.ndarray]) -> float | None:
+    """The smaller correlation of the last matrix's off-diagonal entries with the two before it (None: fewer than
+    three matrices, or fewer than three tasks)."""
     if len(history) < 3 or history[-1].shape[0] < 3:
         return None
-    r = min(correlation(_off(history[-1]), _off(history[-d])) for d in (2, 3))
-    return r if not math.isnan(r) and r >= threshold else None
+    return min(correlation(_off(history[-1]), _off(history[-d])) for d in (2, 3))
+
+
+def settled(history: Sequence[np.ndarray], threshold: float = STABILITY_MIN) -> float | None:
+    """:func:`stability` when it reaches ``threshold``; else None."""
+    r = stability(history)
+    return r if r is not None and not math.isnan(r) and r >= threshold else None
 
 
 def within_coupling(matrix: np.ndarray, groups: Sequence[Sequence[int]]) -> float:
@@ -217,17 +223,18 @@ def compute_head_coupling(job: TrainJob, epochs: int = COUPLING_EPOCHS_CAP, ks: 
     order = [t.name for t in trainer.tasks]
     history: list[np.ndarray] = []
     trajectory: list[float] = []
-    stability = None
     for epoch in range(epochs):
         trainer.train_epoch(epoch)
         weights = head_weights(trainer.model)
         history.append(coupling_matrix([weights[n] for n in order]))
-        if len(history) >= 3 and history[-1].shape[0] >= 3:
-            trajectory.append(min(correlation(_off(history[-1]), _off(history[-d])) for d in (2, 3)))
-        stability = settled(history)
-        if stability is not None:
+        r = stability(history)
+        if r is not None:
+            trajectory.append(r)
+        if r is not None and not math.isnan(r) and r >= STABILITY_MIN:
             break
+    else:
+        r = None  # the cap: not settled
     t = len(order)
     ks = list(ks) if ks is not None else list(range(2, min(5, t - 1) + 1))
-    rel = report(history[-1], ks, job.seed, epochs_run=len(history), cap=epochs, stability=stability, trajectory=trajectory)
+    rel = report(history[-1], ks, job.seed, epochs_run=len(history), cap=epochs, stability=r, trajectory=trajectory)
     return CouplingResult(order, history[-1], time.perf_counter() - t0, rel)
