@@ -76,7 +76,7 @@ from mtlsearch.data.labelled import (
     task_info,
 )
 from mtlsearch.data.loader import Loader, register
-from mtlsearch.data.sources import expand_path, file_sha256, resolve_path, source_fingerprint
+from mtlsearch.data.sources import expand_path, file_sha256, resolve_file, resolve_path, source_fingerprint
 from mtlsearch.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -361,10 +361,7 @@ def arff_table(
 
 
 def arff_path(path: str, what: str = "ARFF file") -> Path:
-    resolved = resolve_path(path, what)
-    if not resolved.is_file():
-        raise DataError(f"{what} {path!r} ({resolved}) is not a file")
-    return resolved
+    return resolve_file(path, what)
 
 
 @register

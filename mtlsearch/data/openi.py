@@ -126,6 +126,7 @@ from mtlsearch.data.sources import (
     TextSourceOptions,
     bag_of_words_features,
     file_sha256,
+    resolve_file,
     resolve_path,
     source_checksum,
     source_fingerprint,
@@ -191,10 +192,7 @@ class _OpenILoader(Loader):
 
     def _projections_path(self, options: _OpenIOptions, path: Path) -> Path | None:
         if options.projections_path is not None:
-            p = resolve_path(options.projections_path, "Open-I projections CSV")
-            if not p.is_file():
-                raise DataError(f"Open-I projections CSV {options.projections_path!r} ({p}) is not a file")
-            return p
+            return resolve_file(options.projections_path, "Open-I projections CSV")
         default = path.parent / PROJECTIONS_FILE
         return default if default.is_file() else None
 
@@ -344,10 +342,7 @@ class OpenICsvLoader(_OpenILoader):
     what = "Open-I reports CSV"
 
     def _path(self, options: _OpenIOptions) -> Path:
-        path = super()._path(options)
-        if not path.is_file():
-            raise DataError(f"{self.what} {options.path!r} ({path}) is not a file")
-        return path
+        return resolve_file(options.path, self.what)
 
     def _read(self, path: Path) -> list[Report]:
         return read_reports_csv(path)

@@ -77,6 +77,14 @@ def resolve_path(path: str, what: str, sha256: str | None = None) -> Path:
     return verify_file(resolved, sha256, what) if sha256 else resolved
 
 
+def resolve_file(path: str, what: str) -> Path:
+    """:func:`resolve_path` for a source that must be one file: a folder there is a DataError naming both paths."""
+    resolved = resolve_path(path, what)
+    if not resolved.is_file():
+        raise DataError(f"{what} {path!r} ({resolved}) is not a file")
+    return resolved
+
+
 def _expected_sha256(given: str | None, suffix: str | None, path: str, what: str) -> str | None:
     if given is None:
         return suffix

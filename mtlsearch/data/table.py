@@ -79,7 +79,7 @@ from mtlsearch.data.labelled import (
     task_info,
 )
 from mtlsearch.data.loader import Loader, register
-from mtlsearch.data.sources import BagOfWordsOptions, bag_of_words_features, file_sha256, resolve_path, source_fingerprint
+from mtlsearch.data.sources import BagOfWordsOptions, bag_of_words_features, file_sha256, resolve_file, source_fingerprint
 from mtlsearch.data.table_files import RawTable, TableFormat, read_table_file
 from mtlsearch.errors import DataError
 
@@ -357,10 +357,7 @@ class TableLoader(Loader):
     Options = TableOptions
 
     def _path(self, options: TableOptions) -> Path:
-        path = resolve_path(options.path, "data table")
-        if not path.is_file():
-            raise DataError(f"data table {options.path!r} ({path}) is not a file")
-        return path
+        return resolve_file(options.path, "data table")
 
     def _labels(self, options: TableOptions) -> _Labels:
         path = self._path(options)
