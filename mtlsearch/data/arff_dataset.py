@@ -66,7 +66,7 @@ from mtlsearch.data.label_values import BINARY_CLASSES, LabelColumn, parse_label
 from mtlsearch.data.labelled import (
     INPUT_COLUMN,
     LabelledOptions,
-    carve_splits,
+    carve_splits_for,
     check_positives,
     descriptions_file,
     label_task_name,
@@ -396,12 +396,6 @@ class ArffLoader(Loader):
         x, columns, feature_names = features_and_labels(data, indices, where)
         log.info("%s: %d rows, %d label attributes, %d input columns", where, data.num_rows, len(columns), x.shape[1])
         descriptions = read_descriptions(options.descriptions, [c.name for c in columns], path.parent, where)
-        split = carve_splits(
-            columns,
-            val_fraction=options.val_fraction,
-            test_fraction=options.test_fraction,
-            seed=options.seed,
-            order=options.stratification_order,
-        )
+        split = carve_splits_for(columns, options)
         columns = check_positives(columns, split, where, min_positives=options.min_positives, drop_rare=options.drop_rare)
         return arff_table(self.name, options, data, x, columns, feature_names, split, descriptions, fingerprint)

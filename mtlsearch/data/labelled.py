@@ -32,6 +32,7 @@ import csv
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -115,6 +116,19 @@ def carve_splits(
     per_group = np.zeros((len(keys), y.shape[1]), dtype=bool)
     np.logical_or.at(per_group, inverse, y)
     return names[iterative_stratification(per_group, ratios, seed, order=order)][inverse]
+
+
+def carve_splits_for(columns: Sequence[LabelColumn], options: Any, groups: np.ndarray | None = None) -> np.ndarray:
+    """:func:`carve_splits` with a loader's split options (``val_fraction``, ``test_fraction``, ``seed``,
+    ``stratification_order``)."""
+    return carve_splits(
+        columns,
+        val_fraction=options.val_fraction,
+        test_fraction=options.test_fraction,
+        seed=options.seed,
+        order=options.stratification_order,
+        groups=groups,
+    )
 
 
 def read_split_column(values: Sequence[object], mapping: dict[str, str], where: str, column: str, lines=None) -> np.ndarray:

@@ -54,7 +54,7 @@ from pydantic import Field
 from mtlsearch.data.arff import read_arff, read_header
 from mtlsearch.data.arff_dataset import arff_path, arff_table, features_and_labels
 from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
-from mtlsearch.data.labelled import MIN_POSITIVES, TaskDescription, carve_splits, check_positives
+from mtlsearch.data.labelled import MIN_POSITIVES, TaskDescription, carve_splits_for, check_positives
 from mtlsearch.data.loader import Loader, LoaderOptions, register
 from mtlsearch.data.sources import (
     TextSourceOptions,
@@ -178,13 +178,7 @@ class OhsumedArffLoader(Loader):
         x, columns, feature_names = features_and_labels(data, [label_cols[t.name] for t in tasks], where)
         # a label attribute may be spelt c1 or C1: its task is named by its code
         columns = [replace(c, name=t.name) for c, t in zip(columns, tasks)]
-        split = carve_splits(
-            columns,
-            val_fraction=options.val_fraction,
-            test_fraction=options.test_fraction,
-            seed=options.seed,
-            order=options.stratification_order,
-        )
+        split = carve_splits_for(columns, options)
         try:  # warns of rare categories; one with no positive in a split is only a warning here (all 23 are kept)
             check_positives(columns, split, where, min_positives=MIN_POSITIVES, drop_rare=False)
         except DataError as e:

@@ -68,7 +68,7 @@ from mtlsearch.data.labelled import (
     INPUT_COLUMN,
     LabelledOptions,
     TaskDescription,
-    carve_splits,
+    carve_splits_for,
     check_positives,
     descriptions_file,
     label_task_name,
@@ -243,14 +243,7 @@ def _split(raw: RawTable, options: TableOptions, columns: list[LabelColumn]) -> 
     if options.group_column is not None:
         _require(raw, options.group_column, "group_column")
         groups = np.array([label_text(v) or "" for v in raw.values[options.group_column]], dtype=object)
-    return carve_splits(
-        columns,
-        val_fraction=options.val_fraction,
-        test_fraction=options.test_fraction,
-        seed=options.seed,
-        order=options.stratification_order,
-        groups=groups,
-    )
+    return carve_splits_for(columns, options, groups)
 
 
 def _numeric(values, column: str, raw: RawTable, strict: bool) -> np.ndarray | None:
