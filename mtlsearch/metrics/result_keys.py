@@ -11,6 +11,9 @@ the functions here. A key is one of:
   :data:`VAL`, :data:`TEST` (this epoch's primary metric), :data:`BEST_VAL`,
   :data:`BEST_TEST`, :data:`BEST_EPOCH` (the selection, per task's model) and
   :data:`WEIGHT` (the loss weight, unless the weighting is ``equal``);
+* a cross-task attention entry ``tim/<t>/<s>`` (:func:`tim_key`): ``TIM_{t←s}`` at task
+  ``t``'s selected epoch (:mod:`mtlsearch.models.cross_task_attention`), for tasks of one
+  encoder group of a plan with ``attention``;
 * a secondary number ``<split>_extra/<name>`` (:func:`extra_key`): per task
   ``<metric>/<task>`` with ``metric`` one of :data:`EXTRA_TASK_METRICS`, or a
   multi-label score ``ml_<score>`` (``selected_ml_<score>``: at each task's
@@ -30,6 +33,7 @@ VAL, TEST = "val", "test"
 EVAL_SPLITS = (VAL, TEST)
 BEST_VAL, BEST_TEST, BEST_EPOCH = "best_val", "best_test", "best_epoch"
 WEIGHT = "weight"
+TIM = "tim"
 
 AUROC, SPECIFICITY, SENSITIVITY, THRESHOLD = "auroc", "sp", "se", "threshold"
 EXTRA_TASK_METRICS = {AUROC: "auroc", SPECIFICITY: "specificity", SENSITIVITY: "sensitivity", THRESHOLD: "threshold"}
@@ -43,6 +47,17 @@ SELECTED = "selected_"
 def task_key(kind: str, task: str) -> str:
     """``<kind>/<task>``, e.g. ``best_val/C04``."""
     return f"{kind}/{task}"
+
+
+def tim_key(task: str, source: str) -> str:
+    """``tim/<task>/<source>``: how much ``task`` attends to ``source`` (``TIM_{task←source}``)."""
+    return f"{TIM}/{task}/{source}"
+
+
+def tim_matrix(result: dict, tasks: list[str]) -> list[list[float | None]] | None:
+    """The TIM over ``tasks`` (rows t, columns s; None where not reported), or None when ``result`` has none."""
+    rows = [[result.get(tim_key(t, s)) for s in tasks] for t in tasks]
+    return rows if any(v is not None for row in rows for v in row) else None
 
 
 def per_task(result: dict, kind: str) -> dict[str, float]:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from mtlsearch.data.canonical import TaskInfo
+from mtlsearch.models.cross_task_attention import CrossTaskAttention
 from mtlsearch.models.encoders import build_encoder
 from mtlsearch.models.plan import SharingPlan
 from mtlsearch.models.soft_sharing import add_penalty_grad_, pairwise_penalty, selected_parameters
@@ -30,6 +31,11 @@ class MultiTaskModel(nn.Module):
     ``feature_shape``); spectrogram encoders (``cnn``, ``ast``) need it.
 
     ``forward`` returns the logits of every task, in ``self.task_names`` order.
+
+    Cross-task attention (``plan.attention``, M3H, Bertsimas and Ma, arXiv:2404.18975,
+    2024): each encoder group gets a :class:`CrossTaskAttention` over its tasks, and
+    task ``t``'s logits are its head group's rows for ``t`` applied to ``o_t`` (so a
+    GMHL head group is still one linear layer, read at each of its tasks' ``o_t``).
 
     Soft sharing (``plan.sharing == "soft"``, Tri-MTL, arXiv:2505.06271 §II-B):
     the encoders all start from the same weights — the initialisation of the
@@ -63,6 +69,15 @@ class MultiTaskModel(nn.Module):
             self._soft_names = [
                 [f"encoders.{i}.{n}" for n in selected_parameters(enc, plan.soft_layers)] for i, enc in enumerate(self.encoders)
             ]
+        self.attention = nn.ModuleList()
+        if plan.attention:
+            for group in plan.encoder_groups:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(_module_seed(seed, "attn:" + ",".join(group)))
+                    out_dim = self.encoders[len(self.attention)].out_dim
+                    self.attention.append(CrossTaskAttention(len(group), out_dim, plan.attention_dim, plan.attention_gamma))
+        # task -> (encoder group, its index in the group): where its o_t is
+        self._attention_position = {t: (i, j) for i, g in enumerate(plan.encoder_groups) for j, t in enumerate(g)}
         self.heads = nn.ModuleList()
         self._head_encoder: list[int] = []
         self._head_tasks: list[list[str]] = []
@@ -72,18 +87,45 @@ class MultiTaskModel(nn.Module):
             sizes = [by_name[t].num_outputs for t in group]
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(_module_seed(seed, "head:" + ",".join(group)))
-                self.heads.append(nn.Linear(self.encoders[enc].out_dim, sum(sizes)))
+                in_dim = plan.attention_dim if plan.attention else self.encoders[enc].out_dim
+                self.heads.append(nn.Linear(in_dim, sum(sizes)))
             self._head_encoder.append(enc)
             self._head_tasks.append(list(group))
             self._head_splits.append(sizes)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         features = [enc(x) for enc in self.encoders]
+        if self.plan.attention:
+            return self._attended_logits(features)
         out: dict[str, torch.Tensor] = {}
         for head, enc, names, sizes in zip(self.heads, self._head_encoder, self._head_tasks, self._head_splits):
             for name, logits in zip(names, torch.split(head(features[enc]), sizes, dim=1)):
                 out[name] = logits
         return out
+
+    def _attended_logits(self, features: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each task's rows of its head group's layer applied to its attended ``o_t``."""
+        attended = [attn(z) for attn, z in zip(self.attention, features)]  # (B, T_group, d) per encoder group
+        position = self._attention_position
+        out: dict[str, torch.Tensor] = {}
+        for head, names, sizes in zip(self.heads, self._head_tasks, self._head_splits):
+            start = 0
+            for name, size in zip(names, sizes):
+                group, j = position[name]
+                rows = slice(start, start + size)
+                out[name] = nn.functional.linear(attended[group][:, j], head.weight[rows], head.bias[rows])
+                start += size
+        return out
+
+    def keep_attention(self, on: bool) -> None:
+        """Make each cross-task attention layer keep its last batch's ``A`` (or stop)."""
+        for attn in self.attention:
+            attn.keep_attention = on
+            attn.last_attention = None
+
+    def last_attention(self) -> list[torch.Tensor]:
+        r"""The last batch's ``A`` per encoder group (after :meth:`keep_attention`\ ``(True)``)."""
+        return [attn.last_attention for attn in self.attention]
 
     def _soft_weights(self) -> list[list[torch.Tensor]]:
         return [[self.get_parameter(n) for n in names] for names in self._soft_names]

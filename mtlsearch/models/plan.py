@@ -26,13 +26,16 @@ encoders are the independent single-task models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from mtlsearch.models.cross_task_attention import DEFAULT_ATTENTION_DIM, LEARNED, check_gamma
 from mtlsearch.models.soft_layers import ALL, PAPER_LAMBDA, canonical_layers
 
 SHARING_MODES = ("hard", "soft")
 
 Groups = tuple[tuple[str, ...], ...]
+PLAN_OPTIONS = ("sharing", "soft_lambda", "soft_layers", "attention", "attention_gamma", "attention_dim")
+"""The plan's settings besides its groups, as :meth:`SharingPlan.to_dict` writes them."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class SharingPlan:
     ``soft`` (the model adds ``soft_lambda · Σ_{t<s} Σ_{l∈soft_layers} ‖θ_t^l − θ_s^l‖²``
     over its encoders, :meth:`MultiTaskModel.regularizer`); ``soft_lambda`` and
     ``soft_layers`` mean nothing for ``hard``.
+
+    ``attention``: cross-task attention per encoder group, with ``attention_gamma``
+    (γ, a number or ``learned``) and ``attention_dim`` (d); they mean nothing without it.
     """
 
     encoder_groups: Groups
@@ -50,8 +56,14 @@ class SharingPlan:
     sharing: str = "hard"
     soft_lambda: float = 0.0
     soft_layers: str = ALL
+    attention: bool = False
+    attention_gamma: float | str = LEARNED
+    attention_dim: int = DEFAULT_ATTENTION_DIM
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "attention_gamma", check_gamma(self.attention_gamma))
+        if not (isinstance(self.attention_dim, int) and self.attention_dim >= 1):
+            raise ValueError(f"attention_dim must be a positive integer, got {self.attention_dim!r}")
         if self.sharing not in SHARING_MODES:
             raise ValueError(f"sharing must be one of {list(SHARING_MODES)}, got {self.sharing!r}")
         if not self.soft_lambda >= 0:
@@ -87,11 +99,13 @@ class SharingPlan:
         d = {k: [list(g) for g in getattr(self, k)] for k in ("encoder_groups", "head_groups")}
         if self.soft:
             d.update(sharing=self.sharing, soft_lambda=self.soft_lambda, soft_layers=self.soft_layers)
+        if self.attention:
+            d.update(attention=True, attention_gamma=self.attention_gamma, attention_dim=self.attention_dim)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "SharingPlan":
-        soft = {k: d[k] for k in ("sharing", "soft_lambda", "soft_layers") if k in d}
+        soft = {k: d[k] for k in PLAN_OPTIONS if k in d}
         return cls(tuple(tuple(g) for g in d["encoder_groups"]), tuple(tuple(g) for g in d["head_groups"]), **soft)
 
 
@@ -102,19 +116,26 @@ def make_plan(
     sharing: str = "hard",
     soft_lambda: float = PAPER_LAMBDA,
     soft_layers: str = ALL,
+    attention: bool = False,
+    attention_gamma: float | str = LEARNED,
+    attention_dim: int = DEFAULT_ATTENTION_DIM,
 ) -> SharingPlan:
     """Build the plan of ``architecture`` over ``tasks`` (``groups`` for GMHL/GMTL).
 
     Tasks named in ``groups`` but not in ``tasks`` are dropped; tasks in no group
     get a group of their own, so every task is trained. ``sharing="soft"`` gives
     each head group its own encoder, with the soft-sharing penalty (STL stays hard).
+    ``attention`` adds cross-task attention per encoder group (STL never: its models are the baselines).
     """
     plan = _hard_plan(architecture, tasks, groups)
     if sharing not in SHARING_MODES:
         raise ValueError(f"sharing must be one of {list(SHARING_MODES)}, got {sharing!r}")
-    if sharing == "hard" or architecture == "STL":
+    if architecture == "STL":
         return plan
-    return SharingPlan(plan.head_groups, plan.head_groups, "soft", float(soft_lambda), soft_layers)
+    attn = {"attention": bool(attention), "attention_gamma": attention_gamma, "attention_dim": int(attention_dim)}
+    if sharing == "hard":
+        return replace(plan, **attn)
+    return SharingPlan(plan.head_groups, plan.head_groups, "soft", float(soft_lambda), soft_layers, **attn)
 
 
 def _hard_plan(architecture: str, tasks: list[str], groups: Groups | None) -> SharingPlan:

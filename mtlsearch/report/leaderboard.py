@@ -132,7 +132,8 @@ def _trial_rows(store: ResultsStore, experiment: str) -> list[dict]:
 
 def candidate_label(row: dict) -> str:
     """``GMTL[affinity k=3]``; with the searched encoder's name appended when the encoder is searched: ``MTL (minilm)``;
-    then ``soft`` (with ``λ=…`` and ``S=…`` when searched) for soft sharing, ``+task`` per metadata task,
+    then ``soft`` (with ``λ=…`` and ``S=…`` when searched) for soft sharing, ``+attn`` (``γ=…`` when
+    searched) for searched cross-task attention, ``+task`` per metadata task,
     ``+M aux`` (``p=`` the major-task probability) for CO-TASK auxiliary tasks, ``sampler`` when the
     task-aware sampler is on and the loss weighting when it is searched."""
     label = f"{row['architecture']}[{row['grouping']}]" if row["grouping"] else row["architecture"]
@@ -141,6 +142,8 @@ def candidate_label(row: dict) -> str:
     label = f"{label} ({encoder})" if encoder else label
     if config.get("sharing") == "soft" and row["architecture"] != "STL":
         label += " soft" + "".join(f" {k}={config[c]}" for c, k in (("soft_lambda", "λ"), ("soft_layers", "S")) if c in config)
+    if config.get("cross_task_attention") and row["architecture"] != "STL":
+        label += " +attn" + (f" γ={config['attention_gamma']}" if "attention_gamma" in config else "")
     label += "".join(f" +{t}" for t in metadata_tasks(config.get("metadata")))
     if config.get("aux_tasks"):
         label += f" +{config['aux_tasks']} aux" + (f" p={config['aux_major_prob']:.2f}" if "aux_major_prob" in config else "")

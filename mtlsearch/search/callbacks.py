@@ -18,6 +18,7 @@ from ray.tune import Callback
 
 from mtlsearch.metrics.result_keys import (
     BEST_EPOCH,
+    BEST_VAL,
     COST,
     DM_TEST,
     DM_VAL,
@@ -26,11 +27,14 @@ from mtlsearch.metrics.result_keys import (
     EPOCH_DM_VAL,
     EVAL_SPLITS,
     SAMPLES_PER_S,
+    TIM,
     TRAIN_LOSS,
     extra_key,
     extra_per_task,
     multilabel_key,
     per_task,
+    tim_key,
+    tim_matrix,
 )
 from mtlsearch.search.context import SearchContext
 from mtlsearch.store.results import ABANDONED, CONFIRMS, MULTILABEL_COLUMNS, SEED, ResultsStore
@@ -53,6 +57,15 @@ def multilabel_columns(result: dict) -> dict[str, float | None]:
 def selected_epochs(result: dict) -> str:
     """JSON ``{task: epoch}``: the epoch (1-based) each task's model selected so far."""
     return json.dumps({task: int(v) for task, v in per_task(result, BEST_EPOCH).items()}, sort_keys=True)
+
+
+def tim_column(result: dict, tasks: list[str]) -> str | None:
+    """JSON ``{"tasks": [...], "matrix": [[TIM_{t←s}]]}`` over those of the trained ``tasks`` the trial's
+    attention ran over (null entries: no attention between the two, or the diagonal), or None for a trial
+    without cross-task attention."""
+    attended = [t for t in tasks if any(tim_key(t, s) in result for s in tasks)]
+    matrix = tim_matrix(result, attended)
+    return json.dumps({"tasks": attended, "matrix": matrix}) if matrix is not None else None
 
 
 def _role_metric(info, task: str) -> tuple[str, str]:
@@ -98,6 +111,7 @@ class StoreCallback(Callback):
             "selected_epochs": selected_epochs(result),
             "seed": int(trial.config.get(SEED, self._seed)),
             "confirms": trial.config.get(CONFIRMS),
+            TIM: tim_column(result, list(per_task(result, BEST_VAL))),
         }
         task_rows = []
         for split in EVAL_SPLITS:

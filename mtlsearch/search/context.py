@@ -66,8 +66,9 @@ class SearchContext:
         """Architecture, grouping label and head groups (task names) of a sampled config.
 
         The label is a manual grouping's name, or ``"<method> k=<k>"`` for a computed one.
-        The plan covers :meth:`trained_tasks`; ``sharing``, ``soft_lambda``, ``soft_layers``
-        come from the config, else from ``model`` (soft: :func:`mtlsearch.models.plan.make_plan`).
+        The plan covers :meth:`trained_tasks`; ``sharing``, ``soft_lambda``, ``soft_layers``,
+        ``cross_task_attention``, ``attention_gamma`` come from the config, else from ``model``
+        (soft, attention: :func:`mtlsearch.models.plan.make_plan`).
         """
         arch = config.get("architecture", DEFAULT_ARCHITECTURE)
         label, groups = "", None
@@ -88,6 +89,9 @@ class SearchContext:
             sharing=config.get("sharing", model.sharing),
             soft_lambda=float(config.get("soft_lambda", model.soft_lambda)),
             soft_layers=config.get("soft_layers", model.soft_layers),
+            attention=bool(config.get("cross_task_attention", model.cross_task_attention)),
+            attention_gamma=config.get("attention_gamma", model.attention_gamma),
+            attention_dim=model.attention_dim,
         )
         return {
             "architecture": arch,

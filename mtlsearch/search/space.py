@@ -10,6 +10,9 @@ asked before it:
    name) if the method is ``manual``, else ``k`` (computed methods);
 3. Tri-MTL: ``metadata``, ``sharing``, then ``soft_lambda`` and
    ``soft_layers`` for soft sharing only (or sharing not searched);
+   M3H: ``cross_task_attention``, then ``attention_gamma`` for trials with
+   attention only (or attention not searched), both for shared architectures
+   only (not STL);
 4. CO-TASK: ``aux_tasks``, then ``aux_major_prob`` if M > 0 (or M not
    searched), both for architectures with auxiliary tasks only (not STL);
    ``task_sampler`` for every trial;
@@ -48,6 +51,14 @@ def soft_dimensions_apply(sharing: str | None) -> bool:
     Without a ``sharing`` dimension the spec guarantees ``model.sharing`` is ``soft`` when they are open.
     """
     return sharing is None or sharing == "soft"
+
+
+def attention_applies(architecture: str | None) -> bool:
+    """Whether a trial with this architecture (None: not searched, MTL) may have cross-task attention.
+
+    STL trains the independent single-task models Δm is measured against: no attention.
+    """
+    return architecture != "STL"
 
 
 def aux_tasks_apply(architecture: str | None) -> bool:
@@ -90,6 +101,8 @@ def walk(space: SearchSpace, tasks: Sequence[str], ask: Ask) -> dict:
     if soft_dimensions_apply(take("sharing", space.sharing)):
         for name in SOFT_DIMENSIONS:
             take(name, getattr(space, name))
+    if attention_applies(architecture) and take("cross_task_attention", space.cross_task_attention) is not False:
+        take("attention_gamma", space.attention_gamma)
     if aux_tasks_apply(architecture):
         m = take("aux_tasks", space.aux_tasks)
         if m is None or m > 0:

@@ -43,6 +43,13 @@ class ModelSpec(Strict):
     layer set ``S`` = ``soft_layers`` (``all``, an index, or a list of indices;
     :mod:`mtlsearch.models.soft_sharing` says what a layer is per encoder type).
     ``encoder``), e.g. a fine-tuned transformer beside an MLP on bag-of-words.
+
+    ``cross_task_attention``, ``attention_gamma``, ``attention_dim``: M3H's cross-task
+    attention (Bertsimas and Ma, arXiv:2404.18975, 2024) between each encoder group's
+    representation and its tasks' heads, for MTL/GMHL/GMTL trials
+    (:mod:`mtlsearch.models.cross_task_attention`): γ, the self-exploitation bias of the
+    attention logits (a number or ``learned``), and d, the per-task embedding size.
+    ``search.space.cross_task_attention`` and ``search.space.attention_gamma`` search them.
     """
 
     encoder: EncoderSpec = Field(default_factory=encoder_defaults)
@@ -52,6 +59,11 @@ class ModelSpec(Strict):
     soft_layers: str | int | list[int] = Field(
         "all", description="soft sharing: the penalised layers: all, an index or a list of indices"
     )
+    cross_task_attention: bool = False
+    attention_gamma: float | Literal["learned"] = Field(
+        "learned", description="cross-task attention: γ added to the self logits, a number or learned"
+    )
+    attention_dim: int = Field(16, ge=1, description="cross-task attention: the per-task embedding size d")
 
     @field_validator("encoders")
     @classmethod

@@ -98,6 +98,21 @@ class Spec(Strict):
             )
         return self
 
+    def searched_attention(self) -> list[bool]:
+        """Whether trials may have cross-task attention (``model.cross_task_attention`` alone when not searched)."""
+        dim = self.search.space.cross_task_attention
+        return list(dim.choice) if dim is not None else [self.model.cross_task_attention]
+
+    @model_validator(mode="after")
+    def _attention_gamma_needs_attention(self) -> "Spec":
+        if self.search.space.attention_gamma is not None and True not in self.searched_attention():
+            raise ValueError(
+                "search.space.attention_gamma is sampled only for trials with cross-task attention, and no trial has it "
+                f"(the trials' cross_task_attention: {self.searched_attention()}); add true to "
+                "search.space.cross_task_attention or set model.cross_task_attention: true"
+            )
+        return self
+
     @model_validator(mode="after")
     def _groupings(self) -> "Spec":
         space = self.search.space

@@ -173,6 +173,7 @@ class DatasetSpec(Strict):
 EmbeddingOptions = GROUPING_METHODS.options("embedding")
 AffinityOptions = GROUPING_METHODS.options("affinity")  # gradient_cosine reads the same section
 HeadCouplingOptions = GROUPING_METHODS.options("head_coupling")
+TimOptions = GROUPING_METHODS.options("tim")
 
 
 class GroupingMethodsSpec(Strict):
@@ -182,6 +183,7 @@ class GroupingMethodsSpec(Strict):
     embedding: EmbeddingOptions = Field(default_factory=EmbeddingOptions)
     affinity: AffinityOptions = Field(default_factory=AffinityOptions)
     head_coupling: HeadCouplingOptions = Field(default_factory=HeadCouplingOptions)
+    tim: TimOptions = Field(default_factory=TimOptions)
 
 
 EVALUATION_METRICS = ("task", *probability_metrics())

@@ -186,6 +186,11 @@ class SearchSpace(Strict):
     sampled for shared architectures only (not STL; ``aux_major_prob`` only when
     M > 0); ``task_sampler`` (``[true, false]``) turns the task-aware imbalance
     sampler on or off. Their fixed values live in ``train.cotask``.
+
+    M3H (Bertsimas and Ma, arXiv:2404.18975, 2024): ``cross_task_attention``
+    (``[false, true]``) adds cross-task attention to MTL/GMHL/GMTL trials, and
+    ``attention_gamma`` (numbers, or ``learned`` in a choice) is sampled for the trials
+    that have it. Their fixed values live in ``model``.
     """
 
     architecture: Choice | None = None
@@ -206,6 +211,8 @@ class SearchSpace(Strict):
     aux_major_prob: Dimension | None = None
     task_sampler: Choice | None = None
     static_weights: Dimension | None = None
+    cross_task_attention: Choice | None = None
+    attention_gamma: Dimension | None = None
 
     @field_validator("weighting")
     @classmethod
@@ -270,6 +277,23 @@ class SearchSpace(Strict):
             from mtlsearch.models.soft_layers import canonical_layers
 
             v = Choice(choice=[canonical_layers(c) for c in v.choice])
+        return v
+
+    @field_validator("cross_task_attention")
+    @classmethod
+    def _attention_flags(cls, v: Choice | None) -> Choice | None:
+        if v is not None and not all(isinstance(b, bool) for b in v.choice):
+            raise ValueError(f"cross_task_attention choices must be true/false, got {v.choice}")
+        return v
+
+    @field_validator("attention_gamma")
+    @classmethod
+    def _attention_gammas(cls, v):
+        if v is not None:
+            from mtlsearch.models.cross_task_attention import check_gamma
+
+            for value in next(iter(v.model_dump().values())):  # the choices, or the range's ends
+                check_gamma(value)
         return v
 
     @field_validator("aux_tasks")

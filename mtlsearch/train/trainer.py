@@ -49,10 +49,12 @@ from mtlsearch.metrics.result_keys import (
     extra_key,
     multilabel_key,
     task_key,
+    tim_key,
 )
 from mtlsearch.metrics.scores import auroc, icbhi_sensitivity, icbhi_specificity
 from mtlsearch.metrics.task_metrics import METRICS
 from mtlsearch.metrics.thresholds import VAL_TUNED, tune_threshold
+from mtlsearch.models.cross_task_attention import TimAccumulator
 from mtlsearch.models.encoders import encoder_plugin
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.plugins import trusted_options
@@ -160,6 +162,8 @@ class MultiTaskTrainer:
         self._ml_predictions: dict[str, dict[str, np.ndarray]] = {}  # split -> binary primary task -> this epoch's decisions
         self._selected_predictions: dict[str, dict[str, np.ndarray]] = {}  # ... at each task's selected epoch
         self.thresholds: dict[str, float] = {}  # binary task -> τ chosen on this epoch's val split (val_tuned)
+        self._epoch_tim: dict[str, dict[str, float]] = {}  # cross-task attention: this epoch's TIM rows on val
+        self._selected_tim: dict[str, dict[str, float]] = {}  # ... at each task's selected epoch
         self.start_epoch = 0
         self.cost_worker_seconds = 0.0
 
@@ -186,6 +190,7 @@ class MultiTaskTrainer:
             "epoch": epoch,
             "best": self.best.state(),
             "selected_predictions": self._selected_predictions,
+            "selected_tim": self._selected_tim,
             "cost_worker_seconds": self.cost_worker_seconds,
         }
 
@@ -197,6 +202,7 @@ class MultiTaskTrainer:
         self.start_epoch = state["epoch"] + 1
         self.best.load(state["best"])
         self._selected_predictions = {k: dict(v) for k, v in (state.get("selected_predictions") or {}).items()}
+        self._selected_tim = {k: dict(v) for k, v in (state.get("selected_tim") or {}).items()}
         self.cost_worker_seconds = state["cost_worker_seconds"]
 
     # -- training ----------------------------------------------------------------
@@ -310,11 +316,24 @@ class MultiTaskTrainer:
         ``val_tuned``, such a task is positive at p ≥ τ, τ chosen on ``val`` (so
         evaluate ``val`` first in an epoch; other splits use that τ unchanged); with
         ``fixed``, at p > 0.5 (logit > 0). A multiclass task takes the argmax.
+
+        On ``val`` with cross-task attention, the epoch's TIM (the mean attention over the
+        split's examples, :mod:`mtlsearch.models.cross_task_attention`) is kept for :meth:`run_epoch`.
         """
         x, y = self.data[split]
         self.model.eval()
+        tim = TimAccumulator([list(g) for g in self.model.plan.encoder_groups])
+        record_tim = split == VAL and self.model.plan.attention
+        self.model.keep_attention(record_tim)
+        chunks = []
         with self.autocast:
-            chunks = [self.model(x[i : i + self.eval_batch]) for i in range(0, x.shape[0], self.eval_batch)]
+            for i in range(0, x.shape[0], self.eval_batch):
+                chunks.append(self.model(x[i : i + self.eval_batch]))
+                if record_tim:
+                    tim.add(self.model.last_attention())
+        self.model.keep_attention(False)
+        if record_tim:
+            self._epoch_tim = tim.rows()
         if self.amp:
             chunks = [{k: v.float() for k, v in c.items()} for c in chunks]
         scores: dict[str, float] = {}
@@ -391,6 +410,8 @@ class MultiTaskTrainer:
         self.cost_worker_seconds += (t2 - t0) * self.world_size
         stats = EpochStats(epoch, loss, t1 - t0, t2 - t1, samples * self.world_size, val, test, val_extra, test_extra)
         for task in self.best.update(epoch, val, test):  # keep the selected epoch's decisions (multi-label scores)
+            if task in self._epoch_tim:  # and its TIM row
+                self._selected_tim[task] = self._epoch_tim[task]
             for split in ("val", "test"):
                 if task in self._ml_predictions.get(split, {}):
                     self._selected_predictions.setdefault(split, {})[task] = self._ml_predictions[split][task]
@@ -410,7 +431,8 @@ class MultiTaskTrainer:
         ``auroc/<task>``, ``sp/<task>``, ``se/<task>``, ``ml_macro_f1``,
         ``ml_micro_f1``, ``ml_subset_acc``, and ``selected_ml_*``: the multi-label scores of the
         selection (each task's decisions at its model's selected epoch). Unless the loss weighting is
-        ``equal``: ``weight/<task>``, each task's loss weight at the epoch's end.
+        ``equal``: ``weight/<task>``, each task's loss weight at the epoch's end. With cross-task
+        attention: ``tim/<t>/<s>``, ``TIM_{t←s}`` at task ``t``'s selected epoch.
         """
         primary = [t for t in self.tasks if t.name in self.job.baselines]
         lower = {t.name: t.direction == "min" for t in primary}
@@ -436,6 +458,9 @@ class MultiTaskTrainer:
             out[task_key(BEST_VAL, t.name)] = self.best.val[t.name]
             out[task_key(BEST_TEST, t.name)] = self.best.test[t.name]
             out[task_key(BEST_EPOCH, t.name)] = self.best.epoch[t.name] + 1
+        for t, row in self._selected_tim.items():
+            for source, value in row.items():
+                out[tim_key(t, source)] = value
         if self.weighting.name != "equal":
             for t, w in zip(self.tasks, self.weighting.weights().tolist()):
                 out[task_key(WEIGHT, t.name)] = w

@@ -16,6 +16,8 @@ method               matrix                                              groups 
 ``gradient_cosine``  cosine of per-task gradients on shared parameters   :func:`select_groups`
 ``head_coupling``    principal-angle cosine of the tasks' heads in a     :func:`select_groups`
                      settled all-task model (:mod:`~mtlsearch.grouping.coupling`)
+``tim``              M3H's TIM of a short all-task cross-attention run   :func:`select_groups`
+                     (:mod:`~mtlsearch.grouping.tim_run`)
 ===================  ==================================================  ============================
 
 A plugin is a :class:`GroupingMethod` subclass with a ``name``, an ``Options``
@@ -130,6 +132,7 @@ GROUPING_METHODS: Registry = Registry(
         "affinity": "mtlsearch.grouping.methods.lookahead",
         "gradient_cosine": "mtlsearch.grouping.methods.gradient_cosine",
         "head_coupling": "mtlsearch.grouping.methods.head_coupling",
+        "tim": "mtlsearch.grouping.methods.tim",
     },
 )
 """Every grouping method by name: the built-ins (imported when first asked for) and the registered plugins."""
