@@ -207,3 +207,51 @@ def test_tim_warning_names_the_checks():
     assert warning("tim", {"split_half": 0.95, "separation": {"2": 1.5}}) is None
     text = warning("tim", {"split_half": 0.3, "separation": {"2": 1.5}, "examples": 10, "epochs_run": 2})
     assert "unreliable" in text and "split-half r 0.30" in text and "grouping_methods.tim.epochs" in text
+
+
+def _spec(tmp_path, space: str, model: str = ""):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"""experiment: attn
+dataset: {{loader: synthetic, options: {{num_tasks: 4}}}}
+model:
+  encoder: {{type: mlp, hidden_dims: [8]}}
+{model}
+search:
+  space:
+    architecture: {{choice: [STL, MTL]}}
+{space}
+""")
+    return path
+
+
+def test_spec_searches_attention_and_says_when_gamma_has_no_trial(tmp_path):
+    from mtlsearch.errors import SpecError
+    from mtlsearch.spec import load_spec
+
+    spec = load_spec(
+        _spec(tmp_path, "    cross_task_attention: {choice: [false, true]}\n    attention_gamma: {choice: [0, 2.5, learned]}")
+    )
+    assert spec.spec.searched_attention() == [False, True]
+    load_spec(_spec(tmp_path, "    attention_gamma: {uniform: [-1, 3]}", model="  cross_task_attention: true"))
+    with pytest.raises(SpecError) as e:
+        load_spec(_spec(tmp_path, "    attention_gamma: {choice: [0.5]}"))
+    assert "attention_gamma is sampled only for trials with cross-task attention" in str(e.value)
+    assert "s.yaml" in str(e.value)
+    with pytest.raises(SpecError) as e:
+        load_spec(_spec(tmp_path, "", model="  attention_gamma: huge"))
+    assert "model.attention_gamma" in str(e.value)
+
+
+def test_the_search_context_builds_the_sampled_attention_plan(tmp_path):
+    from types import SimpleNamespace
+
+    from mtlsearch.search.context import SearchContext
+    from mtlsearch.spec import load_spec
+
+    spec = load_spec(_spec(tmp_path, "    cross_task_attention: {choice: [false, true]}", model="  attention_dim: 6")).spec
+    info = SimpleNamespace(task_names=["a", "b", "c"])
+    context = SimpleNamespace(spec=spec, info=info, trained_tasks=lambda config: info.task_names)
+    plan = SearchContext.describe(context, {"architecture": "MTL", "cross_task_attention": True})["plan"]
+    assert plan.attention and plan.attention_dim == 6 and plan.attention_gamma == "learned"
+    assert not SearchContext.describe(context, {"architecture": "MTL", "cross_task_attention": False})["plan"].attention
+    assert not SearchContext.describe(context, {"architecture": "STL", "cross_task_attention": True})["plan"].attention

@@ -312,3 +312,23 @@ if __name__ == "__main__":  # the pins of the code on sys.path
             f"    {name!r}: ({digest(tpe_calls(name))!r}, {digest(got)!r}, {size}, {None if discrete is None else len(discrete)}),"
         )
     print([{c[1]: c[4] for c in trial} for trial in tpe_calls("quickstart.yaml")], file=sys.stderr)
+
+
+def test_attention_is_asked_for_shared_architectures_and_gamma_only_with_attention():
+    space = SearchSpace.model_validate(
+        {
+            "architecture": {"choice": ["STL", "MTL"]},
+            "cross_task_attention": {"choice": [False, True]},
+            "attention_gamma": {"choice": [0.0, "learned"]},
+        }
+    )
+    assert enumerate_candidates(space) == [
+        {"architecture": "STL"},
+        {"architecture": "MTL", "cross_task_attention": False},
+        {"architecture": "MTL", "cross_task_attention": True, "attention_gamma": 0.0},
+        {"architecture": "MTL", "cross_task_attention": True, "attention_gamma": "learned"},
+    ]
+    with pytest.raises(ValueError, match="cross_task_attention choices must be true/false"):
+        SearchSpace.model_validate({"cross_task_attention": {"choice": [0, 1]}})
+    with pytest.raises(ValueError, match="attention_gamma must be a finite number or 'learned'"):
+        SearchSpace.model_validate({"attention_gamma": {"choice": ["big"]}})
