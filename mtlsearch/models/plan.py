@@ -56,6 +56,13 @@ def copy_name(task: str, head_group: int) -> str:
     return f"{task}{COPY_SEPARATOR}{head_group}"
 
 
+def copy_source(name: str) -> str:
+    """The task a trained name is a copy of: the part before :data:`COPY_SEPARATOR` (a plain task name: itself).
+
+    Exact because no task of an overlapping plan contains the separator (:class:`SharingPlan` checks it)."""
+    return name.rpartition(COPY_SEPARATOR)[0] or name
+
+
 @dataclass(frozen=True)
 class SharingPlan:
     """Task-to-encoder and task-to-head assignment, by task name, and how the encoders share.
