@@ -300,3 +300,46 @@ def test_overlapping_needs_a_method_that_can_overlap():
 def test_computed_keys_tell_overlapping_groups_apart():
     assert computed_key("affinity", 3) == "affinity/k=3"  # unchanged for partitions
     assert len({computed_key("affinity", 3), computed_key("affinity", 3, True), computed_key("affinity", 2, True)}) == 3
+
+
+def test_the_leaderboard_marks_the_serving_group():
+    from mtlsearch.report.leaderboard import _groups_text
+
+    row = {"architecture": "GMTL", "groups": [[A, B], [A, C]], SERVED_BY: {A: 1}}
+    assert _groups_text(row) == f"{A},{B} | {A}*,{C}"
+    assert _groups_text({"architecture": "GMTL", "groups": [[A, B], [C]]}) == f"{A},{B} | {C}"
+
+
+# -- the spec and the search context ------------------------------------------------------------------------------------
+
+
+def _spec(tmp_path, over: str):
+    from conftest import write_spec
+
+    from mtlsearch.spec import load_spec
+
+    path = write_spec(tmp_path / "s.yaml", tmp_path / "st", space="architecture: {choice: [GMTL]}\n    grouping: {choice: [over]}")
+    path.write_text(path.read_text().replace("groupings:\n", f"groupings:\n  over: {over}\n"))
+    return load_spec(path)
+
+
+def test_manual_groupings_may_overlap_and_the_context_trains_them(tmp_path):
+    from mtlsearch.data.canonical import DatasetInfo
+    from mtlsearch.errors import SpecError
+    from mtlsearch.search.context import SearchContext
+
+    loaded = _spec(tmp_path, f"[[{A}, {B}], [{A}, {C}]]")
+    names = [f"task_{i:02d}" for i in range(6)]
+    info = DatasetInfo("synthetic", tuple(TaskInfo(n, "binary", ("n", "y")) for n in names), "x", 16, "f").to_json()
+    computed = {computed_key("affinity", 2): [names[:3], names[3:]], computed_key("affinity", 2, True): [names[:4], names[2:]]}
+    ctx = SearchContext("t", loaded.spec.model_dump_json(), "d.parquet", info, {}, "", computed_groups=computed)
+    manual = ctx.describe({"architecture": "GMTL", "grouping_method": "manual", "grouping": "over"})
+    assert manual["overlapping"] and manual["plan"].tasks[:4] == ["task_00@0", B, "task_00@1", C]
+    over = ctx.describe({"architecture": "GMTL", "grouping_method": "affinity", "k": 2, "overlapping": True})
+    assert over["grouping"] == "affinity k=2 overlapping" and over["groups"] == [names[:4], names[2:]] and over["overlapping"]
+    part = ctx.describe({"architecture": "GMTL", "grouping_method": "affinity", "k": 2})
+    assert part["grouping"] == "affinity k=2" and not part["overlapping"]
+    with pytest.raises(SpecError, match="listed twice in this group"):
+        _spec(tmp_path, f"[[{A}, {A}]]")
+    with pytest.raises(SpecError, match="unknown task"):
+        _spec(tmp_path, f"[[{A}, nope], [{A}]]")
