@@ -222,6 +222,13 @@ def test_gmhl_overlap_with_uncertainty_weighting_and_cotask(dataset):
     assert {k for k in per_task(m, "weight")} == set(names)  # loss weights are per trained copy
 
 
+@pytest.mark.parametrize("weighting", ["gradnorm", "pcgrad", "dwa"])
+def test_gradient_weightings_train_an_overlapping_plan(dataset, weighting):
+    trainer, m = _run(_job(dataset, epochs=2, weighting={"name": weighting}))
+    _check_served(m, trainer)
+    assert math.isfinite(m["train_loss"])
+
+
 def test_multilabel_scores_use_the_serving_copies_once(dataset):
     trainer, m = _run(_job(dataset, epochs=3))
     served = trainer.served()
@@ -282,6 +289,14 @@ def test_grouping_overlapping_is_sampled_for_methods_that_can_overlap():
         {"architecture": "GMTL", "grouping_method": "affinity", "k": 2, "overlapping": True},
         {"architecture": "GMTL", "grouping_method": "embedding", "k": 2},  # k-medoids: a partition
     ]
+    import optuna
+
+    from mtlsearch.search.space import DefineByRun
+
+    for seed in range(8):
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed)).ask()
+        DefineByRun(space)(trial)
+        assert ("overlapping" in trial.params) == (trial.params["grouping_method"] == "affinity")
     assert supports_overlapping("affinity") and supports_overlapping("head_coupling") and not supports_overlapping("embedding")
     assert space.grouping.overlapping_values("embedding") == [False]
 

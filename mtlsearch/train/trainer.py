@@ -310,7 +310,9 @@ class MultiTaskTrainer:
         * ``ml_macro_f1``, ``ml_micro_f1``, ``ml_subset_acc``: when there are at
           least two primary binary tasks, those tasks read as one multi-label
           problem (:mod:`mtlsearch.metrics.multilabel`: per-label masking of missing
-          labels for F1, fully labelled examples for subset accuracy).
+          labels for F1, fully labelled examples for subset accuracy). With overlapping
+          groups each task counts once, by the copy that serves it in the selection so far
+          (:meth:`served`; the selected multi-label scores of :meth:`metrics` use the final one).
 
         * ``threshold/<task>``: the decision threshold τ of a binary task under ``val_tuned``
           (see :meth:`_decision_metric`).
