@@ -358,3 +358,30 @@ def test_manual_groupings_may_overlap_and_the_context_trains_them(tmp_path):
         _spec(tmp_path, f"[[{A}, {A}]]")
     with pytest.raises(SpecError, match="unknown task"):
         _spec(tmp_path, f"[[{A}, nope], [{A}]]")
+
+
+def test_search_groupings_computes_both_selections_under_their_keys(tmp_path):
+    """A launch's computed groupings (mtlsearch.grouping.artifacts.search_groupings) hold the partition and the
+    overlapping selection of each (method, k), from a stored matrix (no training here)."""
+    from conftest import write_spec
+
+    from mtlsearch.data.canonical import DatasetInfo
+    from mtlsearch.grouping.artifacts import search_groupings
+    from mtlsearch.grouping.methods import GroupingInputs, get_method
+    from mtlsearch.spec import load_spec
+
+    space = "architecture: {choice: [GMTL]}\n    grouping: {method: {choice: [affinity]}, k: {choice: [2]}, overlapping: {choice: [false, true]}}"
+    spec = load_spec(write_spec(tmp_path / "s.yaml", tmp_path / "st", tasks=4, space=space)).spec
+    names = [A, B, C, D]
+    info = DatasetInfo("synthetic", tuple(TaskInfo(n, "binary", ("n", "y")) for n in names), "x", 16, "fp")
+    inputs = GroupingInputs(spec, info, "unused.parquet")
+    # A helps every task; B, C, D help nobody but A: the best two groups both want A
+    z = np.array([[0, 1, 1, 1], [1, 0, -1, -1], [1, -1, 0, -1], [1, -1, -1, 0]], dtype=float)
+    store = ResultsStore(str(tmp_path / "st"))
+    store.groupings.write_matrix(get_method("affinity").artifact_id(inputs), names, z, {})
+    out = search_groupings(inputs, store, "t")
+    assert set(out) == {computed_key("affinity", 2), computed_key("affinity", 2, True)}
+    partition, overlapping = out[computed_key("affinity", 2)], out[computed_key("affinity", 2, True)]
+    assert sorted(t for g in partition for t in g) == names
+    assert sum(A in g for g in overlapping) == 2  # the overlapping selection trains A in both groups
+    assert make_plan("GMTL", names, tuple(tuple(g) for g in overlapping)).overlapping
