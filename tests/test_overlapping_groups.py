@@ -181,7 +181,9 @@ def test_a_task_in_two_groups_trains_and_is_served_by_its_best_copy(dataset):
     # Δm counts the overlapping task once: N = 2 primary tasks, each with its serving copy's score
     expected = 100 / 2 * sum((m[task_key(BEST_VAL, t)] - 0.5) / 0.5 for t in (A, B))
     assert m[DM_VAL] == pytest.approx(expected)
-    assert m[DM_VAL] != pytest.approx(100 / 3 * sum((v - 0.5) / 0.5 for v in [*per_task(m, COPY_BEST_VAL).values(), m["best_val/" + B]]))
+    assert m[DM_VAL] != pytest.approx(
+        100 / 3 * sum((v - 0.5) / 0.5 for v in [*per_task(m, COPY_BEST_VAL).values(), m["best_val/" + B]])
+    )
 
 
 def test_the_known_worse_copy_does_not_serve(dataset):
@@ -263,7 +265,9 @@ def test_served_by_round_trips_through_the_store(tmp_path):
     old = pa.schema([f for f in TRIALS_SCHEMA if f.name != SERVED_BY])
     folder = tmp_path / "experiments" / "exp" / "trials" / "t0"
     folder.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist([{"experiment": "exp", "trial_id": "t0", "epoch": 1}], schema=old), folder / "epoch=00001.parquet")
+    pq.write_table(
+        pa.Table.from_pylist([{"experiment": "exp", "trial_id": "t0", "epoch": 1}], schema=old), folder / "epoch=00001.parquet"
+    )
     rows = {r["trial_id"]: r[SERVED_BY] for r in store.read("exp", "trials").to_pylist()}
     assert json.loads(rows["t1"]) == {A: 1}
     assert rows["t2"] is None and rows["t0"] is None
@@ -333,7 +337,9 @@ def _spec(tmp_path, over: str):
 
     from mtlsearch.spec import load_spec
 
-    path = write_spec(tmp_path / "s.yaml", tmp_path / "st", space="architecture: {choice: [GMTL]}\n    grouping: {choice: [over]}")
+    path = write_spec(
+        tmp_path / "s.yaml", tmp_path / "st", space="architecture: {choice: [GMTL]}\n    grouping: {choice: [over]}"
+    )
     path.write_text(path.read_text().replace("groupings:\n", f"groupings:\n  over: {over}\n"))
     return load_spec(path)
 
