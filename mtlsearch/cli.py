@@ -152,9 +152,10 @@ def _groups(args) -> int:
     method = get_method(args.method)
     if args.k is not None and not 1 <= args.k <= len(info.tasks):
         raise UsageError(f"--k: k must be between 1 and the number of tasks ({len(info.tasks)}), got {args.k}")
-    if args.overlapping and args.method == "embedding":
+    if args.overlapping and not method.overlapping_groups:
         raise UsageError(
-            "--overlapping: overlapping groups come from an affinity matrix (affinity, gradient_cosine), not from k-medoids"
+            f"--overlapping: method {args.method!r} gives a partition; overlapping groups come from an affinity-type "
+            "matrix (affinity, gradient_cosine, head_coupling)"
         )
     if args.method == "embedding":
         loaded.check_descriptions(info.tasks)

@@ -255,3 +255,18 @@ def test_the_search_context_builds_the_sampled_attention_plan(tmp_path):
     assert plan.attention and plan.attention_dim == 6 and plan.attention_gamma == "learned"
     assert not SearchContext.describe(context, {"architecture": "MTL", "cross_task_attention": False})["plan"].attention
     assert not SearchContext.describe(context, {"architecture": "STL", "cross_task_attention": True})["plan"].attention
+
+
+def test_overlapping_groups_with_attention_attend_over_the_copies(dataset):
+    _, info = dataset
+    a, b, c, d = info.task_names
+    trainer = MultiTaskTrainer(_job(dataset, "GMTL", ((a, b), (a, c), (d,))))
+    assert trainer.model.plan.attention and len(trainer.model.attention) == 3
+    stats = trainer.run_epoch(0)
+    m = trainer.metrics(stats)
+    assert {k for k in m if k.startswith("tim/")} == {
+        tim_key(f"{a}@0", b),
+        tim_key(b, f"{a}@0"),
+        tim_key(f"{a}@1", c),
+        tim_key(c, f"{a}@1"),
+    }

@@ -35,8 +35,10 @@ def test_tasks_outside_groups_get_their_own_group():
 
 
 def test_invalid_plans_are_rejected():
-    with pytest.raises(ValueError, match="more than one"):
+    with pytest.raises(ValueError, match="no head group on that encoder"):  # b's first encoder has no head for it
         SharingPlan((("a", "b"), ("b",)), (("a",), ("b",)))
+    with pytest.raises(ValueError, match="more than once"):
+        SharingPlan((("a", "a"),), (("a",),))
     with pytest.raises(ValueError, match="spans several encoders"):
         SharingPlan((("a",), ("b",)), (("a", "b"),))
     with pytest.raises(ValueError, match="needs task groups"):

@@ -90,7 +90,9 @@ def search_groupings(inputs: GroupingInputs, store: ResultsStore, experiment: st
         if png is not None:
             atomic_write_bytes(png, store.experiment_uri(experiment, "artifacts", f"{name}-{method.plot_file}"))
         for k in space.k_values():
-            selection = get_selection(method, artifact, k, store, seed=inputs.spec.seed)
-            out[computed_key(name, k)] = selection.groups
-            log.info(f"grouping: {name} k={k}: " + " | ".join(", ".join(g) for g in selection.groups))
+            for overlapping in space.overlapping_values(name):
+                selection = get_selection(method, artifact, k, store, seed=inputs.spec.seed, overlapping=overlapping)
+                out[computed_key(name, k, overlapping)] = selection.groups
+                label = f"{name} k={k}" + (" overlapping" if overlapping else "")
+                log.info(f"grouping: {label}: " + " | ".join(", ".join(g) for g in selection.groups))
     return out

@@ -14,6 +14,11 @@ the functions here. A key is one of:
 * a cross-task attention entry ``tim/<t>/<s>`` (:func:`tim_key`): ``TIM_{t←s}`` at task
   ``t``'s selected epoch (:mod:`mtlsearch.models.cross_task_attention`), for tasks of one
   encoder group of a plan with ``attention``;
+* with overlapping groups (:mod:`mtlsearch.train.serving`): the per-task keys
+  above name each task once (its serving copy's numbers), :data:`SERVED_BY`
+  ``/<task>`` the head group index of its serving copy, and
+  :data:`COPY_BEST_VAL`, :data:`COPY_BEST_TEST` ``/<copy>`` each trained copy's
+  selection (only for tasks trained in several groups);
 * a secondary number ``<split>_extra/<name>`` (:func:`extra_key`): per task
   ``<metric>/<task>`` with ``metric`` one of :data:`EXTRA_TASK_METRICS`, or a
   multi-label score ``ml_<score>`` (``selected_ml_<score>``: at each task's
@@ -34,6 +39,10 @@ EVAL_SPLITS = (VAL, TEST)
 BEST_VAL, BEST_TEST, BEST_EPOCH = "best_val", "best_test", "best_epoch"
 WEIGHT = "weight"
 TIM = "tim"
+SERVED_BY = "served_by"
+"""``served_by/<task>``: the index (in the plan's head groups) of the group whose copy serves the task; the trials
+table's ``served_by`` column (JSON ``{task: index}``) of the same name."""
+COPY_BEST_VAL, COPY_BEST_TEST = "copy_best_val", "copy_best_test"
 
 AUROC, SPECIFICITY, SENSITIVITY, THRESHOLD = "auroc", "sp", "se", "threshold"
 EXTRA_TASK_METRICS = {AUROC: "auroc", SPECIFICITY: "specificity", SENSITIVITY: "sensitivity", THRESHOLD: "threshold"}
@@ -64,6 +73,22 @@ def per_task(result: dict, kind: str) -> dict[str, float]:
     """``{task: value}`` of the ``<kind>/<task>`` keys of ``result``."""
     prefix = f"{kind}/"
     return {k[len(prefix) :]: v for k, v in result.items() if k.startswith(prefix)}
+
+
+def served_task_keys(extra: dict, served: dict[str, str], sources: dict[str, str]) -> dict:
+    """``extra`` (secondary numbers keyed ``<metric>/<trained copy>`` or by a run-level name) keyed by task:
+    the serving copy's numbers under ``<metric>/<task>``, the other copies' dropped, run-level names kept.
+
+    ``served``: task -> serving copy; ``sources``: trained copy -> task (:mod:`mtlsearch.train.serving`)."""
+    serving = {c: s for s, c in served.items()}
+    out = {}
+    for key, value in extra.items():
+        kind, sep, name = key.partition("/")
+        if not sep or name not in sources:
+            out[key] = value
+        elif name in serving:
+            out[task_key(kind, serving[name])] = value
+    return out
 
 
 def extra_key(split: str, name: str) -> str:

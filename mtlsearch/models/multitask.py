@@ -30,7 +30,8 @@ class MultiTaskModel(nn.Module):
     ``input_shape`` is one example's shape before flattening (the dataset's
     ``feature_shape``); spectrogram encoders (``cnn``, ``ast``) need it.
 
-    ``forward`` returns the logits of every task, in ``self.task_names`` order.
+    ``forward`` returns the logits of every task, in ``self.task_names`` order
+    (with overlapping groups: of every trained copy, :meth:`SharingPlan.trained`).
 
     Cross-task attention (``plan.attention``, M3H, Bertsimas and Ma, arXiv:2404.18975,
     2024): each encoder group gets a :class:`CrossTaskAttention` over its tasks, and
@@ -56,6 +57,9 @@ class MultiTaskModel(nn.Module):
     ):
         super().__init__()
         by_name = {t.name: t for t in tasks}
+        # overlapping groups: the model trains the plan's copies (a copy's task record is its task's unless given)
+        by_name.update({c: by_name[s] for c, s in plan.sources.items() if c not in by_name and s in by_name})
+        plan = plan.trained()
         self.plan = plan
         self.task_names = plan.tasks
         self.encoders = nn.ModuleList()

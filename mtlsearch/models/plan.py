@@ -22,11 +22,24 @@ per task, GMHL and GMTL one per task group — and the loss adds
 ``soft_lambda · Σ_{t<s} Σ_{l∈S} ‖θ_t^l − θ_s^l‖²`` over the encoder pairs, ``S``
 = ``soft_layers`` (:mod:`mtlsearch.models.soft_sharing`). STL is always hard: its
 encoders are the independent single-task models.
+
+Overlapping groups (TAG's group selection, Fifty et al., "Efficiently
+Identifying Task Groupings for Multi-Task Learning", NeurIPS 2021): a task may
+sit in several head groups — for GMTL in several encoder groups, for GMHL in
+several head groups on the shared encoder. Each of its head groups trains a
+*copy* of it, named ``<task>@<head group index>`` (:func:`copy_name`; a task
+in one head group keeps its plain name, so a non-overlapping plan trains
+exactly what it always did). :attr:`SharingPlan.tasks` lists the copies,
+:attr:`SharingPlan.sources` maps each copy to its task, and
+:meth:`SharingPlan.trained` is the plan over copies that the model executes.
+Which copy serves a task is decided on validation
+(:func:`mtlsearch.train.serving.served_copies`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from mtlsearch.models.cross_task_attention import DEFAULT_ATTENTION_DIM, LEARNED, check_gamma
 from mtlsearch.models.soft_layers import ALL, PAPER_LAMBDA, canonical_layers
@@ -37,6 +50,21 @@ Groups = tuple[tuple[str, ...], ...]
 PLAN_OPTIONS = ("sharing", "soft_lambda", "soft_layers", "attention", "attention_gamma", "attention_dim")
 """The plan's settings besides its groups, as :meth:`SharingPlan.to_dict` writes them."""
 
+COPY_SEPARATOR = "@"
+"""Joins a task and its head group's index in the name of a trained copy; no task of an overlapping plan may contain it."""
+
+
+def copy_name(task: str, head_group: int) -> str:
+    """The name of the copy of ``task`` trained under head group ``head_group``: ``<task>@<index>``."""
+    return f"{task}{COPY_SEPARATOR}{head_group}"
+
+
+def copy_source(name: str) -> str:
+    """The task a trained name is a copy of: the part before :data:`COPY_SEPARATOR` (a plain task name: itself).
+
+    Exact because no task of an overlapping plan contains the separator (:class:`SharingPlan` checks it)."""
+    return name.rpartition(COPY_SEPARATOR)[0] or name
+
 
 @dataclass(frozen=True)
 class SharingPlan:
@@ -46,6 +74,11 @@ class SharingPlan:
     ``soft`` (the model adds ``soft_lambda · Σ_{t<s} Σ_{l∈soft_layers} ‖θ_t^l − θ_s^l‖²``
     over its encoders, :meth:`MultiTaskModel.regularizer`); ``soft_lambda`` and
     ``soft_layers`` mean nothing for ``hard``.
+
+    The groups are kept as given, by task name; a task may be in several of
+    them (overlapping groups, see the module docstring). Each head group sits on
+    the one encoder group that holds all its tasks (when several do, the one equal
+    to it), and every task of an encoder group has a head group on it.
 
     ``attention``: cross-task attention per encoder group, with ``attention_gamma``
     (γ, a number or ``learned``) and ``attention_dim`` (d); they mean nothing without it.
@@ -70,25 +103,104 @@ class SharingPlan:
             raise ValueError(f"soft_lambda must be >= 0, got {self.soft_lambda}")
         object.__setattr__(self, "soft_layers", canonical_layers(self.soft_layers))
         for kind, groups in (("encoder", self.encoder_groups), ("head", self.head_groups)):
-            seen = [t for g in groups for t in g]
-            if len(seen) != len(set(seen)):
-                raise ValueError(f"a task appears in more than one {kind} group: {groups}")
             if any(not g for g in groups):
                 raise ValueError(f"empty {kind} group in {groups}")
+            for g in groups:
+                if len(g) != len(set(g)):
+                    raise ValueError(f"a task appears more than once in {kind} group {g}")
+            if len({frozenset(g) for g in groups}) != len(groups):
+                raise ValueError(f"a {kind} group is listed more than once: {groups}")
         if {t for g in self.encoder_groups for t in g} != {t for g in self.head_groups for t in g}:
             raise ValueError("encoder groups and head groups must cover the same tasks")
+        placed = self._head_encoders  # raises for a head group on no (or no single) encoder
+        for e, group in enumerate(self.encoder_groups):
+            headed = {t for h, g in enumerate(self.head_groups) if placed[h] == e for t in g}
+            missing = [t for t in group if t not in headed]
+            if missing:
+                raise ValueError(f"task(s) {missing} of encoder group {group} have no head group on that encoder")
+        if self.overlapping:
+            bad = sorted(t for t in self.source_tasks if COPY_SEPARATOR in t)
+            if bad:
+                raise ValueError(
+                    f"task name(s) {bad} contain {COPY_SEPARATOR!r}, which names the copies of a task in several groups"
+                )
+
+    @cached_property
+    def _head_encoders(self) -> tuple[int, ...]:
+        """The encoder group each head group sits on: the one holding all its tasks (the equal one if several do)."""
+        out = []
         for head in self.head_groups:
-            if len({self.encoder_of(t) for t in head}) != 1:
+            holders = [e for e, g in enumerate(self.encoder_groups) if set(head) <= set(g)]
+            equal = [e for e in holders if set(self.encoder_groups[e]) == set(head)]
+            if not holders:
                 raise ValueError(f"head group {head} spans several encoders")
+            if len(holders) > 1 and len(equal) != 1:
+                raise ValueError(
+                    f"head group {head} fits in several encoder groups {[self.encoder_groups[e] for e in holders]}: "
+                    "it must sit in exactly one (or equal one of them)"
+                )
+            out.append(holders[0] if len(holders) == 1 else equal[0])
+        return tuple(out)
+
+    @cached_property
+    def _copies(self) -> tuple[tuple[str, ...], ...]:
+        """Per head group, the names of its trained copies (:func:`copy_name` for a task in several head groups)."""
+        count: dict[str, int] = {}
+        for g in self.head_groups:
+            for t in g:
+                count[t] = count.get(t, 0) + 1
+        return tuple(tuple(copy_name(t, h) if count[t] > 1 else t for t in g) for h, g in enumerate(self.head_groups))
+
+    @cached_property
+    def _encoder_copies(self) -> tuple[tuple[str, ...], ...]:
+        """Per encoder group, its trained copies: each task in group order, its copies in head-group order."""
+        out = []
+        for e, group in enumerate(self.encoder_groups):
+            on = [h for h, p in enumerate(self._head_encoders) if p == e]
+            out.append(tuple(c for t in group for h in on for c, s in zip(self._copies[h], self.head_groups[h]) if s == t))
+        return tuple(out)
+
+    @property
+    def overlapping(self) -> bool:
+        """Whether some task is in more than one head group (so more than one copy of it trains)."""
+        heads = [t for g in self.head_groups for t in g]
+        return len(heads) != len(set(heads))
 
     @property
     def tasks(self) -> list[str]:
-        return [t for g in self.encoder_groups for t in g]
+        """The trained copies (a task in one head group: its own name), encoder group by encoder group."""
+        return [c for g in self._encoder_copies for c in g]
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Trained copy -> the task it is a copy of, in :attr:`tasks` order."""
+        src = {c: t for cs, g in zip(self._copies, self.head_groups) for c, t in zip(cs, g)}
+        return {c: src[c] for c in self.tasks}
+
+    @property
+    def source_tasks(self) -> list[str]:
+        """The plan's tasks, each once, in the order of their first copy."""
+        return list(dict.fromkeys(self.sources.values()))
+
+    def trained(self) -> "SharingPlan":
+        """The plan the model executes: the same groups over the trained copies (itself when nothing overlaps)."""
+        if not self.overlapping:
+            return self
+        return replace(self, encoder_groups=self._encoder_copies, head_groups=self._copies)
+
+    def head_of(self, copy: str) -> int:
+        """The index (in :attr:`head_groups`) of the head group that trains ``copy``."""
+        for h, cs in enumerate(self._copies):
+            if copy in cs:
+                return h
+        raise KeyError(copy)
 
     def encoder_of(self, task: str) -> int:
-        for i, g in enumerate(self.encoder_groups):
-            if task in g:
-                return i
+        """The encoder group of a copy, or of a task (a task in several groups: its first)."""
+        for groups in (self._encoder_copies, self.encoder_groups):
+            for i, g in enumerate(groups):
+                if task in g:
+                    return i
         raise KeyError(task)
 
     @property
@@ -123,7 +235,9 @@ def make_plan(
     """Build the plan of ``architecture`` over ``tasks`` (``groups`` for GMHL/GMTL).
 
     Tasks named in ``groups`` but not in ``tasks`` are dropped; tasks in no group
-    get a group of their own, so every task is trained. ``sharing="soft"`` gives
+    get a group of their own, so every task is trained. ``groups`` may overlap (a
+    task in several groups trains one copy per group, :meth:`SharingPlan.trained`);
+    groups that are equal once cleaned are kept once. ``sharing="soft"`` gives
     each head group its own encoder, with the soft-sharing penalty (STL stays hard).
     ``attention`` adds cross-task attention per encoder group (STL never: its models are the baselines).
     """
@@ -147,7 +261,11 @@ def _hard_plan(architecture: str, tasks: list[str], groups: Groups | None) -> Sh
     if groups is None:
         raise ValueError(f"{architecture} needs task groups")
     wanted = set(tasks)
-    cleaned = [tuple(t for t in g if t in wanted) for g in groups]
+    cleaned: list[tuple[str, ...]] = []
+    for g in groups:
+        kept = tuple(t for t in g if t in wanted)
+        if frozenset(kept) not in {frozenset(c) for c in cleaned}:
+            cleaned.append(kept)
     covered = {t for g in cleaned for t in g}
     full = tuple(g for g in cleaned if g) + tuple((t,) for t in tasks if t not in covered)
     if architecture == "GMHL":

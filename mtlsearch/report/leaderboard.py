@@ -36,7 +36,7 @@ import math
 from collections import defaultdict
 
 from mtlsearch.errors import StoreError
-from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH
+from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH, SERVED_BY
 from mtlsearch.report.confirmation import format_confirmation, summarize
 from mtlsearch.report.text import fmt, table
 from mtlsearch.spec import metadata_tasks
@@ -121,6 +121,8 @@ def _trial_rows(store: ResultsStore, experiment: str) -> list[dict]:
                 "metadata": {t: task_scores.get(t, {}) for t in meta},
                 **{c: best.get(c) for c in MULTILABEL_COLUMNS},
                 "selected_epochs": at,
+                # overlapping groups: task -> index (in `groups`) of the group whose copy serves it
+                SERVED_BY: json.loads(best[SERVED_BY]) if best.get(SERVED_BY) else {},
                 "task_extra": {
                     t: {m: dict(v) for m, v in extra[(trial_id, at.get(t, best["epoch"]))][t].items()}
                     for t in extra[(trial_id, best["epoch"])]
@@ -154,10 +156,17 @@ def candidate_label(row: dict) -> str:
     return label
 
 
+SERVING_MARK = "*"
+"""Marks, in the groups column, the group whose copy serves a task trained in several groups."""
+
+
 def _groups_text(row: dict) -> str:
     if row["architecture"] not in ("GMHL", "GMTL"):
         return "-"
-    return " | ".join(",".join(g) for g in row["groups"])
+    served = row.get(SERVED_BY) or {}
+    return " | ".join(
+        ",".join(t + (SERVING_MARK if served.get(t) == gi else "") for t in g) for gi, g in enumerate(row["groups"])
+    )
 
 
 def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
@@ -187,6 +196,8 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
         for i, r in enumerate(rows)
     ]
     out = [table(header, body)]
+    if any(r.get(SERVED_BY) for r in rows):
+        out.append(f"{SERVING_MARK} a task in several groups trains in each and is served by this group's copy (best on val)")
 
     baselines = experiment_meta.get("baselines", {})
     top = rows[: min(3, len(rows))]

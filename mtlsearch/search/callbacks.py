@@ -27,6 +27,7 @@ from mtlsearch.metrics.result_keys import (
     EPOCH_DM_VAL,
     EVAL_SPLITS,
     SAMPLES_PER_S,
+    SERVED_BY,
     TIM,
     TRAIN_LOSS,
     extra_key,
@@ -57,6 +58,13 @@ def multilabel_columns(result: dict) -> dict[str, float | None]:
 def selected_epochs(result: dict) -> str:
     """JSON ``{task: epoch}``: the epoch (1-based) each task's model selected so far."""
     return json.dumps({task: int(v) for task, v in per_task(result, BEST_EPOCH).items()}, sort_keys=True)
+
+
+def served_by(result: dict) -> str | None:
+    """JSON ``{task: head group index}``: the group whose copy serves each task trained in several groups
+    (:mod:`mtlsearch.train.serving`); None when the run trains no task in several groups."""
+    served = per_task(result, SERVED_BY)
+    return json.dumps({task: int(v) for task, v in served.items()}, sort_keys=True) if served else None
 
 
 def tim_column(result: dict, tasks: list[str]) -> str | None:
@@ -111,6 +119,7 @@ class StoreCallback(Callback):
             "selected_epochs": selected_epochs(result),
             "seed": int(trial.config.get(SEED, self._seed)),
             "confirms": trial.config.get(CONFIRMS),
+            SERVED_BY: served_by(result),
             TIM: tim_column(result, list(per_task(result, BEST_VAL))),
         }
         task_rows = []

@@ -27,7 +27,7 @@ class SearchContext:
     dataset_info_json: str
     baselines: dict[str, dict[str, float]]
     train_runs_uri: str
-    computed_groups: dict[str, list[list[str]]] = field(default_factory=dict)  # computed_key(method, k) -> groups
+    computed_groups: dict[str, list[list[str]]] = field(default_factory=dict)  # computed_key(method, k, overl.) -> groups
     dataset_uri: str | None = None  # the table in a remote store (mtlsearch.data.distribute)
     seed_baselines: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)  # confirmation: seed -> baselines
 
@@ -65,7 +65,10 @@ class SearchContext:
     def describe(self, config: dict) -> dict:
         """Architecture, grouping label and head groups (task names) of a sampled config.
 
-        The label is a manual grouping's name, or ``"<method> k=<k>"`` for a computed one.
+        The label is a manual grouping's name, or ``"<method> k=<k>"`` for a computed one
+        (``"<method> k=<k> overlapping"`` when the trial's ``overlapping`` is true: TAG's
+        overlapping selection, each task trained in its groups and served by the best,
+        :mod:`mtlsearch.train.serving`). ``overlapping``: whether a task is in several groups.
         The plan covers :meth:`trained_tasks`; ``sharing``, ``soft_lambda``, ``soft_layers``,
         ``cross_task_attention``, ``attention_gamma`` come from the config, else from ``model``
         (soft, attention: :func:`mtlsearch.models.plan.make_plan`).
@@ -78,9 +81,9 @@ class SearchContext:
                 label = config.get("grouping") or ""
                 groups = self.groups(label or None)
             else:
-                k = int(config["k"])
-                label = f"{method} k={k}"
-                groups = tuple(tuple(g) for g in self.computed_groups[computed_key(method, k)])
+                k, overlapping = int(config["k"]), bool(config.get("overlapping", False))
+                label = f"{method} k={k}" + (" overlapping" if overlapping else "")
+                groups = tuple(tuple(g) for g in self.computed_groups[computed_key(method, k, overlapping)])
         model = self.spec.model
         plan = make_plan(
             arch,
@@ -99,6 +102,7 @@ class SearchContext:
             "groups": [list(g) for g in plan.head_groups],
             "plan": plan,
             "sharing": plan.sharing,
+            "overlapping": plan.overlapping,
             "metadata": list(metadata_tasks(config.get("metadata", NO_METADATA))),
         }
 

@@ -7,7 +7,9 @@ asked before it:
 1. ``architecture``;
 2. for a grouped architecture (GMHL, GMTL; or any, when the architecture is
    not searched): ``grouping_method``, then ``grouping`` (a manual grouping's
-   name) if the method is ``manual``, else ``k`` (computed methods);
+   name) if the method is ``manual``, else ``k`` (computed methods), then
+   ``overlapping`` for a method whose groups can overlap
+   (:meth:`~mtlsearch.spec.GroupingSpace.overlapping_values`);
 3. Tri-MTL: ``metadata``, ``sharing``, then ``soft_lambda`` and
    ``soft_layers`` for soft sharing only (or sharing not searched);
    M3H: ``cross_task_attention``, then ``attention_gamma`` for trials with
@@ -97,6 +99,8 @@ def walk(space: SearchSpace, tasks: Sequence[str], ask: Ask) -> dict:
             take("grouping", grouping.manual)
         else:
             take("k", grouping.k)
+            if grouping.overlapping_applies(config["grouping_method"]):
+                take("overlapping", grouping.overlapping)
     take("metadata", space.metadata)
     if soft_dimensions_apply(take("sharing", space.sharing)):
         for name in SOFT_DIMENSIONS:
@@ -213,7 +217,8 @@ def discrete_candidates(space: SearchSpace, tasks: tuple[str, ...] | list[str] =
         bound *= len(_values(dim))
     grouping = space.grouping_space()
     if grouping is not None:
-        bound *= len(grouping.method.choice) * max(len(grouping.k_values()), len(grouping.manual_names()), 1)
+        overlap = len(grouping.overlapping.choice) if grouping.overlapping is not None else 1
+        bound *= len(grouping.method.choice) * max(len(grouping.k_values()) * overlap, len(grouping.manual_names()), 1)
     if bound > limit:
         return None
     return enumerate_candidates(space, tasks)

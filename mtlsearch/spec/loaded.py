@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from mtlsearch.errors import SpecError
+from mtlsearch.models.plan import COPY_SEPARATOR
 from mtlsearch.plugins import import_plugin
 from mtlsearch.spec.names import metadata_tasks
 from mtlsearch.spec.schema import Spec
@@ -103,12 +104,22 @@ class LoadedSpec:
             raise SpecError(str(self.path), problems) from None
         known = {t.name for t in loader.tasks(self.loader_options)}
         for gname, groups in self.spec.groupings.items():
+            # groups may overlap (a task in several groups trains a copy in each, mtlsearch.models.plan)
+            overlapping = len({t for g in groups for t in g}) < sum(len(set(g)) for g in groups)
             for gi, group in enumerate(groups):
                 for ti, task in enumerate(group):
                     if task not in known:
                         raise self.error(
                             ("groupings", gname, gi, ti),
                             f"unknown task {task!r}; the dataset's tasks are {sorted(known)}",
+                        )
+                    if task in group[:ti]:
+                        raise self.error(("groupings", gname, gi, ti), f"task {task!r} is listed twice in this group")
+                    if overlapping and COPY_SEPARATOR in task:
+                        raise self.error(
+                            ("groupings", gname, gi, ti),
+                            f"task {task!r} contains {COPY_SEPARATOR!r}, which names the copies of a task in "
+                            "overlapping groups; this grouping overlaps",
                         )
             if not groups or any(not g for g in groups):
                 raise self.error(("groupings", gname), "expected a non-empty list of non-empty task lists")

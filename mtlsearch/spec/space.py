@@ -13,7 +13,7 @@ from typing import Annotated, Any, Sequence, Union
 
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
-from mtlsearch.grouping.methods import GROUPING_METHODS
+from mtlsearch.grouping.methods import GROUPING_METHODS, supports_overlapping
 from mtlsearch.models.plan import SHARING_MODES
 from mtlsearch.spec.names import ARCHITECTURES, MANUAL, Strict, canonical_metadata
 from mtlsearch.train.optimizers import OPTIMIZERS
@@ -106,12 +106,19 @@ class GroupingSpace(Strict):
     ``method``: which grouping methods the search may pick (``embedding``,
     ``affinity``, ``gradient_cosine``, ``manual``); ``k``: the number of groups
     of a computed method (sampled only when one is picked); ``manual``: names
-    under the spec's ``groupings`` (or ``planted``), sampled only for ``manual``.
+    under the spec's ``groupings`` (or ``planted``), sampled only for ``manual``;
+    ``overlapping``: ``{choice: [false, true]}``, whether a computed method's
+    groups may overlap (TAG's selection, Fifty et al., "Efficiently Identifying
+    Task Groupings for Multi-Task Learning", NeurIPS 2021: a task trained in
+    several groups and served by the best one, :mod:`mtlsearch.train.serving`),
+    sampled only for methods that can overlap (not ``embedding``: k-medoids gives
+    a partition, :attr:`~mtlsearch.grouping.methods.GroupingMethod.overlapping_groups`).
     """
 
     method: Choice
     k: _dimension("choice", "int") | None = None
     manual: Choice | None = None
+    overlapping: Choice | None = None
 
     @field_validator("method")
     @classmethod
@@ -126,11 +133,25 @@ class GroupingSpace(Strict):
             raise ValueError(f"k must be positive integers, got {values}")
         return v
 
+    @field_validator("overlapping")
+    @classmethod
+    def _overlapping(cls, v: Choice | None) -> Choice | None:
+        if v is not None and not all(isinstance(o, bool) for o in v.choice):
+            raise ValueError(f"overlapping must be a choice of true/false, got {v.choice}")
+        return v
+
     @model_validator(mode="after")
     def _needs(self) -> "GroupingSpace":
         computed = [m for m in self.method.choice if m != MANUAL]
         if computed and self.k is None:
             raise ValueError(f"grouping methods {computed} need k: {{int: [low, high]}} or {{choice: [...]}}")
+        if self.overlapping is not None and True in self.overlapping.choice:
+            if not any(supports_overlapping(m) for m in computed):
+                raise ValueError(
+                    f"grouping.overlapping applies to computed methods whose groups can overlap "
+                    f"({sorted(m for m in GROUPING_METHODS.names() if supports_overlapping(m))}); "
+                    f"the offered methods {self.method.choice} give partitions (embedding: k-medoids) or are manual"
+                )
         if MANUAL in self.method.choice and self.manual is None:
             raise ValueError("grouping method 'manual' needs manual: {choice: [grouping names]}")
         return self
@@ -139,6 +160,14 @@ class GroupingSpace(Strict):
         if self.k is None:
             return []
         return list(self.k.choice) if isinstance(self.k, Choice) else list(range(self.k.int[0], self.k.int[1] + 1))
+
+    def overlapping_applies(self, method: str) -> bool:
+        """Whether a trial of computed ``method`` samples ``overlapping`` (searched, and the method can overlap)."""
+        return self.overlapping is not None and supports_overlapping(method)
+
+    def overlapping_values(self, method: str) -> list[bool]:
+        """The ``overlapping`` values a trial of computed ``method`` may take ([False] when not searched or not applicable)."""
+        return list(dict.fromkeys(self.overlapping.choice)) if self.overlapping_applies(method) else [False]
 
     def computed_methods(self) -> list[str]:
         return [m for m in self.method.choice if m != MANUAL]

@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH, SAMPLES_PER_S, TIM, TRAIN_LOSS
+from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH, SAMPLES_PER_S, SERVED_BY, TIM, TRAIN_LOSS
 from mtlsearch.store.atomic import atomic_write_bytes, atomic_write_table, read_bytes, resolve, retrying
 
 TRIALS_SCHEMA = pa.schema(
@@ -72,6 +72,9 @@ TRIALS_SCHEMA = pa.schema(
         ("selected_epochs", pa.string()),
         ("seed", pa.int64()),  # the run's seed (initialisation and data order)
         ("confirms", pa.string()),  # a confirmation run (search.confirm): the search trial it retrains; null otherwise
+        # overlapping groups (mtlsearch.train.serving): JSON {task: index into `groups`} of the group whose copy
+        # serves each task trained in several groups; null when no task is (and in files written before it)
+        (SERVED_BY, pa.string()),
         # cross-task attention (mtlsearch.models.cross_task_attention): JSON {"tasks": [...], "matrix": [[TIM_{t←s}]]}
         # at each task's selected epoch, null entries where no attention runs; null for trials without it
         (TIM, pa.string()),

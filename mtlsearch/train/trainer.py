@@ -32,6 +32,8 @@ from mtlsearch.metrics.result_keys import (
     BEST_EPOCH,
     BEST_TEST,
     BEST_VAL,
+    COPY_BEST_TEST,
+    COPY_BEST_VAL,
     COST,
     DM_TEST,
     DM_VAL,
@@ -40,6 +42,7 @@ from mtlsearch.metrics.result_keys import (
     EPOCH_DM_VAL,
     SAMPLES_PER_S,
     SENSITIVITY,
+    SERVED_BY,
     SPECIFICITY,
     TEST,
     THRESHOLD,
@@ -48,6 +51,7 @@ from mtlsearch.metrics.result_keys import (
     WEIGHT,
     extra_key,
     multilabel_key,
+    served_task_keys,
     task_key,
     tim_key,
 )
@@ -65,6 +69,7 @@ from mtlsearch.train.losses import TaskLoss, inverse_frequency_weights
 from mtlsearch.train.optimizers import make_optimizer
 from mtlsearch.train.sampler import TaskAwareSampler, major_task_probs
 from mtlsearch.train.selection import ModelSelection
+from mtlsearch.train.serving import copy_baselines, served_copies, train_copies
 from mtlsearch.train.weightings import make_weighting
 
 EVAL_BATCH = 8192
@@ -102,7 +107,7 @@ class MultiTaskTrainer:
         torch.manual_seed(job.seed)
         plan = job.plan
         by_name = {t.name: t for t in job.tasks}
-        self.tasks = [by_name[n] for n in plan.tasks]
+        self.tasks = [by_name[n] for n in plan.source_tasks]  # each task once (overlapping groups: copies below)
         # on another node than the launcher's, the table is copied from the results store first
         dataset_path = local_table(job.dataset_path, job.dataset_uri)
         splits = read_splits(dataset_path, [t.name for t in self.tasks])
@@ -117,6 +122,8 @@ class MultiTaskTrainer:
             labels,
             job.seed,
         )
+        # overlapping groups: one trained copy (task record, label column) per head group of a task (train.serving)
+        self.tasks, plan, labels, self.sources = train_copies(self.tasks, plan, labels, [a.name for a in self.aux_tasks])
         self.data = {
             s: (torch.from_numpy(np.ascontiguousarray(inputs[s])).to(self.device), torch.from_numpy(labels[s]).to(self.device))
             for s in splits
@@ -158,7 +165,7 @@ class MultiTaskTrainer:
         self.amp = self.device.type == "cuda" and job.mixed_precision == "bf16"
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
         # every separately trained model keeps its own best validation epoch (mtlsearch.train.selection)
-        self.best = ModelSelection.for_plan(self.model.plan, self.tasks, job.baselines)
+        self.best = ModelSelection.for_plan(self.model.plan, self.tasks, copy_baselines(job.baselines, self.sources))
         self._ml_predictions: dict[str, dict[str, np.ndarray]] = {}  # split -> binary primary task -> this epoch's decisions
         self._selected_predictions: dict[str, dict[str, np.ndarray]] = {}  # ... at each task's selected epoch
         self.thresholds: dict[str, float] = {}  # binary task -> τ chosen on this epoch's val split (val_tuned)
@@ -172,7 +179,9 @@ class MultiTaskTrainer:
         if not cotask.sampler:
             return None
         names = [t.name for t in self.tasks]
-        probs = major_task_probs(names, cotask.major, cotask.major_prob) if cotask.pick == "major" else None
+        # every copy of a major task (an unknown name stays, for major_task_probs to name)
+        major = [n for n in names if self.sources[n] in cotask.major] + sorted(set(cotask.major) - set(self.sources.values()))
+        probs = major_task_probs(names, major, cotask.major_prob) if cotask.pick == "major" else None
         labelled = (y_train >= 0).any(axis=0)
         if probs is None:
             probs = labelled / labelled.sum()
@@ -307,7 +316,9 @@ class MultiTaskTrainer:
         * ``ml_macro_f1``, ``ml_micro_f1``, ``ml_subset_acc``: when there are at
           least two primary binary tasks, those tasks read as one multi-label
           problem (:mod:`mtlsearch.metrics.multilabel`: per-label masking of missing
-          labels for F1, fully labelled examples for subset accuracy).
+          labels for F1, fully labelled examples for subset accuracy). With overlapping
+          groups each task counts once, by the copy that serves it in the selection so far
+          (:meth:`served`; the selected multi-label scores of :meth:`metrics` use the final one).
 
         * ``threshold/<task>``: the decision threshold τ of a binary task under ``val_tuned``
           (see :meth:`_decision_metric`).
@@ -338,8 +349,9 @@ class MultiTaskTrainer:
             chunks = [{k: v.float() for k, v in c.items()} for c in chunks]
         scores: dict[str, float] = {}
         extra: dict[str, float] = {}
-        multilabel = [j for j, t in enumerate(self.tasks) if t.kind == "binary" and t.role == "primary"]
-        ml_pred = []
+        binary = [j for j, t in enumerate(self.tasks) if t.kind == "binary" and t.role == "primary"]
+        multilabel = self._served_columns(binary)  # each task once: its serving copy (overlapping groups)
+        ml_pred = {}
         for j, task in enumerate(self.tasks):
             logits = torch.cat([c[task.name] for c in chunks]) if chunks else torch.zeros(0, task.num_outputs, device=self.device)
             mask = y[:, j] >= 0
@@ -367,12 +379,13 @@ class MultiTaskTrainer:
             if task.metric == "icbhi_score":
                 extra[task_key(SPECIFICITY, task.name)] = icbhi_specificity(pred, true, k)
                 extra[task_key(SENSITIVITY, task.name)] = icbhi_sensitivity(pred, true, k)
-            if len(multilabel) >= 2 and j in multilabel:
-                ml_pred.append(pred_all)
+            if len(multilabel) >= 2 and j in binary:
+                ml_pred[j] = pred_all
         if len(multilabel) >= 2:
-            stacked = torch.stack(ml_pred, dim=1).cpu().numpy()
-            self._ml_predictions[split] = {self.tasks[j].name: stacked[:, i] for i, j in enumerate(multilabel)}
-            ml = multilabel_scores(stacked, y[:, multilabel].cpu().numpy())
+            stacked = torch.stack([ml_pred[j] for j in binary], dim=1).cpu().numpy()
+            self._ml_predictions[split] = {self.tasks[j].name: stacked[:, i] for i, j in enumerate(binary)}
+            served = np.stack([self._ml_predictions[split][self.tasks[j].name] for j in multilabel], axis=1)
+            ml = multilabel_scores(served, y[:, multilabel].cpu().numpy())
             extra.update({multilabel_key(k): v for k, v in ml.items()})
         return scores, extra
 
@@ -393,13 +406,27 @@ class MultiTaskTrainer:
         return "f1" if metric.scores == "probabilities" else None
 
     def _selected_multilabel(self, split: str) -> dict[str, float]:
-        """The multi-label scores of the selection: each binary primary task's predictions at its model's selected epoch."""
+        """The multi-label scores of the selection: each binary primary task's predictions at its model's selected
+        epoch (overlapping groups: its serving copy's)."""
         chosen = self._selected_predictions.get(split, {})
-        names = list(self._ml_predictions.get(split, {}))
+        predicted = self._ml_predictions.get(split, {})
+        cols = self._served_columns([j for j, t in enumerate(self.tasks) if t.name in predicted])
+        names = [self.tasks[j].name for j in cols]
         if len(names) < 2 or any(n not in chosen for n in names):
             return {}
-        cols = [j for j, t in enumerate(self.tasks) if t.name in names]
         return multilabel_scores(np.stack([chosen[n] for n in names], axis=1), self.data[split][1][:, cols].cpu().numpy())
+
+    def served(self) -> dict[str, str]:
+        """Task -> the trained copy that serves it: the copy best on validation at its selected epoch
+        (:func:`mtlsearch.train.serving.served_copies`; before any epoch, the first copy). Auxiliary tasks included."""
+        return served_copies(self.sources, self.best.val, {t.name: t.direction for t in self.tasks})
+
+    def _served_columns(self, columns: list[int]) -> list[int]:
+        """Those of ``columns`` (indices into ``self.tasks``) that serve their task (all, when nothing overlaps)."""
+        if len(self.sources) == len(set(self.sources.values())):
+            return columns
+        serving = set(self.served().values())
+        return [j for j in columns if self.tasks[j].name in serving]
 
     def run_epoch(self, epoch: int) -> EpochStats:
         t0 = time.perf_counter()
@@ -431,19 +458,31 @@ class MultiTaskTrainer:
         ``auroc/<task>``, ``sp/<task>``, ``se/<task>``, ``ml_macro_f1``,
         ``ml_micro_f1``, ``ml_subset_acc``, and ``selected_ml_*``: the multi-label scores of the
         selection (each task's decisions at its model's selected epoch). Unless the loss weighting is
-        ``equal``: ``weight/<task>``, each task's loss weight at the epoch's end. With cross-task
-        attention: ``tim/<t>/<s>``, ``TIM_{t←s}`` at task ``t``'s selected epoch.
+        ``equal``: ``weight/<task>``, each task's loss weight at the epoch's end (per trained copy). With cross-task
+        attention: ``tim/<t>/<s>``, ``TIM_{t←s}`` at task ``t``'s selected epoch (over the trained copies).
+
+        Overlapping groups (:mod:`mtlsearch.train.serving`): every per-task key above names the task
+        and holds its serving copy's numbers (the copy best on validation at its selected epoch), so Δm
+        counts each primary task once; ``served_by/<task>`` is the index (in the plan's head groups) of
+        the head group whose copy serves it, and ``copy_best_val/<copy>``, ``copy_best_test/<copy>``
+        each copy's selected scores, for the tasks trained in several groups.
         """
-        primary = [t for t in self.tasks if t.name in self.job.baselines]
-        lower = {t.name: t.direction == "min" for t in primary}
-        base_val = {t.name: self.job.baselines[t.name]["val"] for t in primary}
-        base_test = {t.name: self.job.baselines[t.name]["test"] for t in primary}
+        served = self.served()
+        direction = {t.name: t.direction for t in self.tasks}
+        primary = [s for s in served if s in self.job.baselines]
+        lower = {s: direction[served[s]] == "min" for s in primary}
+        base_val = {s: self.job.baselines[s]["val"] for s in primary}
+        base_test = {s: self.job.baselines[s]["test"] for s in primary}
+
+        def of_served(scores: dict[str, float]) -> dict[str, float]:
+            return {s: scores[c] for s, c in served.items()}
+
         out: dict[str, float] = {
             EPOCH: stats.epoch + 1,
-            DM_VAL: delta_m(self.best.val, base_val, lower),
-            DM_TEST: delta_m(self.best.test, base_test, lower),
-            EPOCH_DM_VAL: delta_m(stats.val, base_val, lower),
-            EPOCH_DM_TEST: delta_m(stats.test, base_test, lower),
+            DM_VAL: delta_m(of_served(self.best.val), base_val, lower),
+            DM_TEST: delta_m(of_served(self.best.test), base_test, lower),
+            EPOCH_DM_VAL: delta_m(of_served(stats.val), base_val, lower),
+            EPOCH_DM_TEST: delta_m(of_served(stats.test), base_test, lower),
             TRAIN_LOSS: stats.train_loss,
             "train_seconds": stats.train_seconds,
             "eval_seconds": stats.eval_seconds,
@@ -452,12 +491,19 @@ class MultiTaskTrainer:
             "world_size": self.world_size,
             "torch_threads": torch.get_num_threads(),
         }
-        for t in self.tasks:
-            out[task_key(VAL, t.name)] = stats.val[t.name]
-            out[task_key(TEST, t.name)] = stats.test[t.name]
-            out[task_key(BEST_VAL, t.name)] = self.best.val[t.name]
-            out[task_key(BEST_TEST, t.name)] = self.best.test[t.name]
-            out[task_key(BEST_EPOCH, t.name)] = self.best.epoch[t.name] + 1
+        for s, c in served.items():
+            out[task_key(VAL, s)] = stats.val[c]
+            out[task_key(TEST, s)] = stats.test[c]
+            out[task_key(BEST_VAL, s)] = self.best.val[c]
+            out[task_key(BEST_TEST, s)] = self.best.test[c]
+            out[task_key(BEST_EPOCH, s)] = self.best.epoch[c] + 1
+        copied = [c for c, s in self.sources.items() if c != s]
+        for c in copied:
+            out[task_key(COPY_BEST_VAL, c)] = self.best.val[c]
+            out[task_key(COPY_BEST_TEST, c)] = self.best.test[c]
+        for s, c in served.items():
+            if c in copied:
+                out[task_key(SERVED_BY, s)] = self.job.plan.head_of(c)
         for t, row in self._selected_tim.items():
             for source, value in row.items():
                 out[tim_key(t, source)] = value
@@ -465,7 +511,7 @@ class MultiTaskTrainer:
             for t, w in zip(self.tasks, self.weighting.weights().tolist()):
                 out[task_key(WEIGHT, t.name)] = w
         for split, extra in ((VAL, stats.val_extra), (TEST, stats.test_extra)):
-            for key, value in extra.items():
+            for key, value in (extra if not copied else served_task_keys(extra, served, self.sources)).items():
                 out[extra_key(split, key)] = value
             for key, value in self._selected_multilabel(split).items():
                 out[extra_key(split, multilabel_key(key, selected=True))] = value

@@ -20,6 +20,14 @@ method               matrix                                              groups 
                      (:mod:`~mtlsearch.grouping.tim_run`)
 ===================  ==================================================  ============================
 
+Overlapping groups (a task in several groups, each training a copy of it,
+:mod:`mtlsearch.models.plan`) come from the methods whose selection allows
+them (:attr:`GroupingMethod.overlapping_groups`): TAG's :func:`select_groups`
+methods. ``embedding``'s k-medoids gives a partition, so the search's
+``grouping.overlapping`` does not apply to it: its trials are never sampled an
+``overlapping`` value (the spec names the field when no offered method
+supports it).
+
 A plugin is a :class:`GroupingMethod` subclass with a ``name``, an ``Options``
 model and ``options_key``: the section of the spec's ``grouping_methods`` it
 reads (both affinity kinds read ``grouping_methods.affinity``). Its module
@@ -85,6 +93,8 @@ class GroupingMethod(Plugin, ABC):
     plot_file: ClassVar[str]
     options_key: ClassVar[str]
     """The field of the spec's ``grouping_methods`` that holds this method's ``Options``."""
+    overlapping_groups: ClassVar[bool] = True
+    """Whether :meth:`select` can give overlapping groups (False: a partition; ``overlapping=True`` is an error)."""
 
     def options(self, inputs: GroupingInputs) -> Any:
         """This method's settings in the spec (``grouping_methods.<options_key>``)."""
@@ -145,7 +155,12 @@ def get_method(name: str) -> GroupingMethod:
     return GROUPING_METHODS.get(name)()
 
 
-def computed_key(method: str, k: int) -> str:
+def supports_overlapping(name: str) -> bool:
+    """Whether the grouping method registered as ``name`` can select overlapping groups."""
+    return bool(GROUPING_METHODS.get(name).overlapping_groups)
+
+
+def computed_key(method: str, k: int, overlapping: bool = False) -> str:
     """Key of a computed grouping in :func:`~mtlsearch.grouping.artifacts.search_groupings`' answer
-    (the search context's ``computed_groups``)."""
-    return f"{method}/k={k}"
+    (the search context's ``computed_groups``): ``<method>/k=<k>``, with ``/overlapping`` for overlapping groups."""
+    return f"{method}/k={k}" + ("/overlapping" if overlapping else "")

@@ -35,6 +35,7 @@ class EmbeddingClustering(GroupingMethod):
     k-medoids loss over k suggests k."""
 
     name = "embedding"
+    overlapping_groups = False  # k-medoids assigns each task to one medoid: a partition
     Options = EmbeddingOptions
     options_key = "embedding"
     plot_file = "elbow.png"

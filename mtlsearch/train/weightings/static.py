@@ -6,6 +6,7 @@ from typing import Annotated, Literal, Sequence
 
 from pydantic import Field
 
+from mtlsearch.models.plan import copy_source
 from mtlsearch.plugins import LazyModule, PluginOptions
 from mtlsearch.train.weightings import WEIGHTINGS
 from mtlsearch.train.weightings.base import Weighting
@@ -34,10 +35,11 @@ class Static(Weighting):
     def __init__(self, tasks: Sequence[str], world_size: int = 1, seed: int = 0, options: StaticOptions | None = None):
         super().__init__(tasks, world_size, seed, options)
         weights = self.options.weights
-        unknown = sorted(set(weights) - set(self.tasks))
+        # a copy of a task trained in several groups (mtlsearch.models.plan) takes its task's weight
+        unknown = sorted(set(weights) - set(self.tasks) - {copy_source(t) for t in self.tasks})
         if unknown:
             raise ValueError(f"weighting 'static': weights for unknown tasks {unknown}; tasks are {self.tasks}")
-        self._w = torch.tensor([float(weights.get(t, 1.0)) for t in self.tasks])
+        self._w = torch.tensor([float(weights.get(t, weights.get(copy_source(t), 1.0))) for t in self.tasks])
 
     def weights(self) -> torch.Tensor:
         return self._w
