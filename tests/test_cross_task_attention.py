@@ -191,7 +191,8 @@ def test_tim_run_gives_an_affinity_read_by_tags_selection(dataset, tmp_path):
     assert (result.tim[off] > 0).all() and (np.nansum(result.tim, axis=1) < 1).all()
     np.testing.assert_allclose(result.affinity[off], result.tim.T[off])  # Z_{s→t} = TIM_{t←s}
     rel = result.reliability
-    assert rel["examples"] == 90 and rel["epochs_run"] == 2 and set(rel["separation"]) == {"2", "3"}
+    assert rel["examples"] == 90 and rel["epochs_run"] == 2 and rel["runs"] == 2 and set(rel["separation"]) == {"2", "3"}
+    assert -1.0 <= rel["cross_seed"] <= 1.0
     method = get_method("tim")
     artifact = Artifact("tim-x", "tim", names, result.affinity, {"reliability": rel})
     groups, meta = method.select(artifact, 2, False, 0)
@@ -204,9 +205,10 @@ def test_tim_run_gives_an_affinity_read_by_tags_selection(dataset, tmp_path):
 def test_tim_warning_names_the_checks():
     from mtlsearch.grouping.tim_run import warning
 
-    assert warning("tim", {"split_half": 0.95, "separation": {"2": 1.5}}) is None
-    text = warning("tim", {"split_half": 0.3, "separation": {"2": 1.5}, "examples": 10, "epochs_run": 2})
-    assert "unreliable" in text and "split-half r 0.30" in text and "grouping_methods.tim.epochs" in text
+    assert warning("tim", {"cross_seed": 0.95, "separation": {"2": 1.5}}) is None
+    text = warning("tim", {"cross_seed": 0.3, "separation": {"2": 1.5}, "examples": 10, "epochs_run": 2, "runs": 2})
+    assert "unreliable" in text and "cross-seed r 0.30 (2 runs)" in text and "grouping_methods.tim.epochs" in text
+    assert warning("tim", {"cross_seed": 0.95, "separation": {"2": 0.5}}) is not None
 
 
 def _spec(tmp_path, space: str, model: str = ""):

@@ -12,15 +12,22 @@ the attention of the final model on every validation example.
 takes ``Z_{i→j}`` with row = source, column = target, so it gets ``Z = TIMᵀ``
 (``Z_{s→t} = TIM_{t←s}``), diagonal 0.
 
-**How reliable it is** (stored with the matrix): the **split-half** ``r`` of
-the TIMs of the even and odd validation examples (Pearson of their interaction
-entries, :func:`~mtlsearch.grouping.reliability.interaction`, as for the affinity
-runs) and the **group separation** per k (:func:`~mtlsearch.grouping.reliability.separation`).
-The thresholds are the affinity runs' (:data:`~mtlsearch.grouping.reliability.SPLIT_HALF_MIN`,
+**How reliable it is** (stored with the matrix). The run is made twice, with
+the job's seed and the next one, and the matrix is the mean of the two TIMs.
+The **cross-seed** ``r`` is the Pearson correlation of the two runs' interaction
+entries (off-diagonal, less their best additive fit,
+:func:`~mtlsearch.grouping.reliability.interaction`, as for the affinity runs'
+split-half ``r``): a TIM that says something about the tasks rather than about
+one initialisation is the same from another seed. (A split-half ``r`` over the
+validation examples of one run is not a check: the attention pattern of one
+model is consistent across examples whether or not it follows the tasks, and
+we measured it near 1 where the TIMs of two seeds were uncorrelated.) The
+**group separation** per k (:func:`~mtlsearch.grouping.reliability.separation`)
+is that of the mean. The thresholds are the affinity runs'
+(:data:`~mtlsearch.grouping.reliability.SPLIT_HALF_MIN` for ``r``,
 :data:`~mtlsearch.grouping.reliability.SEPARATION_MIN`); they were calibrated on
-lookahead affinity, not on TIM. A high split-half ``r`` says the attention pattern
-is consistent across examples, not that it follows the tasks' real dependencies:
-``benchmarks/cross_task_attention.py`` measures that against planted ones.
+lookahead affinity, not on TIM. ``benchmarks/cross_task_attention.py``
+measures how far TIM follows planted dependencies.
 """
 
 from __future__ import annotations
@@ -63,53 +70,57 @@ def tim_from_attention(attention: np.ndarray) -> np.ndarray:
     return tim
 
 
-def report(attention: np.ndarray, ks: Sequence[int], seed: int, epochs: int) -> dict:
-    """Split-half r over even/odd examples, separation per k, and the run's length."""
-    t = attention.shape[1]
-    halves = [np.nan_to_num(tim_from_attention(attention[i::2]).T) for i in (0, 1)]
-    r = correlation(interaction(halves[0]), interaction(halves[1])) if t >= 3 and attention.shape[0] >= 2 else math.nan
-    full = np.nan_to_num(tim_from_attention(attention).T)
+def report(tims: Sequence[np.ndarray], ks: Sequence[int], seed: int, epochs: int, examples: int) -> dict:
+    """Cross-seed r of the runs' TIMs, separation per k of their mean, and the runs' length."""
+    affinities = [np.nan_to_num(t.T) for t in tims]
+    t = affinities[0].shape[0]
+    r = correlation(interaction(affinities[0]), interaction(affinities[1])) if t >= 3 and len(affinities) >= 2 else math.nan
+    mean = np.mean(affinities, axis=0)
     ks = [k for k in ks if 1 <= k <= t]
-    apart = {str(k): separation(full, g) for k, g in _groups(full, ks, seed).items()} if t >= 2 else {}
-    return {"split_half": r, "separation": apart, "epochs_run": epochs, "examples": int(attention.shape[0]), "ks": ks}
+    apart = {str(k): separation(mean, g) for k, g in _groups(mean, ks, seed).items()} if t >= 2 else {}
+    return {
+        "cross_seed": r,
+        "separation": apart,
+        "epochs_run": epochs,
+        "runs": len(tims),
+        "examples": examples,
+        "ks": ks,
+    }
 
 
 def describe(reliability: dict) -> str:
-    """One line: ``split-half r 0.95 over 900 validation examples, group separation 1.8, after 8 epoch(s)``."""
+    """One line: ``cross-seed r 0.95 (2 runs), group separation 1.8, 8 epoch(s) each, TIM over 900 validation examples``."""
     values = [v for v in (reliability.get("separation") or {}).values() if v is not None and not math.isnan(v)]
     apart = max(values) if values else math.nan
     return (
-        f"split-half r {reliability.get('split_half', math.nan):.2f} over {reliability.get('examples', 0)} validation "
-        f"examples, group separation {apart:.2f}, after {reliability.get('epochs_run', 0)} epoch(s)"
+        f"cross-seed r {reliability.get('cross_seed', math.nan):.2f} ({reliability.get('runs', 0)} runs), group "
+        f"separation {apart:.2f}, {reliability.get('epochs_run', 0)} epoch(s) each, TIM over "
+        f"{reliability.get('examples', 0)} validation examples"
     )
 
 
 def warning(method: str, reliability: dict) -> str | None:
     """Why the TIM is not to be trusted for grouping, and what to do; None when it passes both checks."""
-    r = reliability.get("split_half", math.nan)
+    r = reliability.get("cross_seed", math.nan)
     values = [v for v in (reliability.get("separation") or {}).values() if v is not None and not math.isnan(v)]
     apart = max(values) if values else math.nan
     if not math.isnan(r) and r >= SPLIT_HALF_MIN and not math.isnan(apart) and apart >= SEPARATION_MIN:
         return None
     return (
-        f"grouping method {method!r}: the TIM is unreliable ({describe(reliability)}; needs split-half r >= "
-        f"{SPLIT_HALF_MIN} and a separation >= {SEPARATION_MIN} at some k): the attention does not single out "
-        "pairs of tasks; groups selected from it are close to arbitrary. Train the run longer "
-        "(grouping_methods.tim.epochs) or group with another method"
+        f"grouping method {method!r}: the TIM is unreliable ({describe(reliability)}; needs a cross-seed r >= "
+        f"{SPLIT_HALF_MIN} and a separation >= {SEPARATION_MIN} at some k): two seeds do not agree on which tasks "
+        "attend to which, so groups selected from it are close to arbitrary. Train the runs longer "
+        "(grouping_methods.tim.epochs) or group with another method (affinity, head_coupling)"
     )
 
 
-def compute_tim(job: TrainJob, epochs: int, gamma: float | str, dim: int, ks: Sequence[int] | None = None) -> TimResult:
-    """Train all of ``job``'s tasks with cross-task attention on one shared encoder for ``epochs``; read the TIM."""
+def _run_attention(job: TrainJob, plan, epochs: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """The trained tasks and ``A`` of every validation example, ``(N, T, T)``, of one run with ``seed``."""
     import torch
 
-    from mtlsearch.models.plan import make_plan
     from mtlsearch.train.trainer import MultiTaskTrainer
 
-    names = [t.name for t in job.tasks]
-    plan = make_plan("MTL", names, attention=True, attention_gamma=gamma, attention_dim=dim)
-    t0 = time.perf_counter()
-    trainer = MultiTaskTrainer(replace(job, plan=plan, epochs=epochs, baselines={}))
+    trainer = MultiTaskTrainer(replace(job, plan=plan, epochs=epochs, baselines={}, seed=seed))
     for epoch in range(epochs):
         trainer.train_epoch(epoch)
     model, (x, _) = trainer.model, trainer.data["val"]
@@ -121,10 +132,24 @@ def compute_tim(job: TrainJob, epochs: int, gamma: float | str, dim: int, ks: Se
             model(x[i : i + trainer.eval_batch])
             parts.append(model.last_attention()[0].float().cpu().numpy())
     model.keep_attention(False)
-    attention = np.concatenate(parts) if parts else np.zeros((0, len(names), len(names)))
-    order = [t.name for t in trainer.tasks]
-    index = [order.index(n) for n in names]  # the job's task order (the trainer's may append auxiliary tasks)
-    attention = attention[:, index][:, :, index]
+    t = len(trainer.tasks)
+    return [task.name for task in trainer.tasks], np.concatenate(parts) if parts else np.zeros((0, t, t))
+
+
+def compute_tim(job: TrainJob, epochs: int, gamma: float | str, dim: int, ks: Sequence[int] | None = None) -> TimResult:
+    """Train all of ``job``'s tasks with cross-task attention on one shared encoder for ``epochs``, with the job's
+    seed and the next; the TIM is the mean of the two runs' (module docstring)."""
+    from mtlsearch.models.plan import make_plan
+
+    names = [t.name for t in job.tasks]
+    plan = make_plan("MTL", names, attention=True, attention_gamma=gamma, attention_dim=dim)
+    t0 = time.perf_counter()
+    tims, examples = [], 0
+    for seed in (job.seed, job.seed + 1):
+        order, attention = _run_attention(job, plan, epochs, seed)
+        index = [order.index(n) for n in names]  # the job's task order (the trainer's may append auxiliary tasks)
+        tims.append(tim_from_attention(attention[:, index][:, :, index]))
+        examples = attention.shape[0]
     ks = list(ks) if ks is not None else list(range(2, min(5, len(names) - 1) + 1))
-    rel = report(attention, ks, job.seed, epochs)
-    return TimResult(names, tim_from_attention(attention), time.perf_counter() - t0, rel)
+    rel = report(tims, ks, job.seed, epochs, examples)
+    return TimResult(names, np.mean(tims, axis=0), time.perf_counter() - t0, rel)
