@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from mtlsearch.data.canonical import DatasetInfo, TaskInfo
+from mtlsearch.data.canonical import DatasetInfo, InputInfo, TaskInfo
 from mtlsearch.plugins import Plugin, PluginOptions, Registry
 
 
@@ -36,6 +36,11 @@ class Loader(Plugin, ABC):
     @abstractmethod
     def tasks(self, options: LoaderOptions) -> list[TaskInfo]:
         """The tasks the dataset will have, computed cheaply (no full load)."""
+
+    def inputs(self, options: LoaderOptions) -> tuple[InputInfo, ...] | None:
+        """The inputs the table will have (:attr:`DatasetInfo.inputs`), computed cheaply, for
+        ``model.inputs`` checks at validation; ``None``: known only once built (then checked per trial)."""
+        return None
 
     @abstractmethod
     def build(self, options: LoaderOptions, fingerprint: str) -> tuple[DatasetInfo, pa.Table]:

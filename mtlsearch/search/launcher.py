@@ -46,6 +46,7 @@ def prepare_tokens(loaded: LoadedSpec, dataset_path: str) -> None:
     named.update({("model", "encoders", n): spec.model.named(n) for n in spec.searched_encoders() if n != DEFAULT_ENCODER})
     if spec.grouping_methods.affinity.encoder is not None:
         named[("grouping_methods", "affinity", "encoder")] = spec.grouping_methods.affinity.encoder
+    named.update({("model", "inputs", n): enc for n, enc in (spec.model.inputs or {}).items()})
     done: set[tuple] = set()
     for loc, enc in named.items():
         if not encoder_plugin(enc).needs_tokens or (enc.model, enc.max_length) in done:

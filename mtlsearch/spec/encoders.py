@@ -5,16 +5,17 @@ one module per type); ``EncoderSpec`` validates ``{type: ..., **options}``
 against the named type's ``Options`` (default ``mlp``). ``ModelSpec`` is the
 spec's ``model`` section: the encoder, named alternative encoders the search
 may choose, and the fixed parameter sharing (hard or soft, with its λ and
-layers).
+layers), and multimodal inputs (``inputs``: input name → encoder; ``fusion``).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS
+from mtlsearch.models.encoders.multimodal import MULTIMODAL, FusionOptions
 from mtlsearch.plugins import plugin_field
 from mtlsearch.spec.names import Strict
 
@@ -43,6 +44,14 @@ class ModelSpec(Strict):
     layer set ``S`` = ``soft_layers`` (``all``, an index, or a list of indices;
     :mod:`mtlsearch.models.soft_sharing` says what a layer is per encoder type).
     ``encoder``), e.g. a fine-tuned transformer beside an MLP on bag-of-words.
+
+    ``inputs`` (multimodal): the dataset's inputs (``DatasetInfo.inputs``, listed by ``mtlsearch data
+    inspect``) the model reads, each with its own encoder (``mlp`` for tabular, ``text`` for raw text,
+    ``cnn``/``ast``/``timeseries`` for spectrograms, ``timeseries`` for time series), e.g.
+    ``{x: {type: cnn}, clinical: {type: mlp, hidden_dims: [16]}}``; ``fusion`` fuses their outputs
+    (``{type: concat, dim: 64}``, the default, or ``{type: attention, dim: 64}``;
+    :mod:`mtlsearch.models.fusion`). Every architecture then uses this fused encoder wherever it
+    would use ``encoder`` (which is ignored). Unset: the single input ``encoder`` reads, as before.
     """
 
     encoder: EncoderSpec = Field(default_factory=encoder_defaults)
@@ -52,6 +61,30 @@ class ModelSpec(Strict):
     soft_layers: str | int | list[int] = Field(
         "all", description="soft sharing: the penalised layers: all, an index or a list of indices"
     )
+
+    inputs: dict[str, EncoderSpec] | None = Field(
+        None, description="multimodal: input name -> its encoder (the inputs are fused by model.fusion)"
+    )
+    fusion: FusionOptions = Field(default_factory=FusionOptions)
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs(cls, v: dict | None) -> dict | None:
+        if v is not None and not v:
+            raise ValueError("expected at least one input name with its encoder, e.g. {x: {type: mlp}}")
+        return v
+
+    @model_validator(mode="after")
+    def _no_multimodal_type(self) -> "ModelSpec":
+        named = {"model.encoder": self.encoder, **{f"model.encoders.{k}": e for k, e in self.encoders.items()}}
+        named.update({f"model.inputs.{k}": e for k, e in (self.inputs or {}).items()})
+        for where, enc in named.items():
+            if enc.type == MULTIMODAL:
+                raise ValueError(
+                    f"{where}: '{MULTIMODAL}' is the fused encoder built from model.inputs and model.fusion; "
+                    "list the inputs under model.inputs instead"
+                )
+        return self
 
     @field_validator("encoders")
     @classmethod
@@ -66,6 +99,16 @@ class ModelSpec(Strict):
         from mtlsearch.models.soft_layers import canonical_layers
 
         return canonical_layers(v)
+
+    def multimodal(self, dataset_inputs, tasks: list[str], hidden_dim: int | None = None, dropout: float | None = None) -> dict:
+        """The fused encoder's settings (a job's ``encoder``) for ``inputs``/``fusion`` over a dataset's
+        inputs (:func:`mtlsearch.models.encoders.multimodal.multimodal_config`); ``tasks``: the run's tasks,
+        none of which an input may give away."""
+        from mtlsearch.models.encoders.multimodal import multimodal_config
+
+        if self.inputs is None:
+            raise ValueError("model.inputs is not set")
+        return multimodal_config(self.inputs, self.fusion, tuple(dataset_inputs), tasks, hidden_dim, dropout)
 
     def named(self, name: str | None) -> BaseModel:
         """The encoder settings a name stands for (``None`` or ``default``: ``encoder``)."""
