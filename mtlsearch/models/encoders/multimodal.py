@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mtlsearch.data.canonical import SPLITS, InputInfo, read_input_splits
 from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS, Encoder, encoder_plugin
@@ -57,7 +57,17 @@ class InputSlice(BaseModel):
 
 
 class MultimodalOptions(PluginOptions):
-    """The fused encoder's settings, made by :func:`multimodal_config` (not written in a spec)."""
+    """The fused encoder's settings, made by :func:`multimodal_config` (not written in a spec: validating them
+    is refused, so ``{type: multimodal}`` anywhere in a spec says to use ``model.inputs``; jobs carry them as
+    trusted plain data)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_in_a_spec(cls, value: Any) -> Any:
+        raise ValueError(
+            f"'{MULTIMODAL}' is the fused encoder built from model.inputs and model.fusion; "
+            "list the inputs under model.inputs instead"
+        )
 
     type: Literal["multimodal"]
     inputs: dict[str, plugin_field(ENCODERS, "type", DEFAULT_ENCODER_TYPE)]  # type: ignore[valid-type]
