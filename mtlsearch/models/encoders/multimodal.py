@@ -175,7 +175,7 @@ def pack_rows(parts: list[np.ndarray]) -> np.ndarray:
         part = np.asarray(part)
         if np.issubdtype(part.dtype, np.integer) and part.size and (part.min() < 0 or part.max() >= TOKEN_EXACT):
             raise ValueError(f"token ids must lie in [0, {TOKEN_EXACT}) to be exact in float32; got {part.min()}..{part.max()}")
-        cols.append(part.reshape(part.shape[0], -1).astype(np.float32))
+        cols.append(part.reshape(part.shape[0], int(np.prod(part.shape[1:]))).astype(np.float32))  # also 0 rows
     return np.concatenate(cols, axis=1) if cols else np.zeros((0, 0), np.float32)
 
 
