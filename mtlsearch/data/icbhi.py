@@ -89,7 +89,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from mtlsearch.data.audio_options import AudioFeatureOptions
+from mtlsearch.data.audio_options import AudioFeatureOptions, num_frames
 from mtlsearch.data.canonical import DatasetInfo, InputInfo, TaskInfo, build_table
 from mtlsearch.data.icbhi_clinical import (
     CLINICAL_FIELDS,
@@ -201,8 +201,6 @@ class IcbhiLoader(Loader):
         if options.audio == "none":
             out = [InputInfo("x", "tabular", (3,), "x")]
         else:
-            from mtlsearch.data.audio import num_frames  # torch: imported only here
-
             frames = num_frames(int(round(options.cycle_seconds * options.sample_rate)), options.sample_rate)
             out = [InputInfo("x", "spectrogram", (frames, options.num_mel_bins), "x", description="Kaldi log-mel filterbanks")]
         if options.clinical:
