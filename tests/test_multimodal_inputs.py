@@ -380,6 +380,10 @@ def test_icbhi_multimodal_spec_trains(tmp_path, monkeypatch):
     info, job = _ready_job("icbhi_multimodal", tmp_path, monkeypatch, {"sharing": "soft", "lr": 0.001})
     assert info.input_names == ["x", "clinical"] and info.input("clinical").shape == (21,)
     assert [s["name"] for s in job.encoder["layout"]] == ["x", "clinical"]
+    from mtlsearch.data.inspect import format_inspection, inspect_table
+
+    text = format_inspection(inspect_table(job.dataset_path))
+    assert "inputs (model.inputs): x spectrogram[798, 128] (column x), clinical tabular[21] (column clinical; gives away " in text
     job.epochs = 1
     trainer = MultiTaskTrainer(job)
     x = trainer.data["test"][0]

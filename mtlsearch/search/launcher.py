@@ -171,6 +171,8 @@ def _launch(
     )
     for warning in check_splits(sizes, f"{loaded.path}: dataset {info.name}"):
         log.warning(warning)
+    if spec.model.inputs is not None:  # multimodal: the built table's inputs (a loader may list them only now)
+        loaded.check_inputs(info.inputs, info.tasks)
     prepare_tokens(loaded, dataset_path)
     dataset_uri = store_table_uri(store.root, dataset_path)
     if dataset_uri is not None:  # nodes without the launcher's local copy fetch the table from the store
