@@ -414,3 +414,27 @@ def test_openi_multimodal_spec_trains(tmp_path, monkeypatch):
     trainer.train_targets = trainer.loss_fn.targets(trainer.data["train"][1])
     stats = trainer.run_epoch(0)
     assert np.isfinite(stats.train_loss) and len(stats.test) == 12
+
+
+def test_searched_widths_and_dropout_reach_the_multimodal_encoder(tmp_path):
+    info = multimodal_table(tmp_path / "mm.parquet")
+    inputs = {"patient": encoder({"type": "mlp", "hidden_dims": [8, 4]}), "signal": encoder({"type": "timeseries"})}
+    cfg = multimodal_config(inputs, FusionOptions(), info.inputs, ["a"], hidden_dim=32, dropout=0.25)
+    assert cfg["inputs"]["patient"]["hidden_dims"] == [32, 32] and cfg["inputs"]["signal"]["channels"] == [16, 32]
+    assert cfg["fusion"] == {"type": "concat", "dim": 64, "dropout": 0.25}
+    assert [s["name"] for s in cfg["layout"]] == ["patient", "signal"]  # model.inputs order, not the table's
+
+
+@needs_icbhi
+def test_stl_baselines_read_the_same_inputs(tmp_path):
+    from mtlsearch.data.icbhi import IcbhiLoader
+    from mtlsearch.data.icbhi_tasks import all_tasks
+    from mtlsearch.search.baselines import baseline_config
+
+    loaded = load_spec(icbhi_spec(tmp_path, "[lung_sound, disease]", "    x: {type: mlp}\n    clinical: {type: mlp}"))
+    tasks = tuple(t for t in all_tasks() if t.name in ("lung_sound", "disease"))
+    info = DatasetInfo("icbhi", tasks, "x", 3, "fp", inputs=IcbhiLoader().inputs(loaded.loader_options))
+    config = baseline_config(loaded.spec, info)
+    assert config["encoder"]["type"] == "multimodal" and [s["name"] for s in config["encoder"]["layout"]] == ["x", "clinical"]
+    with pytest.raises(ValueError, match="needs the dataset's info"):
+        baseline_config(loaded.spec)
