@@ -5,7 +5,6 @@ spec checks, and the two ready multimodal specs on the shared real data (no Ray)
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -74,9 +73,7 @@ def multimodal_table(path: Path, n: int = 48, seed: int = 0) -> DatasetInfo:
         inputs=INPUTS,
     )
     splits = ["train"] * (n // 2) + ["val"] * (n // 4) + ["test"] * (n - n // 2 - n // 4)
-    table = build_table(
-        info, [f"r{i}" for i in range(n)], splits, {"signal": signal, "patient": patient, "mel": mel}, labels
-    )
+    table = build_table(info, [f"r{i}" for i in range(n)], splits, {"signal": signal, "patient": patient, "mel": mel}, labels)
     write_table(table, path)
     return info
 
@@ -125,7 +122,11 @@ def test_a_table_written_before_inputs_still_reads(tmp_path):
     import pyarrow as pa
 
     table = build_table(
-        info, ["0", "1"], ["train", "test"], np.arange(24.0).reshape(2, 12), {"a": np.array([0, 1])},
+        info,
+        ["0", "1"],
+        ["train", "test"],
+        np.arange(24.0).reshape(2, 12),
+        {"a": np.array([0, 1])},
         extra_columns={"text": pa.array(["one", "two"])},
     )
     meta = json.loads(table.schema.metadata[METADATA_KEY])
@@ -178,7 +179,11 @@ def test_fused_encoder_shapes_and_layers(tmp_path, fusion):
         "mel": encoder({"type": "cnn", "channels": [3]}),
     }
     cfg = multimodal_config(inputs, FusionOptions(type=fusion, dim=7), info.inputs, ["a", "b"])
-    assert [(s["name"], s["start"], s["width"]) for s in cfg["layout"]] == [("signal", 0, 24), ("patient", 24, 4), ("mel", 28, 30)]
+    assert [(s["name"], s["start"], s["width"]) for s in cfg["layout"]] == [
+        ("signal", 0, 24),
+        ("patient", 24, 4),
+        ("mel", 28, 30),
+    ]
     plugin = encoder_plugin(cfg)
     rows = plugin.read_inputs(trusted_options(plugin, cfg), str(path), {})
     assert rows["train"].shape == (24, 58) and rows["test"].shape == (12, 58)
@@ -221,7 +226,13 @@ def _job(path: Path, info: DatasetInfo, plan, fusion: str = "concat", epochs: in
     }
     cfg = multimodal_config(inputs, FusionOptions(type=fusion, dim=8), info.inputs, list(plan.tasks))
     return TrainJob(
-        dataset_path=str(path), tasks=list(info.tasks), plan=plan, encoder=cfg, epochs=epochs, batch_size=8, lr=0.01,
+        dataset_path=str(path),
+        tasks=list(info.tasks),
+        plan=plan,
+        encoder=cfg,
+        epochs=epochs,
+        batch_size=8,
+        lr=0.01,
         torch_threads=1,
     )
 
@@ -288,7 +299,7 @@ def icbhi_spec(tmp_path: Path, tasks: str, inputs: str, extra: str = "") -> Path
     path.write_text(f"""experiment: mm
 dataset:
   loader: icbhi
-  options: {{path: {SHARED_DATA / 'icbhi'}, audio: none, tasks: {tasks}, clinical: [age, sex, bmi]}}
+  options: {{path: {SHARED_DATA / "icbhi"}, audio: none, tasks: {tasks}, clinical: [age, sex, bmi]}}
 model:
   inputs:
 {inputs}
@@ -336,7 +347,11 @@ def test_an_attribute_cannot_be_both_an_input_and_a_metadata_task(tmp_path):
 def test_spec_schema_rules_for_inputs(tmp_path):
     from mtlsearch.spec import Spec
 
-    base = {"experiment": "mm", "dataset": {"loader": "synthetic", "options": {}}, "search": {"space": {"lr": {"choice": [0.001]}}}}
+    base = {
+        "experiment": "mm",
+        "dataset": {"loader": "synthetic", "options": {}},
+        "search": {"space": {"lr": {"choice": [0.001]}}},
+    }
     with pytest.raises(ValueError, match="search.space.encoder chooses among single-input encoders"):
         Spec.model_validate(
             {
@@ -349,7 +364,9 @@ def test_spec_schema_rules_for_inputs(tmp_path):
         Spec.model_validate({**base, "model": {"encoder": {"type": "multimodal"}}})
     with pytest.raises(ValueError, match="at least one input"):
         Spec.model_validate({**base, "model": {"inputs": {}}})
-    spec = Spec.model_validate({**base, "model": {"inputs": {"x": {"type": "timeseries"}}, "fusion": {"type": "attention", "dim": 8}}})
+    spec = Spec.model_validate(
+        {**base, "model": {"inputs": {"x": {"type": "timeseries"}}, "fusion": {"type": "attention", "dim": 8}}}
+    )
     assert spec.model.fusion.dim == 8
 
 
@@ -365,8 +382,12 @@ def _ready_job(name: str, tmp_path: Path, monkeypatch, config: dict):
     path = prepare(loaded.spec.dataset.loader, loaded.loader_options, tmp_path / "datasets")
     info = read_info(path)
     context = SearchContext(
-        experiment=name, spec_json=loaded.spec.model_dump_json(), dataset_path=str(path),
-        dataset_info_json=info.to_json(), baselines={}, train_runs_uri=str(tmp_path / "runs"),
+        experiment=name,
+        spec_json=loaded.spec.model_dump_json(),
+        dataset_path=str(path),
+        dataset_info_json=info.to_json(),
+        baselines={},
+        train_runs_uri=str(tmp_path / "runs"),
     )
     job = context.job_for(config)
     job.torch_threads = 1

@@ -20,8 +20,8 @@ import numpy as np
 from mtlsearch.data.icbhi_files import (
     DEVICES,
     DIAGNOSES,
-    Demographics,
     LOCATIONS,
+    Demographics,
     parse_recording_name,
     read_annotation_file,
     read_demographics,

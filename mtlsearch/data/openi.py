@@ -112,8 +112,8 @@ from pydantic import Field
 
 from mtlsearch.data.canonical import DatasetInfo, InputInfo, TaskInfo, build_table
 from mtlsearch.data.loader import Loader, register
-from mtlsearch.data.openi_exam import EXAM_ATTRIBUTES, EXAM_COLUMNS, EXAM_FEATURES_COLUMN, EXAM_INPUT, exam_features
 from mtlsearch.data.openi_csv_reader import PROJECTIONS_FILE, read_projections, read_reports_csv
+from mtlsearch.data.openi_exam import EXAM_ATTRIBUTES, EXAM_COLUMNS, EXAM_FEATURES_COLUMN, EXAM_INPUT, exam_features
 from mtlsearch.data.openi_labels import (
     DEFAULT_TOP_K,
     INPUT_COLUMN,
@@ -187,7 +187,6 @@ class _OpenIOptions(TextSourceOptions):
         default_factory=list,
         description="metadata tasks to add (role auxiliary, not in Δm): projection = the exam's views (needs the projections CSV)",
     )
-
 
     exam_features: bool = Field(
         False,
@@ -324,9 +323,7 @@ class _OpenILoader(Loader):
                 raise DataError(
                     f"{path}: exam_features needs the projections CSV (projections_path, or {PROJECTIONS_FILE} next to the reports)"
                 )
-            features[EXAM_INPUT] = exam_features(
-                extra_columns["exam"], [projections.get(r.uid, ([], set()))[1] for r, _ in rows]
-            )
+            features[EXAM_INPUT] = exam_features(extra_columns["exam"], [projections.get(r.uid, ([], set()))[1] for r, _ in rows])
         labels = {t.name: y[:, k] for k, t in enumerate(tasks)}
         if meta_tasks:
             views = extra_columns["projections"]

@@ -49,7 +49,8 @@ class Encoder(Plugin):
 
 
 ENCODERS: Registry = Registry(
-    "encoder type", {name: f"mtlsearch.models.encoders.{name}" for name in ("mlp", "cnn", "ast", "text", "timeseries", "multimodal")}
+    "encoder type",
+    {name: f"mtlsearch.models.encoders.{name}" for name in ("mlp", "cnn", "ast", "text", "timeseries", "multimodal")},
 )
 """Every encoder type by name: the built-ins (imported when first asked for) and the registered plugins."""
 

@@ -98,11 +98,18 @@ def input_problems(inputs: dict[str, Any], dataset_inputs: tuple[InputInfo, ...]
                 )
             )
         elif inp.kind == "text" and inp.column != TEXT_INPUT_COLUMN:
-            out.append((name, f"text input {name!r} is column {inp.column!r}; token ids are cached for the '{TEXT_INPUT_COLUMN}' column only"))
+            out.append(
+                (
+                    name,
+                    f"text input {name!r} is column {inp.column!r}; token ids are cached for the '{TEXT_INPUT_COLUMN}' column only",
+                )
+            )
     return out
 
 
-def attribute_conflicts(inputs: dict[str, Any], dataset_inputs: tuple[InputInfo, ...], tasks: list[str]) -> list[tuple[str, list[str]]]:
+def attribute_conflicts(
+    inputs: dict[str, Any], dataset_inputs: tuple[InputInfo, ...], tasks: list[str]
+) -> list[tuple[str, list[str]]]:
     """``(input name, tasks)`` for each input of ``model.inputs`` that gives away some of ``tasks``
     (:attr:`InputInfo.attributes`): an attribute cannot be both an input and a task in one trial."""
     known = {i.name: i for i in dataset_inputs}
@@ -217,7 +224,13 @@ class Multimodal(Encoder):
         if in_dim != total:
             raise ValueError(f"encoder 'multimodal': packed rows of width {in_dim}, the layout's inputs add up to {total}")
         built = [
-            (s.name, build_encoder(enc, s.width, tuple(s.shape) if s.shape and not s.tokens else None), s.start, s.width, s.tokens)
+            (
+                s.name,
+                build_encoder(enc, s.width, tuple(s.shape) if s.shape and not s.tokens else None),
+                s.start,
+                s.width,
+                s.tokens,
+            )
             for s, enc in parts
         ]
         return FusedEncoder(built, **_options(options.fusion, FusionOptions).model_dump())
