@@ -20,12 +20,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mtlsearch.data.canonical import SPLITS, InputInfo, read_input_splits
+from mtlsearch.data.tokens import TEXT_COLUMN
 from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS, Encoder, encoder_plugin
 from mtlsearch.plugins import PluginOptions, plugin_field, trusted_options
 
 MULTIMODAL = "multimodal"
 TOKEN_EXACT = 2**24  # every integer below it is exactly representable in float32
-TEXT_INPUT_COLUMN = "text"  # the column the token cache tokenizes (mtlsearch.data.tokens.TEXT_COLUMN)
+TEXT_INPUT_COLUMN = TEXT_COLUMN  # the one column the token cache tokenizes
 
 
 class FusionOptions(BaseModel):
