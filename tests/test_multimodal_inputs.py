@@ -426,15 +426,15 @@ def test_openi_multimodal_spec_trains(tmp_path, monkeypatch):
     info, job = _ready_job("openi_multimodal", tmp_path, monkeypatch, {"architecture": "GMHL", "grouping": "findings"})
     assert info.input_names == ["x", "text", "exam"] and info.input("exam").attributes == ("projection",)
     trainer = MultiTaskTrainer(job)
-    tokens = read_token_splits(ensure_tokens(job.dataset_path, None, 64))
+    tokens = read_token_splits(ensure_tokens(job.dataset_path, None, 48))
     packed = trainer.data["train"][0]
-    assert packed.shape[1] == 65 + 11
+    assert packed.shape[1] == 49 + 11
     assert torch.equal(trainer.model.encoders[0].split(packed)["text"], torch.from_numpy(tokens["train"]))
     # a few seconds of training: a slice of the real splits (a MiniLM epoch over 2,085 reports takes minutes)
     trainer.data = {s: (x[:48], y[:48]) for s, (x, y) in trainer.data.items()}
     trainer.train_targets = trainer.loss_fn.targets(trainer.data["train"][1])
     stats = trainer.run_epoch(0)
-    assert np.isfinite(stats.train_loss) and len(stats.test) == 12
+    assert np.isfinite(stats.train_loss) and len(stats.test) == 6
 
 
 def test_searched_widths_and_dropout_reach_the_multimodal_encoder(tmp_path):
