@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator
 
 from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS
-from mtlsearch.models.encoders.multimodal import MULTIMODAL, FusionOptions
+from mtlsearch.models.encoders.multimodal import FusionOptions  # its Options refuse {type: multimodal} in a spec
 from mtlsearch.plugins import plugin_field
 from mtlsearch.spec.names import Strict
 
@@ -73,18 +73,6 @@ class ModelSpec(Strict):
         if v is not None and not v:
             raise ValueError("expected at least one input name with its encoder, e.g. {x: {type: mlp}}")
         return v
-
-    @model_validator(mode="after")
-    def _no_multimodal_type(self) -> "ModelSpec":
-        named = {"model.encoder": self.encoder, **{f"model.encoders.{k}": e for k, e in self.encoders.items()}}
-        named.update({f"model.inputs.{k}": e for k, e in (self.inputs or {}).items()})
-        for where, enc in named.items():
-            if enc.type == MULTIMODAL:
-                raise ValueError(
-                    f"{where}: '{MULTIMODAL}' is the fused encoder built from model.inputs and model.fusion; "
-                    "list the inputs under model.inputs instead"
-                )
-        return self
 
     @field_validator("encoders")
     @classmethod
