@@ -282,7 +282,10 @@ def test_encoder_union_accepts_each_type_with_defaults():
 @pytest.mark.parametrize(
     "encoder, message",
     [
-        ({"type": "rnn"}, "unknown encoder type 'rnn'; expected one of ['mlp', 'cnn', 'ast', 'text']"),
+        (
+            {"type": "rnn"},
+            "unknown encoder type 'rnn'; expected one of ['mlp', 'cnn', 'ast', 'text', 'timeseries', 'multimodal']",
+        ),
         (
             {"type": "cnn", "chanels": [4]},
             "field 'model.encoder.chanels': unknown key (expected one of: type, channels, kernel_size",

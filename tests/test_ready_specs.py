@@ -21,6 +21,8 @@ DATA_SPECS = {
     "ohsumed_cotask",
     "openi_grouping",
     "icbhi_trimtl",
+    "icbhi_multimodal",
+    "openi_multimodal",
 }  # read files under ${MTLSEARCH_DATA} to list their tasks
 
 

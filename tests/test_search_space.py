@@ -213,6 +213,8 @@ def digest(value) -> str:
 # name -> (digest of tpe_calls, digest of the grid (or its error), grid size (None: not enumerable), discrete_candidates size)
 PINS = {
     "icbhi_trimtl.yaml": ("be0a9775603f7914", "3068289fe1d13669", 10, 10),
+    "icbhi_multimodal.yaml": ("a3b06f89d3404b00", "e9b5e9bd831dc025", 4, 4),  # pinned when it was added
+    "openi_multimodal.yaml": ("102f85f54ca4575d", "acb3b54c0f46a987", 4, 4),  # pinned when it was added
     "ohsumed_cotask.yaml": ("112f56265897d271", "7276d6cad82fe6c5", 24, 24),
     "ohsumed_grouping.yaml": ("81550b0cfa54b394", "6c2282434f974ced", None, None),
     "openi_grouping.yaml": ("da3b5820a4012f3e", "6c2282434f974ced", None, None),

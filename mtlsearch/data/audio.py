@@ -44,6 +44,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from mtlsearch.data.audio_options import num_frames  # noqa: F401  (torch-free; re-exported)
 from mtlsearch.errors import DataError
 
 Backend = Literal["auto", "torchaudio", "torch"]
@@ -218,13 +219,6 @@ def fit_length(wave: torch.Tensor, length: int, padding: Padding = "repeat", fad
 
 
 # ---------------------------------------------------------------- Kaldi filterbanks
-
-
-def num_frames(num_samples: int, sample_rate: int, frame_length_ms: float = 25.0, frame_shift_ms: float = 10.0) -> int:
-    """Frames Kaldi makes of ``num_samples`` (``snip_edges``: no frame reaches past the end)."""
-    size = int(sample_rate * frame_length_ms * 0.001)
-    shift = int(sample_rate * frame_shift_ms * 0.001)
-    return 0 if num_samples < size else 1 + (num_samples - size) // shift
 
 
 def _mel(f):

@@ -25,3 +25,11 @@ class AudioFeatureOptions(LoaderOptions):
     normalization: Literal["ast", "none"] = Field(
         "ast", description="ast: (fbank + 4.2677393) / (2 · 4.5689974), AST's scaling; none: raw log-mel energies"
     )
+
+
+def num_frames(num_samples: int, sample_rate: int, frame_length_ms: float = 25.0, frame_shift_ms: float = 10.0) -> int:
+    """Frames Kaldi makes of ``num_samples`` (``snip_edges``: no frame reaches past the end); torch-free, so a
+    loader can tell its spectrogram shape while a spec is validated."""
+    size = int(sample_rate * frame_length_ms * 0.001)
+    shift = int(sample_rate * frame_shift_ms * 0.001)
+    return 0 if num_samples < size else 1 + (num_samples - size) // shift

@@ -41,7 +41,11 @@ Examples
     windows every 10 ms, ``num_mel_bins`` = 128, as AST expects), frames × mel
     bins flattened row-major (798 × 128 for 8 s), scaled with AST's statistics
     when ``normalization`` is ``ast``. ``info.extra["feature_shape"]`` gives
-    the shape. Extra columns: ``recording`` (canonical name), ``patient``,
+    the shape. ``clinical`` (a list of patient/recording fields, default unset) adds a
+    tabular input ``clinical`` (:mod:`mtlsearch.data.icbhi_clinical`: age, sex, BMI,
+    child weight and height each as a value and a missing flag, chest location and
+    device one-hot); ``info.inputs`` lists ``x`` (spectrogram) and ``clinical``.
+    Extra columns: ``recording`` (canonical name), ``patient``,
     ``start`` and ``end`` (seconds).
 
 ``audio``
@@ -85,8 +89,15 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from mtlsearch.data.audio_options import AudioFeatureOptions
-from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
+from mtlsearch.data.audio_options import AudioFeatureOptions, num_frames
+from mtlsearch.data.canonical import DatasetInfo, InputInfo, TaskInfo, build_table
+from mtlsearch.data.icbhi_clinical import (
+    CLINICAL_FIELDS,
+    CLINICAL_INPUT,
+    clinical_attributes,
+    clinical_columns,
+    clinical_features,
+)
 from mtlsearch.data.icbhi_cycles import IcbhiFolders, carve_val, locate, read_cycles
 from mtlsearch.data.icbhi_features import annotation_features, audio_features
 from mtlsearch.data.icbhi_tasks import LUNG_SOUNDS, TASK_NAMES, all_tasks
@@ -121,6 +132,18 @@ class IcbhiOptions(AudioFeatureOptions):
     )
     seed: int = Field(0, description="seed of the val carving")
     tasks: list[str] | None = Field(None, description=f"keep only these tasks (default all: {', '.join(TASK_NAMES)})")
+    clinical: list[Literal[CLINICAL_FIELDS]] | None = Field(  # type: ignore[valid-type]
+        None,
+        description=f"write these patient/recording fields as the tabular input 'clinical' ({', '.join(CLINICAL_FIELDS)}; "
+        "numbers with a missing flag, see mtlsearch.data.icbhi_clinical); null: no such input",
+    )
+
+    @field_validator("clinical")
+    @classmethod
+    def _clinical(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError(f"expected a non-empty list of distinct fields among {list(CLINICAL_FIELDS)}")
+        return v
 
     @field_validator("tasks")
     @classmethod
@@ -169,9 +192,29 @@ class IcbhiLoader(Loader):
         return [t for t in all_tasks() if t.name in keep]
 
     def fingerprint(self, options: IcbhiOptions) -> str:
-        return source_fingerprint(
-            self, options, _checksum(_folders(options), options.audio), drop=("path", "annotations_dir", "audio_dir", "meta_dir")
-        )
+        # clinical left out when unset: the fingerprints of specs written before the option stay the same
+        drop = ("path", "annotations_dir", "audio_dir", "meta_dir") + (() if options.clinical else ("clinical",))
+        return source_fingerprint(self, options, _checksum(_folders(options), options.audio), drop=drop)
+
+    def inputs(self, options: IcbhiOptions) -> tuple[InputInfo, ...]:
+        """``x``: the log-mel spectrogram (``audio: none``: 3 tabular numbers), and ``clinical`` when set."""
+        if options.audio == "none":
+            out = [InputInfo("x", "tabular", (3,), "x")]
+        else:
+            frames = num_frames(int(round(options.cycle_seconds * options.sample_rate)), options.sample_rate)
+            out = [InputInfo("x", "spectrogram", (frames, options.num_mel_bins), "x", description="Kaldi log-mel filterbanks")]
+        if options.clinical:
+            out.append(
+                InputInfo(
+                    CLINICAL_INPUT,
+                    "tabular",
+                    (len(clinical_columns(options.clinical)),),
+                    CLINICAL_INPUT,
+                    attributes=clinical_attributes(options.clinical),
+                    description="patient and recording fields: " + ", ".join(options.clinical),
+                )
+            )
+        return tuple(out)
 
     def build(self, options: IcbhiOptions, fingerprint: str) -> tuple[DatasetInfo, pa.Table]:
         t0 = time.perf_counter()
@@ -185,8 +228,13 @@ class IcbhiLoader(Loader):
         rows = np.flatnonzero(keep)
         split_kept = split[rows]
         labels = {t.name: cycles.labels[t.name][rows] for t in tasks}
+        inputs = {"x": x}
+        if options.clinical:
+            inputs[CLINICAL_INPUT] = clinical_features(cycles, options.clinical)[rows]
+            extra["clinical_columns"] = clinical_columns(options.clinical)
         info = DatasetInfo(
             name="icbhi",
+            inputs=self.inputs(options),
             tasks=tuple(tasks),
             input_column="x",
             input_dim=int(x.shape[1]),
@@ -219,7 +267,7 @@ class IcbhiLoader(Loader):
             "start": pa.array(cycles.start[rows].astype(np.float32), type=pa.float32()),
             "end": pa.array(cycles.end[rows].astype(np.float32), type=pa.float32()),
         }
-        table = build_table(info, [cycles.ids[i] for i in rows], split_kept.tolist(), x, labels, extra_columns=extra_columns)
+        table = build_table(info, [cycles.ids[i] for i in rows], split_kept.tolist(), inputs, labels, extra_columns=extra_columns)
         log.info(
             "ICBHI: %d cycles (%s) built in %.1f s",
             len(rows),

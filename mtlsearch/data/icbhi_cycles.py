@@ -21,6 +21,7 @@ from mtlsearch.data.icbhi_files import (
     DEVICES,
     DIAGNOSES,
     LOCATIONS,
+    Demographics,
     parse_recording_name,
     read_annotation_file,
     read_demographics,
@@ -113,6 +114,7 @@ class Cycles:
     labels: dict[str, np.ndarray]  # every task of all_tasks()
     renamed: dict[str, str]  # annotation file stem -> canonical name, where they differ
     patient_diagnosis: dict[int, str]
+    demographics: dict[int, Demographics] = field(default_factory=dict)  # per patient (the clinical input)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -200,6 +202,7 @@ def read_cycles(folders: IcbhiFolders) -> Cycles:
         labels={k: np.asarray(v, np.int64) for k, v in raw.items()},
         renamed={s: c for s, c in canonical.items() if s != c},
         patient_diagnosis=diagnoses,
+        demographics=demographics,
     )
 
 

@@ -180,10 +180,23 @@ def read_diagnoses(path: Path) -> dict[int, str]:
 class Demographics:
     age: float | None  # years
     sex: str | None  # "M" | "F"
+    bmi: float | None = None  # adults (kg/m²)
+    child_weight: float | None = None  # children (kg)
+    child_height: float | None = None  # children (cm)
+
+
+def _number_or_na(fields: list[str], k: int, what: str, where: str) -> float | None:
+    """Field ``k`` as a number, or None when it is ``NA`` or absent."""
+    if len(fields) <= k or fields[k].upper() == "NA":
+        return None
+    try:
+        return float(fields[k])
+    except ValueError:
+        raise DataError(f"{where}: {what} must be a number or NA, found {fields[k]!r}") from None
 
 
 def read_demographics(path: Path) -> dict[int, Demographics]:
-    """Patient -> age and sex (``NA`` -> None); the BMI, weight and height columns are not used."""
+    """Patient -> age, sex, adult BMI, child weight and height (``NA`` or absent -> None)."""
     out: dict[int, Demographics] = {}
     lines: dict[int, int] = {}
     for lineno, line in _lines(path):
@@ -203,7 +216,13 @@ def read_demographics(path: Path) -> dict[int, Demographics]:
         sex = fields[2].upper()
         if sex not in ("M", "F", "NA"):
             raise DataError(f"{where}: sex must be M, F or NA, found {fields[2]!r}")
-        out[int(fields[0])] = Demographics(age, None if sex == "NA" else sex)
+        out[int(fields[0])] = Demographics(
+            age,
+            None if sex == "NA" else sex,
+            bmi=_number_or_na(fields, 3, "adult BMI", where),
+            child_weight=_number_or_na(fields, 4, "child weight", where),
+            child_height=_number_or_na(fields, 5, "child height", where),
+        )
     if not out:
         raise DataError(f"{path}: the demographics file lists no patients (expected '<patient> <age> <sex> ...' lines)")
     return out

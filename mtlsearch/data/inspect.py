@@ -43,12 +43,17 @@ def inspect_table(path: str) -> dict:
     inputs = {info.input_column: f"float32[{info.input_dim}]" + (f" = {'x'.join(map(str, shape))}" if shape else "")}
     labels = {"id", "split", info.input_column, *info.task_names}
     inputs.update({f.name: str(f.type) for f in schema if f.name not in labels})
+    declared = [
+        {"name": i.name, "kind": i.kind, "shape": list(i.shape), "column": i.column, "attributes": list(i.attributes)}
+        for i in info.inputs
+    ]
     return {
         "dataset": info.name,
         "path": path,
         "fingerprint": info.fingerprint,
         "size": {s: int((split == s).sum()) for s in SPLITS},
         "input_columns": inputs,
+        "inputs": declared,
         "num_tasks": len(info.tasks),
         "label_cardinality_binary": float(binary_positive.mean()) if len(table) else 0.0,
         "tasks": tasks,
@@ -60,7 +65,14 @@ def format_inspection(report: dict) -> str:
     lines = [
         f"dataset {report['dataset']}  ({report['path']})",
         "size: " + ", ".join(f"{s} {n}" for s, n in report["size"].items()),
-        "inputs: " + ", ".join(f"{k} {v}" for k, v in report["input_columns"].items()),
+        "columns: " + ", ".join(f"{k} {v}" for k, v in report["input_columns"].items()),
+        "inputs (model.inputs): "
+        + ", ".join(
+            f"{i['name']} {i['kind']}{i['shape']} (column {i['column']}"
+            + (f"; gives away {', '.join(i['attributes'])}" if i["attributes"] else "")
+            + ")"
+            for i in report.get("inputs", [])
+        ),
         f"tasks: {report['num_tasks']}   label cardinality (positive binary labels per example): {report['label_cardinality_binary']:.3f}",
     ]
     for t in report["tasks"]:

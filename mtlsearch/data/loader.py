@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from mtlsearch.data.canonical import DatasetInfo, TaskInfo
+from mtlsearch.data.canonical import DatasetInfo, InputInfo, TaskInfo
 from mtlsearch.plugins import Plugin, PluginOptions, Registry
 
 
@@ -37,6 +37,11 @@ class Loader(Plugin, ABC):
     def tasks(self, options: LoaderOptions) -> list[TaskInfo]:
         """The tasks the dataset will have, computed cheaply (no full load)."""
 
+    def inputs(self, options: LoaderOptions) -> tuple[InputInfo, ...] | None:
+        """The inputs the table will have (:attr:`DatasetInfo.inputs`), computed cheaply, for
+        ``model.inputs`` checks at validation; ``None``: known only once built (then checked per trial)."""
+        return None
+
     @abstractmethod
     def build(self, options: LoaderOptions, fingerprint: str) -> tuple[DatasetInfo, pa.Table]:
         """Load the source and return the canonical table and its description."""
@@ -51,6 +56,7 @@ class Loader(Plugin, ABC):
 
 BUILTIN_LOADERS = {
     "synthetic": "mtlsearch.data.synthetic",
+    "synthetic_multimodal": "mtlsearch.data.synthetic_multimodal",
     "arff": "mtlsearch.data.arff_dataset",
     "ohsumed_arff": "mtlsearch.data.ohsumed",
     "ohsumed_folders": "mtlsearch.data.ohsumed",

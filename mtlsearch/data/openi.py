@@ -69,6 +69,11 @@ projection known, is missing (``-1``). Role ``auxiliary``, scored by accuracy:
 never in Δm, searchable as a Tri-MTL metadata task (``search.space.metadata``).
 It needs the projections CSV. It does not take part in the split stratification.
 
+Inputs (``info.inputs``, for ``model.inputs``): ``x`` (tabular bag of words), ``text`` (the
+report, for a ``text`` encoder) and, with ``exam_features: true``, ``exam``: the projection and
+exam-description flags of :mod:`mtlsearch.data.openi_exam` (column ``exam_features``; needs the
+projections CSV; it gives away the ``projection`` task, so the two never meet in one trial).
+
 Two sources:
 
 ``openi_csv``
@@ -105,9 +110,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from mtlsearch.data.canonical import DatasetInfo, TaskInfo, build_table
+from mtlsearch.data.canonical import DatasetInfo, InputInfo, TaskInfo, build_table
 from mtlsearch.data.loader import Loader, register
 from mtlsearch.data.openi_csv_reader import PROJECTIONS_FILE, read_projections, read_reports_csv
+from mtlsearch.data.openi_exam import EXAM_ATTRIBUTES, EXAM_COLUMNS, EXAM_FEATURES_COLUMN, EXAM_INPUT, exam_features
 from mtlsearch.data.openi_labels import (
     DEFAULT_TOP_K,
     INPUT_COLUMN,
@@ -138,6 +144,25 @@ from mtlsearch.errors import DataError
 # ---------------------------------------------------------------- options and loaders
 
 
+def _inputs(vocab: int, exam: bool) -> tuple[InputInfo, ...]:
+    out = [
+        InputInfo(INPUT_COLUMN, "tabular", (vocab,), INPUT_COLUMN, description="bag of words of the report"),
+        InputInfo(TEXT_COLUMN, "text", (), TEXT_COLUMN, description="the report: findings, then impression"),
+    ]
+    if exam:
+        out.append(
+            InputInfo(
+                EXAM_INPUT,
+                "tabular",
+                (len(EXAM_COLUMNS),),
+                EXAM_FEATURES_COLUMN,
+                attributes=EXAM_ATTRIBUTES,
+                description="projection and exam-description flags: " + ", ".join(EXAM_COLUMNS),
+            )
+        )
+    return tuple(out)
+
+
 class _OpenIOptions(TextSourceOptions):
     projections_path: str | None = Field(
         None,
@@ -161,6 +186,12 @@ class _OpenIOptions(TextSourceOptions):
     metadata_tasks: list[Literal["projection"]] = Field(
         default_factory=list,
         description="metadata tasks to add (role auxiliary, not in Δm): projection = the exam's views (needs the projections CSV)",
+    )
+
+    exam_features: bool = Field(
+        False,
+        description="add the tabular input 'exam' (projection and exam-description flags, mtlsearch.data.openi_exam) "
+        "beside the bag of words 'x' and the report 'text'",
     )
 
 
@@ -220,7 +251,13 @@ class _OpenILoader(Loader):
         checksums = {"reports": source_checksum(path), "projections": file_sha256(proj) if proj else None}
         # metadata_tasks left out when empty: the fingerprints of specs written before the option stay the same
         drop = ("path", "projections_path") + (() if options.metadata_tasks else ("metadata_tasks",))
+        drop += () if options.exam_features else ("exam_features",)  # likewise
         return source_fingerprint(self, options, checksums, drop=drop)
+
+    def inputs(self, options: _OpenIOptions) -> tuple[InputInfo, ...]:
+        """``x`` (bag of words; at most ``vocab_size`` wide: the built table has the terms found), ``text``
+        (the report), and ``exam`` with ``exam_features``."""
+        return _inputs(options.vocab_size, options.exam_features)
 
     def build(self, options: _OpenIOptions, fingerprint: str) -> tuple[DatasetInfo, pa.Table]:
         path = self._path(options)
@@ -280,6 +317,13 @@ class _OpenILoader(Loader):
             "indication": [clean_text(r.indication) for r, _ in rows],
             "comparison": [clean_text(r.comparison) for r, _ in rows],
         }
+        features = {INPUT_COLUMN: x}
+        if options.exam_features:
+            if proj_path is None:
+                raise DataError(
+                    f"{path}: exam_features needs the projections CSV (projections_path, or {PROJECTIONS_FILE} next to the reports)"
+                )
+            features[EXAM_INPUT] = exam_features(extra_columns["exam"], [projections.get(r.uid, ([], set()))[1] for r, _ in rows])
         labels = {t.name: y[:, k] for k, t in enumerate(tasks)}
         if meta_tasks:
             views = extra_columns["projections"]
@@ -292,6 +336,7 @@ class _OpenILoader(Loader):
             input_column=INPUT_COLUMN,
             input_dim=len(vocabulary),
             fingerprint=fingerprint,
+            inputs=_inputs(len(vocabulary), options.exam_features),
             extra={
                 "loader": self.name,
                 "source": options.path,
@@ -328,7 +373,7 @@ class _OpenILoader(Loader):
             info,
             [r.uid for r, _ in rows],
             split.tolist(),
-            x,
+            features,
             labels,
             extra_columns={k: pa.array(v, type=pa.string()) for k, v in extra_columns.items()},
         )

@@ -23,7 +23,10 @@ TEXT_COLUMN = "text"
 PROJECTION_TASK = "projection"
 PROJECTION_CLASSES = ("Frontal", "Lateral", "Frontal;Lateral")
 METADATA_COLUMNS = ("exam", "projections", "images", "indication", "comparison")
-_TAKEN_NAMES = frozenset(n.casefold() for n in (*RESERVED_COLUMNS, INPUT_COLUMN, TEXT_COLUMN, *METADATA_COLUMNS, PROJECTION_TASK))
+EXAM_FEATURES = "exam_features"  # the 'exam' input's column (mtlsearch.data.openi_exam), with exam_features: true
+_TAKEN_NAMES = frozenset(
+    n.casefold() for n in (*RESERVED_COLUMNS, INPUT_COLUMN, TEXT_COLUMN, *METADATA_COLUMNS, PROJECTION_TASK, EXAM_FEATURES)
+)
 
 
 @dataclass(frozen=True)

@@ -297,3 +297,48 @@ class TextEncoder(nn.Module):
             m = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
         return self.dropout(pooled)
+
+
+class TimeSeriesEncoder(nn.Module):
+    """A small 1-D CNN over ``(steps, channels)`` time series (row-major: the channels of a step are adjacent).
+
+    One block per entry of ``channels``: a ``kernel_size`` Conv1d over time (the input's channels are the
+    first block's input channels) → BatchNorm → ReLU, max pooling by 2 between blocks, global average
+    pooling over time at the end, then ``dropout``. The first convolution has stride ``stem_stride``.
+    ``out_dim`` = ``channels[-1]``.
+    """
+
+    eval_batch = 1024
+
+    def __init__(
+        self,
+        in_dim: int,
+        input_shape: tuple[int, int],
+        channels: list[int] = (16, 32),
+        kernel_size: int = 5,
+        stem_stride: int = 1,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        steps, chans = (int(s) for s in input_shape)
+        if steps * chans != in_dim:
+            raise ValueError(f"encoder 'timeseries': shape [{steps}, {chans}] does not match rows of size {in_dim}")
+        self.input_shape = (steps, chans)
+        layers: list[nn.Module] = []
+        prev = chans
+        for i, c in enumerate(channels):
+            if i > 0:
+                layers.append(nn.MaxPool1d(2, ceil_mode=True))  # ceil: a length-1 series stays length 1
+            layers += [
+                nn.Conv1d(prev, c, kernel_size, stride=stem_stride if i == 0 else 1, padding=kernel_size // 2, bias=False),
+                nn.BatchNorm1d(c),
+                nn.ReLU(inplace=True),
+            ]
+            prev = c
+        self.net = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.out_dim = prev
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.view(x.shape[0], *self.input_shape).transpose(1, 2)  # (batch, channels, steps)
+        return self.dropout(self.net(h).mean(dim=2))

@@ -25,7 +25,12 @@ where the layers of an encoder are, in forward order:
   affine weight and bias; running statistics are buffers, not weights), one per
   entry of ``channels``;
 * ``ast``, ``text``: each transformer layer (embeddings and pooler are covered
-  by ``"all"`` only).
+  by ``"all"`` only);
+* ``timeseries``: each Conv1d block (its weight and BatchNorm affine weight and bias);
+* multimodal (``model.inputs``, :class:`mtlsearch.models.fusion.FusedEncoder`):
+  the union — each input's encoder's layers in ``model.inputs`` order, then the
+  fusion's (``concat``: the projection; ``attention``: each input's projection,
+  then the query).
 
 Frozen parameters (``freeze_layers``) are left out: they cannot move.
 
@@ -56,6 +61,9 @@ def layer_indices(layers: str) -> tuple[int, ...] | None:
 
 def encoder_layers(encoder: nn.Module) -> list[list[str]]:
     """Parameter names (relative to ``encoder``) of each indexed layer, in forward order (see the module doc)."""
+    custom = getattr(encoder, "indexed_layers", None)  # an encoder that says what its layers are (the fused encoder)
+    if callable(custom):
+        return custom()
     names = {id(p): n for n, p in encoder.named_parameters()}
     for attr in ("ast", "model"):  # transformers models inside the ast / text encoders
         inner = getattr(encoder, attr, None)

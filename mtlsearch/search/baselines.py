@@ -36,15 +36,23 @@ def _info(message: str) -> None:
     log.info(f"{_label.get()}{message}")
 
 
-def baseline_config(spec: Spec) -> dict:
+def baseline_config(spec: Spec, info: DatasetInfo | None = None) -> dict:
     """What a baseline's result depends on besides the dataset and the task: model, budget, seed, and the
     evaluation protocol (a baseline scored with fixed thresholds, or by another metric, is never reused as if it
-    were scored the new way)."""
+    were scored the new way). With ``model.inputs`` the encoder is the fused multimodal one over ``info``'s
+    inputs (an STL baseline reads the same inputs as the trials)."""
     t = spec.train
+    if spec.model.inputs is not None and info is None:
+        raise ValueError("baseline_config: a multimodal spec (model.inputs) needs the dataset's info")
+    encoder = (
+        spec.model.multimodal(info.inputs, [x.name for x in info.primary_tasks()])
+        if spec.model.inputs is not None
+        else spec.model.encoder.model_dump()
+    )
     return {
         "thresholds": spec.evaluation.thresholds,
         "metric": spec.evaluation.metric,
-        "encoder": spec.model.encoder.model_dump(),
+        "encoder": encoder,
         "epochs": t.epochs,
         "batch_size": t.batch_size,
         "lr": t.lr,
@@ -90,7 +98,7 @@ def _ensure(
 ) -> dict[str, dict]:
     from mtlsearch.store.claims import Claims
 
-    config = baseline_config(spec)
+    config = baseline_config(spec, info)
     primary = info.primary_tasks()
     fps = {t.name: baseline_fingerprint(info.fingerprint, t.name, config) for t in primary}
     by_fp = {fps[t.name]: t for t in primary}

@@ -109,7 +109,9 @@ class SearchContext:
     def job_for(self, config: dict, use_gpu: bool = False) -> TrainJob:
         """The training job of one sampled config: the fixed settings with the sampled ones applied.
 
-        ``encoder`` names the encoder (``model.encoders``; default ``model.encoder``);
+        ``encoder`` names the encoder (``model.encoders``; default ``model.encoder``; with
+        ``model.inputs``, the fused multimodal encoder, whose ``mlp`` inputs ``hidden_dim`` sets and
+        whose fusion ``dropout`` sets);
         ``hidden_dim`` sets every width of an ``mlp`` encoder's ``hidden_dims``
         (other encoders ignore it); ``dropout`` sets any encoder's ``dropout``.
         ``weighting`` names the loss weighting (default ``train.weighting``), with
@@ -119,11 +121,16 @@ class SearchContext:
         reported against the STL baselines trained with that seed (:attr:`seed_baselines`).
         """
         spec = self.spec
-        encoder = spec.model.named(config.get("encoder")).model_dump()
-        if "hidden_dim" in config and encoder["type"] == "mlp":
-            encoder["hidden_dims"] = [int(config["hidden_dim"])] * len(encoder["hidden_dims"])
-        if "dropout" in config:
-            encoder["dropout"] = float(config["dropout"])
+        if spec.model.inputs is not None:  # multimodal: the fused encoder of model.inputs (hidden_dim: its mlps)
+            encoder = spec.model.multimodal(
+                self.info.inputs, self.trained_tasks(config), config.get("hidden_dim"), config.get("dropout")
+            )
+        else:
+            encoder = spec.model.named(config.get("encoder")).model_dump()
+            if "hidden_dim" in config and encoder["type"] == "mlp":
+                encoder["hidden_dims"] = [int(config["hidden_dim"])] * len(encoder["hidden_dims"])
+            if "dropout" in config:
+                encoder["dropout"] = float(config["dropout"])
         train = spec.train
         weighting = train.weighting_for(config.get("weighting")).model_dump()
         searched = {k[len(STATIC_WEIGHT) :]: float(v) for k, v in config.items() if k.startswith(STATIC_WEIGHT)}

@@ -46,6 +46,7 @@ def prepare_tokens(loaded: LoadedSpec, dataset_path: str) -> None:
     named.update({("model", "encoders", n): spec.model.named(n) for n in spec.searched_encoders() if n != DEFAULT_ENCODER})
     if spec.grouping_methods.affinity.encoder is not None:
         named[("grouping_methods", "affinity", "encoder")] = spec.grouping_methods.affinity.encoder
+    named.update({("model", "inputs", n): enc for n, enc in (spec.model.inputs or {}).items()})
     done: set[tuple] = set()
     for loc, enc in named.items():
         if not encoder_plugin(enc).needs_tokens or (enc.model, enc.max_length) in done:
@@ -170,6 +171,8 @@ def _launch(
     )
     for warning in check_splits(sizes, f"{loaded.path}: dataset {info.name}"):
         log.warning(warning)
+    if spec.model.inputs is not None:  # multimodal: the built table's inputs (a loader may list them only now)
+        loaded.check_inputs(info.inputs, info.tasks)
     prepare_tokens(loaded, dataset_path)
     dataset_uri = store_table_uri(store.root, dataset_path)
     if dataset_uri is not None:  # nodes without the launcher's local copy fetch the table from the store

@@ -5,7 +5,7 @@ one module per type); ``EncoderSpec`` validates ``{type: ..., **options}``
 against the named type's ``Options`` (default ``mlp``). ``ModelSpec`` is the
 spec's ``model`` section: the encoder, named alternative encoders the search
 may choose, and the fixed parameter sharing (hard or soft, with its λ and
-layers).
+layers), and multimodal inputs (``inputs``: input name → encoder; ``fusion``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS
+from mtlsearch.models.encoders.multimodal import FusionOptions  # its Options refuse {type: multimodal} in a spec
 from mtlsearch.plugins import plugin_field
 from mtlsearch.spec.names import Strict
 
@@ -50,6 +51,14 @@ class ModelSpec(Strict):
     (:mod:`mtlsearch.models.cross_task_attention`): γ, the self-exploitation bias of the
     attention logits (a number or ``learned``), and d, the per-task embedding size.
     ``search.space.cross_task_attention`` and ``search.space.attention_gamma`` search them.
+
+    ``inputs`` (multimodal): the dataset's inputs (``DatasetInfo.inputs``, listed by ``mtlsearch data
+    inspect``) the model reads, each with its own encoder (``mlp`` for tabular, ``text`` for raw text,
+    ``cnn``/``ast``/``timeseries`` for spectrograms, ``timeseries`` for time series), e.g.
+    ``{x: {type: cnn}, clinical: {type: mlp, hidden_dims: [16]}}``; ``fusion`` fuses their outputs
+    (``{type: concat, dim: 64}``, the default, or ``{type: attention, dim: 64}``;
+    :mod:`mtlsearch.models.fusion`). Every architecture then uses this fused encoder wherever it
+    would use ``encoder`` (which is ignored). Unset: the single input ``encoder`` reads, as before.
     """
 
     encoder: EncoderSpec = Field(default_factory=encoder_defaults)
@@ -65,6 +74,18 @@ class ModelSpec(Strict):
     )
     attention_dim: int = Field(16, ge=1, description="cross-task attention: the per-task embedding size d")
 
+    inputs: dict[str, EncoderSpec] | None = Field(
+        None, description="multimodal: input name -> its encoder (the inputs are fused by model.fusion)"
+    )
+    fusion: FusionOptions = Field(default_factory=FusionOptions)
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs(cls, v: dict | None) -> dict | None:
+        if v is not None and not v:
+            raise ValueError("expected at least one input name with its encoder, e.g. {x: {type: mlp}}")
+        return v
+
     @field_validator("encoders")
     @classmethod
     def _names(cls, v: dict) -> dict:
@@ -78,6 +99,16 @@ class ModelSpec(Strict):
         from mtlsearch.models.soft_layers import canonical_layers
 
         return canonical_layers(v)
+
+    def multimodal(self, dataset_inputs, tasks: list[str], hidden_dim: int | None = None, dropout: float | None = None) -> dict:
+        """The fused encoder's settings (a job's ``encoder``) for ``inputs``/``fusion`` over a dataset's
+        inputs (:func:`mtlsearch.models.encoders.multimodal.multimodal_config`); ``tasks``: the run's tasks,
+        none of which an input may give away."""
+        from mtlsearch.models.encoders.multimodal import multimodal_config
+
+        if self.inputs is None:
+            raise ValueError("model.inputs is not set")
+        return multimodal_config(self.inputs, self.fusion, tuple(dataset_inputs), tasks, hidden_dim, dropout)
 
     def named(self, name: str | None) -> BaseModel:
         """The encoder settings a name stands for (``None`` or ``default``: ``encoder``)."""

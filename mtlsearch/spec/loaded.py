@@ -141,6 +141,8 @@ class LoadedSpec:
                     ("train", "cotask", "major", i),
                     f"unknown primary task {task!r}; the dataset's primary tasks are {sorted(primary)}",
                 )
+        if self.spec.model.inputs is not None:
+            self.check_inputs(loader.inputs(self.loader_options), loader.tasks(self.loader_options))
         if self.spec.search.space.metadata is not None:
             self.check_metadata({t.name: t.role for t in loader.tasks(self.loader_options)})
         for task in ds.descriptions:
@@ -157,6 +159,27 @@ class LoadedSpec:
                 )
             if "embedding" in grouping.computed_methods():
                 self.check_descriptions(loader.tasks(self.loader_options))
+
+    def check_inputs(self, inputs, tasks) -> None:
+        """``model.inputs``: each input exists in the dataset and suits its encoder, and gives away none of the
+        tasks a trial may train (an attribute cannot be both an input and a task). ``inputs`` None: the
+        loader cannot list them before building; each trial checks them then."""
+        from mtlsearch.models.encoders.multimodal import attribute_conflicts, input_problems
+
+        if inputs is None:
+            return
+        chosen = self.spec.model.inputs
+        for name, message in input_problems(chosen, inputs):
+            raise self.error(("model", "inputs", name), message)
+        roles = {t.name: t.role for t in tasks}
+        for name, clash in attribute_conflicts(chosen, inputs, list(roles)):
+            described = ", ".join(f"{t!r} ({roles[t]})" for t in clash)
+            raise self.error(
+                ("model", "inputs", name),
+                f"input {name!r} carries the attributes the task(s) {described} predict: an attribute cannot be both "
+                "an input and a (metadata) task in one trial; leave those tasks out of the dataset "
+                "(dataset.options.tasks) or drop the input",
+            )
 
     def check_metadata(self, roles: dict[str, str]) -> None:
         """Every task of ``search.space.metadata`` must be one of the dataset's non-primary (auxiliary, metadata) tasks."""

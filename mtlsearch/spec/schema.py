@@ -58,8 +58,19 @@ class Spec(Strict):
         return self
 
     @model_validator(mode="after")
+    def _inputs_not_searched(self) -> "Spec":
+        if self.model.inputs is not None and self.search.space.encoder is not None:
+            raise ValueError(
+                "search.space.encoder chooses among single-input encoders (model.encoders); with model.inputs "
+                "(multimodal) each input has its encoder: remove search.space.encoder, or model.inputs"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _hidden_dim_needs_mlp(self) -> "Spec":
         types = {self.model.named(n).type for n in self.searched_encoders()}
+        if self.model.inputs is not None:  # hidden_dim sets the widths of the mlp input encoders
+            types = {e.type for e in self.model.inputs.values()}
         if self.search.space.hidden_dim is not None and "mlp" not in types:
             raise ValueError(
                 f"search.space.hidden_dim sets the widths of an mlp encoder's hidden_dims; the searched encoders are "

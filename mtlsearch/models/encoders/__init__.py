@@ -10,7 +10,10 @@ trainer evaluates at once). ``read_inputs`` says which rows it reads: the
 table's features, or (``needs_tokens``, the ``text`` encoder) the dataset's
 cached token ids (:mod:`mtlsearch.data.tokens`);
 ``needs_spectrogram``: the rows are ``(frames, mel_bins)`` spectrograms,
-flattened, and ``build`` gets that ``input_shape``. The built-in plugins
+flattened, and ``build`` gets that ``input_shape``. ``input_kinds``: the kinds of
+input (tabular, text, spectrogram, timeseries) it suits under ``model.inputs``.
+``multimodal`` is not written in a spec: it is the fused encoder built from
+``model.inputs`` and ``model.fusion`` (:mod:`mtlsearch.models.encoders.multimodal`). The built-in plugins
 import torch only in ``build`` (their networks are in
 :mod:`mtlsearch.models.networks`), so a spec validates without torch.
 """
@@ -32,6 +35,8 @@ class Encoder(Plugin):
 
     needs_tokens: ClassVar[bool] = False
     needs_spectrogram: ClassVar[bool] = False
+    input_kinds: ClassVar[tuple[str, ...]] = ("tabular", "spectrogram", "timeseries")
+    """The input kinds (:data:`mtlsearch.data.canonical.INPUT_KINDS`) this encoder can read in ``model.inputs``."""
 
     def read_inputs(self, options: Any, dataset_path: str, features: dict[str, Any]) -> dict[str, Any]:
         """The input rows per split this encoder reads (``features``: the table's, per split; the default)."""
@@ -44,7 +49,8 @@ class Encoder(Plugin):
 
 
 ENCODERS: Registry = Registry(
-    "encoder type", {name: f"mtlsearch.models.encoders.{name}" for name in ("mlp", "cnn", "ast", "text")}
+    "encoder type",
+    {name: f"mtlsearch.models.encoders.{name}" for name in ("mlp", "cnn", "ast", "text", "timeseries", "multimodal")},
 )
 """Every encoder type by name: the built-ins (imported when first asked for) and the registered plugins."""
 

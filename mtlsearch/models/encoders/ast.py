@@ -64,6 +64,7 @@ class AST(Encoder):
     name = "ast"
     Options = ASTOptions
     needs_spectrogram = True
+    input_kinds = ("spectrogram",)
 
     def build(self, options: ASTOptions, in_dim: int, input_shape: tuple[int, ...] | None):
         from mtlsearch.models.networks import ASTEncoder

@@ -38,6 +38,7 @@ class CNN(Encoder):
     name = "cnn"
     Options = CNNOptions
     needs_spectrogram = True
+    input_kinds = ("spectrogram",)
 
     def build(self, options: CNNOptions, in_dim: int, input_shape: tuple[int, ...] | None):
         from mtlsearch.models.networks import CNNEncoder

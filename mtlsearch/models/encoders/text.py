@@ -35,6 +35,7 @@ class Text(Encoder):
     name = "text"
     Options = TextOptions
     needs_tokens = True
+    input_kinds = ("text",)
 
     def read_inputs(self, options: TextOptions, dataset_path: str, features: dict) -> dict:
         """The token ids of each split's texts (tokenized once per dataset, model and ``max_length``, then cached)."""

@@ -1,0 +1,71 @@
+"""The synthetic multimodal generator (mtlsearch.data.synthetic_multimodal): its inputs and its known answers."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from mtlsearch.data.canonical import read_info, read_input_splits, read_splits
+from mtlsearch.data.registry import prepare
+from mtlsearch.data.synthetic_multimodal import (
+    PLANTED_DEPENDENCIES,
+    TASK_MODALITIES,
+    SyntheticMultimodalOptions,
+    planted_dependencies,
+)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    path = prepare("synthetic_multimodal", SyntheticMultimodalOptions(num_samples=3000, seed=3), tmp_path_factory.mktemp("mm"))
+    return path, read_info(path)
+
+
+def test_two_inputs_of_their_kinds_and_the_answers_in_the_metadata(table):
+    _, info = table
+    assert [(i.name, i.kind, i.shape) for i in info.inputs] == [("tabular", "tabular", (16,)), ("signal", "timeseries", (32, 2))]
+    assert info.extra[TASK_MODALITIES] == ["tabular", "signal", "both"] * 2
+    d = np.asarray(info.extra[PLANTED_DEPENDENCIES])
+    assert d.shape == (6, 6) and (np.diag(d) == 0).all()
+    assert (d[:3] == 0).all() and ((d[3:, :3] > 0).sum(axis=1) == 2).all() and (d[3:, 3:] == 0).all()
+
+
+def test_dense_and_none_dependencies():
+    rng = np.random.default_rng(0)
+    dense = planted_dependencies(5, "dense", rng, dense_total=1.5)
+    off = dense[~np.eye(5, dtype=bool)]
+    assert len(set(off.tolist())) == len(off)  # every entry its own rank
+    assert (off > 0).all() and np.allclose(dense.sum(axis=1), 1.5) and (np.diag(dense) == 0).all()
+    assert not planted_dependencies(5, "none", rng).any()
+
+
+def _accuracy(x_train, y_train, x_test, y_test) -> float:
+    return LogisticRegression(max_iter=2000).fit(x_train, y_train).score(x_test, y_test)
+
+
+def test_a_task_that_needs_both_modalities_is_not_solved_by_either_alone(table):
+    path, info = table
+    inputs = read_input_splits(path, ["tabular", "signal"])
+    x = {s: {name: inputs[name][s] for name in inputs} for s in ("train", "test")}
+    labels = read_splits(path, info.task_names)
+    y = {s: labels[s].y for s in ("train", "test")}
+    for j, need in enumerate(info.extra[TASK_MODALITIES][:3]):  # the first half has no dependency
+        acc = {}
+        for view in ("tabular", "signal", "both"):
+            pick = lambda s: np.hstack([x[s]["tabular"], x[s]["signal"]]) if view == "both" else x[s][view]  # noqa: E731
+            acc[view] = _accuracy(pick("train"), y["train"][:, j], pick("test"), y["test"][:, j])
+        if need == "both":
+            assert acc["both"] > max(acc["tabular"], acc["signal"]) + 0.05, acc
+        else:
+            other = "signal" if need == "tabular" else "tabular"
+            assert acc[need] > acc[other] + 0.2 and acc[other] < 0.62, acc
+
+
+def test_dependent_labels_follow_their_planted_sources(table):
+    path, info = table
+    y = read_splits(path, info.task_names)["train"].y
+    d = np.asarray(info.extra[PLANTED_DEPENDENCIES])
+    corr = np.corrcoef(y.T)
+    planted = [abs(corr[t, s]) for t in range(3, 6) for s in range(3) if d[t, s] > 0]
+    absent = [abs(corr[t, s]) for t in range(3, 6) for s in range(3) if d[t, s] == 0]
+    # latents drawn along random directions of one modality overlap a little, so absent pairs correlate too
+    assert np.mean(planted) > np.mean(absent) + 0.1
