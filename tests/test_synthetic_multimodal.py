@@ -46,13 +46,14 @@ def test_a_task_that_needs_both_modalities_is_not_solved_by_either_alone(table):
     path, info = table
     inputs = read_input_splits(path, ["tabular", "signal"])
     x = {s: {name: inputs[name][s] for name in inputs} for s in ("train", "test")}
+    for s in x:
+        x[s]["both"] = np.hstack([x[s]["tabular"], x[s]["signal"]])
     labels = read_splits(path, info.task_names)
     y = {s: labels[s].y for s in ("train", "test")}
     for j, need in enumerate(info.extra[TASK_MODALITIES][:3]):  # the first half has no dependency
         acc = {}
         for view in ("tabular", "signal", "both"):
-            pick = lambda s: np.hstack([x[s]["tabular"], x[s]["signal"]]) if view == "both" else x[s][view]  # noqa: E731
-            acc[view] = _accuracy(pick("train"), y["train"][:, j], pick("test"), y["test"][:, j])
+            acc[view] = _accuracy(x["train"][view], y["train"][:, j], x["test"][view], y["test"][:, j])
         if need == "both":
             assert acc["both"] > max(acc["tabular"], acc["signal"]) + 0.05, acc
         else:
