@@ -1,7 +1,12 @@
-"""A real search on a real local Ray cluster: Tune trials running Ray Train, Optuna + ASHA, Parquet, TensorBoard."""
+"""A real search on a real local Ray cluster: Tune trials running Ray Train, Optuna + ASHA, Parquet, TensorBoard.
+
+A relaunch of it on the same store reuses the baselines and runs a grid over ``cross_task_attention`` with
+groups from the ``tim`` method: their TIM is read back from the Parquet store.
+"""
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,7 @@ from mtlsearch.store.results import SECONDARY_TASK_METRICS, ResultsStore
 pytestmark = pytest.mark.ray
 
 NUM_TRIALS, EPOCHS, TASKS = 6, 4, 6
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
@@ -102,16 +108,77 @@ def test_results_command_json(searched, capsys):
     assert main(["results", "nosuch", "--storage", store.root]) == 1
 
 
-def test_relaunch_reuses_baselines(searched, ray_cluster):
-    spec = searched["spec"]
-    spec.write_text(spec.read_text().replace(f"num_samples: {NUM_TRIALS}", "num_samples: 1"))
+@pytest.fixture(scope="module")
+def relaunched(searched, ray_cluster):
+    """The same spec launched again on the same store (its baselines reused), as a grid: GMHL grouped by the
+    ``tim`` method (k = 2), without and with cross-task attention."""
+    spec = write_spec(
+        searched["tmp"] / "relaunch.yaml",
+        searched["tmp"] / "store",
+        experiment="e2e",
+        num_samples=2,
+        epochs=EPOCHS,
+        tasks=TASKS,
+        search_extra="searcher: grid",
+        space=textwrap.dedent(
+            """\
+            architecture: {choice: [GMHL]}
+                grouping:
+                  method: {choice: [tim]}
+                  k: {choice: [2]}
+                cross_task_attention: {choice: [false, true]}"""
+        ),
+        extra="grouping_methods:\n  tim: {epochs: 1}",
+    )
     out = searched["tmp"] / "relaunch.log"
     with out.open("w") as f:
         name, rows = launch(load_spec(spec), out=f)
-    log = out.read_text()
+    return {"name": name, "rows": rows, "log": out.read_text()}
+
+
+def test_relaunch_reuses_baselines(searched, relaunched):
+    log = relaunched["log"]
     assert f"reusing {TASKS} stored STL baselines" in log and "training STL" not in log
-    assert name == "e2e-2" and len(rows) == 1
+    assert relaunched["name"] == "e2e-2" and len(relaunched["rows"]) == 2
     runs = Path(searched["store"].uri("baselines", "runs"))
     assert len([p for p in runs.iterdir() if p.is_dir()]) == 1  # still the single STL run of the first launch
     # the first experiment is untouched
     assert len(searched["store"].read("e2e", "status")) == NUM_TRIALS
+
+
+def test_tim_grouping_and_cross_task_attention_in_the_store(searched, relaunched):
+    store, name = searched["store"], relaunched["name"]
+    tasks = [f"task_{i:02d}" for i in range(TASKS)]
+    assert "grouping: tim reliability:" in relaunched["log"]
+
+    # the TIM artifact: its matrix (as TAG affinity Z_{s→t}, diagonal 0) and heatmap under groupings/tim-<fingerprint>/
+    (artifact,) = [p for p in Path(store.uri("groupings")).iterdir() if p.name.startswith("tim-")]
+    assert (artifact / "heatmap.png").read_bytes()[:8] == PNG
+    names, rows, meta = store.groupings.read_matrix(artifact.name)
+    assert sorted(names) == tasks and len(rows) == TASKS and all(len(r) == TASKS for r in rows)
+    assert all(rows[i][i] == 0.0 for i in range(TASKS))
+    assert all(0.0 < rows[i][j] < 1.0 for i in range(TASKS) for j in range(TASKS) if i != j)
+    assert meta["method"] == "tim" and meta["settings"]["epochs"] == 1 and meta["reliability"]
+    assert (Path(store.experiment_uri(name, "artifacts")) / "tim-heatmap.png").read_bytes()[:8] == PNG
+    tim_groups = sorted(map(sorted, store.read_experiment(name)["computed_groupings"]["tim/k=2"]))
+
+    trials = store.read(name, "trials").to_pylist()
+    configs = {r["trial_id"]: json.loads(r["config"]) for r in trials}
+    assert sorted(c["cross_task_attention"] for c in configs.values()) == [False, True]
+    for r in trials:  # every stored epoch
+        config = configs[r["trial_id"]]
+        assert config["architecture"] == "GMHL" and sorted(map(sorted, json.loads(r["groups"]))) == tim_groups
+        if not config["cross_task_attention"]:
+            assert r["tim"] is None, f"{config}: a trial without attention has a TIM"
+            continue
+        # GMHL: one attention over all tasks on the shared encoder, whatever the head groups
+        tim = json.loads(r["tim"])
+        assert sorted(tim["tasks"]) == tasks
+        matrix = tim["matrix"]
+        assert len(matrix) == TASKS and all(len(row) == TASKS for row in matrix)
+        for a, row in enumerate(matrix):
+            assert row[a] is None  # the diagonal: the self share, not stored
+            cross = row[:a] + row[a + 1 :]
+            assert all(v is not None and 0.0 < v < 1.0 for v in cross), (config, tim["tasks"][a], row)
+            assert sum(cross) < 1.0  # a row of A sums to 1 with the self share
+    assert all(r["tim"] is None for r in store.read("e2e", "trials").to_pylist())  # the first search: no attention
