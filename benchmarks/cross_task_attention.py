@@ -14,7 +14,9 @@ the mean of the per-seed differences with its 95% t-interval
    the ``dense`` generator (every off-diagonal ``D_ts`` distinct, so ranks have
    no ties): Spearman ρ between ``TIM_{t←s}`` (at each task's selected epoch)
    and ``D_ts`` over the off-diagonal entries; the same on the ``sparse``
-   generator, with the ceiling a perfect TIM would reach there (``D``'s zeros tie).
+   generator, with the ceiling a perfect TIM would reach there (``D``'s zeros tie);
+   and the ``tim`` grouping method's own check on the same data (the cross-seed
+   ``r`` of its two runs, :mod:`mtlsearch.grouping.tim_run`) and whether it warns.
 2. **Multimodal against single-modality.** MTL on both inputs (concat fusion)
    against MTL on the tabular input alone and on the signal alone: Δm(test) of
    the multimodal model over the single-modality one, on the tasks that need
@@ -38,6 +40,7 @@ from scipy.stats import spearmanr
 from mtlsearch.data.canonical import read_info
 from mtlsearch.data.registry import prepare
 from mtlsearch.data.synthetic_multimodal import PLANTED_DEPENDENCIES, TASK_MODALITIES, SyntheticMultimodalOptions
+from mtlsearch.grouping.tim_run import compute_tim, warning
 from mtlsearch.metrics.delta_m import delta_m
 from mtlsearch.metrics.intervals import t_interval
 from mtlsearch.models.encoders import ENCODERS
@@ -58,10 +61,9 @@ def encoder(info, inputs: tuple[str, ...]) -> dict:
     return multimodal_config(chosen, FusionOptions(type="concat", dim=32), info.inputs, info.task_names)
 
 
-def train(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, epochs: int) -> dict:
-    """Per task: test score at its model's selected (validation) epoch, and TIM rows when ``attention``."""
+def job_for(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, epochs: int) -> TrainJob:
     plan = make_plan("MTL", info.task_names, attention=attention, attention_dim=16)
-    job = TrainJob(
+    return TrainJob(
         dataset_path=path,
         tasks=[asdict(t) for t in info.tasks],
         plan=plan.to_dict(),
@@ -72,7 +74,11 @@ def train(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, 
         seed=seed,
         torch_threads=1,
     )
-    trainer = MultiTaskTrainer(job)
+
+
+def train(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, epochs: int) -> dict:
+    """Per task: test score at its model's selected (validation) epoch, and TIM rows when ``attention``."""
+    trainer = MultiTaskTrainer(job_for(path, info, inputs, seed, attention, epochs))
     for epoch in range(epochs):
         trainer.run_epoch(epoch)
     return {"test": dict(trainer.best.test), "val": dict(trainer.best.val), "tim": dict(trainer._selected_tim)}
@@ -133,7 +139,11 @@ def main(argv: list[str] | None = None) -> int:
             attended = train(path, info, BOTH, seed, True, args.epochs)
             if kind != "none":
                 tim = tim_matrix(attended, names)
-                rho_rows.append((kind, seed, spearman_off_diagonal(tim, d), ceiling(d, rng)))
+                grouping = compute_tim(job_for(path, info, BOTH, seed, True, args.epochs), args.epochs, "learned", 16)
+                flagged = warning("tim", grouping.reliability) is not None
+                rho_rows.append(
+                    (kind, seed, spearman_off_diagonal(tim, d), ceiling(d, rng), grouping.reliability["cross_seed"], flagged)
+                )
             dependent = [t for t, row in zip(names, d) if row.sum() > 0]
             attn_rows.setdefault((kind, "all tasks"), []).append(dm(attended, plain, names))
             if dependent:
@@ -147,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"done: {kind} seed {seed}", flush=True)
 
     print(f"\n1. TIM against the planted dependencies D: Spearman ρ over the off-diagonal entries ({args.tasks} tasks)")
-    body = [[kind, str(seed), fmt(rho), fmt(top)] for kind, seed, rho, top in rho_rows]
-    print(table(["generator", "seed", "ρ(TIM, D)", "ρ of a perfect TIM"], body))
+    body = [
+        [kind, str(seed), fmt(rho), fmt(top), fmt(r), "yes" if flagged else "no"] for kind, seed, rho, top, r, flagged in rho_rows
+    ]
+    print(table(["generator", "seed", "ρ(TIM, D)", "ρ of a perfect TIM", "tim: cross-seed r", "tim: warned"], body))
     for kind in ("dense", "sparse"):
         values = [r[2] for r in rho_rows if r[0] == kind]
         print(f"   {kind}: mean ρ {fmt(float(np.mean(values)))} over {len(values)} seeds, min {fmt(min(values))}")
