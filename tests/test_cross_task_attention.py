@@ -11,7 +11,8 @@ from mtlsearch.data.canonical import TaskInfo, read_info
 from mtlsearch.data.registry import prepare
 from mtlsearch.data.synthetic import SyntheticOptions
 from mtlsearch.metrics.result_keys import tim_key, tim_matrix
-from mtlsearch.models.cross_task_attention import LEARNED, CrossTaskAttention, TimAccumulator, check_gamma
+from mtlsearch.models.attention_options import LEARNED, check_gamma
+from mtlsearch.models.cross_task_attention import CrossTaskAttention, TimAccumulator
 from mtlsearch.models.multitask import MultiTaskModel
 from mtlsearch.models.plan import SharingPlan, make_plan
 from mtlsearch.train.job import TrainJob

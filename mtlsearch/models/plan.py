@@ -41,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from mtlsearch.models.cross_task_attention import DEFAULT_ATTENTION_DIM, LEARNED, check_gamma
+from mtlsearch.models.attention_options import DEFAULT_ATTENTION_DIM, LEARNED, check_gamma
 from mtlsearch.models.soft_layers import ALL, PAPER_LAMBDA, canonical_layers
 
 SHARING_MODES = ("hard", "soft")

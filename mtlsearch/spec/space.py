@@ -319,7 +319,7 @@ class SearchSpace(Strict):
     @classmethod
     def _attention_gammas(cls, v):
         if v is not None:
-            from mtlsearch.models.cross_task_attention import check_gamma
+            from mtlsearch.models.attention_options import check_gamma
 
             for value in next(iter(v.model_dump().values())):  # the choices, or the range's ends
                 check_gamma(value)

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 
 from mtlsearch.grouping.methods import GROUPING_METHODS, Artifact, GroupingInputs, GroupingMethod
 from mtlsearch.grouping.methods.all_task_run import all_task_job, select_by_tag, training_settings
-from mtlsearch.models.cross_task_attention import DEFAULT_ATTENTION_DIM, LEARNED, check_gamma
+from mtlsearch.models.attention_options import DEFAULT_ATTENTION_DIM, LEARNED, check_gamma
 from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS
 from mtlsearch.plugins import PluginOptions, plugin_field
 
