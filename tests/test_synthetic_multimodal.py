@@ -70,3 +70,21 @@ def test_dependent_labels_follow_their_planted_sources(table):
     absent = [abs(corr[t, s]) for t in range(3, 6) for s in range(3) if d[t, s] == 0]
     # latents drawn along random directions of one modality overlap a little, so absent pairs correlate too
     assert np.mean(planted) > np.mean(absent) + 0.1
+
+
+def test_the_fused_model_beats_each_single_modality_model_on_the_tasks_needing_both(table):
+    """In process, one seed: MTL on both inputs against MTL on each alone (benchmarks/cross_task_attention.py
+    gives the intervals over seeds)."""
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from cross_task_attention import dm, train
+
+    path, info = table
+    both = [t for t, m in zip(info.task_names, info.extra[TASK_MODALITIES]) if m == "both"]
+    fused = train(str(path), info, ("tabular", "signal"), 0, False, 8)
+    for single in ("tabular", "signal"):
+        alone = train(str(path), info, (single,), 0, False, 8)
+        assert dm(fused, alone, both) > 3.0, single
