@@ -273,3 +273,30 @@ def test_overlapping_groups_with_attention_attend_over_the_copies(dataset):
         tim_key(f"{a}@1", c),
         tim_key(c, f"{a}@1"),
     }
+
+
+def test_grouping_runs_train_the_fused_encoder_of_model_inputs(tmp_path):
+    from types import SimpleNamespace
+
+    from mtlsearch.data.synthetic_multimodal import SyntheticMultimodalOptions
+    from mtlsearch.grouping.methods import GroupingInputs
+    from mtlsearch.grouping.methods.all_task_run import all_task_job, training_settings
+    from mtlsearch.spec import load_spec
+
+    path = prepare("synthetic_multimodal", SyntheticMultimodalOptions(num_samples=200), tmp_path)
+    info = read_info(path)
+    spec_path = tmp_path / "s.yaml"
+    spec_path.write_text("""experiment: mm
+dataset: {loader: synthetic_multimodal, options: {num_samples: 200}}
+model:
+  inputs: {tabular: {type: mlp, hidden_dims: [8]}, signal: {type: timeseries}}
+search: {space: {architecture: {choice: [MTL]}}}
+""")
+    spec = load_spec(spec_path).spec
+    job = all_task_job(GroupingInputs(spec, info, str(path)), None, 1)
+    assert job.encoder["type"] == "multimodal" and [s["name"] for s in job.encoder["layout"]] == ["tabular", "signal"]
+    assert training_settings(spec, None)["encoder"]["inputs"]["signal"]["type"] == "timeseries"
+    proxy = SimpleNamespace(model_dump=lambda: {"type": "mlp", "hidden_dims": [4]})
+    assert all_task_job(GroupingInputs(spec, info, str(path)), proxy, 1).encoder == {"type": "mlp", "hidden_dims": [4]}
+    trainer = MultiTaskTrainer(job)  # the packed inputs train
+    trainer.run_epoch(0)
