@@ -26,6 +26,7 @@ the mean of the per-seed differences with its 95% t-interval
    the dependent tasks and on all) and without (``none``: all tasks).
 
     .venv/bin/python benchmarks/cross_task_attention.py --seeds 5
+    .venv/bin/python benchmarks/cross_task_attention.py --seeds 5 --dependent-labels 0.1   # scarce dependent labels
 """
 
 from __future__ import annotations
@@ -84,8 +85,10 @@ def train(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, 
     return {"test": dict(trainer.best.test), "val": dict(trainer.best.val), "tim": dict(trainer._selected_tim)}
 
 
-def dataset(kind: str, seed: int, root: str, num_tasks: int) -> tuple[str, object]:
-    options = SyntheticMultimodalOptions(num_tasks=num_tasks, dependencies=kind, num_samples=3000, seed=seed)
+def dataset(kind: str, seed: int, root: str, num_tasks: int, dependent_labels: float = 1.0) -> tuple[str, object]:
+    options = SyntheticMultimodalOptions(
+        num_tasks=num_tasks, dependencies=kind, num_samples=3000, seed=seed, dependent_labels=dependent_labels
+    )
     path = prepare("synthetic_multimodal", options, root)
     return str(path), read_info(path)
 
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--tasks", type=int, default=6)
+    p.add_argument("--dependent-labels", type=float, default=1.0, help="fraction of training labels kept for the dependent tasks")
     args = p.parse_args(argv)
     seeds = list(range(args.seeds))
     root = tempfile.mkdtemp(prefix="mtlsearch-cta-")
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     rho_rows, mm_rows, attn_rows = [], {}, {}
     for kind in ("dense", "sparse", "none"):
         for seed in seeds:
-            path, info = dataset(kind, seed, root, args.tasks)
+            path, info = dataset(kind, seed, root, args.tasks, args.dependent_labels)
             names = info.task_names
             d = np.asarray(info.extra[PLANTED_DEPENDENCIES])
             plain = train(path, info, BOTH, seed, False, args.epochs)

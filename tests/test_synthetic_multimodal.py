@@ -88,3 +88,13 @@ def test_the_fused_model_beats_each_single_modality_model_on_the_tasks_needing_b
     for single in ("tabular", "signal"):
         alone = train(str(path), info, (single,), 0, False, 8)
         assert dm(fused, alone, both) > 3.0, single
+
+
+def test_scarce_labels_hide_only_training_labels_of_dependent_tasks(tmp_path):
+    path = prepare("synthetic_multimodal", SyntheticMultimodalOptions(num_samples=1000, dependent_labels=0.2), tmp_path)
+    info = read_info(path)
+    splits = read_splits(path, info.task_names)
+    labelled = (splits["train"].y >= 0).mean(axis=0)
+    np.testing.assert_allclose(labelled[:3], 1.0)
+    np.testing.assert_allclose(labelled[3:], 0.2, atol=0.01)
+    assert all((splits[s].y >= 0).all() for s in ("val", "test"))

@@ -27,7 +27,10 @@ Generative model (deterministic from ``seed``; ``n = num_samples``):
   ``none``, ``D = 0``.
 * **Labels.** ``score_t = own_weight · u_t + Σ_s D_ts u_s + noise · ε``
   (``u_s`` the task's own latent), standardised; binary at its ``1 − p_t``
-  quantile, ``p_t`` uniform in ``[0.5 − imbalance, 0.5]``.
+  quantile, ``p_t`` uniform in ``[0.5 − imbalance, 0.5]``; with
+  ``dependent_labels < 1``, only that fraction of the training examples keeps
+  a label for each task that depends on others (the rest are missing, ``-1``;
+  validation and test stay fully labelled).
 
 The table has the two inputs (``tabular``: a tabular input, ``signal``: a
 ``timeseries`` input) and keeps its answers in ``DatasetInfo.extra``:
@@ -67,6 +70,9 @@ class SyntheticMultimodalOptions(LoaderOptions):
     dependencies: Literal["sparse", "dense", "none"] = Field("sparse", description="planted task dependencies")
     dense_total: float = Field(1.0, gt=0.0, description="dense dependencies: the sum of each task's row of D")
     own_weight: float = Field(0.6, ge=0.0, description="weight of a dependent task's own latent in its score")
+    dependent_labels: float = Field(
+        1.0, gt=0.0, le=1.0, description="fraction of the training examples labelled for each task that depends on others"
+    )
     noise: float = Field(0.3, ge=0.0, description="label noise, relative to the score's std")
     imbalance: float = Field(0.2, ge=0.0, lt=0.5, description="how far positive rates may fall below 0.5")
     val_fraction: float = Field(0.15, gt=0.0, lt=0.5)
@@ -157,6 +163,12 @@ class SyntheticMultimodalLoader(Loader):
         split[order[:n_val]] = "val"
         split[order[n_val : n_val + n_test]] = "test"
         split[order[n_val + n_test :]] = "train"
+        if o.dependent_labels < 1.0:  # scarce labels: a dependent task must borrow what it cannot learn alone
+            train = np.flatnonzero(split == "train")
+            for j, task in enumerate(tasks):
+                if depends[j]:
+                    hidden = rng.choice(train, size=int(round((1 - o.dependent_labels) * len(train))), replace=False)
+                    labels[task.name][hidden] = -1
         info = DatasetInfo(
             name=f"synthetic-multimodal-T{o.num_tasks}-{o.dependencies}-seed{o.seed}",
             tasks=tuple(tasks),
