@@ -3,7 +3,7 @@
     mtlsearch [--verbose | --quiet] COMMAND ...  log lines on stderr: also DEBUG, or only warnings
     mtlsearch validate SPEC                      check a spec (exit 2 on any problem)
     mtlsearch launch SPEC [--storage DIR] [--resume] [--address ADDR] [--verbose]
-    mtlsearch results EXPERIMENT [--storage DIR] [--format table|json]
+    mtlsearch results EXPERIMENT [--storage DIR] [--format table|json|csv] [--out FILE]
     mtlsearch groups SPEC --method METHOD [--k K] [--overlapping] [--format table|json]
     mtlsearch data inspect SPEC [--format table|json]
     mtlsearch init DATA_FILE [--labels PATTERN ...] [--text COLUMN] [--out SPEC.yaml]   a spec for a data file
@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("results", help="print an experiment's leaderboard from the store (no Ray)")
     r.add_argument("experiment")
     r.add_argument("--storage", help=f"results store location (default: ${DEFAULT_STORAGE_ENV} or ./mtlsearch_results)")
-    r.add_argument("--format", choices=("table", "json"), default="table")
+    r.add_argument("--format", choices=("table", "json", "csv"), default="table", help="csv: one row per trial, with its config")
+    r.add_argument("--out", metavar="FILE", help="write the leaderboard to FILE instead of stdout")
 
     g = sub.add_parser("groups", help="compute (or read from the store) the task groups a grouping method gives; no search")
     g.add_argument("spec")
@@ -111,15 +112,31 @@ def _launch(args) -> int:
 
 
 def _results(args) -> int:
+    import io
+
     from mtlsearch.report.leaderboard import format_leaderboard, leaderboard
+    from mtlsearch.report.leaderboard_csv import write_leaderboard_csv
     from mtlsearch.store.results import ResultsStore
 
     store = ResultsStore(args.storage or os.environ.get(DEFAULT_STORAGE_ENV, "./mtlsearch_results"))
     rows = leaderboard(store, args.experiment)
-    if args.format == "json":
-        print(json.dumps(rows, indent=2, default=str))
+    if args.format == "csv":
+        buf = io.StringIO(newline="")
+        write_leaderboard_csv(rows, buf)
+        text = buf.getvalue()
+    elif args.format == "json":
+        text = json.dumps(rows, indent=2, default=str) + "\n"
     else:
-        print(format_leaderboard(rows, store.read_experiment(args.experiment)))
+        text = format_leaderboard(rows, store.read_experiment(args.experiment)) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(args.out, "w", newline="", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise UsageError(f"--out {args.out}: cannot write the leaderboard there ({e.strerror or e})") from e
+    log.info(f"{args.experiment}: leaderboard of {len(rows)} trial(s) written to {args.out}")
     return 0
 
 

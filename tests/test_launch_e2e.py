@@ -83,9 +83,12 @@ def test_leaderboard_has_finite_delta_m_and_is_printed(searched):
 
 def test_tensorboard_event_files_per_trial(searched):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import api_pb2
+    from tensorboard.plugins.hparams import metadata as hp_metadata
 
     store = searched["store"]
     status = store.read("e2e", "status").to_pylist()
+    configs = {r["trial_id"]: json.loads(r["config"]) for r in store.read("e2e", "trials").to_pylist()}
     for s in status:
         logdir = Path(store.experiment_uri("e2e", "tensorboard", s["trial_id"]))
         assert list(logdir.glob("events.out.tfevents.*")), f"no event file for {s['trial_id']}"
@@ -93,6 +96,14 @@ def test_tensorboard_event_files_per_trial(searched):
         acc.Reload()
         assert len(acc.Scalars("dm/val")) == s["epochs_trained"]
         assert "val/task_00" in acc.Tags()["scalars"]
+        # the HParams session (mtlsearch.search.tb_hparams): the trial's stored config, and that it ended
+        hp_tags = acc.PluginTagToContent(hp_metadata.PLUGIN_NAME)
+        start = hp_metadata.parse_session_start_info_plugin_data(hp_tags[hp_metadata.SESSION_START_INFO_TAG])
+        assert start.group_name == s["trial_id"]
+        assert start.hparams["architecture"].string_value == configs[s["trial_id"]]["architecture"]
+        assert start.hparams["lr"].number_value == pytest.approx(configs[s["trial_id"]]["lr"])
+        end = hp_metadata.parse_session_end_info_plugin_data(hp_tags[hp_metadata.SESSION_END_INFO_TAG])
+        assert end.status == api_pb2.STATUS_SUCCESS
 
 
 def test_results_command_json(searched, capsys):

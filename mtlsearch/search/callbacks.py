@@ -38,6 +38,7 @@ from mtlsearch.metrics.result_keys import (
     tim_matrix,
 )
 from mtlsearch.search.context import SearchContext
+from mtlsearch.search.tb_hparams import scalar_tag, session_end, session_start
 from mtlsearch.store.results import ABANDONED, CONFIRMS, MULTILABEL_COLUMNS, SEED, ResultsStore
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,8 @@ class StoreCallback(Callback):
 
 class TensorBoardCallback(Callback):
     """One TensorBoard run per trial: Δm (``dm/val``, ``dm/test``: the selection; ``epoch_dm_*``: each epoch alone),
-    training loss, cost and every task's val/test score per epoch."""
+    training loss, cost and every task's val/test score per epoch; and the trial's config as HParams
+    (:mod:`mtlsearch.search.tb_hparams`), so TensorBoard's HParams tab compares the trials by their final scalars."""
 
     def __init__(self, logdir: str):
         self.logdir = logdir
@@ -182,35 +184,39 @@ class TensorBoardCallback(Callback):
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_writers": {}}
 
-    def _writer(self, trial_id: str):
-        if trial_id not in self._writers:
+    def _writer(self, trial):
+        """The trial's writer; a new one starts with the trial's HParams session (again after a resume: same values)."""
+        if trial.trial_id not in self._writers:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writers[trial_id] = SummaryWriter(log_dir=f"{self.logdir}/{trial_id}")
-        return self._writers[trial_id]
+            w = SummaryWriter(log_dir=f"{self.logdir}/{trial.trial_id}")
+            w.file_writer.add_summary(session_start(trial.trial_id, trial.config))
+            self._writers[trial.trial_id] = w
+        return self._writers[trial.trial_id]
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        w = self._writer(trial.trial_id)
+        w = self._writer(trial)
         step = int(result[EPOCH])
         for key in (DM_VAL, DM_TEST, EPOCH_DM_VAL, EPOCH_DM_TEST, TRAIN_LOSS, COST, SAMPLES_PER_S):
             value = result.get(key)
             if value is not None and not math.isnan(value):
-                w.add_scalar(key.replace("_", "/", 1) if key.startswith("dm_") else key, value, step)
+                w.add_scalar(scalar_tag(key), value, step)
         for split in EVAL_SPLITS:
             for task, value in per_task(result, split).items():
                 w.add_scalar(f"{split}/{task}", value, step)
         w.flush()
 
-    def _close(self, trial_id: str) -> None:
-        w = self._writers.pop(trial_id, None)
-        if w is not None:
-            w.close()
+    def _end(self, trial, ok: bool) -> None:
+        w = self._writer(trial)
+        w.file_writer.add_summary(session_end(ok))
+        self._writers.pop(trial.trial_id)
+        w.close()
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self._close(trial.trial_id)
+        self._end(trial, ok=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._close(trial.trial_id)
+        self._end(trial, ok=False)
 
 
 class ProgressCallback(Callback):
