@@ -95,10 +95,16 @@ def test_the_searcher_names_each_study_trial_after_its_tune_trial(tmp_path):
     searcher.on_trial_complete("abc_00000", result={"dm_val": 0.5, "trial_id": "abc_00000"})
     searcher.suggest("abc_00001")
     searcher.on_trial_complete("abc_00001", error=True)
-    told = searcher._ot_trials["abc_00000"]
-    searcher._completed_trials.discard("abc_00000")  # a resumed search told again of a trial that already ended
+    searcher._completed_trials.discard("abc_00000")  # restored from before it ended: it reports, ends again
+    searcher.on_trial_result("abc_00000", {"dm_val": 0.6, "training_iteration": 2})
     searcher.on_trial_complete("abc_00000", result={"dm_val": 0.7, "trial_id": "abc_00000"})
-    assert told.number == 0
+    assert "abc_00000" in searcher._completed_trials
+    fresh = study.StoredOptunaSearch(  # a restored searcher that gets no result before the end
+        space=DefineByRun(space, []), metric="dm_val", mode="max", storage=searcher._storage, study_name="e"
+    )
+    fresh._ot_trials["abc_00000"] = searcher._ot_trials["abc_00000"]
+    fresh.on_trial_complete("abc_00000", result={"dm_val": 0.7, "trial_id": "abc_00000"})
+    assert fresh._closed_in_study == {"abc_00000"}
     trials = optuna.load_study(study_name="e", storage=study.journal_storage(str(tmp_path), "e")).trials
     assert [(t.state.name, t.value, t.user_attrs) for t in trials] == [
         ("COMPLETE", 0.5, {study.TUNE_TRIAL_ID: "abc_00000"}),

@@ -30,6 +30,7 @@ import os
 import time
 from pathlib import Path
 
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages.journal import JournalFileBackend
 from ray.tune import Callback
 from ray.tune.search.optuna import OptunaSearch
@@ -154,15 +155,47 @@ def fetch_journal(store_root: str, experiment: str) -> None:
 
 
 class StoredOptunaSearch(OptunaSearch):
-    """``OptunaSearch`` whose finished study trials carry their Tune trial id (:data:`TUNE_TRIAL_ID`)."""
+    """``OptunaSearch`` on a stored study: its finished study trials carry their Tune trial id
+    (:data:`TUNE_TRIAL_ID`), and a resumed search leaves alone the trials the study already closed.
+
+    Tune restores the searcher from the state it last saved, but the study on disk may be further on:
+    a trial that ended after that save (before the driver was killed) is finished in the study and
+    still running for the restored searcher, which would report to it and tell it again (Optuna refuses).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._closed_in_study: set[str] = set()  # Tune trial ids whose study trial ended before a resume
+
+    def _finished_in_study(self, trial_id: str) -> bool:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or self._storage is None:
+            return False
+        return self._storage.get_trial(ot_trial._trial_id).state.is_finished()
+
+    def _closed_before(self, trial_id: str) -> None:
+        self._closed_in_study.add(trial_id)
+        log.info(f"optuna study: trial {trial_id} ended before the search was resumed; the study keeps its first result")
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self._closed_in_study:
+            return
+        try:
+            super().on_trial_result(trial_id, result)
+        except UpdateFinishedTrialError:
+            self._closed_before(trial_id)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials:
+            return super().on_trial_complete(trial_id, result=result, error=error)  # Tune's own warning
+        if trial_id in self._closed_in_study or self._finished_in_study(trial_id):
+            if trial_id not in self._closed_in_study:
+                self._closed_before(trial_id)
+            self._completed_trials.add(trial_id)
+            return
         ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is not None and result and result.get("trial_id") and trial_id not in self._completed_trials:
-            try:
-                ot_trial.set_user_attr(TUNE_TRIAL_ID, result["trial_id"])
-            except RuntimeError as e:  # already told (a trial of a resumed search that ended before the interruption)
-                log.debug(f"optuna study: trial {trial_id}: {e}")
+        if ot_trial is not None and result and result.get("trial_id"):
+            ot_trial.set_user_attr(TUNE_TRIAL_ID, result["trial_id"])
         super().on_trial_complete(trial_id, result=result, error=error)
 
 
