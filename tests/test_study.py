@@ -136,3 +136,12 @@ def test_a_remote_stores_journal_is_uploaded_and_fetched_back(s3_env, tmp_path, 
 def test_nothing_to_fetch_is_said(tmp_path, caplog):
     study.fetch_journal(str(tmp_path), "e")
     assert "starts a new one" in caplog.text
+
+
+def test_a_new_search_does_not_continue_a_left_over_journal(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = "s3://bucket/prefix"
+    s = _study(study.journal_storage(root, "e"), "e")  # a cached journal of an experiment since deleted
+    s.tell(s.ask(), 1.0)
+    fresh = _study(study.new_journal_storage(root, "e"), "e")
+    assert fresh.trials == []

@@ -98,6 +98,21 @@ def journal_storage(store_root: str, experiment: str):
     return JournalStorage(StoreJournalBackend(store_root, experiment))
 
 
+def new_journal_storage(store_root: str, experiment: str):
+    """The storage of a new search's study: a journal left at its path is removed first.
+
+    A new search's experiment is not in the store yet (``launch`` picks a free name), so such a
+    file belongs to no stored experiment: a remote store's cached copy from an experiment since
+    deleted, or the leftover of a search that died before it wrote ``experiment.json``. Reusing it
+    would continue an unrelated study of the same name.
+    """
+    path = local_journal_path(store_root, experiment)
+    if os.path.isfile(path):
+        log.warning(f"optuna study: removing {path}, left by an earlier search of the name {experiment!r}")
+        os.remove(path)
+    return journal_storage(store_root, experiment)
+
+
 def dashboard_command(store_root: str, experiment: str) -> str:
     """The ``optuna-dashboard`` command that opens the study (a remote store: its local copy, named with the store's)."""
     path = local_journal_path(store_root, experiment)

@@ -205,7 +205,7 @@ def build_tuner(
     if configs is not None:
         search_alg, num_samples = ListedConfigs(configs), len(configs)
     else:
-        storage = study.journal_storage(store.root, context.experiment)
+        storage = study.new_journal_storage(store.root, context.experiment)
         tasks = [t.name for t in context.info.primary_tasks()]
         search_alg = _searcher(spec, tasks, study_storage=storage, study_name=study.study_name(context.experiment))
         num_samples = spec.search.num_samples
