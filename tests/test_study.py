@@ -135,7 +135,7 @@ def test_a_remote_stores_journal_is_uploaded_and_fetched_back(s3_env, tmp_path, 
 
 def test_nothing_to_fetch_is_said(tmp_path, caplog):
     study.fetch_journal(str(tmp_path), "e")
-    assert "starts a new one" in caplog.text
+    assert "no Optuna study at" in caplog.text
 
 
 def test_a_new_search_does_not_continue_a_left_over_journal(tmp_path, monkeypatch):

@@ -259,6 +259,6 @@ def _launch(
     endpoint = s3_endpoint() if tb.startswith("s3://") else None
     # TensorBoard reads s3:// through boto3, which takes the endpoint from AWS_ENDPOINT_URL too
     log.info(f"tensorboard: {'AWS_ENDPOINT_URL=' + redact_uri(endpoint) + ' ' if endpoint else ''}tensorboard --logdir {tb}")
-    if configs is None:
+    if configs is None and os.path.isfile(study.local_journal_path(store.root, experiment)):
         log.info(f"optuna study {study.study_name(experiment)!r}: {study.dashboard_command(store.root, experiment)}")
     return experiment, rows

@@ -164,7 +164,7 @@ def fetch_journal(store_root: str, experiment: str) -> None:
             atomic_write_bytes(stored, path)
             log.info(f"optuna study: copied {redact_uri(store_journal_uri(store_root, experiment))} to {path}")
     if not os.path.isfile(path):
-        log.warning(f"--resume: no Optuna study at {path}; the resumed search starts a new one")
+        log.warning(f"--resume: no Optuna study at {path} to continue (a search started before studies were stored?)")
         return
     trim_unfinished_line(path)
 
