@@ -106,6 +106,40 @@ def test_tensorboard_event_files_per_trial(searched):
         assert end.status == api_pb2.STATUS_SUCCESS
 
 
+def test_the_optuna_study_holds_every_finished_trial(searched):
+    """The study optuna-dashboard opens: every trial of the store, with its Δm(val), parameters and learning curve."""
+    import optuna
+    from ray.tune.utils.util import flatten_dict
+
+    from mtlsearch.search import study
+
+    store = searched["store"]
+    path = study.local_journal_path(store.root, "e2e")
+    assert path == store.experiment_uri("e2e", study.JOURNAL_FILE)
+    assert f"optuna-dashboard {path}" in searched["log"]
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+    assert optuna.get_all_study_names(storage) == ["e2e"]
+    loaded = optuna.load_study(study_name="e2e", storage=storage)
+    assert len(loaded.trials) == NUM_TRIALS
+    by_tune = {t.user_attrs[study.TUNE_TRIAL_ID]: t for t in loaded.trials}
+    status = {s["trial_id"]: s for s in store.read("e2e", "status").to_pylist()}
+    assert set(by_tune) == set(status)
+    dm_val = {(r["trial_id"], r["epoch"]): r for r in store.read("e2e", "trials").to_pylist()}
+    for trial_id, t in by_tune.items():
+        row = dm_val[trial_id, status[trial_id]["epochs_trained"]]  # its last epoch
+        assert t.params == flatten_dict(json.loads(row["config"]), delimiter="/")
+        # the learning curve: Tune hands the searcher each epoch's result but the one ASHA stops it at
+        assert set(t.intermediate_values) <= set(range(1, status[trial_id]["epochs_trained"] + 1))
+        for epoch, value in t.intermediate_values.items():
+            assert value == pytest.approx(dm_val[trial_id, epoch]["dm_val"], nan_ok=True)
+        if math.isfinite(row["dm_val"]):
+            assert t.state == optuna.trial.TrialState.COMPLETE and t.value == pytest.approx(row["dm_val"])
+        else:  # Optuna refuses a NaN objective: the trial is failed
+            assert t.state == optuna.trial.TrialState.FAIL
+    assert any(t.state == optuna.trial.TrialState.COMPLETE for t in loaded.trials)
+    assert any(t.intermediate_values for t in loaded.trials)
+
+
 def test_results_command_json(searched, capsys):
     store = searched["store"]
     assert main(["results", "e2e", "--storage", store.root, "--format", "json"]) == 0

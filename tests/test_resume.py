@@ -54,7 +54,8 @@ def test_resume_after_interrupt(ray_cluster, tmp_path, sig=signal.SIGKILL):
     finally:
         if proc.poll() is None:
             proc.kill()
-    done_before = len(store.read("res", "status"))
+    ended_before = set(store.read("res", "status").column("trial_id").to_pylist())
+    done_before = len(ended_before)
     assert done_before < TRIALS, "the search finished before it could be interrupted"
 
     with open(tmp_path / "resume.log", "w") as f:
@@ -73,3 +74,24 @@ def test_resume_after_interrupt(ray_cluster, tmp_path, sig=signal.SIGKILL):
     assert "reusing 4 stored STL baselines" in (tmp_path / "resume.log").read_text()
     configs = [r["config"] for r in trials if r["epoch"] == 1]
     assert len(set(configs)) == TRIALS  # no configuration ran twice across the interruption
+    _assert_one_study_continued(store, status, ended_before)
+
+
+def _assert_one_study_continued(store: ResultsStore, status: list[dict], ended_before: set[str]) -> None:
+    """The resumed search told the same Optuna study: the trials that ended before the kill are in it, no study
+    was added, and nothing is left running."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from mtlsearch.search import study
+
+    storage = study.journal_storage(store.root, "res")
+    assert optuna.get_all_study_names(storage) == ["res"]
+    trials = optuna.load_study(study_name="res", storage=storage).trials
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    by_tune = {t.user_attrs[study.TUNE_TRIAL_ID]: t for t in trials if study.TUNE_TRIAL_ID in t.user_attrs}
+    assert ended_before <= set(by_tune) and {s["trial_id"] for s in status} <= set(by_tune)
+    last = {r["trial_id"]: r["dm_val"] for r in store.read("res", "trials").to_pylist() if r["epoch"] == EPOCHS}
+    for s in status:
+        assert by_tune[s["trial_id"]].state == TrialState.COMPLETE
+        assert by_tune[s["trial_id"]].value == pytest.approx(last[s["trial_id"]])

@@ -582,3 +582,25 @@ def test_quickstart_on_s3_then_results(s3_server, s3_ray, tmp_path, monkeypatch,
     meta = ResultsStore(root).read_experiment("quickstart")
     assert meta["spec"]["storage"] == root
     _assert_no_secret_anywhere(s3_server, root, [launched, table, json.dumps(rows)])
+    _assert_study_copied_to_the_store(s3_ray, root, launched, {r["trial_id"] for r in rows}, tmp_path, monkeypatch)
+
+
+def _assert_study_copied_to_the_store(s3_ray, root: str, launched: str, trial_ids: set[str], tmp_path, monkeypatch) -> None:
+    """The Optuna study was written in the launching machine's cache and copied whole to the store."""
+    import optuna
+
+    from mtlsearch.search import study
+    from mtlsearch.store.atomic import read_bytes
+
+    monkeypatch.setenv("XDG_CACHE_HOME", s3_ray.env["XDG_CACHE_HOME"])  # the launch's cache
+    local = Path(study.local_journal_path(root, "quickstart"))
+    assert f"optuna-dashboard {local}  (copied to {root}/experiments/quickstart/{study.JOURNAL_FILE})" in launched
+    stored = read_bytes(f"{root}/experiments/quickstart/{study.JOURNAL_FILE}")
+    assert stored == local.read_bytes()  # the last copy is the whole study
+    copy = tmp_path / "downloaded.log"
+    copy.write_bytes(stored)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(copy)))
+    trials = optuna.load_study(study_name="quickstart", storage=storage).trials
+    assert {t.user_attrs[study.TUNE_TRIAL_ID] for t in trials} == trial_ids
+    assert all(t.state.is_finished() and t.params for t in trials)
+    assert any(t.state == optuna.trial.TrialState.COMPLETE for t in trials)

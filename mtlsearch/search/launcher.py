@@ -183,6 +183,7 @@ def _launch(
     with RaySession(address, verbose):
         import optuna
 
+        from mtlsearch.search import study
         from mtlsearch.search import tuner as tuner_mod
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -220,6 +221,7 @@ def _launch(
             if not tuner_mod.can_restore(store, experiment):
                 raise MtlsearchError(f"--resume: no Tune experiment state under {path}")
             log.info(f"resuming search {experiment!r} from {path}")
+            study.fetch_journal(store.root, experiment)  # before Tune unpickles the searcher, whose study reads it
             tuner = tuner_mod.restore_tuner(store, context)
         else:
             import ray
@@ -257,4 +259,6 @@ def _launch(
     endpoint = s3_endpoint() if tb.startswith("s3://") else None
     # TensorBoard reads s3:// through boto3, which takes the endpoint from AWS_ENDPOINT_URL too
     log.info(f"tensorboard: {'AWS_ENDPOINT_URL=' + redact_uri(endpoint) + ' ' if endpoint else ''}tensorboard --logdir {tb}")
+    if configs is None and os.path.isfile(study.local_journal_path(store.root, experiment)):
+        log.info(f"optuna study {study.study_name(experiment)!r}: {study.dashboard_command(store.root, experiment)}")
     return experiment, rows

@@ -73,14 +73,18 @@ def trainable(context: SearchContext):
     )
 
 
-def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = ()):
+def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = (), study_storage=None, study_name: str | None = None):
     """Optuna (TPE, random or grid then TPE); ``tasks``: the primary tasks, one ``w/<task>`` each if static weights are searched.
+
+    ``study_storage`` / ``study_name``: where the Optuna study is kept (:mod:`mtlsearch.search.study`); without
+    them it lives in memory only.
 
     On a discrete space it is wrapped in :class:`DistinctConfigs`: no configuration runs twice, and the
     search ends early once every configuration has run (and says so in the log).
     """
     import optuna
-    from ray.tune.search.optuna import OptunaSearch
+
+    from mtlsearch.search.study import StoredOptunaSearch
 
     if spec.search.searcher == "random":
         sampler = optuna.samplers.RandomSampler(seed=spec.seed)
@@ -88,8 +92,14 @@ def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = ()):
         sampler = optuna.samplers.TPESampler(seed=spec.seed)
     # grid: every candidate of the discrete space is enqueued first, then TPE continues if trials remain
     points = enumerate_candidates(spec.search.space, tasks) if spec.search.searcher == "grid" else None
-    searcher = OptunaSearch(
-        space=DefineByRun(spec.search.space, tasks), metric=METRIC, mode=MODE, sampler=sampler, points_to_evaluate=points
+    searcher = StoredOptunaSearch(
+        space=DefineByRun(spec.search.space, tasks),
+        metric=METRIC,
+        mode=MODE,
+        sampler=sampler,
+        points_to_evaluate=points,
+        storage=study_storage,
+        study_name=study_name,
     )
     candidates = discrete_candidates(spec.search.space, tasks)
     # every trial uses the spec's seed: a repeated configuration would only repeat a known result
@@ -186,13 +196,20 @@ def build_tuner(
 ) -> tune.Tuner:
     """A new search; ``extra_callbacks``: Tune callbacks run beside mtlsearch's own (e.g. a timing probe);
     ``configs``: run exactly these trial configs instead of sampling the space (a benchmark scoring the same
-    candidates under two evaluation protocols)."""
+    candidates under two evaluation protocols). A sampled search keeps its Optuna study in the store
+    (:mod:`mtlsearch.search.study`)."""
+    from mtlsearch.search import study
 
     spec = context.spec
+    run_callbacks = callbacks(store, context, stream, spec.search.num_samples if configs is None else len(configs))
     if configs is not None:
         search_alg, num_samples = ListedConfigs(configs), len(configs)
     else:
-        search_alg, num_samples = _searcher(spec, [t.name for t in context.info.primary_tasks()]), spec.search.num_samples
+        storage = study.new_journal_storage(store.root, context.experiment)
+        tasks = [t.name for t in context.info.primary_tasks()]
+        search_alg = _searcher(spec, tasks, study_storage=storage, study_name=study.study_name(context.experiment))
+        num_samples = spec.search.num_samples
+        run_callbacks.append(study.StudyCallback(store.root, context.experiment))
     if isinstance(search_alg, DistinctConfigs):
         search_alg.announce(num_samples)
     return _tuner(
@@ -202,7 +219,7 @@ def build_tuner(
         num_samples,
         search_alg,
         _scheduler(spec),
-        callbacks(store, context, stream, num_samples) + list(extra_callbacks or []),
+        run_callbacks + list(extra_callbacks or []),
     )
 
 

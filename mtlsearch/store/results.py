@@ -15,6 +15,8 @@ Layout under the root (a local folder or, through ``pyarrow.fs``, an object-stor
     experiments/<name>/confirmation.parquet          Δm(test) intervals over seeds of the confirmed candidates
     experiments/<name>/tune_confirm/                 Ray Tune state of the confirmation stage (search.confirm)
     experiments/<name>/tune/                         Ray Tune experiment state (for --resume)
+    experiments/<name>/optuna_journal.log            the Optuna study (journal file; optuna-dashboard opens it;
+                                                     mtlsearch.search.study: for S3, a copy of a local file)
     experiments/<name>/train_runs/                   Ray Train runs and checkpoints
     experiments/<name>/tensorboard/<trial>/          TensorBoard event files
     experiments/<name>/artifacts/                    plots of the groupings the search used
