@@ -4,6 +4,7 @@
     mtlsearch validate SPEC                      check a spec (exit 2 on any problem)
     mtlsearch launch SPEC [--storage DIR] [--resume] [--address ADDR] [--verbose]
     mtlsearch results EXPERIMENT [--storage DIR] [--format table|json|csv] [--out FILE]
+    mtlsearch report EXPERIMENT [--storage DIR] [--out report.html]   one self-contained HTML report
     mtlsearch groups SPEC --method METHOD [--k K] [--overlapping] [--format table|json]
     mtlsearch data inspect SPEC [--format table|json]
     mtlsearch init DATA_FILE [--labels PATTERN ...] [--text COLUMN] [--out SPEC.yaml]   a spec for a data file
@@ -60,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--storage", help=f"results store location (default: ${DEFAULT_STORAGE_ENV} or ./mtlsearch_results)")
     r.add_argument("--format", choices=("table", "json", "csv"), default="table", help="csv: one row per trial, with its config")
     r.add_argument("--out", metavar="FILE", help="write the leaderboard to FILE instead of stdout")
+
+    rp = sub.add_parser("report", help="write an experiment's self-contained HTML report from the store (no Ray)")
+    rp.add_argument("experiment")
+    rp.add_argument("--storage", help=f"results store location (default: ${DEFAULT_STORAGE_ENV} or ./mtlsearch_results)")
+    rp.add_argument("--out", metavar="FILE", help="the HTML file to write (default: <experiment>-report.html here)")
 
     g = sub.add_parser("groups", help="compute (or read from the store) the task groups a grouping method gives; no search")
     g.add_argument("spec")
@@ -137,6 +143,20 @@ def _results(args) -> int:
     except OSError as e:
         raise UsageError(f"--out {args.out}: cannot write the leaderboard there ({e.strerror or e})") from e
     log.info(f"{args.experiment}: leaderboard of {len(rows)} trial(s) written to {args.out}")
+    return 0
+
+
+def _report(args) -> int:
+    from mtlsearch.report.html_report import write_report
+    from mtlsearch.store.results import ResultsStore
+
+    store = ResultsStore(args.storage or os.environ.get(DEFAULT_STORAGE_ENV, "./mtlsearch_results"))
+    out = args.out or f"{args.experiment}-report.html"
+    try:
+        path = write_report(store, args.experiment, out)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write the report there ({e.strerror or e})") from e
+    print(path)
     return 0
 
 
@@ -225,7 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quiet and getattr(args, "launch_verbose", False):
         parser.error("argument launch --verbose: not allowed with argument -q/--quiet")
     level = logs.VERBOSE if args.verbose or getattr(args, "launch_verbose", False) else logs.QUIET if args.quiet else logs.NORMAL
-    handlers = {"validate": _validate, "launch": _launch, "results": _results, "groups": _groups, "init": _init}
+    handlers = {
+        "validate": _validate,
+        "launch": _launch,
+        "results": _results,
+        "report": _report,
+        "groups": _groups,
+        "init": _init,
+    }
     with logs.cli_logging(level):
         log.debug(f"mtlsearch {__version__}, Python {sys.version.split()[0]}, command {args.command}")
         try:

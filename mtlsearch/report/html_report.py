@@ -1,0 +1,273 @@
+"""``mtlsearch report EXPERIMENT``: one self-contained HTML file of a search, read from the results store only.
+
+No script, font or stylesheet is fetched: each plot is a PNG in a ``data:`` URI
+(drawn by :mod:`mtlsearch.report.report_plots`, the grouping matrices by their
+method's own plot, :mod:`mtlsearch.grouping.plots`) and the data behind it a
+``data:text/csv;base64,…`` download link beside it. Sections, in order: the
+leaderboard (confirmation intervals when confirmed), Δm(val) against cost with
+the Pareto front, learning curves, per-task scores against STL, the grouping
+matrices stored for the experiment's dataset, then the spec, the dataset and how
+candidates were selected and scored.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import logging
+import math
+import posixpath
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH
+from mtlsearch.report import report_plots
+from mtlsearch.report.leaderboard import candidate_label, confirmation_rows, leaderboard
+from mtlsearch.report.report_plots import Figure
+from mtlsearch.report.text import fmt
+from mtlsearch.store.results import ABANDONED, CONFIRMS, ResultsStore
+
+log = logging.getLogger(__name__)
+
+PLOT_IDS = ("plot-leaderboard", "plot-cost", "plot-curves", "plot-tasks")
+"""The ids of the report's fixed plots (``<img>`` elements); grouping heatmaps are ``plot-grouping-<n>``."""
+
+TOP = 3
+"""How many of the best candidates the per-task section shows."""
+
+_STYLE = """
+body { font-family: sans-serif; margin: 2em; max-width: 1300px; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 1.6em; }
+table { border-collapse: collapse; font-size: .85em; margin: .6em 0; }
+td, th { border: 1px solid #ddd; padding: .2em .5em; text-align: left; }
+th { background: #f3f3f3; } img { max-width: 100%; display: block; margin: .4em 0; }
+pre { background: #f7f7f7; padding: .8em; overflow: auto; max-height: 30em; font-size: .8em; }
+.dl { font-size: .85em; } .note { color: #555; font-size: .9em; }
+"""
+
+
+def csv_data_uri(rows: list[dict]) -> str:
+    """``rows`` (dicts with the same keys) as a ``data:text/csv;base64,…`` URI; missing or NaN numbers are empty cells."""
+    buf = io.StringIO(newline="")
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: "" if v is None or (isinstance(v, float) and math.isnan(v)) else v for k, v in r.items()})
+    return "data:text/csv;base64," + base64.b64encode(buf.getvalue().encode("utf-8")).decode("ascii")
+
+
+def _plot(plot_id: str, figure: Figure, alt: str) -> str:
+    src = "data:image/png;base64," + base64.b64encode(figure.png).decode("ascii")
+    return (
+        f'<img id="{plot_id}" alt="{html.escape(alt)}" src="{src}">'
+        f'<a class="dl" id="{plot_id}-data" download="{plot_id}.csv" href="{csv_data_uri(figure.rows)}">'
+        f"download the data of this plot (CSV, {len(figure.rows)} rows)</a>"
+    )
+
+
+def _table(header: list[str], body: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def _leaderboard_section(rows: list[dict]) -> str:
+    confirmed = confirmation_rows(rows)
+    parts = ["<h2 id='leaderboard'>Leaderboard</h2>"]
+    if not rows:
+        return parts[0] + "<p>No trial has reported a result yet.</p>"
+    parts.append(_plot("plot-leaderboard", report_plots.leaderboard_figure(rows, confirmed), "leaderboard"))
+    if confirmed:
+        parts.append(
+            _table(
+                ["rank", "trial", "candidate", "Δm val (mean)", "Δm test (mean)", "interval", "seeds", "verdict"],
+                [
+                    [
+                        str(c["rank"]),
+                        c["trial_id"],
+                        c["candidate"],
+                        fmt(c["dm_val_mean"]),
+                        fmt(c["dm_test_mean"]),
+                        f"[{fmt(c['dm_test_low'])}, {fmt(c['dm_test_high'])}]",
+                        str(len(c["seeds"])),
+                        c["verdict"],
+                    ]
+                    for c in confirmed
+                ],
+            )
+        )
+    parts.append(
+        _table(
+            ["rank", "trial", "candidate", "Δm val", "Δm test", "epochs", "status", "cost (worker·s)"],
+            [
+                [
+                    str(i + 1),
+                    r["trial_id"],
+                    candidate_label(r),
+                    fmt(r[DM_VAL]),
+                    fmt(r[DM_TEST]),
+                    str(r["epochs_trained"]),
+                    r["status"],
+                    f"{r[COST]:.1f}",
+                ]
+                for i, r in enumerate(rows)
+            ],
+        )
+    )
+    return "".join(parts)
+
+
+def _curves(store: ResultsStore, experiment: str) -> tuple[dict[str, list[tuple[int, float]]], set[str]]:
+    """Δm(val) per epoch of every search trial (not the abandoned ones, not the confirmation runs), and those stopped early."""
+    status = {r["trial_id"]: r["status"] for r in store.read(experiment, "status").to_pylist()}
+    curves: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for row in store.read(experiment, "trials").to_pylist():
+        if status.get(row["trial_id"]) == ABANDONED or CONFIRMS in json.loads(row["config"]):
+            continue
+        curves[row["trial_id"]].append((row[EPOCH], row[DM_VAL]))
+    for points in curves.values():
+        points.sort()
+    return dict(curves), {t for t, s in status.items() if s == "stopped_early" and t in curves}
+
+
+def k_of(groups: list[list[str]]) -> str:
+    """``k=3`` for three groups."""
+    return f"k={len(groups)}"
+
+
+def _groupings_section(store: ResultsStore, meta: dict) -> str:
+    """Each grouping matrix stored for the experiment's dataset, drawn by its method's own plot."""
+    import numpy as np
+    import pyarrow.fs as pafs
+
+    from mtlsearch.grouping.methods import Artifact, get_method
+    from mtlsearch.store.atomic import resolve
+
+    head = "<h2 id='groupings'>Grouping matrices</h2>"
+    fingerprint = (meta.get("dataset") or {}).get("fingerprint")
+    base = resolve(store.uri("groupings"))[1]
+    infos = store.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+    computed = meta.get("computed_groupings") or {}
+    parts: list[str] = []
+    n = 0
+    for info in sorted(infos, key=lambda i: i.path):
+        if info.type != pafs.FileType.Directory:
+            continue
+        artifact_id = posixpath.basename(info.path)
+        stored = store.groupings.read_matrix(artifact_id)
+        if stored is None or stored[2].get("dataset") != fingerprint:
+            continue
+        names, matrix, ameta = stored
+        method = get_method(ameta["method"])
+        artifact = Artifact(artifact_id, method.name, names, np.asarray(matrix, dtype=np.float64), ameta)
+        groups = {k: g for k, g in computed.items() if k.split("/")[0] == method.name}
+        with tempfile.TemporaryDirectory() as d:
+            png = Path(d) / method.plot_file
+            partition = next((g for k, g in sorted(groups.items()) if not k.endswith("/overlapping")), None)
+            if method.plot_file == "heatmap.png" and partition:  # tasks ordered by the chosen groups, outlined
+                from mtlsearch.grouping.plots import plot_affinity_heatmap
+
+                plot_affinity_heatmap(
+                    artifact.matrix, names, png, title=f"{method.name} (groups of {k_of(partition)})", groups=partition
+                )
+            else:
+                method.plot(artifact, png)
+            columns = names if method.plot_file == "heatmap.png" else [f"dim{i}" for i in range(len(matrix[0]) if matrix else 0)]
+            figure = Figure(png.read_bytes(), [{"task": n, **dict(zip(columns, row))} for n, row in zip(names, matrix)])
+        rel = ameta.get("reliability")
+        parts.append(f"<h3>{html.escape(method.name)} <span class='note'>({html.escape(artifact_id)})</span></h3>")
+        parts.append(_plot(f"plot-grouping-{n}", figure, f"{method.name} matrix"))
+        n += 1
+        parts.append(
+            "<p class='note'>"
+            + (f"reliability: {html.escape(method.describe_reliability(rel))}. " if rel else "")
+            + "".join(f"{html.escape(k)}: {html.escape(' | '.join(', '.join(g) for g in v))}. " for k, v in groups.items())
+            + "</p>"
+        )
+    if not parts:
+        return head + "<p>No grouping matrix is stored for this experiment's dataset (the search used no computed grouping).</p>"
+    return head + "".join(parts)
+
+
+def _about_section(meta: dict, rows: list[dict]) -> str:
+    spec = meta.get("spec") or {}
+    confirm = (meta.get("confirmation") or {}).get("seeds") or (spec.get("search") or {}).get("confirm")
+    dataset = meta.get("dataset") or {}
+    primary = meta.get("primary_tasks") or sorted(meta.get("baselines") or {})
+    left_out = meta.get("dm_left_out") or {}
+    how = (
+        "Each trial is represented by its selection: every separately trained model at its own best validation epoch. "
+        "Candidates are selected and ranked on validation Δm; test scores are only reported, never used to choose. "
+        "Δm is the mean relative change of each primary task's score over its single-task (STL) baseline, in %"
+        + (f" (left out: {', '.join(f'{t} ({w})' for t, w in sorted(left_out.items()))})" if left_out else "")
+        + ". "
+        + (
+            f"Confirmation retrained the best candidates and the STL baselines with new seeds ({html.escape(json.dumps(confirm))}); "
+            "Δm(test) is paired per seed and its interval is a t-interval over the seeds."
+            if confirm
+            else "No confirmation was run: each Δm comes from one seed, without an interval."
+        )
+    )
+    summary = _table(
+        ["dataset", "fingerprint", "primary tasks", "trials ranked"],
+        [[str(dataset.get("name", "")), str(dataset.get("fingerprint", "")), ", ".join(primary), str(len(rows))]],
+    )
+    baselines = meta.get("baselines") or {}
+    metrics = meta.get("task_metrics") or {}
+    tasks = _table(
+        ["task", "metric", "STL val", "STL test"],
+        [
+            [t, metrics.get(t, ""), fmt(baselines.get(t, {}).get("val"), ".4f"), fmt(baselines.get(t, {}).get("test"), ".4f")]
+            for t in sorted(set(metrics) | set(baselines))
+        ],
+    )
+    return (
+        "<h2 id='about'>How candidates were selected and scored</h2>"
+        f"<p>{how}</p>"
+        "<h2 id='dataset'>Dataset</h2>" + summary + tasks + "<h2 id='spec'>Spec</h2>"
+        f"<pre id='spec-text'>{html.escape(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True) if spec else '(not stored)')}</pre>"
+    )
+
+
+def build_report(store: ResultsStore, experiment: str) -> str:
+    """The report of ``experiment`` as one HTML document (raises :class:`~mtlsearch.errors.StoreError` when unknown)."""
+    rows = leaderboard(store, experiment)  # names the known experiments when this one is not stored
+    meta = store.read_experiment(experiment) or {}
+    sections = [_leaderboard_section(rows)]
+    if rows:
+        sections.append("<h2 id='cost'>Δm(val) against training cost</h2>")
+        sections.append(_plot("plot-cost", report_plots.cost_figure(rows), "cost"))
+        curves, stopped = _curves(store, experiment)
+        sections.append("<h2 id='curves'>Learning curves</h2>")
+        sections.append(_plot("plot-curves", report_plots.learning_curves_figure(curves, stopped), "learning curves"))
+        sections.append(
+            f"<p class='note'>{len(stopped)} of {len(curves)} trial(s) stopped early (the scheduler's stops, red crosses).</p>"
+        )
+        sections.append("<h2 id='tasks'>Per-task scores of the top candidates against STL</h2>")
+        figure = report_plots.per_task_figure(rows[:TOP], meta.get("baselines") or {}, meta.get("task_metrics") or {})
+        sections.append(_plot("plot-tasks", figure, "per-task scores"))
+    sections.append(_groupings_section(store, meta))
+    sections.append(_about_section(meta, rows))
+    title = f"mtlsearch report: {html.escape(experiment)}"
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{title}</title><style>{_STYLE}</style></head><body><h1>{title}</h1>"
+        f"<p class='note'>store: {html.escape(store.experiment_uri(experiment))}</p>" + "".join(sections) + "</body></html>\n"
+    )
+
+
+def write_report(store: ResultsStore, experiment: str, out: str | Path) -> Path:
+    """Write the report of ``experiment`` to ``out`` (a local file) and return its path."""
+    path = Path(out)
+    text = build_report(store, experiment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    log.info(f"{experiment}: report written to {path}")
+    return path

@@ -1,0 +1,194 @@
+"""``mtlsearch report``: the HTML report of a store written here (no Ray), read as text and rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mtlsearch.cli import main
+from mtlsearch.report.html_report import PLOT_IDS, build_report
+from mtlsearch.report.report_plots import pareto_front
+from mtlsearch.store.results import ResultsStore
+
+EXP = "quickstart"
+FINGERPRINT = "fp-test"
+TRIALS = {  # trial -> (architecture, grouping, groups, config, Δm(val) per epoch, cost per epoch)
+    "t_mtl": ("MTL", "", [], {"architecture": "MTL", "lr": 0.01}, [1.0, 4.0, 3.0], 10.0),
+    "t_gmtl": (
+        "GMTL",
+        "affinity k=2",
+        [["a"], ["b"]],
+        {"architecture": "GMTL", "grouping": "affinity", "k": 2},
+        [2.0, 6.5],
+        30.0,
+    ),
+    "t_cheap": ("MTL", "", [], {"architecture": "MTL", "lr": 0.1}, [0.5], 2.0),
+    "t_bad": ("STL", "", [], {"architecture": "STL", "lr": 0.1}, [-1.0, -2.0, -3.0], 40.0),
+}
+SEEDS = (1, 2, 3)
+CONFIRM_DM = {"t_gmtl": [5.0, 6.0, 7.0], "t_mtl": [1.0, 3.0, 2.0]}  # Δm(test) per confirmation seed
+AFFINITY = [[0.0, 0.3, -0.1], [0.2, 0.0, 0.05], [-0.4, 0.1, 0.0]]
+
+
+def _task_rows(epoch: int) -> list[dict]:
+    rows = [
+        {"task": t, "role": "primary", "metric": "f1", "split": s, "value": 0.5 + 0.01 * epoch + (0.1 if s == "test" else 0)}
+        for t in ("a", "b")
+        for s in ("val", "test")
+    ]
+    return rows + [{"task": "a", "role": "primary", "metric": "threshold", "split": "val", "value": 0.35}]
+
+
+def _write_store(root: Path) -> ResultsStore:
+    store = ResultsStore(str(root))
+    spec = {"experiment": EXP, "search": {"num_samples": 4, "confirm": {"seeds": list(SEEDS)}}}
+    store.write_experiment(
+        EXP,
+        {
+            "experiment": EXP,
+            "spec": spec,
+            "dataset": {"name": "toy", "fingerprint": FINGERPRINT, "path": "/nowhere"},
+            "primary_tasks": ["a", "b"],
+            "baselines": {"a": {"val": 0.5, "test": 0.55}, "b": {"val": 0.4, "test": 0.45}},
+            "task_metrics": {"a": "f1", "b": "f1"},
+            "computed_groupings": {"affinity/k=2": [["a", "c"], ["b"]]},
+            "confirmation": {"seeds": list(SEEDS)},
+        },
+    )
+
+    def trial(trial_id, arch, grouping, groups, config, dms, cost, dm_test=None, status=None):
+        for epoch, dm in enumerate(dms, start=1):
+            row = {
+                "architecture": arch,
+                "grouping": grouping,
+                "groups": json.dumps(groups),
+                "config": json.dumps(config, sort_keys=True),
+                "dm_val": dm,
+                "dm_test": dm / 2 if dm_test is None else dm_test,
+                "cost_worker_s": cost * epoch,
+                "selected_epochs": json.dumps({"a": epoch, "b": epoch}),
+            }
+            store.write_trial_epoch(EXP, trial_id, epoch, row, _task_rows(epoch))
+        store.write_trial_status(EXP, trial_id, status or ("finished" if len(dms) == 3 else "stopped_early"), len(dms), 3)
+
+    for trial_id, (arch, grouping, groups, config, dms, cost) in TRIALS.items():
+        trial(trial_id, arch, grouping, groups, config, dms, cost)
+    for cand, dms in CONFIRM_DM.items():
+        arch, grouping, groups, config, _, cost = TRIALS[cand]
+        for seed, dm in zip(SEEDS, dms):
+            conf = {**config, "confirms": cand, "seed": seed}
+            trial(f"{cand}_s{seed}", arch, grouping, groups, conf, [dm, dm, dm], cost, dm_test=dm, status="finished")
+    meta = {"method": "affinity", "dataset": FINGERPRINT, "reliability": None}
+    store.groupings.write_matrix("affinity-abc", ["a", "b", "c"], AFFINITY, meta)
+    store.groupings.write_matrix("affinity-other", ["a", "b"], [[0, 1], [1, 0]], {"method": "affinity", "dataset": "other"})
+    return store
+
+
+def _csv_link(page: str, plot_id: str) -> list[dict]:
+    m = re.search(rf'id="{plot_id}-data" download="[^"]+" href="data:text/csv;base64,([^"]*)"', page)
+    assert m, f"no data link for {plot_id}"
+    return list(csv.DictReader(io.StringIO(base64.b64decode(m.group(1)).decode("utf-8"))))
+
+
+def _img_png(page: str, plot_id: str) -> bytes:
+    m = re.search(rf'<img id="{plot_id}" alt="[^"]*" src="data:image/png;base64,([^"]*)"', page)
+    assert m, f"no image {plot_id}"
+    return base64.b64decode(m.group(1))
+
+
+def test_pareto_front_max_dm_min_cost():
+    points = [(10.0, 1.0), (5.0, 1.0), (20.0, 3.0), (30.0, 2.0), (1.0, math.nan), (2.0, 0.5)]
+    assert pareto_front(points) == [5, 1, 2]
+
+
+def test_report_sections_and_data_tables(tmp_path):
+    store = _write_store(tmp_path / "store")
+    page = build_report(store, EXP)
+    order = [page.index(f"id='{s}'") for s in ("leaderboard", "cost", "curves", "tasks", "groupings", "about", "dataset", "spec")]
+    assert order == sorted(order)
+    assert "http://" not in page and "https://" not in page and "<script" not in page  # nothing fetched
+    for plot_id in (*PLOT_IDS, "plot-grouping-0"):
+        assert _img_png(page, plot_id).startswith(b"\x89PNG")
+    assert "plot-grouping-1" not in page  # the other dataset's matrix is not this experiment's
+
+    board = _csv_link(page, "plot-leaderboard")  # the confirmation, best mean Δm(val) first
+    assert [r["trial_id"] for r in board] == ["t_gmtl", "t_mtl"]
+    assert float(board[0]["dm_test_mean"]) == pytest.approx(6.0) and float(board[0]["dm_test_low"]) < 6.0
+    assert board[0]["seeds"] == "3"
+
+    cost = {r["trial_id"]: r for r in _csv_link(page, "plot-cost")}
+    assert set(cost) == set(TRIALS)  # confirmation runs are not candidates
+    assert {t for t, r in cost.items() if r["pareto"] == "True"} == {"t_gmtl", "t_mtl", "t_cheap"}
+    assert float(cost["t_mtl"]["cost_worker_s"]) == 30.0
+
+    curves = _csv_link(page, "plot-curves")
+    assert len(curves) == sum(len(v[4]) for v in TRIALS.values())
+    assert {r["trial_id"] for r in curves if r["stopped_early"] == "True"} == {"t_gmtl", "t_cheap"}
+    assert [float(r["dm_val"]) for r in curves if r["trial_id"] == "t_mtl"] == [1.0, 4.0, 3.0]
+
+    tasks = _csv_link(page, "plot-tasks")
+    assert [r["task"] for r in tasks] == ["a", "b"]
+    assert float(tasks[0]["stl_test"]) == 0.55 and float(tasks[0]["top1_threshold"]) == 0.35 and tasks[1]["top1_threshold"] == ""
+    assert float(tasks[0]["top1_test"]) == pytest.approx(0.62)  # t_gmtl at its selected epoch 2
+
+    matrix = _csv_link(page, "plot-grouping-0")
+    assert [r["task"] for r in matrix] == ["a", "b", "c"] and float(matrix[2]["a"]) == -0.4
+    assert "affinity/k=2: a, c | b" in page
+    assert "select" in page and "num_samples: 4" in page and "toy" in page
+
+
+def test_report_cli_and_unknown_experiment(tmp_path, capsys):
+    store = _write_store(tmp_path / "store")
+    out = tmp_path / "r" / "report.html"
+    assert main(["report", EXP, "--storage", store.root, "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out) and out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert main(["report", "nope", "--storage", store.root, "--out", str(tmp_path / "x.html")]) != 0
+    err = capsys.readouterr().err
+    assert "'nope'" in err and EXP in err and not (tmp_path / "x.html").exists()
+
+
+def _chromium() -> str | None:
+    return next((shutil.which(c) for c in ("chromium", "chromium-browser", "google-chrome") if shutil.which(c)), None)
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium where apt can)")
+    store = _write_store(tmp_path / "store")
+    report = tmp_path / "report.html"
+    assert main(["report", EXP, "--storage", store.root, "--out", str(report)]) == 0
+    artifacts = Path(os.environ.get("MTLSEARCH_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "report_screenshot.png"
+    shot.unlink(missing_ok=True)
+    flags = [
+        "--headless=new",
+        "--disable-gpu",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--user-data-dir=" + str(tmp_path / "profile"),
+    ]
+    url = report.resolve().as_uri()
+    run = subprocess.run(
+        [browser, *flags, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", "--window-size=1400,3000", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    print(f"report screenshot: {shot}")
+    assert shot.is_file() and shot.stat().st_size > 10_000, run.stderr[-2000:]
+    assert "Uncaught" not in run.stderr and "ERROR:CONSOLE" not in run.stderr, run.stderr[-2000:]
+    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    for plot_id in (*PLOT_IDS, "plot-grouping-0"):  # every plot is in the rendered page, with its image data
+        assert re.search(rf'<img id="{plot_id}"[^>]* src="data:image/png;base64,[A-Za-z0-9+/=]{{1000,}}"', dom), plot_id
