@@ -192,3 +192,15 @@ def test_report_renders_in_headless_chromium(tmp_path):
     dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     for plot_id in (*PLOT_IDS, "plot-grouping-0"):  # every plot is in the rendered page, with its image data
         assert re.search(rf'<img id="{plot_id}"[^>]* src="data:image/png;base64,[A-Za-z0-9+/=]{{1000,}}"', dom), plot_id
+
+
+def test_launch_writes_the_report_and_a_failure_only_warns(tmp_path, caplog):
+    from mtlsearch.search.launcher import write_final_report
+
+    store = _write_store(tmp_path / "store")
+    path = write_final_report(store, EXP)
+    assert path == str(Path(store.root) / "experiments" / EXP / "report.html")
+    assert "id='leaderboard'" in Path(path).read_text(encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        assert write_final_report(store, "missing") is None
+    assert "could not write the HTML report" in caplog.text and "'missing'" in caplog.text

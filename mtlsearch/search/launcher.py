@@ -261,4 +261,25 @@ def _launch(
     log.info(f"tensorboard: {'AWS_ENDPOINT_URL=' + redact_uri(endpoint) + ' ' if endpoint else ''}tensorboard --logdir {tb}")
     if configs is None and os.path.isfile(study.local_journal_path(store.root, experiment)):
         log.info(f"optuna study {study.study_name(experiment)!r}: {study.dashboard_command(store.root, experiment)}")
+    write_final_report(store, experiment)
     return experiment, rows
+
+
+def write_final_report(store: ResultsStore, experiment: str) -> str | None:
+    """Write the experiment's HTML report (``mtlsearch report``) and log its path; a failure only warns.
+
+    Local store: ``report.html`` in the experiment's folder; remote store: ``<experiment>-report.html`` here.
+    Returns the path, or None when it could not be written (the search's results are in the store either way).
+    """
+    from mtlsearch.report.html_report import write_report
+
+    out = store.local_path("experiments", experiment, "report.html") if "://" not in store.root else f"{experiment}-report.html"
+    try:
+        path = write_report(store, experiment, out)
+    except Exception as e:  # noqa: BLE001 - the report must never fail a finished search
+        log.warning(
+            f"report: could not write the HTML report ({type(e).__name__}: {e}); try: mtlsearch report {experiment} --storage {store.root}"
+        )
+        return None
+    log.info(f"report: {path}  (open it in a browser; mtlsearch report {experiment} --storage {store.root} rewrites it)")
+    return str(path)
