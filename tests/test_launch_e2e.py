@@ -70,6 +70,18 @@ def test_search_runs_all_trials_and_asha_stops_some(searched):
     assert len(primary_rows) == len(trials) * TASKS * 2
 
 
+def test_launch_wrote_the_html_report_with_every_plot(searched):
+    import re
+
+    from mtlsearch.report.html_report import PLOT_IDS
+
+    page = (Path(searched["store"].root) / "experiments" / "e2e" / "report.html").read_text(encoding="utf-8")
+    for plot_id in PLOT_IDS:  # the real search's store fills every fixed plot
+        assert re.search(rf'<img id="{plot_id}"[^>]* src="data:image/png;base64,[A-Za-z0-9+/=]{{1000,}}"', page), plot_id
+        assert f'id="{plot_id}-data"' in page
+    assert all(f"{r['trial_id']}" in page for r in searched["rows"])
+
+
 def test_leaderboard_has_finite_delta_m_and_is_printed(searched):
     rows = searched["rows"]
     assert len(rows) == NUM_TRIALS
