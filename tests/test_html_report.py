@@ -17,7 +17,7 @@ import pytest
 
 from mtlsearch.cli import main
 from mtlsearch.report.html_report import PLOT_IDS, build_report
-from mtlsearch.report.report_plots import pareto_front
+from mtlsearch.report.report_plots import asha_rungs, pareto_front
 from mtlsearch.store.results import ResultsStore
 
 EXP = "quickstart"
@@ -51,7 +51,15 @@ def _task_rows(epoch: int) -> list[dict]:
 
 def _write_store(root: Path) -> ResultsStore:
     store = ResultsStore(str(root))
-    spec = {"experiment": EXP, "search": {"num_samples": 4, "confirm": {"seeds": list(SEEDS)}}}
+    spec = {
+        "experiment": EXP,
+        "train": {"epochs": 3},
+        "search": {
+            "num_samples": 4,
+            "confirm": {"seeds": list(SEEDS)},
+            "scheduler": {"enabled": True, "grace_period": 1, "reduction_factor": 2.0},
+        },
+    }
     store.write_experiment(
         EXP,
         {
@@ -111,6 +119,13 @@ def test_pareto_front_max_dm_min_cost():
     assert pareto_front(points) == [5, 1, 2]
 
 
+def test_asha_rungs_as_ray_places_them():
+    on = {"enabled": True, "grace_period": 1, "reduction_factor": 2.0}
+    assert asha_rungs(on, 4) == [1, 2, 4] and asha_rungs(on, 3) == [1, 2]
+    assert asha_rungs({**on, "grace_period": 2, "reduction_factor": 3}, 20) == [2, 6, 18]
+    assert asha_rungs({**on, "enabled": False}, 4) == [] and asha_rungs(None, 4) == []
+
+
 def test_report_sections_and_data_tables(tmp_path):
     store = _write_store(tmp_path / "store")
     page = build_report(store, EXP)
@@ -135,6 +150,7 @@ def test_report_sections_and_data_tables(tmp_path):
     assert len(curves) == sum(len(v[4]) for v in TRIALS.values())
     assert {r["trial_id"] for r in curves if r["stopped_early"] == "True"} == {"t_gmtl", "t_cheap"}
     assert [float(r["dm_val"]) for r in curves if r["trial_id"] == "t_mtl"] == [1.0, 4.0, 3.0]
+    assert "ASHA rungs at epoch(s) 1, 2 (dotted)" in page
 
     tasks = _csv_link(page, "plot-tasks")
     assert [r["task"] for r in tasks] == ["a", "b"]

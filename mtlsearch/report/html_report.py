@@ -246,9 +246,13 @@ def build_report(store: ResultsStore, experiment: str) -> str:
         sections.append(_plot("plot-cost", report_plots.cost_figure(rows), "cost"))
         curves, stopped = _curves(store, experiment)
         sections.append("<h2 id='curves'>Learning curves</h2>")
-        sections.append(_plot("plot-curves", report_plots.learning_curves_figure(curves, stopped), "learning curves"))
+        spec = meta.get("spec") or {}
+        rungs = report_plots.asha_rungs((spec.get("search") or {}).get("scheduler"), (spec.get("train") or {}).get("epochs"))
+        sections.append(_plot("plot-curves", report_plots.learning_curves_figure(curves, stopped, rungs), "learning curves"))
         sections.append(
-            f"<p class='note'>{len(stopped)} of {len(curves)} trial(s) stopped early (the scheduler's stops, red crosses).</p>"
+            f"<p class='note'>{len(stopped)} of {len(curves)} trial(s) stopped early (the scheduler's stops, red crosses)"
+            + (f"; ASHA rungs at epoch(s) {', '.join(map(str, rungs))} (dotted)" if rungs else "; ASHA off or not recorded")
+            + ".</p>"
         )
         sections.append("<h2 id='tasks'>Per-task scores of the top candidates against STL</h2>")
         figure = report_plots.per_task_figure(rows[:TOP], meta.get("baselines") or {}, meta.get("task_metrics") or {})

@@ -137,10 +137,28 @@ def cost_figure(rows: list[dict]) -> Figure:
     return Figure(_png(fig), data)
 
 
-def learning_curves_figure(curves: dict[str, list[tuple[int, float]]], stopped: set[str]) -> Figure:
-    """Δm(val) per trial over epochs; a trial stopped early (ASHA) ends in a red cross."""
+def asha_rungs(scheduler: dict | None, epochs: int | None) -> list[int]:
+    """The epochs at which ASHA compares trials (Ray's ``ASHAScheduler`` with ``time_attr="epoch"``, ``max_t`` the
+    spec's epochs): ``grace_period · reduction_factor^k`` up to ``max_t``; none when the scheduler is off or unknown."""
+    if not scheduler or not scheduler.get("enabled") or not epochs:
+        return []
+    grace = min(int(scheduler.get("grace_period", 1)), epochs)
+    rf = float(scheduler.get("reduction_factor", 4.0))
+    if grace < 1 or rf <= 1:
+        return []
+    count = int(math.log(epochs / grace) / math.log(rf) + 1)  # as Ray computes MAX_RUNGS
+    return sorted({int(round(grace * rf**k)) for k in range(count)})
+
+
+def learning_curves_figure(curves: dict[str, list[tuple[int, float]]], stopped: set[str], rungs: list[int] = ()) -> Figure:
+    """Δm(val) per trial over epochs; a trial stopped early (ASHA) ends in a red cross, ASHA's rungs are dotted lines."""
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure(8.0, 4.5)
     ax = fig.add_subplot(1, 1, 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for i, rung in enumerate(rungs):
+        ax.axvline(rung, color="tab:grey", linestyle=":", linewidth=1, label=None if i else "ASHA rung")
     data = []
     marked = False
     for trial, points in sorted(curves.items()):
@@ -155,7 +173,7 @@ def learning_curves_figure(curves: dict[str, list[tuple[int, float]]], stopped: 
     ax.set_ylabel("Δm(val) (%)")
     ax.set_title(f"learning curves of {len(curves)} trial(s)")
     ax.grid(True, alpha=0.3)
-    if marked:
+    if marked or rungs:
         ax.legend(loc="lower right", fontsize=8)
     return Figure(_png(fig), data)
 
