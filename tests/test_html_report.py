@@ -17,6 +17,7 @@ import pytest
 
 from mtlsearch.cli import main
 from mtlsearch.report.html_report import PLOT_IDS, build_report
+from mtlsearch.report.importance import JOURNAL_FILE
 from mtlsearch.report.report_plots import asha_rungs, pareto_front
 from mtlsearch.store.results import ResultsStore
 
@@ -96,10 +97,31 @@ def _write_store(root: Path) -> ResultsStore:
         for seed, dm in zip(SEEDS, dms):
             conf = {**config, "confirms": cand, "seed": seed}
             trial(f"{cand}_s{seed}", arch, grouping, groups, conf, [dm, dm, dm], cost, dm_test=dm, status="finished")
+    _write_study(store)
     meta = {"method": "affinity", "dataset": FINGERPRINT, "reliability": None}
     store.groupings.write_matrix("affinity-abc", ["a", "b", "c"], AFFINITY, meta)
     store.groupings.write_matrix("affinity-other", ["a", "b"], [[0, 1], [1, 0]], {"method": "affinity", "dataset": "other"})
     return store
+
+
+def _write_study(store: ResultsStore) -> None:
+    """The experiment's Optuna journal as the search keeps it: Δm(val) driven by lr, not by the architecture."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from mtlsearch.search.study import JOURNAL_FILE as SEARCH_JOURNAL_FILE
+
+    assert SEARCH_JOURNAL_FILE == JOURNAL_FILE
+    path = Path(store.experiment_uri(EXP, JOURNAL_FILE))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=EXP, storage=JournalStorage(JournalFileBackend(str(path))), direction="maximize")
+    dists = {"lr": FloatDistribution(1e-4, 1e-1, log=True), "architecture": CategoricalDistribution(["MTL", "GMTL"])}
+    for i in range(12):
+        lr = 10 ** (-4 + 3 * i / 11)
+        params = {"lr": lr, "architecture": ["MTL", "GMTL"][i % 2]}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=10 * math.log10(lr)))
 
 
 def _csv_link(page: str, plot_id: str) -> list[dict]:
@@ -129,7 +151,8 @@ def test_asha_rungs_as_ray_places_them():
 def test_report_sections_and_data_tables(tmp_path):
     store = _write_store(tmp_path / "store")
     page = build_report(store, EXP)
-    order = [page.index(f"id='{s}'") for s in ("leaderboard", "cost", "curves", "tasks", "groupings", "about", "dataset", "spec")]
+    sections = ("leaderboard", "cost", "curves", "tasks", "importance", "groupings", "about", "dataset", "spec")
+    order = [page.index(f"id='{s}'") for s in sections]
     assert order == sorted(order)
     assert "http://" not in page and "https://" not in page and "<script" not in page  # nothing fetched
     for plot_id in (*PLOT_IDS, "plot-grouping-0"):
@@ -157,10 +180,21 @@ def test_report_sections_and_data_tables(tmp_path):
     assert float(tasks[0]["stl_test"]) == 0.55 and float(tasks[0]["top1_threshold"]) == 0.35 and tasks[1]["top1_threshold"] == ""
     assert float(tasks[0]["top1_test"]) == pytest.approx(0.62)  # t_gmtl at its selected epoch 2
 
+    importance = {r["parameter"]: float(r["importance"]) for r in _csv_link(page, "plot-importance")}
+    assert set(importance) == {"lr", "architecture"} and importance["lr"] > 0.8
+    assert sum(importance.values()) == pytest.approx(1.0)
+
     matrix = _csv_link(page, "plot-grouping-0")
     assert [r["task"] for r in matrix] == ["a", "b", "c"] and float(matrix[2]["a"]) == -0.4
     assert "affinity/k=2: a, c | b" in page
     assert "select" in page and "num_samples: 4" in page and "toy" in page
+
+
+def test_report_without_a_study_says_why(tmp_path):
+    store = _write_store(tmp_path / "store")
+    Path(store.experiment_uri(EXP, JOURNAL_FILE)).unlink()
+    page = build_report(store, EXP)
+    assert "plot-importance" not in page and "no Optuna study is stored for this experiment" in page
 
 
 def test_report_cli_and_unknown_experiment(tmp_path, capsys):

@@ -35,8 +35,9 @@ from mtlsearch.store.results import ABANDONED, CONFIRMS, ResultsStore
 
 log = logging.getLogger(__name__)
 
-PLOT_IDS = ("plot-leaderboard", "plot-cost", "plot-curves", "plot-tasks")
-"""The ids of the report's fixed plots (``<img>`` elements); grouping heatmaps are ``plot-grouping-<n>``."""
+PLOT_IDS = ("plot-leaderboard", "plot-cost", "plot-curves", "plot-tasks", "plot-importance")
+"""The ids of the report's plots (``<img>`` elements; ``plot-importance`` only where an Optuna study is stored);
+grouping heatmaps are ``plot-grouping-<n>``."""
 
 TOP = 3
 """How many of the best candidates the per-task section shows."""
@@ -196,6 +197,24 @@ def _groupings_section(store: ResultsStore, meta: dict) -> str:
     return head + "".join(parts)
 
 
+def _importance_section(store: ResultsStore, experiment: str) -> str:
+    from mtlsearch.report.importance import param_importances
+
+    head = "<h2 id='importance'>Parameter importances</h2>"
+    try:
+        scores, how = param_importances(store, experiment)
+    except Exception as e:  # noqa: BLE001 - an unreadable study must not cost the rest of the report
+        log.warning(f"report: parameter importances left out ({type(e).__name__}: {e})")
+        return head + f"<p>Left out: the stored Optuna study could not be read ({html.escape(type(e).__name__)}).</p>"
+    if not scores:
+        return head + f"<p>{html.escape(how)}.</p>"
+    return (
+        head
+        + _plot("plot-importance", report_plots.importance_figure(scores), "parameter importances")
+        + (f"<p class='note'>{html.escape(how)}.</p>")
+    )
+
+
 def _about_section(meta: dict, rows: list[dict]) -> str:
     spec = meta.get("spec") or {}
     confirm = (meta.get("confirmation") or {}).get("seeds") or (spec.get("search") or {}).get("confirm")
@@ -257,6 +276,7 @@ def build_report(store: ResultsStore, experiment: str) -> str:
         sections.append("<h2 id='tasks'>Per-task scores of the top candidates against STL</h2>")
         figure = report_plots.per_task_figure(rows[:TOP], meta.get("baselines") or {}, meta.get("task_metrics") or {})
         sections.append(_plot("plot-tasks", figure, "per-task scores"))
+    sections.append(_importance_section(store, experiment))
     sections.append(_groupings_section(store, meta))
     sections.append(_about_section(meta, rows))
     title = f"mtlsearch report: {html.escape(experiment)}"

@@ -211,3 +211,18 @@ def per_task_figure(top: list[dict], baselines: dict, metrics: dict[str, str]) -
             row[f"top{i + 1}_threshold"] = threshold.get("val", threshold.get("test"))
         data.append(row)
     return Figure(_png(fig), data)
+
+
+def importance_figure(importances: dict[str, float]) -> Figure:
+    """The parameters' importances for Δm(val), most important on top."""
+    names = list(importances)
+    fig = _figure(7.0, 0.35 * max(len(names), 3) + 1.2)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.barh(range(len(names)), [importances[n] for n in names], color="tab:green")
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("importance for Δm(val) (sums to 1)")
+    ax.set_title("parameter importances")
+    ax.grid(True, axis="x", alpha=0.3)
+    return Figure(_png(fig), [{"parameter": n, "importance": v} for n, v in importances.items()])
