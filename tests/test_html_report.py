@@ -188,6 +188,7 @@ def test_report_sections_and_data_tables(tmp_path):
     assert [r["task"] for r in matrix] == ["a", "b", "c"] and float(matrix[2]["a"]) == -0.4
     assert "affinity/k=2: a, c | b" in page
     assert "select" in page and "num_samples: 4" in page and "toy" in page
+    assert "/nowhere) is not on this machine: sizes and class counts are left out" in page
 
 
 def test_report_without_a_study_says_why(tmp_path):
@@ -195,6 +196,31 @@ def test_report_without_a_study_says_why(tmp_path):
     Path(store.experiment_uri(EXP, JOURNAL_FILE)).unlink()
     page = build_report(store, EXP)
     assert "plot-importance" not in page and "no Optuna study is stored for this experiment" in page
+
+
+def test_report_counts_the_prepared_dataset(tmp_path):
+    from conftest import write_spec
+
+    from mtlsearch.search.launcher import prepare_dataset
+    from mtlsearch.spec import load_spec
+
+    store = _write_store(tmp_path / "store")
+    loaded = load_spec(write_spec(tmp_path / "spec.yaml", tmp_path / "store", experiment=EXP, tasks=3))
+    path = prepare_dataset(loaded, store)
+    meta = store.read_experiment(EXP)
+    store.write_experiment(EXP, {**meta, "dataset": {**meta["dataset"], "path": path}})
+    page = build_report(store, EXP)
+    counts = page[page.index("id='dataset-counts'") : page.index("id='spec'")]
+    sizes = dict(re.findall(r"<tr><td>(train|val|test)</td><td>(\d+)</td></tr>", counts))
+    assert set(sizes) == {"train", "val", "test"} and all(int(n) > 0 for n in sizes.values())
+    rows = re.findall(
+        r"<tr><td>(task_\w+)</td><td>\w+</td><td>\w+</td><td>\w+</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>",
+        counts,
+    )
+    assert len(rows) == 3
+    for _, *cells in rows:  # each split's class counts (and missing labels) add up to its size
+        totals = [sum(int(n) for n in re.findall(r" (\d+)(?:;|$)", cell)) for cell in cells]
+        assert totals == [int(sizes[s]) for s in ("train", "val", "test")]
 
 
 def test_report_cli_and_unknown_experiment(tmp_path, capsys):

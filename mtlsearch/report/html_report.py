@@ -215,6 +215,30 @@ def _importance_section(store: ResultsStore, experiment: str) -> str:
     )
 
 
+def _dataset_counts(path: str) -> str:
+    """Sizes per split and each task's class counts per split (:func:`mtlsearch.data.inspect.inspect_table`), read
+    from the prepared dataset the experiment trained on; a note instead when that file is not on this machine."""
+    import os
+
+    from mtlsearch.data.inspect import inspect_table
+
+    if not path or not os.path.isfile(path):
+        return f"<p class='note' id='dataset-counts'>The prepared dataset ({html.escape(path or 'no path stored')}) is not on this machine: sizes and class counts are left out.</p>"
+    try:
+        report = inspect_table(path)
+    except Exception as e:  # noqa: BLE001 - a dataset that cannot be read must not cost the report
+        log.warning(f"report: dataset counts left out ({type(e).__name__}: {e})")
+        return f"<p class='note' id='dataset-counts'>The prepared dataset {html.escape(path)} could not be read ({html.escape(type(e).__name__)}).</p>"
+    splits = list(report["size"])
+    sizes = _table(["split", "examples"], [[s, str(n)] for s, n in report["size"].items()])
+    body = [
+        [t["name"], t["kind"], t["role"], t["metric"]]
+        + ["; ".join(f"{c} {t['counts'][s][c]}" for c in [*t["classes"], "missing"] if t["counts"][s].get(c)) for s in splits]
+        for t in report["tasks"]
+    ]
+    return "<div id='dataset-counts'>" + sizes + _table(["task", "kind", "role", "metric", *splits], body) + "</div>"
+
+
 def _about_section(meta: dict, rows: list[dict]) -> str:
     spec = meta.get("spec") or {}
     confirm = (meta.get("confirmation") or {}).get("seeds") or (spec.get("search") or {}).get("confirm")
@@ -238,6 +262,7 @@ def _about_section(meta: dict, rows: list[dict]) -> str:
         ["dataset", "fingerprint", "primary tasks", "trials ranked"],
         [[str(dataset.get("name", "")), str(dataset.get("fingerprint", "")), ", ".join(primary), str(len(rows))]],
     )
+    counts = _dataset_counts(str(dataset.get("path", "")))
     baselines = meta.get("baselines") or {}
     metrics = meta.get("task_metrics") or {}
     tasks = _table(
@@ -250,7 +275,7 @@ def _about_section(meta: dict, rows: list[dict]) -> str:
     return (
         "<h2 id='about'>How candidates were selected and scored</h2>"
         f"<p>{how}</p>"
-        "<h2 id='dataset'>Dataset</h2>" + summary + tasks + "<h2 id='spec'>Spec</h2>"
+        "<h2 id='dataset'>Dataset</h2>" + summary + tasks + counts + "<h2 id='spec'>Spec</h2>"
         f"<pre id='spec-text'>{html.escape(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True) if spec else '(not stored)')}</pre>"
     )
 
