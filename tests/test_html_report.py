@@ -179,6 +179,8 @@ def test_report_sections_and_data_tables(tmp_path):
     assert [r["task"] for r in tasks] == ["a", "b"]
     assert float(tasks[0]["stl_test"]) == 0.55 and float(tasks[0]["top1_threshold"]) == 0.35 and tasks[1]["top1_threshold"] == ""
     assert float(tasks[0]["top1_test"]) == pytest.approx(0.62)  # t_gmtl at its selected epoch 2
+    table = page[page.index("id='per-task-table'") : page.index("id='importance'")]
+    assert "<th>#1 t_gmtl val</th>" in table and "<td>0.35</td>" in table and "<td>0.6200</td>" in table
 
     importance = {r["parameter"]: float(r["importance"]) for r in _csv_link(page, "plot-importance")}
     assert set(importance) == {"lr", "architecture"} and importance["lr"] > 0.8

@@ -125,6 +125,24 @@ def _leaderboard_section(rows: list[dict]) -> str:
     return "".join(parts)
 
 
+def _per_task_table(data: list[dict], top: list[dict]) -> str:
+    """The per-task plot's rows as a table: STL and each top candidate's val/test score, with its threshold τ."""
+    header = ["task", "metric", "STL val", "STL test"]
+    for i, r in enumerate(top):
+        header += [f"#{i + 1} {r['trial_id']} val", "test", "τ"]
+    body = [
+        [d["task"], d["metric"], fmt(d["stl_val"], ".4f"), fmt(d["stl_test"], ".4f")]
+        + [
+            c
+            for i in range(len(top))
+            for c in (fmt(d[f"top{i + 1}_val"], ".4f"), fmt(d[f"top{i + 1}_test"], ".4f"), fmt(d[f"top{i + 1}_threshold"], ".2f"))
+        ]
+        for d in data
+    ]
+    note = "<p class='note'>τ: the decision threshold chosen on validation (evaluation.thresholds: val_tuned); nan where none is stored.</p>"
+    return "<div id='per-task-table'>" + _table(header, body) + note + "</div>"
+
+
 def _curves(store: ResultsStore, experiment: str) -> tuple[dict[str, list[tuple[int, float]]], set[str]]:
     """Δm(val) per epoch of every search trial (not the abandoned ones, not the confirmation runs), and those stopped early."""
     status = {r["trial_id"]: r["status"] for r in store.read(experiment, "status").to_pylist()}
@@ -301,6 +319,7 @@ def build_report(store: ResultsStore, experiment: str) -> str:
         sections.append("<h2 id='tasks'>Per-task scores of the top candidates against STL</h2>")
         figure = report_plots.per_task_figure(rows[:TOP], meta.get("baselines") or {}, meta.get("task_metrics") or {})
         sections.append(_plot("plot-tasks", figure, "per-task scores"))
+        sections.append(_per_task_table(figure.rows, rows[:TOP]))
     sections.append(_importance_section(store, experiment))
     sections.append(_groupings_section(store, meta))
     sections.append(_about_section(meta, rows))
