@@ -22,8 +22,9 @@ JOURNAL_FILE = "optuna_journal.log"
 
 
 def param_importances(store: ResultsStore, experiment: str) -> tuple[dict[str, float], str]:
-    """The importances of the searched parameters for Δm(val) (Optuna's default evaluator, fANOVA), most important
-    first, and a line on where they come from; ``({}, reason)`` when there is no study or too few trials to tell."""
+    """The importances of the searched parameters for Δm(val) (``optuna.importance.get_param_importances``
+    with Optuna's default evaluator, PED-ANOVA in Optuna 4), most important first, and a line on where they
+    come from; ``({}, reason)`` when there is no study or too few trials to tell."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -51,5 +52,5 @@ def param_importances(store: ResultsStore, experiment: str) -> tuple[dict[str, f
                 scores = optuna.importance.get_param_importances(study)
         except (RuntimeError, ValueError) as e:  # e.g. every trial has the same parameters
             return {}, f"optuna.importance could not rank the parameters ({e})"
-    how = f"optuna.importance (fANOVA) over the {len(complete)} finished trial(s) of study {name!r}, objective Δm(val)"
+    how = f"optuna.importance (Optuna's default evaluator; with few trials per value it warns that importances may be inaccurate) over the {len(complete)} finished trial(s) of study {name!r}, objective Δm(val)"
     return dict(scores), how
