@@ -1,6 +1,8 @@
 """A real two-node Ray cluster on 127.0.0.1 (`ray start --head` + `ray start --address`), stopped at the end.
 
-Trials run DDP with 2 Ray Train workers on different nodes (gloo across nodes);
+Started as cluster/README.md says, with token authentication on (``RAY_AUTH_MODE=token`` on every node and
+client): the GCS rejects callers without the token, and mtlsearch says which variable or file such a caller lacks.
+A search submitted as a Ray Job runs DDP trials with 2 Ray Train workers on different nodes (gloo across nodes);
 then a search survives losing the second node.
 """
 
@@ -18,6 +20,16 @@ from pathlib import Path
 import pytest
 from conftest import tune_results, write_spec
 
+from mtlsearch.search.cluster_auth import (
+    AUTH_MODE_VAR,
+    OPEN,
+    TOKEN_PATH_VAR,
+    TOKEN_VAR,
+    UNAUTHENTICATED,
+    auth_problem,
+    gcs_answer,
+    local_token,
+)
 from mtlsearch.store.results import ResultsStore
 
 pytestmark = pytest.mark.ray
@@ -89,6 +101,8 @@ class TwoNodeCluster:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        # as cluster/README.md says: a token first (kept if one exists), then every node and client with RAY_AUTH_MODE=token
+        subprocess.run([RAY, "get-auth-token", "--generate"], check=True, capture_output=True, env=self.env, timeout=60)
         subprocess.run(
             [
                 RAY,
@@ -210,7 +224,59 @@ def _results(store_root: Path, experiment: str) -> list[dict]:
     return [r for rows in tune_results(store_root, experiment).values() for r in rows]
 
 
-def test_ddp_trials_span_two_nodes(two_nodes, tmp_path):
+def _submit_job(two_nodes: TwoNodeCluster, spec: Path) -> subprocess.CompletedProcess:
+    """`ray job submit -- mtlsearch launch SPEC` with the token (the entrypoint finds the cluster through RAY_ADDRESS)."""
+    command = [sys.executable, "-m", "mtlsearch.cli", "launch", str(spec)]
+    address = f"http://127.0.0.1:{two_nodes.dashboard_port}"
+    return subprocess.run(
+        [RAY, "job", "submit", "--address", address, "--", *command],
+        capture_output=True,
+        text=True,
+        env=two_nodes.env,
+        timeout=400,
+    )
+
+
+def test_the_cluster_asks_for_its_token(two_nodes):
+    """Token authentication is on: the GCS rejects a call without the token or with a wrong one, and serves the token's."""
+    assert gcs_answer(two_nodes.address, None) == UNAUTHENTICATED
+    assert gcs_answer(two_nodes.address, "not-the-token") == UNAUTHENTICATED
+    assert gcs_answer(two_nodes.address, local_token().token) == OPEN
+
+
+def test_a_driver_without_the_token_is_told_what_it_lacks(two_nodes, tmp_path, monkeypatch):
+    monkeypatch.delenv(TOKEN_VAR, raising=False)
+    monkeypatch.delenv(TOKEN_PATH_VAR, raising=False)
+    monkeypatch.delenv(AUTH_MODE_VAR, raising=False)
+    problem = auth_problem(two_nodes.address)  # the token is in ~/.ray/auth_token, but the mode is not set
+    assert "RAY_AUTH_MODE is unset here" in problem and "export RAY_AUTH_MODE=token" in problem and "is accepted" in problem
+    monkeypatch.setenv(AUTH_MODE_VAR, "token")
+    assert auth_problem(two_nodes.address) is None
+    monkeypatch.setenv("HOME", str(tmp_path))  # a machine the head's token was never copied to
+    problem = auth_problem(two_nodes.address)
+    assert f"{tmp_path}/.ray/auth_token does not exist" in problem and "$RAY_AUTH_TOKEN is unset" in problem
+    assert "export RAY_AUTH_TOKEN=<token>" in problem
+    monkeypatch.setenv(TOKEN_VAR, "not-the-token")
+    assert "the token from $RAY_AUTH_TOKEN is not this cluster's" in auth_problem(two_nodes.address)
+    # and the CLI says it: a launch from that machine fails with the missing file and variable named, no traceback
+    monkeypatch.delenv(TOKEN_VAR)
+    spec = write_spec(tmp_path / "s.yaml", tmp_path / "store", "no_token", num_samples=1, epochs=1, tasks=2)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "mtlsearch.cli", "launch", str(spec), "--address", two_nodes.address],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "requires token authentication; RAY_AUTH_MODE=token, but no token here" in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+
+
+def test_ddp_search_runs_as_a_ray_job_across_two_nodes(two_nodes, tmp_path):
+    """The search submitted as a Ray Job with the token; its trials run DDP with one worker on each node."""
     extra = "workers: 2\ncpus_per_worker: 0.5\ndriver_cpus: 0.5\nplacement: strict_spread"
     # 3 trials asked, but the space has 2 configurations: the search ends after those 2 (no repeat)
     spec = write_spec(
@@ -224,10 +290,10 @@ def test_ddp_trials_span_two_nodes(two_nodes, tmp_path):
         asha="{enabled: false}",
         space="architecture: {choice: [MTL, GMTL]}\n    grouping: {choice: [planted]}",
     )
-    proc = _launch(spec, two_nodes.address, tmp_path / "launch.log", two_nodes.env)
-    assert _wait(proc, 400, tmp_path / "launch.log") == 0, (tmp_path / "launch.log").read_text()[-3000:]
-    log = (tmp_path / "launch.log").read_text()
-    assert f"connected to {two_nodes.address}" in log and "dashboard: http://" in log
+    out = _submit_job(two_nodes, spec)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    assert "connected to" in log and "started a local cluster" not in log and "dashboard: http://" in log
     assert "train/val/test examples" in log and "mtlsearch: WARNING" not in log  # the split sizes, none empty
     assert "the search space has 2 distinct configurations: at most 2 trials will run (each once), not 3" in log
     assert "all 2 distinct configurations of the search space have run; ending the search early" in log
@@ -295,40 +361,3 @@ def test_search_finishes_after_losing_a_node(two_nodes, tmp_path):
     assert len(last_pid) == trials
     # the trials that were training on the lost node finished in processes that survived it: they were restarted
     assert not set(last_pid.values()) & set(killed), (last_pid, killed)
-
-
-def test_search_runs_as_a_ray_job(two_nodes, tmp_path):
-    """`ray job submit -- mtlsearch launch SPEC`: the entrypoint finds the job's cluster through RAY_ADDRESS."""
-    spec = write_spec(
-        tmp_path / "s.yaml",
-        tmp_path / "store",
-        "as_job",
-        num_samples=1,
-        epochs=2,
-        tasks=4,
-        asha="{enabled: false}",
-        space="architecture: {choice: [MTL]}",
-    )
-    out = subprocess.run(
-        [
-            RAY,
-            "job",
-            "submit",
-            "--address",
-            f"http://127.0.0.1:{two_nodes.dashboard_port}",
-            "--",
-            sys.executable,
-            "-m",
-            "mtlsearch.cli",
-            "launch",
-            str(spec),
-        ],
-        capture_output=True,
-        text=True,
-        env=two_nodes.env,
-        timeout=400,
-    )
-    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
-    assert "connected to" in out.stdout and "started a local cluster" not in out.stdout
-    status = ResultsStore(str(tmp_path / "store")).read("as_job", "status").to_pylist()
-    assert [s["status"] for s in status] == ["finished"]

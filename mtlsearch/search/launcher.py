@@ -100,13 +100,12 @@ class RaySession:
             try:
                 ctx = ray.init(address=self.address, **kwargs)
             except Exception as e:
-                hint = ""
-                if "auth" in str(e).lower() or "token" in str(e).lower():
-                    hint = (
-                        "; the cluster uses token authentication: set RAY_AUTH_MODE=token and make its token available "
-                        "(~/.ray/auth_token or RAY_AUTH_TOKEN)"
-                    )
-                raise MtlsearchError(f"cannot connect to the Ray cluster at {self.address!r}: {e}{hint}") from e
+                from mtlsearch.search.cluster_auth import auth_problem
+
+                problem = auth_problem(self.address)
+                if problem:
+                    raise MtlsearchError(f"cannot connect: {problem} (Ray said: {str(e).splitlines()[0]})") from e
+                raise MtlsearchError(f"cannot connect to the Ray cluster at {self.address!r}: {e}") from e
         else:
             ctx = ray.init(address="local", include_dashboard=True, **kwargs)
             self.started = True
