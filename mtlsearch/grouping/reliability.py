@@ -129,7 +129,8 @@ def agreement(a: Sequence[Sequence[int]], b: Sequence[Sequence[int]], t: int) ->
     return float(adjusted_rand_score(partition_labels(a, t), partition_labels(b, t)))
 
 
-def _groups(matrix: np.ndarray, ks: Sequence[int], seed: int) -> dict[int, list[list[int]]]:
+def groups_for_each_k(matrix: np.ndarray, ks: Sequence[int], seed: int) -> dict[int, list[list[int]]]:
+    """TAG's selection of k groups (task indices) from ``matrix``, for each k in ``ks``."""
     from mtlsearch.grouping.selection import select_groups
 
     return {k: select_groups(matrix, k, seed=seed).groups for k in ks}
@@ -206,8 +207,8 @@ class Calibration:
         apart: dict[str, float] = {}
         if len(measurements) >= 2:
             mean = running_mean(measurements)
-            apart = {str(k): separation(mean, g) for k, g in _groups(mean, ks, self.seed).items()}
-            even, odd = (_groups(running_mean(measurements[i::2]), ks, self.seed) for i in (0, 1))
+            apart = {str(k): separation(mean, g) for k, g in groups_for_each_k(mean, ks, self.seed).items()}
+            even, odd = (groups_for_each_k(running_mean(measurements[i::2]), ks, self.seed) for i in (0, 1))
             halves = {str(k): agreement(even[k], odd[k], t) for k in ks}
         return {
             "split_half": used.get("split_half", math.nan),

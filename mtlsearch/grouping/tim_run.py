@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from mtlsearch.grouping.reliability import SEPARATION_MIN, SPLIT_HALF_MIN, _groups, correlation, interaction, separation
+from mtlsearch.grouping.reliability import SEPARATION_MIN, SPLIT_HALF_MIN, correlation, groups_for_each_k, interaction, separation
 
 if TYPE_CHECKING:
     from mtlsearch.train.job import TrainJob
@@ -77,7 +77,7 @@ def report(tims: Sequence[np.ndarray], ks: Sequence[int], seed: int, epochs: int
     r = correlation(interaction(affinities[0]), interaction(affinities[1])) if t >= 3 and len(affinities) >= 2 else math.nan
     mean = np.mean(affinities, axis=0)
     ks = [k for k in ks if 1 <= k <= t]
-    apart = {str(k): separation(mean, g) for k, g in _groups(mean, ks, seed).items()} if t >= 2 else {}
+    apart = {str(k): separation(mean, g) for k, g in groups_for_each_k(mean, ks, seed).items()} if t >= 2 else {}
     return {
         "cross_seed": r,
         "separation": apart,

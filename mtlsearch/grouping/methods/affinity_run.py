@@ -9,14 +9,13 @@ groups from it by :func:`~mtlsearch.grouping.selection.select_groups`;
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
 
-from mtlsearch.grouping.methods import Artifact, GroupingInputs, GroupingMethod
-from mtlsearch.grouping.methods.all_task_run import all_task_job, select_by_tag, training_settings
+from mtlsearch.grouping.methods import GroupingInputs, GroupingMethod
+from mtlsearch.grouping.methods.all_task_run import AllTaskRunMethod, all_task_job, training_settings
 from mtlsearch.grouping.reliability import RELIABILITY_RULE
 from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS
 from mtlsearch.plugins import PluginOptions, plugin_field
@@ -57,13 +56,12 @@ class AffinityOptions(PluginOptions):
     )
 
 
-class AffinityRun(GroupingMethod):
+class AffinityRun(AllTaskRunMethod):
     """Affinity matrices from one short all-task training run; groups by :func:`select_groups`."""
 
     kind: ClassVar[str]
     Options = AffinityOptions
     options_key = "affinity"
-    plot_file = "heatmap.png"
 
     def settings(self, inputs: GroupingInputs) -> dict:
         cfg = self.options(inputs)
@@ -110,13 +108,14 @@ class AffinityRun(GroupingMethod):
         log.info(f"grouping: {self.kind} affinity measured on {result.steps_measured} steps in {result.seconds:.1f} s")
         return matrix, {"steps_measured": result.steps_measured, "seconds": result.seconds, "reliability": result.reliability}
 
-    def select(self, artifact: Artifact, k: int, overlapping: bool, seed: int) -> tuple[list[list[str]], dict]:
-        return select_by_tag(artifact, k, overlapping, seed)
+    def plot_title(self) -> str:
+        return f"{self.kind} affinity (row i → column j)"
 
-    def plot(self, artifact: Artifact, path: Path) -> None:
-        from mtlsearch.grouping.plots import plot_affinity_heatmap
+    # the split-half report of mtlsearch.grouping.reliability, the default of every grouping method
+    describe_reliability = GroupingMethod.describe_reliability
+    reliability_warning = GroupingMethod.reliability_warning
+
+    def plot_reliability(self, reliability: dict) -> str:
         from mtlsearch.grouping.reliability import describe
 
-        rel = artifact.meta.get("reliability")
-        title = f"{self.kind} affinity (row i → column j)" + (f"\n{describe(rel, short=True)}" if rel else "")
-        plot_affinity_heatmap(artifact.matrix, artifact.task_names, path, title=title)
+        return describe(reliability, short=True)

@@ -1,20 +1,24 @@
-"""What the methods that train all tasks together share: the run's job, its settings, TAG's group selection.
+"""What the methods that train all tasks together share: the run's job, its settings, TAG's group selection, the heatmap.
 
-``affinity``, ``gradient_cosine`` and ``head_coupling`` each measure their matrix
+``affinity``, ``gradient_cosine``, ``head_coupling`` and ``tim`` each measure their matrix
 along one all-task training run (an MTL plan) on the spec's model, batch size,
 optimiser and learning rate (under ``model.inputs``, the fused encoder of every
 input), or on a proxy ``encoder``, and select k groups from
-it by TAG's objective (:func:`~mtlsearch.grouping.selection.select_groups`).
+it by TAG's objective (:func:`~mtlsearch.grouping.selection.select_groups`);
+:class:`AllTaskRunMethod` is their common base.
 """
 
 from __future__ import annotations
 
+import importlib
 import time
+from abc import abstractmethod
 from dataclasses import asdict
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 from mtlsearch.errors import MtlsearchError
-from mtlsearch.grouping.methods import Artifact, GroupingInputs
+from mtlsearch.grouping.methods import Artifact, GroupingInputs, GroupingMethod
 
 
 def training_settings(spec: Any, encoder: Any) -> dict:
@@ -82,3 +86,39 @@ def select_by_tag(artifact: Artifact, k: int, overlapping: bool, seed: int) -> t
     sel = select_groups(artifact.matrix, k, overlapping=overlapping, seed=seed)
     groups = [[artifact.task_names[i] for i in g] for g in sel.groups]
     return groups, {"score": float(sel.score), "search": sel.method, "seconds": time.perf_counter() - t0}
+
+
+class AllTaskRunMethod(GroupingMethod):
+    """A method whose matrix comes from one all-task run: TAG's selection, a heatmap, and the reliability report of
+    :attr:`report_module` (a module with ``describe(reliability)`` and ``warning(method, reliability)``)."""
+
+    plot_file = "heatmap.png"
+    report_module: ClassVar[str]
+    """The module that describes the matrix's reliability and warns when it is low."""
+
+    @abstractmethod
+    def plot_title(self) -> str:
+        """The heatmap's first title line: what the matrix is and how to read it."""
+
+    def _report(self) -> Any:
+        return importlib.import_module(self.report_module)
+
+    def describe_reliability(self, reliability: dict) -> str:
+        return self._report().describe(reliability)
+
+    def reliability_warning(self, reliability: dict) -> str | None:
+        return self._report().warning(self.name, reliability)
+
+    def plot_reliability(self, reliability: dict) -> str:
+        """The heatmap's second title line."""
+        return self.describe_reliability(reliability)
+
+    def select(self, artifact: Artifact, k: int, overlapping: bool, seed: int) -> tuple[list[list[str]], dict]:
+        return select_by_tag(artifact, k, overlapping, seed)
+
+    def plot(self, artifact: Artifact, path: Path) -> None:
+        from mtlsearch.grouping.plots import plot_affinity_heatmap
+
+        rel = artifact.meta.get("reliability")
+        title = self.plot_title() + (f"\n{self.plot_reliability(rel)}" if rel else "")
+        plot_affinity_heatmap(artifact.matrix, artifact.task_names, path, title=title)

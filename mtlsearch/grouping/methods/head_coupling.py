@@ -8,14 +8,13 @@ TAG's lookahead affinity, the stopping rule and the reliability report:
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 from pydantic import Field
 
 from mtlsearch.grouping.coupling import COUPLING_EPOCHS_CAP, COUPLING_RULE
-from mtlsearch.grouping.methods import GROUPING_METHODS, Artifact, GroupingInputs, GroupingMethod
-from mtlsearch.grouping.methods.all_task_run import all_task_job, select_by_tag, training_settings
+from mtlsearch.grouping.methods import GROUPING_METHODS, GroupingInputs
+from mtlsearch.grouping.methods.all_task_run import AllTaskRunMethod, all_task_job, training_settings
 from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS
 from mtlsearch.plugins import PluginOptions, plugin_field
 
@@ -34,13 +33,13 @@ class HeadCouplingOptions(PluginOptions):
 
 
 @GROUPING_METHODS.register
-class HeadCoupling(GroupingMethod):
+class HeadCoupling(AllTaskRunMethod):
     """C_ij = σ_max(U_i U_jᵀ) of the heads of a settled all-task model; groups by TAG's selection."""
 
     name = "head_coupling"
     Options = HeadCouplingOptions
     options_key = "head_coupling"
-    plot_file = "heatmap.png"
+    report_module = "mtlsearch.grouping.coupling"
 
     def settings(self, inputs: GroupingInputs) -> dict:
         cfg = self.options(inputs)
@@ -62,23 +61,5 @@ class HeadCoupling(GroupingMethod):
         log.info(f"grouping: head coupling measured in {result.seconds:.1f} s")
         return matrix, {"seconds": result.seconds, "reliability": result.reliability}
 
-    def describe_reliability(self, reliability: dict) -> str:
-        from mtlsearch.grouping.coupling import describe
-
-        return describe(reliability)
-
-    def reliability_warning(self, reliability: dict) -> str | None:
-        from mtlsearch.grouping.coupling import warning
-
-        return warning(self.name, reliability)
-
-    def select(self, artifact: Artifact, k: int, overlapping: bool, seed: int) -> tuple[list[list[str]], dict]:
-        return select_by_tag(artifact, k, overlapping, seed)
-
-    def plot(self, artifact: Artifact, path: Path) -> None:
-        from mtlsearch.grouping.coupling import describe
-        from mtlsearch.grouping.plots import plot_affinity_heatmap
-
-        rel = artifact.meta.get("reliability")
-        title = "head coupling C_ij (symmetric)" + (f"\n{describe(rel)}" if rel else "")
-        plot_affinity_heatmap(artifact.matrix, artifact.task_names, path, title=title)
+    def plot_title(self) -> str:
+        return "head coupling C_ij (symmetric)"

@@ -10,13 +10,12 @@ objective, with the same code as ``affinity``.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 from pydantic import Field, field_validator
 
-from mtlsearch.grouping.methods import GROUPING_METHODS, Artifact, GroupingInputs, GroupingMethod
-from mtlsearch.grouping.methods.all_task_run import all_task_job, select_by_tag, training_settings
+from mtlsearch.grouping.methods import GROUPING_METHODS, GroupingInputs
+from mtlsearch.grouping.methods.all_task_run import AllTaskRunMethod, all_task_job, training_settings
 from mtlsearch.models.attention_options import DEFAULT_ATTENTION_DIM, LEARNED, check_gamma
 from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS
 from mtlsearch.plugins import PluginOptions, plugin_field
@@ -41,13 +40,13 @@ class TimOptions(PluginOptions):
 
 
 @GROUPING_METHODS.register
-class TaskInterdependence(GroupingMethod):
+class TaskInterdependence(AllTaskRunMethod):
     """TIM_{t←s} of an all-task cross-attention run, read as Z_{s→t}; groups by TAG's selection."""
 
     name = "tim"
     Options = TimOptions
     options_key = "tim"
-    plot_file = "heatmap.png"
+    report_module = "mtlsearch.grouping.tim_run"
 
     def settings(self, inputs: GroupingInputs) -> dict:
         from mtlsearch.grouping.tim_run import TIM_RULE
@@ -74,23 +73,5 @@ class TaskInterdependence(GroupingMethod):
         log.info(f"grouping: TIM measured in {result.seconds:.1f} s")
         return result.affinity, {"seconds": result.seconds, "reliability": result.reliability}
 
-    def describe_reliability(self, reliability: dict) -> str:
-        from mtlsearch.grouping.tim_run import describe
-
-        return describe(reliability)
-
-    def reliability_warning(self, reliability: dict) -> str | None:
-        from mtlsearch.grouping.tim_run import warning
-
-        return warning(self.name, reliability)
-
-    def select(self, artifact: Artifact, k: int, overlapping: bool, seed: int) -> tuple[list[list[str]], dict]:
-        return select_by_tag(artifact, k, overlapping, seed)
-
-    def plot(self, artifact: Artifact, path: Path) -> None:
-        from mtlsearch.grouping.plots import plot_affinity_heatmap
-        from mtlsearch.grouping.tim_run import describe
-
-        rel = artifact.meta.get("reliability")
-        title = "TIM as affinity: row s helps column t (TIM_{t←s})" + (f"\n{describe(rel)}" if rel else "")
-        plot_affinity_heatmap(artifact.matrix, artifact.task_names, path, title=title)
+    def plot_title(self) -> str:
+        return "TIM as affinity: row s helps column t (TIM_{t←s})"
