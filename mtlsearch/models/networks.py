@@ -19,6 +19,7 @@ once (spectrogram encoders keep big activations per example).
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -44,6 +45,28 @@ class MLPEncoder(nn.Module):
         return self.net(x)
 
 
+_CONV = {1: (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d), 2: (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d)}
+
+
+def conv_stack(dims: int, in_channels: int, channels: Sequence[int], kernel_size: int, stem_stride: int) -> nn.Sequential:
+    """One conv-BatchNorm-ReLU block per ``channels`` entry over ``dims`` (1 or 2) spatial axes, max pooling by 2
+    between blocks (ceil mode: an axis of size 1 stays 1), padding ``kernel_size // 2`` (an odd kernel keeps the
+    size), stride ``stem_stride`` in the first convolution."""
+    conv, norm, pool = _CONV[dims]
+    layers: list[nn.Module] = []
+    prev = in_channels
+    for i, c in enumerate(channels):
+        if i > 0:
+            layers.append(pool(2, ceil_mode=True))
+        layers += [
+            conv(prev, c, kernel_size, stride=stem_stride if i == 0 else 1, padding=kernel_size // 2, bias=False),
+            norm(c),
+            nn.ReLU(inplace=True),
+        ]
+        prev = c
+    return nn.Sequential(*layers)
+
+
 class CNNEncoder(nn.Module):
     """A small 2-D CNN over the (frames, mel bins) spectrogram, for CPU-scale runs.
 
@@ -67,20 +90,9 @@ class CNNEncoder(nn.Module):
     ):
         super().__init__()
         self.input_shape = tuple(int(s) for s in input_shape)
-        layers: list[nn.Module] = []
-        prev = 1
-        for i, c in enumerate(channels):
-            if i > 0:
-                layers.append(nn.MaxPool2d(2, ceil_mode=True))  # ceil: a 1-wide axis stays 1 wide
-            layers += [
-                nn.Conv2d(prev, c, kernel_size, stride=stem_stride if i == 0 else 1, padding=kernel_size // 2, bias=False),
-                nn.BatchNorm2d(c),
-                nn.ReLU(inplace=True),
-            ]
-            prev = c
-        self.net = nn.Sequential(*layers)
+        self.net = conv_stack(2, 1, channels, kernel_size, stem_stride)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.out_dim = prev
+        self.out_dim = channels[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.net(x.view(x.shape[0], 1, *self.input_shape))
@@ -324,20 +336,9 @@ class TimeSeriesEncoder(nn.Module):
         if steps * chans != in_dim:
             raise ValueError(f"encoder 'timeseries': shape [{steps}, {chans}] does not match rows of size {in_dim}")
         self.input_shape = (steps, chans)
-        layers: list[nn.Module] = []
-        prev = chans
-        for i, c in enumerate(channels):
-            if i > 0:
-                layers.append(nn.MaxPool1d(2, ceil_mode=True))  # ceil: a length-1 series stays length 1
-            layers += [
-                nn.Conv1d(prev, c, kernel_size, stride=stem_stride if i == 0 else 1, padding=kernel_size // 2, bias=False),
-                nn.BatchNorm1d(c),
-                nn.ReLU(inplace=True),
-            ]
-            prev = c
-        self.net = nn.Sequential(*layers)
+        self.net = conv_stack(1, chans, channels, kernel_size, stem_stride)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.out_dim = prev
+        self.out_dim = channels[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.view(x.shape[0], *self.input_shape).transpose(1, 2)  # (batch, channels, steps)

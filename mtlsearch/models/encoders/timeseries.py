@@ -5,32 +5,20 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from mtlsearch.models.encoders import ENCODERS, Encoder
-from mtlsearch.plugins import PluginOptions
+from mtlsearch.models.encoders.conv_options import ConvOptions
 
 
-class TimeSeriesOptions(PluginOptions):
-    """``timeseries``: a small 1-D CNN over ``[steps, channels]`` rows (a ``[steps]`` series is one channel).
-
-    One Conv1d-BatchNorm-ReLU block per ``channels`` entry (convolving over time, the input's channels
-    as the first block's input channels), max pooling by 2 between blocks, global average pooling over
-    time, then ``dropout``; the first convolution has stride ``stem_stride``. ``out_dim`` = ``channels[-1]``.
-    """
+class TimeSeriesOptions(ConvOptions):
+    """``timeseries``: a small 1-D CNN over ``[steps, channels]`` rows (a ``[steps]`` series is one channel),
+    convolving over time with the input's channels as the first block's input channels (blocks:
+    :class:`~mtlsearch.models.encoders.conv_options.ConvOptions`)."""
 
     type: Literal["timeseries"]
     channels: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [16, 32], min_length=1)
     kernel_size: int = Field(5, ge=1, description="odd: the convolutions keep the length (padding kernel_size // 2)")
-    stem_stride: int = Field(1, ge=1, description="stride of the first convolution")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="on the pooled output")
-
-    @field_validator("kernel_size")
-    @classmethod
-    def _odd(cls, v: int) -> int:
-        if v % 2 == 0:
-            raise ValueError(f"kernel_size must be odd, got {v}")
-        return v
 
 
 def series_shape(in_dim: int, input_shape: tuple[int, ...] | None) -> tuple[int, int]:
