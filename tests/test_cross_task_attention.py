@@ -149,7 +149,7 @@ def test_trainer_reports_the_tim_of_each_group_at_the_selected_epoch(dataset):
     trainer = MultiTaskTrainer(_job(dataset, "GMTL", groups))
     for e in range(3):
         stats = trainer.run_epoch(e)
-        assert trainer._epoch_tim  # every val pass measures it
+        assert trainer.epoch_tim  # every val pass measures it
     m = trainer.metrics(stats)
     matrix = tim_matrix(m, names)
     for i, t in enumerate(names):

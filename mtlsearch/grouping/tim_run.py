@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from mtlsearch.grouping.reliability import SEPARATION_MIN, SPLIT_HALF_MIN, correlation, groups_for_each_k, interaction, separation
+from mtlsearch.metrics.result_keys import VAL
 
 if TYPE_CHECKING:
     from mtlsearch.train.job import TrainJob
@@ -61,13 +62,6 @@ class TimResult:
         z = np.nan_to_num(self.tim.T, nan=0.0)
         np.fill_diagonal(z, 0.0)
         return z
-
-
-def tim_from_attention(attention: np.ndarray) -> np.ndarray:
-    """``TIM_{t←s}`` = mean over examples of ``A_ts`` (``attention``: ``(N, T, T)``), diagonal NaN."""
-    tim = attention.mean(axis=0).astype(np.float64)
-    np.fill_diagonal(tim, math.nan)
-    return tim
 
 
 def report(tims: Sequence[np.ndarray], ks: Sequence[int], seed: int, epochs: int, examples: int) -> dict:
@@ -114,26 +108,19 @@ def warning(method: str, reliability: dict) -> str | None:
     )
 
 
-def _run_attention(job: TrainJob, plan, epochs: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """The trained tasks and ``A`` of every validation example, ``(N, T, T)``, of one run with ``seed``."""
-    import torch
-
+def _run_tim(job: TrainJob, plan, epochs: int, seed: int, names: list[str]) -> tuple[np.ndarray, int]:
+    """``TIM_{t←s}`` (rows t, columns s, in ``names`` order, diagonal NaN) of one run with ``seed``, read on the
+    validation split after its last epoch by the trainer's own evaluation (as a trial's is), and the examples it
+    averages over."""
     from mtlsearch.train.trainer import MultiTaskTrainer
 
     trainer = MultiTaskTrainer(replace(job, plan=plan, epochs=epochs, baselines={}, seed=seed))
     for epoch in range(epochs):
         trainer.train_epoch(epoch)
-    model, (x, _) = trainer.model, trainer.data["val"]
-    model.eval()
-    model.keep_attention(True)
-    parts = []
-    with torch.no_grad():
-        for i in range(0, x.shape[0], trainer.eval_batch):
-            model(x[i : i + trainer.eval_batch])
-            parts.append(model.last_attention()[0].float().cpu().numpy())
-    model.keep_attention(False)
-    t = len(trainer.tasks)
-    return [task.name for task in trainer.tasks], np.concatenate(parts) if parts else np.zeros((0, t, t))
+    trainer.evaluate(VAL)
+    rows = trainer.epoch_tim
+    tim = np.array([[rows[t][s] if s != t else math.nan for s in names] for t in names], dtype=np.float64)
+    return tim, int(trainer.data[VAL][0].shape[0])
 
 
 def compute_tim(job: TrainJob, epochs: int, gamma: float | str, dim: int, ks: Sequence[int] | None = None) -> TimResult:
@@ -146,10 +133,8 @@ def compute_tim(job: TrainJob, epochs: int, gamma: float | str, dim: int, ks: Se
     t0 = time.perf_counter()
     tims, examples = [], 0
     for seed in (job.seed, job.seed + 1):
-        order, attention = _run_attention(job, plan, epochs, seed)
-        index = [order.index(n) for n in names]  # the job's task order (the trainer's may append auxiliary tasks)
-        tims.append(tim_from_attention(attention[:, index][:, :, index]))
-        examples = attention.shape[0]
+        tim, examples = _run_tim(job, plan, epochs, seed, names)
+        tims.append(tim)
     ks = list(ks) if ks is not None else list(range(2, min(5, len(names) - 1) + 1))
     rel = report(tims, ks, job.seed, epochs, examples)
     return TimResult(names, np.mean(tims, axis=0), time.perf_counter() - t0, rel)

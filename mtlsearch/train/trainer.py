@@ -169,7 +169,7 @@ class MultiTaskTrainer:
         self._ml_predictions: dict[str, dict[str, np.ndarray]] = {}  # split -> binary primary task -> this epoch's decisions
         self._selected_predictions: dict[str, dict[str, np.ndarray]] = {}  # ... at each task's selected epoch
         self.thresholds: dict[str, float] = {}  # binary task -> τ chosen on this epoch's val split (val_tuned)
-        self._epoch_tim: dict[str, dict[str, float]] = {}  # cross-task attention: this epoch's TIM rows on val
+        self.epoch_tim: dict[str, dict[str, float]] = {}  # cross-task attention: the last val pass's TIM rows
         self._selected_tim: dict[str, dict[str, float]] = {}  # ... at each task's selected epoch
         self.start_epoch = 0
         self.cost_worker_seconds = 0.0
@@ -344,7 +344,7 @@ class MultiTaskTrainer:
                     tim.add(self.model.last_attention())
         self.model.keep_attention(False)
         if record_tim:
-            self._epoch_tim = tim.rows()
+            self.epoch_tim = tim.rows()
         if self.amp:
             chunks = [{k: v.float() for k, v in c.items()} for c in chunks]
         scores: dict[str, float] = {}
@@ -437,8 +437,8 @@ class MultiTaskTrainer:
         self.cost_worker_seconds += (t2 - t0) * self.world_size
         stats = EpochStats(epoch, loss, t1 - t0, t2 - t1, samples * self.world_size, val, test, val_extra, test_extra)
         for task in self.best.update(epoch, val, test):  # keep the selected epoch's decisions (multi-label scores)
-            if task in self._epoch_tim:  # and its TIM row
-                self._selected_tim[task] = self._epoch_tim[task]
+            if task in self.epoch_tim:  # and its TIM row
+                self._selected_tim[task] = self.epoch_tim[task]
             for split in ("val", "test"):
                 if task in self._ml_predictions.get(split, {}):
                     self._selected_predictions.setdefault(split, {})[task] = self._ml_predictions[split][task]
