@@ -568,9 +568,15 @@ def test_quickstart_on_s3_then_results(s3_server, s3_ray, tmp_path, monkeypatch,
     launched = log.read_text()
     assert f"results: {root}/experiments/quickstart" in launched
     assert f"AWS_ENDPOINT_URL={s3_server.endpoint} tensorboard --logdir {root}/experiments/quickstart/tensorboard" in launched
-
+    # the report: written where the launch ran and copied to the store (a Ray Job's folder does not outlive it)
+    assert f"report: copied to {root}/experiments/quickstart/report.html" in launched
     for k, v in s3_server.env.items():
         monkeypatch.setenv(k, v)
+    from mtlsearch.store.atomic import read_bytes
+
+    report = read_bytes(f"{root}/experiments/quickstart/report.html").decode()
+    assert "<h2 id='leaderboard'>Leaderboard</h2>" in report and "<h2 id='groupings'>Grouping matrices</h2>" in report
+
     assert main(["results", "quickstart", "--storage", root, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 3 and all(set(r["tasks"]) == {f"task_{i:02d}" for i in range(8)} for r in rows)

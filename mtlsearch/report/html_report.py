@@ -35,6 +35,8 @@ from mtlsearch.store.results import ABANDONED, CONFIRMS, ResultsStore
 
 log = logging.getLogger(__name__)
 
+REPORT_FILE = "report.html"
+"""The report's name in the experiment's folder of the store (``launch`` writes it there at the end)."""
 PLOT_IDS = ("plot-leaderboard", "plot-cost", "plot-curves", "plot-tasks", "plot-importance")
 """The ids of the report's plots (``<img>`` elements; ``plot-importance`` only where an Optuna study is stored);
 grouping heatmaps are ``plot-grouping-<n>``."""

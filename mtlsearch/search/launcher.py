@@ -267,18 +267,25 @@ def _launch(
 def write_final_report(store: ResultsStore, experiment: str) -> str | None:
     """Write the experiment's HTML report (``mtlsearch report``) and log its path; a failure only warns.
 
-    Local store: ``report.html`` in the experiment's folder; remote store: ``<experiment>-report.html`` here.
-    Returns the path, or None when it could not be written (the search's results are in the store either way).
+    Local store: ``report.html`` in the experiment's folder; remote store: ``<experiment>-report.html`` here, copied to
+    ``experiments/<experiment>/report.html`` in the store (a Ray Job's working folder does not outlive the job).
+    Returns the local path, or None when it could not be written (the search's results are in the store either way).
     """
-    from mtlsearch.report.html_report import write_report
+    from mtlsearch.report.html_report import REPORT_FILE, write_report
+    from mtlsearch.store.atomic import atomic_write_bytes
 
-    out = store.local_path("experiments", experiment, "report.html") if "://" not in store.root else f"{experiment}-report.html"
+    remote = "://" in store.root
+    out = f"{experiment}-report.html" if remote else store.local_path("experiments", experiment, REPORT_FILE)
     try:
         path = write_report(store, experiment, out)
+        if remote:
+            atomic_write_bytes(path.read_bytes(), store.experiment_uri(experiment, REPORT_FILE))
     except Exception as e:  # noqa: BLE001 - the report must never fail a finished search
         log.warning(
             f"report: could not write the HTML report ({type(e).__name__}: {e}); try: mtlsearch report {experiment} --storage {store.root}"
         )
         return None
+    if remote:
+        log.info(f"report: copied to {redact_uri(store.experiment_uri(experiment, REPORT_FILE))}")
     log.info(f"report: {path}  (open it in a browser; mtlsearch report {experiment} --storage {store.root} rewrites it)")
     return str(path)

@@ -20,6 +20,7 @@ Layout under the root (a local folder or, through ``pyarrow.fs``, an object-stor
     experiments/<name>/train_runs/                   Ray Train runs and checkpoints
     experiments/<name>/tensorboard/<trial>/          TensorBoard event files
     experiments/<name>/artifacts/                    plots of the groupings the search used
+    experiments/<name>/report.html                   the HTML report launch writes at the end (mtlsearch.report)
 
 The root may be an ``s3://bucket/prefix`` URI (:mod:`mtlsearch.store.atomic`: endpoint,
 credentials, retries); ``baselines/<fingerprint>.claim`` marks a baseline another
