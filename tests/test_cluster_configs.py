@@ -194,7 +194,9 @@ def test_aws_installs_the_project_on_boot(aws):
     # the synced working tree the editable install points at
     mounts = aws["file_mounts"]
     assert mounts["~/mtlsearch"] == "."
-    for local in mounts.values():
+    for remote, local in mounts.items():
+        if remote == TOKEN_FILE:
+            continue  # from the user's home, not the repository (test_aws_token_auth_on_every_node)
         assert (ROOT / local).exists(), f"file mount source {local} (relative to the repository root) is missing"
     assert ".venv" in aws["rsync_exclude"]
 
@@ -207,6 +209,48 @@ def test_aws_start_commands(aws):
     worker = " ".join(aws["worker_start_ray_commands"])
     assert "ray start --address=$RAY_HEAD_IP:6379" in worker
     assert aws["head_start_ray_commands"][0] == "ray stop" and aws["worker_start_ray_commands"][0] == "ray stop"
+
+
+TOKEN_FILE = "~/.ray/auth_token"  # where Ray 2.60 reads the token (ray/_private/authentication/authentication_token_setup.py)
+
+
+def test_aws_token_auth_on_every_node(aws):
+    """Head and workers start with RAY_AUTH_MODE=token and the same token file, so autoscaled workers can join.
+
+    `ray start --head` turns token auth on by itself whenever ~/.ray/auth_token exists and
+    RAY_AUTH_MODE is unset, but `ray start --address` never does: a worker without
+    RAY_AUTH_MODE=token cannot join such a head. Both commands set it explicitly here.
+    """
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        start = next(c for c in aws[key] if "ray start" in c)
+        assert "export RAY_AUTH_MODE=token;" in start, f"aws-gpu.yaml {key}: `ray start` without RAY_AUTH_MODE=token"
+        assert start.index("export RAY_AUTH_MODE=token;") < start.index("ray start"), key
+    # the token reaches every node (the head's autoscaler syncs file_mounts to the workers it starts)
+    assert aws["file_mounts"].get(TOKEN_FILE) == TOKEN_FILE, (
+        f"aws-gpu.yaml file_mounts should copy {TOKEN_FILE} from your machine"
+    )
+    setup = "\n".join(aws["setup_commands"])
+    assert "chmod 600 ~/.ray/auth_token" in setup
+    assert "export RAY_AUTH_MODE=token' >> ~/.bashrc" in setup, "commands run with `ray exec` (ray status) need it too"
+    assert not re.search(r"RAY_AUTH_TOKEN=\S", AWS.read_text()), "never write the token into the config"
+
+
+def test_aws_gpu_nodes_check_the_driver_floor(aws):
+    """torch 2.13's CUDA 13.0 build needs NVIDIA driver >= 580.65.06; GPU workers refuse an older one."""
+    check = " ".join(aws["worker_setup_commands"])
+    assert "580.65.06" in check and "nvidia-smi --query-gpu=driver_version" in check and "sort -V -C" in check
+
+
+def test_the_driver_check_compares_versions():
+    """The worker setup command's comparison (sort -V -C) on a few driver versions."""
+    if not shutil.which("sort"):
+        pytest.skip("no sort")
+
+    def ok(v: str) -> bool:
+        return subprocess.run(["sort", "-V", "-C"], input=f"580.65.06\n{v}\n", text=True).returncode == 0
+
+    assert ok("580.65.06") and ok("580.95.05") and ok("590.44.01")
+    assert not ok("570.172.08") and not ok("535.247.01") and not ok("")
 
 
 # ---------------------------------------------------------------- spot fallback
