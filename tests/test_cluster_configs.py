@@ -690,3 +690,78 @@ def test_rayjob_manifest(built):
     assert spec["shutdownAfterJobFinishes"] is True
     assert ("rayClusterSpec" in spec) != ("clusterSelector" in spec)
     _check_raycluster_spec(spec["rayClusterSpec"], "RayJob")
+
+
+def test_the_head_cpus_in_the_readme_match_the_manifests(built):
+    """The README's head size for Kubernetes is the head container's CPU limit."""
+    cpus = {
+        built[v]["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"]
+        for v in ("raycluster",)
+    }
+    cpus |= {
+        built["rayjob"]["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"]["limits"][
+            "cpu"
+        ]
+    }
+    assert len(cpus) == 1, cpus
+    readme = (CLUSTER / "README.md").read_text()
+    assert f"head pod of {cpus.pop()} CPUs" in readme
+
+
+README = CLUSTER / "README.md"
+
+
+def _shell_blocks(text: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", text, re.S)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_readme_applies_each_variant_with_kustomize(variant):
+    text = README.read_text()
+    assert f"kubectl apply -k cluster/kuberay/{variant}" in text
+    assert f"kubectl delete -k cluster/kuberay/{variant}" in text
+
+
+def test_no_doc_names_the_old_manifest_paths():
+    for path in [*ALL_FILES, ROOT / "docs" / "clusters.md", ROOT / "README.md"]:
+        text = path.read_text()
+        for old in ("kuberay-raycluster.yaml", "kuberay-rayjob.yaml", "kubectl apply -f cluster/"):
+            assert old not in text, f"{path.relative_to(ROOT)} still names {old}"
+
+
+def test_every_ray_command_in_the_readme_runs_with_token_auth():
+    """Each shell block that runs `ray start`, `ray status` or `ray job` sets RAY_AUTH_MODE=token before it.
+
+    (`ray exec ...` runs on the nodes, whose ~/.bashrc sets it: aws-gpu.yaml.)
+    """
+    needs = re.compile(r"^\s*(ray (start|status|job)\b)", re.M)
+    for block in _shell_blocks(README.read_text()):
+        m = needs.search(block)
+        if not m:
+            continue
+        before = block[: m.start()]
+        assert "export RAY_AUTH_MODE=token" in before, (
+            f"cluster/README.md: a block runs `{m.group(1)}` without RAY_AUTH_MODE=token:\n{block}"
+        )
+
+
+def test_the_two_machine_steps_make_and_copy_the_token():
+    text = README.read_text()
+    section = text[text.index("## 2. ") : text.index("## 3. ")]
+    for block in _shell_blocks(section):
+        if "ray start --head" in block:
+            assert block.index("ray get-auth-token --generate") < block.index("ray start --head"), (
+                "ray start --head makes no token"
+            )
+    assert "scp -p ~/.ray/auth_token" in section and "RAY_AUTH_TOKEN" in section
+    other = section[section.index("# on the other machine") :]
+    assert other.index("export RAY_AUTH_MODE=token") < other.index("ray start --address=HEAD_IP:6379")
+    aws = text[text.index("## 3. ") : text.index("## 4. ")]
+    assert aws.index("ray get-auth-token --generate") < aws.index("ray up cluster/aws-gpu.yaml")
+
+
+def test_the_readme_states_the_driver_floor():
+    text = README.read_text()
+    assert text.count("580.65.06") >= 2 and "CUDA 13.0" in text
+    assert "shared filesystem" not in text.lower() and "datasets/<loader>-<fingerprint>/table.parquet" in text
+    assert "same autoscaler round" not in text and "same autoscaler round" not in AWS.read_text()
