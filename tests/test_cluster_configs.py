@@ -34,6 +34,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kuberay_checks import (  # tests/kuberay_checks.py (tests/ is on sys.path, as for every test module here)
+    KUBERAY_COMMIT,
+    KUBERAY_VERSION,
+    apply_image_override,
+    containers,
+    crd_validator,
+    kustomize_build,
+    raycluster_errors,
+    rayjob_spec_errors,
+    schema_errors,
+    split_image,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "cluster"
@@ -348,18 +360,6 @@ def test_head_start_command_loads_the_scorer_the_way_ray_does(aws, scorer, monke
 
 # ---------------------------------------------------------------- KubeRay
 
-from kuberay_checks import (  # noqa: E402  (tests/ is on sys.path, as for every test module here)
-    KUBERAY_COMMIT,
-    KUBERAY_VERSION,
-    apply_image_override,
-    containers,
-    crd_validator,
-    kustomize_build,
-    raycluster_errors,
-    rayjob_spec_errors,
-    schema_errors,
-    split_image,
-)
 
 VARIANTS = ("raycluster", "rayjob", "rayjob-on-raycluster")
 CRD_OF_KIND = {"RayCluster": "rayclusters", "RayJob": "rayjobs"}
