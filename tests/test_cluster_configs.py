@@ -9,9 +9,14 @@
   the node types of ``aws-gpu.yaml``) picks spot, falls back to on-demand
   after a failed spot launch, and the head's start command wires the scorer
   the way Ray loads it.
-* KubeRay manifests: the fields the ray.io/v1 CRDs and Kubernetes require,
+* KubeRay manifests (cluster/kuberay/: a RayCluster, a RayJob and its
+  clusterSelector variant, each a kustomization): every variant as kustomize
+  builds it (the real ``kubectl kustomize`` when installed, compared with the
+  emulation in tests/kuberay_checks.py), validated strictly against the CRD
+  schemas of a pinned KubeRay (tests/data/kuberay) and KubeRay's own
+  validation.go rules; one place sets the image; token authentication on;
   GPU workers, autoscaling, S3 credentials only from a Secret, a RayJob that
-  runs ``mtlsearch launch`` on its own cluster.
+  runs ``mtlsearch launch``. Broken manifests are shown to fail each check.
 * Every file: no inline AWS credential; every ``search_spaces/*.yaml`` named exists.
 """
 
@@ -21,20 +26,36 @@ import copy
 import importlib
 import json
 import re
+import shutil
+import subprocess
 import sys
 from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
+from kuberay_checks import (  # tests/kuberay_checks.py (tests/ is on sys.path, as for every test module here)
+    KUBERAY_COMMIT,
+    KUBERAY_VERSION,
+    apply_image_override,
+    containers,
+    crd_validator,
+    kustomize_build,
+    raycluster_errors,
+    rayjob_spec_errors,
+    schema_errors,
+    split_image,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "cluster"
 AWS = CLUSTER / "aws-gpu.yaml"
-RAYCLUSTER = CLUSTER / "kuberay-raycluster.yaml"
-RAYJOB = CLUSTER / "kuberay-rayjob.yaml"
-YAMLS = sorted(CLUSTER.glob("*.yaml"))
-ALL_FILES = sorted(p for p in CLUSTER.iterdir() if p.is_file() and p.suffix != ".pyc")
+KUBERAY = CLUSTER / "kuberay"
+RAYCLUSTER = KUBERAY / "raycluster" / "raycluster.yaml"
+RAYJOB = KUBERAY / "rayjob" / "rayjob.yaml"
+IMAGE_KUSTOMIZATION = KUBERAY / "image" / "kustomization.yaml"
+YAMLS = sorted(CLUSTER.rglob("*.yaml"))
+ALL_FILES = sorted(p for p in CLUSTER.rglob("*") if p.is_file() and p.suffix != ".pyc" and "__pycache__" not in p.parts)
 
 
 def _load(path: Path) -> dict:
@@ -53,11 +74,11 @@ def _ray_version() -> str:
 
 
 def test_the_configs_exist():
-    assert {p.name for p in YAMLS} >= {"aws-gpu.yaml", "kuberay-raycluster.yaml", "kuberay-rayjob.yaml"}
+    assert AWS.is_file() and RAYCLUSTER.is_file() and RAYJOB.is_file() and IMAGE_KUSTOMIZATION.is_file()
     assert (CLUSTER / "README.md").is_file() and (CLUSTER / "Dockerfile").is_file()
 
 
-@pytest.mark.parametrize("path", YAMLS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", YAMLS, ids=lambda p: str(p.relative_to(CLUSTER)))
 def test_yaml_parses(path):
     for doc in yaml.safe_load_all(path.read_text()):
         assert doc is None or isinstance(doc, dict)
@@ -69,7 +90,7 @@ SECRET_ASSIGNMENT = re.compile(r"(?i)aws_secret_access_key[\"']?[ \t]*[=:][ \t]*
 PLACEHOLDER = re.compile(r"^(|\.\.\.|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|<[^>]*>)$")
 
 
-@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: str(p.relative_to(CLUSTER)))
 def test_no_inline_aws_credentials(path):
     text = path.read_text()
     assert not ACCESS_KEY_ID.search(text), f"{path.name}: contains an AWS access key id"
@@ -185,7 +206,9 @@ def test_aws_installs_the_project_on_boot(aws):
     # the synced working tree the editable install points at
     mounts = aws["file_mounts"]
     assert mounts["~/mtlsearch"] == "."
-    for local in mounts.values():
+    for remote, local in mounts.items():
+        if remote == TOKEN_FILE:
+            continue  # from the user's home, not the repository (test_aws_token_auth_on_every_node)
         assert (ROOT / local).exists(), f"file mount source {local} (relative to the repository root) is missing"
     assert ".venv" in aws["rsync_exclude"]
 
@@ -198,6 +221,48 @@ def test_aws_start_commands(aws):
     worker = " ".join(aws["worker_start_ray_commands"])
     assert "ray start --address=$RAY_HEAD_IP:6379" in worker
     assert aws["head_start_ray_commands"][0] == "ray stop" and aws["worker_start_ray_commands"][0] == "ray stop"
+
+
+TOKEN_FILE = "~/.ray/auth_token"  # where Ray 2.60 reads the token (ray/_private/authentication/authentication_token_setup.py)
+
+
+def test_aws_token_auth_on_every_node(aws):
+    """Head and workers start with RAY_AUTH_MODE=token and the same token file, so autoscaled workers can join.
+
+    `ray start --head` turns token auth on by itself whenever ~/.ray/auth_token exists and
+    RAY_AUTH_MODE is unset, but `ray start --address` never does: a worker without
+    RAY_AUTH_MODE=token cannot join such a head. Both commands set it explicitly here.
+    """
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        start = next(c for c in aws[key] if "ray start" in c)
+        assert "export RAY_AUTH_MODE=token;" in start, f"aws-gpu.yaml {key}: `ray start` without RAY_AUTH_MODE=token"
+        assert start.index("export RAY_AUTH_MODE=token;") < start.index("ray start"), key
+    # the token reaches every node (the head's autoscaler syncs file_mounts to the workers it starts)
+    assert aws["file_mounts"].get(TOKEN_FILE) == TOKEN_FILE, (
+        f"aws-gpu.yaml file_mounts should copy {TOKEN_FILE} from your machine"
+    )
+    setup = "\n".join(aws["setup_commands"])
+    assert "chmod 600 ~/.ray/auth_token" in setup
+    assert "export RAY_AUTH_MODE=token' >> ~/.bashrc" in setup, "commands run with `ray exec` (ray status) need it too"
+    assert not re.search(r"RAY_AUTH_TOKEN=\S", AWS.read_text()), "never write the token into the config"
+
+
+def test_aws_gpu_nodes_check_the_driver_floor(aws):
+    """torch 2.13's CUDA 13.0 build needs NVIDIA driver >= 580.65.06; GPU workers refuse an older one."""
+    check = " ".join(aws["worker_setup_commands"])
+    assert "580.65.06" in check and "nvidia-smi --query-gpu=driver_version" in check and "sort -V -C" in check
+
+
+def test_the_driver_check_compares_versions():
+    """The worker setup command's comparison (sort -V -C) on a few driver versions."""
+    if not shutil.which("sort"):
+        pytest.skip("no sort")
+
+    def ok(v: str) -> bool:
+        return subprocess.run(["sort", "-V", "-C"], input=f"580.65.06\n{v}\n", text=True).returncode == 0
+
+    assert ok("580.65.06") and ok("580.95.05") and ok("590.44.01")
+    assert not ok("570.172.08") and not ok("535.247.01") and not ok("")
 
 
 # ---------------------------------------------------------------- spot fallback
@@ -296,21 +361,302 @@ def test_head_start_command_loads_the_scorer_the_way_ray_does(aws, scorer, monke
 # ---------------------------------------------------------------- KubeRay
 
 
+VARIANTS = ("raycluster", "rayjob", "rayjob-on-raycluster")
+CRD_OF_KIND = {"RayCluster": "rayclusters", "RayJob": "rayjobs"}
+
+
+@pytest.fixture(scope="module")
+def validators() -> dict:
+    pytest.importorskip("jsonschema")
+    return {kind: crd_validator(plural) for kind, plural in CRD_OF_KIND.items()}
+
+
+def _only(docs: list[dict], where: str) -> dict:
+    assert len(docs) == 1, f"{where}: expected one manifest, got {len(docs)}"
+    return docs[0]
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, dict]:
+    """Each variant's manifest as `kubectl kustomize cluster/kuberay/<variant>` prints it."""
+    return {v: _only(kustomize_build(KUBERAY / v), f"cluster/kuberay/{v}") for v in VARIANTS}
+
+
+def _kustomize_cli() -> list[str] | None:
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    return None
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_kustomize_builds_what_the_emulation_builds(variant, built):
+    """The real kustomize, where installed, gives the same manifest as tests/kuberay_checks.py's emulation."""
+    cli = _kustomize_cli()
+    if cli is None:
+        pytest.skip("neither kustomize nor kubectl is installed; the emulation alone is checked")
+    out = subprocess.run([*cli, str(KUBERAY / variant)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"{' '.join(cli)} cluster/kuberay/{variant}: {out.stderr}"
+    real = _only([d for d in yaml.safe_load_all(out.stdout) if d], f"{cli[0]} output of cluster/kuberay/{variant}")
+    assert real == built[variant]
+
+
+def test_the_variants_are_the_documented_kinds(built):
+    assert built["raycluster"]["kind"] == "RayCluster"
+    assert built["rayjob"]["kind"] == "RayJob" and "rayClusterSpec" in built["rayjob"]["spec"]
+    selector = built["rayjob-on-raycluster"]["spec"]
+    assert "rayClusterSpec" not in selector and "ttlSecondsAfterFinished" not in selector
+    assert selector["clusterSelector"] == {"ray.io/cluster": built["raycluster"]["metadata"]["name"]}
+    assert selector["shutdownAfterJobFinishes"] is False
+
+
+# ------------------------------------------ the CRD schemas of the pinned KubeRay
+
+
+def test_the_vendored_crds_are_the_pinned_kuberay():
+    readme = (ROOT / "tests" / "data" / "kuberay" / "README.md").read_text()
+    assert KUBERAY_COMMIT in readme and KUBERAY_VERSION in readme
+    for plural in CRD_OF_KIND.values():
+        assert f"ray.io_{plural}.v1.schema.json.gz" in readme
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_manifests_match_the_crd_schema(variant, built, validators):
+    doc = built[variant]
+    errors = schema_errors(validators[doc["kind"]], doc, f"cluster/kuberay/{variant}")
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("path", [RAYCLUSTER, RAYJOB], ids=lambda p: p.parent.name)
+def test_raw_manifests_match_the_crd_schema(path, validators):
+    doc = _load(path)
+    errors = schema_errors(validators[doc["kind"]], doc, str(path.relative_to(ROOT)))
+    assert not errors, "\n".join(errors)
+
+
+def _break(doc: dict, path: str, value, delete: bool = False) -> dict:
+    """A copy of `doc` with the slash-separated `path` set to `value` (or deleted)."""
+    bad = copy.deepcopy(doc)
+    *parents, last = path.split("/")
+    node = bad
+    for p in parents:
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    if delete:
+        del node[last]
+    else:
+        node[int(last) if isinstance(node, list) else last] = value
+    return bad
+
+
+HEAD = "spec/headGroupSpec/template/spec/containers/0"
+WORKER = "spec/workerGroupSpecs/0"
+
+
+@pytest.mark.parametrize(
+    "path, value, expect",
+    [
+        ("spec/workerGroupSpec", [], "Additional properties are not allowed ('workerGroupSpec'"),  # typo of a spec field
+        (f"{HEAD}/imagePullPolicyy", "Always", "Additional properties are not allowed ('imagePullPolicyy'"),  # in a pod template
+        ("metadata/lables", {"a": "b"}, "Additional properties are not allowed ('lables'"),
+        (f"{WORKER}/maxReplicas", "8", "'8' is not of type 'integer'"),  # wrong type
+        (f"{WORKER}/replicas", 1.5, "1.5 is not of type 'integer'"),
+        ("spec/authOptions/mode", "tokens", "'tokens' is not one of ['disabled', 'token']"),
+        (f"{HEAD}/resources/limits/cpu", ["4"], "is not valid under any of the given schemas"),  # int-or-string
+        ("spec/enableInTreeAutoscaling", "true", "'true' is not of type 'boolean'"),
+    ],
+)
+def test_the_schema_check_rejects_broken_manifests(validators, path, value, expect):
+    """Strict validation: an unknown field or a wrong type fails, as `kubectl apply` (strict field validation) does."""
+    bad = _break(_load(RAYCLUSTER), path, value)
+    errors = schema_errors(validators["RayCluster"], bad, "broken RayCluster")
+    assert any(expect in e for e in errors), errors
+
+
+def test_int_or_string_and_open_fields_accept_what_kubernetes_accepts(validators):
+    doc = _load(RAYCLUSTER)
+    for cpu in (4, "4", "500m"):
+        assert not schema_errors(validators["RayCluster"], _break(doc, f"{HEAD}/resources/limits/cpu", cpu), "ok")
+    # rayStartParams is a map of strings: any key
+    assert not schema_errors(validators["RayCluster"], _break(doc, "spec/headGroupSpec/rayStartParams/num-cpus", "0"), "ok")
+    rayjob = _load(RAYJOB)
+    bad = _break(rayjob, "spec/rayClusterSpec/workerGroupSpecs/0/template/spec/tolerations/0/effect", 3)
+    assert any("3 is not of type 'string'" in e for e in schema_errors(validators["RayJob"], bad, "broken RayJob"))
+    assert any(
+        "shutdownAfterJobFinish" in e
+        for e in schema_errors(validators["RayJob"], _break(rayjob, "spec/shutdownAfterJobFinish", True), "x")
+    )
+
+
+# ------------------------------------------ KubeRay's validation.go rules
+
+
+@pytest.mark.parametrize("variant", ["rayjob", "rayjob-on-raycluster"])
+def test_rayjobs_pass_kuberays_validation(variant, built):
+    errors = rayjob_spec_errors(built[variant])
+    assert not errors, f"cluster/kuberay/{variant}: {errors}"
+
+
+def test_raycluster_passes_kuberays_validation(built):
+    errors = raycluster_errors(built["raycluster"])
+    assert not errors, f"cluster/kuberay/raycluster: {errors}"
+
+
+TTL_RULE = "a RayJob with shutdownAfterJobFinishes set to false cannot have TTLSecondsAfterFinished"
+
+
+def test_the_old_documented_clusterselector_edit_is_rejected(built):
+    """The edit the RayJob's comment used to ask for: clusterSelector in, shutdownAfterJobFinishes out, TTL kept."""
+    old = copy.deepcopy(built["rayjob"])
+    del old["spec"]["rayClusterSpec"], old["spec"]["shutdownAfterJobFinishes"]
+    old["spec"]["clusterSelector"] = {"ray.io/cluster": "mtlsearch"}
+    assert any(TTL_RULE in e for e in rayjob_spec_errors(old))
+
+
+@pytest.mark.parametrize(
+    "variant, path, value, expect",
+    [
+        ("rayjob-on-raycluster", "spec/ttlSecondsAfterFinished", 300, TTL_RULE),
+        ("rayjob", "spec/shutdownAfterJobFinishes", False, TTL_RULE),
+        (
+            "rayjob-on-raycluster",
+            "spec/clusterSelector",
+            {"ray.io/cluster": ""},
+            "cluster name in ClusterSelector should not be empty",
+        ),
+        (
+            "rayjob-on-raycluster",
+            "spec/clusterSelector",
+            {"app": "mtlsearch"},
+            "cluster name in ClusterSelector should not be empty",
+        ),
+        ("rayjob-on-raycluster", "spec/backoffLimit", 2, "BackoffLimit is incompatible with ClusterSelector mode"),
+        ("rayjob-on-raycluster", "spec/submissionMode", "SidecarMode", "ClusterSelector is not supported in SidecarMode"),
+        ("rayjob-on-raycluster", "spec/suspend", True, "the ClusterSelector mode doesn't support the suspend operation"),
+        ("rayjob", "spec/ttlSecondsAfterFinished", -1, "TTLSecondsAfterFinished must be a non-negative integer"),
+        ("rayjob", "spec/rayClusterSpec/rayVersion", "2.50.0", "authOptions.mode is 'token' but minimum Ray version is 2.52.0"),
+        ("rayjob", "spec/rayClusterSpec/workerGroupSpecs/0/minReplicas", 9, "has minReplicas 9 greater than maxReplicas 8"),
+        ("rayjob", "metadata/name", "mtlsearch-" + "x" * 40, "RayJob name should be no more than 47 characters"),
+    ],
+)
+def test_kuberays_validation_rejects_broken_rayjobs(built, variant, path, value, expect):
+    errors = rayjob_spec_errors(_break(built[variant], path, value))
+    assert any(expect in e for e in errors), errors
+
+
+def test_a_rayjob_needs_a_cluster_spec_or_a_selector(built):
+    bad = _break(built["rayjob-on-raycluster"], "spec/clusterSelector", None, delete=True)
+    assert any("one of RayClusterSpec or ClusterSelector must be set" in e for e in rayjob_spec_errors(bad))
+
+
+# ------------------------------------------ one place sets the image
+
+
+def _image_entry() -> dict:
+    k = yaml.safe_load(IMAGE_KUSTOMIZATION.read_text())
+    assert k["kind"] == "Component" and len(k["images"]) == 1, f"{IMAGE_KUSTOMIZATION.name}: one images: entry expected"
+    return k["images"][0]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_includes_the_image_component(variant):
+    """Each variant takes its image from cluster/kuberay/image (directly or through ../rayjob)."""
+    k = yaml.safe_load((KUBERAY / variant / "kustomization.yaml").read_text())
+    via = [c for c in k.get("components", [])] + [r for r in k.get("resources", []) if (KUBERAY / variant / r).is_dir()]
+    assert "../image" in via or "../rayjob" in via, f"cluster/kuberay/{variant}/kustomization.yaml: {via}"
+
+
+def test_one_place_sets_the_image(built):
+    entry = _image_entry()
+    expected = apply_image_override(f"{entry['name']}:any", entry)
+    for path in (RAYCLUSTER, RAYJOB):
+        raw = list(containers(_load(path)))
+        assert len(raw) == 2, f"{path.name}: head and worker containers"
+        for c in raw:
+            assert split_image(c["image"])[0] == entry["name"], (
+                f"{path.relative_to(ROOT)}: container {c['name']} image {c['image']!r}: its name should be "
+                f"{entry['name']!r}, the name cluster/kuberay/image/kustomization.yaml replaces"
+            )
+    for variant in ("raycluster", "rayjob"):
+        for c in containers(built[variant]):
+            assert c["image"] == expected, f"cluster/kuberay/{variant}: container {c['name']} got {c['image']!r}"
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ({"newName": "registry.example/ml/mtlsearch", "newTag": "0.1.0-3ec4103"}, "registry.example/ml/mtlsearch:0.1.0-3ec4103"),
+        (
+            {"newName": "registry.example/mtlsearch", "digest": "sha256:" + "ab" * 32},
+            "registry.example/mtlsearch@sha256:" + "ab" * 32,
+        ),
+    ],
+)
+def test_a_changed_image_setting_reaches_every_container(override, expected, tmp_path):
+    """Editing the one setting (tag or digest) changes every container of every variant, nothing else needed."""
+    tree = tmp_path / "kuberay"
+    shutil.copytree(KUBERAY, tree)
+    k = yaml.safe_load((tree / "image" / "kustomization.yaml").read_text())
+    k["images"] = [{"name": k["images"][0]["name"], **override}]
+    (tree / "image" / "kustomization.yaml").write_text(yaml.safe_dump(k))
+    cli = _kustomize_cli()
+    for variant in ("raycluster", "rayjob"):
+        docs = kustomize_build(tree / variant)
+        if cli:
+            out = subprocess.run([*cli, str(tree / variant)], capture_output=True, text=True, timeout=120, check=True)
+            docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+        images = {c["image"] for d in docs for c in containers(d)}
+        assert images == {expected}, f"{variant}: {images}"
+
+
+def test_the_image_override_matches_on_the_name_part_only():
+    entry = {"name": "mtlsearch", "newName": "r.example/mtlsearch", "newTag": "2"}
+    assert apply_image_override("mtlsearch:0.1.0", entry) == "r.example/mtlsearch:2"
+    assert apply_image_override("mtlsearch", entry) == "r.example/mtlsearch:2"
+    assert apply_image_override("other/mtlsearch:0.1.0", entry) == "other/mtlsearch:0.1.0"
+    assert (
+        apply_image_override("localhost:5000/mtlsearch:1", {"name": "localhost:5000/mtlsearch", "newTag": "2"})
+        == "localhost:5000/mtlsearch:2"
+    )
+
+
+@pytest.mark.parametrize("path", [RAYCLUSTER, RAYJOB], ids=lambda p: p.parent.name)
+def test_a_rebuilt_image_is_pulled_again(path):
+    """A re-pushed tag must not be served from the node's cache: Always (or a digest, which never changes)."""
+    for c in containers(_load(path)):
+        assert c.get("imagePullPolicy") == "Always", (
+            f"{path.relative_to(ROOT)}: {c['name']} imagePullPolicy {c.get('imagePullPolicy')!r}"
+        )
+
+
+def test_manifests_use_the_image_the_dockerfile_builds():
+    dockerfile = (CLUSTER / "Dockerfile").read_text()
+    base = re.search(r"^FROM rayproject/ray:(\S+)", dockerfile, re.M).group(1)
+    assert base.startswith(_ray_version()) and "py311" in base
+    assert "torch==2.13.0" in dockerfile and "[s3]" in dockerfile
+    assert _image_entry()["name"] in dockerfile, "the Dockerfile's build command should tag the image the manifests name"
+
+
+# ------------------------------------------ cluster content
+
+
 def _check_pod_template(template: dict, where: str) -> list[dict]:
-    containers = template["spec"]["containers"]
-    assert containers, where
-    for c in containers:
+    pod_containers = template["spec"]["containers"]
+    assert pod_containers, where
+    for c in pod_containers:
         assert c["name"] and c["image"], where
         for e in c.get("env", []):
             if e["name"].startswith("AWS_"):
                 assert "value" not in e, f"{where}: {e['name']} written inline; take it from a Secret"
                 assert e["valueFrom"]["secretKeyRef"]["name"], where
-    return containers
+            assert e["name"] not in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE"), f"{where}: {e['name']} is KubeRay's to set (authOptions)"
+    return pod_containers
 
 
 def _check_raycluster_spec(spec: dict, where: str) -> None:
     assert spec["rayVersion"].split(".")[:2] == _ray_version().split(".")[:2], f"{where}: rayVersion vs installed Ray"
     assert spec["enableInTreeAutoscaling"] is True
+    assert spec.get("authOptions", {}).get("mode") == "token", f"{where}: authOptions.mode should be token (job API on 8265)"
     head = spec["headGroupSpec"]
     assert head["rayStartParams"]["dashboard-host"] == "0.0.0.0"
     head_containers = _check_pod_template(head["template"], f"{where} head")
@@ -327,14 +673,14 @@ def _check_raycluster_spec(spec: dict, where: str) -> None:
     assert gpu and gpu[0]["minReplicas"] == 0 and gpu[0]["maxReplicas"] > 0
 
 
-def test_raycluster_manifest():
-    doc = _load(RAYCLUSTER)
+def test_raycluster_manifest(built):
+    doc = built["raycluster"]
     assert doc["apiVersion"] == "ray.io/v1" and doc["kind"] == "RayCluster" and doc["metadata"]["name"]
     _check_raycluster_spec(doc["spec"], "RayCluster")
 
 
-def test_rayjob_manifest():
-    doc = _load(RAYJOB)
+def test_rayjob_manifest(built):
+    doc = built["rayjob"]
     assert doc["apiVersion"] == "ray.io/v1" and doc["kind"] == "RayJob" and doc["metadata"]["name"]
     spec = doc["spec"]
     assert spec["entrypoint"].startswith("mtlsearch launch ")
@@ -346,11 +692,76 @@ def test_rayjob_manifest():
     _check_raycluster_spec(spec["rayClusterSpec"], "RayJob")
 
 
-def test_manifests_use_the_image_the_dockerfile_builds():
-    dockerfile = (CLUSTER / "Dockerfile").read_text()
-    base = re.search(r"^FROM rayproject/ray:(\S+)", dockerfile, re.M).group(1)
-    assert base.startswith(_ray_version()) and "py311" in base
-    assert "torch==2.13.0" in dockerfile and "[s3]" in dockerfile
-    for path in (RAYCLUSTER, RAYJOB):
-        images = set(re.findall(r"^\s*image: (\S+)", path.read_text(), re.M))
-        assert images == {"mtlsearch:0.1.0"}, f"{path.name}: {images}"
+def test_the_head_cpus_in_the_readme_match_the_manifests(built):
+    """The README's head size for Kubernetes is the head container's CPU limit."""
+    cpus = {
+        built[v]["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"]
+        for v in ("raycluster",)
+    }
+    cpus |= {
+        built["rayjob"]["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"]["limits"][
+            "cpu"
+        ]
+    }
+    assert len(cpus) == 1, cpus
+    readme = (CLUSTER / "README.md").read_text()
+    assert f"head pod of {cpus.pop()} CPUs" in readme
+
+
+README = CLUSTER / "README.md"
+
+
+def _shell_blocks(text: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", text, re.S)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_readme_applies_each_variant_with_kustomize(variant):
+    text = README.read_text()
+    assert f"kubectl apply -k cluster/kuberay/{variant}" in text
+    assert f"kubectl delete -k cluster/kuberay/{variant}" in text
+
+
+def test_no_doc_names_the_old_manifest_paths():
+    for path in [*ALL_FILES, ROOT / "docs" / "clusters.md", ROOT / "README.md"]:
+        text = path.read_text()
+        for old in ("kuberay-raycluster.yaml", "kuberay-rayjob.yaml", "kubectl apply -f cluster/"):
+            assert old not in text, f"{path.relative_to(ROOT)} still names {old}"
+
+
+def test_every_ray_command_in_the_readme_runs_with_token_auth():
+    """Each shell block that runs `ray start`, `ray status` or `ray job` sets RAY_AUTH_MODE=token before it.
+
+    (`ray exec ...` runs on the nodes, whose ~/.bashrc sets it: aws-gpu.yaml.)
+    """
+    needs = re.compile(r"^\s*(ray (start|status|job)\b)", re.M)
+    for block in _shell_blocks(README.read_text()):
+        m = needs.search(block)
+        if not m:
+            continue
+        before = block[: m.start()]
+        assert "export RAY_AUTH_MODE=token" in before, (
+            f"cluster/README.md: a block runs `{m.group(1)}` without RAY_AUTH_MODE=token:\n{block}"
+        )
+
+
+def test_the_two_machine_steps_make_and_copy_the_token():
+    text = README.read_text()
+    section = text[text.index("## 2. ") : text.index("## 3. ")]
+    for block in _shell_blocks(section):
+        if "ray start --head" in block:
+            assert block.index("ray get-auth-token --generate") < block.index("ray start --head"), (
+                "ray start --head makes no token"
+            )
+    assert "scp -p ~/.ray/auth_token" in section and "RAY_AUTH_TOKEN" in section
+    other = section[section.index("# on the other machine") :]
+    assert other.index("export RAY_AUTH_MODE=token") < other.index("ray start --address=HEAD_IP:6379")
+    aws = text[text.index("## 3. ") : text.index("## 4. ")]
+    assert aws.index("ray get-auth-token --generate") < aws.index("ray up cluster/aws-gpu.yaml")
+
+
+def test_the_readme_states_the_driver_floor():
+    text = README.read_text()
+    assert text.count("580.65.06") >= 2 and "CUDA 13.0" in text
+    assert "shared filesystem" not in text.lower() and "datasets/<loader>-<fingerprint>/table.parquet" in text
+    assert "same autoscaler round" not in text and "same autoscaler round" not in AWS.read_text()
