@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mtlsearch.cache_dirs import user_cache
 from mtlsearch.store.atomic import atomic_write_bytes, is_remote_uri, read_bytes
 
 
 def default_cache_dir() -> Path:
     """The user's dataset cache (``$XDG_CACHE_HOME/mtlsearch/datasets``, else ``~/.cache/mtlsearch/datasets``)."""
-    return Path(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache"))) / "mtlsearch" / "datasets"
+    return user_cache("datasets")
 
 
 def table_key(dataset_path: str | os.PathLike) -> str:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from mtlsearch.cache_dirs import user_cache
 from mtlsearch.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -69,15 +70,8 @@ class _Transient(Exception):
 
 
 def default_data_root() -> Path:
-    """The user cache folder for data: ``$XDG_CACHE_HOME/mtlsearch/data``, else platformdirs' user cache dir."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "mtlsearch" / "data"
-    try:
-        from platformdirs import user_cache_dir
-    except ImportError:  # pragma: no cover - platformdirs is a dependency
-        return Path.home() / ".cache" / "mtlsearch" / "data"
-    return Path(user_cache_dir("mtlsearch", appauthor=False)) / "data"
+    """The user cache folder for data: ``user_cache("data")`` (:mod:`mtlsearch.cache_dirs`)."""
+    return user_cache("data")
 
 
 def data_root(note: bool = False) -> Path:

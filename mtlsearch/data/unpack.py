@@ -22,7 +22,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from mtlsearch.data.download import default_data_root
+from mtlsearch.cache_dirs import user_cache
 from mtlsearch.data.sources import is_archive, iter_files, strip_archive_suffix
 from mtlsearch.errors import DataError
 
@@ -36,7 +36,7 @@ def is_unpackable(path: Path) -> bool:
 
 def extraction_root() -> Path:
     """``$XDG_CACHE_HOME/mtlsearch/extracted`` (next to the data cache)."""
-    return default_data_root().parent / "extracted"
+    return user_cache("extracted")
 
 
 def unpacked_folder(archive: Path) -> Path:

@@ -24,7 +24,6 @@ Only the Tune driver writes the study: the searcher (ask and tell) and
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -35,6 +34,7 @@ from optuna.storages.journal import JournalFileBackend
 from ray.tune import Callback
 from ray.tune.search.optuna import OptunaSearch
 
+from mtlsearch.cache_dirs import remote_store_file
 from mtlsearch.store.atomic import atomic_write_bytes, is_remote_uri, read_bytes, redact_uri
 from mtlsearch.store.results import ResultsStore
 
@@ -55,17 +55,12 @@ def study_name(experiment: str) -> str:
     return experiment
 
 
-def _cache_root() -> str:
-    return os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "mtlsearch", "optuna")
-
-
 def local_journal_path(store_root: str, experiment: str) -> str:
     """The journal file this machine writes: in the store for a local one, else in the user cache
     (one folder per store, named by a hash of its root)."""
     if not is_remote_uri(store_root):
         return ResultsStore(store_root).local_path("experiments", experiment, JOURNAL_FILE)
-    key = hashlib.sha256(store_root.rstrip("/").encode()).hexdigest()[:16]
-    return os.path.join(_cache_root(), key, experiment, JOURNAL_FILE)
+    return str(remote_store_file("optuna", store_root, experiment, JOURNAL_FILE))
 
 
 def store_journal_uri(store_root: str, experiment: str) -> str:
