@@ -185,3 +185,41 @@ def all_task_job(path, seed: int = 0):
         seed=seed,
         torch_threads=1,
     )
+
+
+def render_in_chromium(page: Path, tmp_path: Path, screenshot: str) -> str:
+    """Render the HTML file ``page`` in headless Chromium: save a full-page PNG ``screenshot`` in the test artifacts
+    (``$MTLSEARCH_TEST_ARTIFACTS``, else ``tests/artifacts``), check the page logged no console error, and return
+    the DOM as the browser built it. Skips, saying why, where no Chromium is installed (``.ci/run`` installs it)."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    browser = next((shutil.which(c) for c in ("chromium", "chromium-browser", "google-chrome") if shutil.which(c)), None)
+    if browser is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium where apt can)")
+    artifacts = Path(os.environ.get("MTLSEARCH_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / screenshot
+    shot.unlink(missing_ok=True)
+    flags = ["--headless=new", "--disable-gpu", "--no-sandbox", "--disable-dev-shm-usage"]
+    flags.append("--user-data-dir=" + str(tmp_path / "chromium-profile"))
+    url = page.resolve().as_uri()
+    run = subprocess.run(
+        [browser, *flags, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", "--window-size=1400,3000", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    print(f"screenshot of {page.name}: {shot}", file=sys.stderr)  # stderr: a test may parse its stdout
+    assert shot.is_file() and shot.stat().st_size > 10_000, run.stderr[-2000:]
+    assert not re.search(r"Uncaught|ERROR:CONSOLE", run.stderr), run.stderr[-2000:]
+    return subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+
+
+def plot_has_image(dom: str, plot_id: str) -> bool:
+    """Whether the rendered ``dom`` holds the report's ``<img id=plot_id>`` with embedded PNG data (not empty)."""
+    import re
+
+    return re.search(rf'<img id="{plot_id}"[^>]* src="data:image/png;base64,[A-Za-z0-9+/=]{{1000,}}"', dom) is not None

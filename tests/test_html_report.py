@@ -7,13 +7,11 @@ import csv
 import io
 import json
 import math
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import plot_has_image, render_in_chromium
 
 from mtlsearch.cli import main
 from mtlsearch.report.html_report import PLOT_IDS, build_report
@@ -235,41 +233,13 @@ def test_report_cli_and_unknown_experiment(tmp_path, capsys):
     assert "'nope'" in err and EXP in err and not (tmp_path / "x.html").exists()
 
 
-def _chromium() -> str | None:
-    return next((shutil.which(c) for c in ("chromium", "chromium-browser", "google-chrome") if shutil.which(c)), None)
-
-
 def test_report_renders_in_headless_chromium(tmp_path):
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium where apt can)")
     store = _write_store(tmp_path / "store")
     report = tmp_path / "report.html"
     assert main(["report", EXP, "--storage", store.root, "--out", str(report)]) == 0
-    artifacts = Path(os.environ.get("MTLSEARCH_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
-    artifacts.mkdir(parents=True, exist_ok=True)
-    shot = artifacts / "report_screenshot.png"
-    shot.unlink(missing_ok=True)
-    flags = [
-        "--headless=new",
-        "--disable-gpu",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--user-data-dir=" + str(tmp_path / "profile"),
-    ]
-    url = report.resolve().as_uri()
-    run = subprocess.run(
-        [browser, *flags, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", "--window-size=1400,3000", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    print(f"report screenshot: {shot}")
-    assert shot.is_file() and shot.stat().st_size > 10_000, run.stderr[-2000:]
-    assert "Uncaught" not in run.stderr and "ERROR:CONSOLE" not in run.stderr, run.stderr[-2000:]
-    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    dom = render_in_chromium(report, tmp_path, "report_screenshot.png")
     for plot_id in (*PLOT_IDS, "plot-grouping-0"):  # every plot is in the rendered page, with its image data
-        assert re.search(rf'<img id="{plot_id}"[^>]* src="data:image/png;base64,[A-Za-z0-9+/=]{{1000,}}"', dom), plot_id
+        assert plot_has_image(dom, plot_id), plot_id
 
 
 def test_launch_writes_the_report_and_a_failure_only_warns(tmp_path, caplog):

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import threading
@@ -24,10 +25,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import _S3_ENV_NAMES, REPO, S3_TEST_SECRET, write_spec
+from conftest import _S3_ENV_NAMES, REPO, S3_TEST_SECRET, plot_has_image, render_in_chromium, write_spec
 
 from mtlsearch import logs
 from mtlsearch.errors import StoreError
+from mtlsearch.report.html_report import PLOT_IDS
 from mtlsearch.search import baselines as baselines_mod
 from mtlsearch.store import atomic
 from mtlsearch.store import claims as claims_mod
@@ -570,12 +572,20 @@ def test_quickstart_on_s3_then_results(s3_server, s3_ray, tmp_path, monkeypatch,
     assert f"AWS_ENDPOINT_URL={s3_server.endpoint} tensorboard --logdir {root}/experiments/quickstart/tensorboard" in launched
     # the report: written where the launch ran and copied to the store (a Ray Job's folder does not outlive it)
     assert f"report: copied to {root}/experiments/quickstart/report.html" in launched
+    assert re.search(
+        r"report: \S+/mtlsearch/reports/[0-9a-f]{16}/quickstart/report\.html ", launched
+    )  # its local copy: the cache
     for k, v in s3_server.env.items():
         monkeypatch.setenv(k, v)
     from mtlsearch.store.atomic import read_bytes
 
     report = read_bytes(f"{root}/experiments/quickstart/report.html").decode()
     assert "<h2 id='leaderboard'>Leaderboard</h2>" in report and "<h2 id='groupings'>Grouping matrices</h2>" in report
+    page = tmp_path / "quickstart_report.html"
+    page.write_text(report, encoding="utf-8")
+    dom = render_in_chromium(page, tmp_path, "quickstart_report_screenshot.png")
+    for plot_id in (*PLOT_IDS, "plot-grouping-0"):  # every section of the quickstart's report, its heatmap included
+        assert plot_has_image(dom, plot_id), plot_id
 
     assert main(["results", "quickstart", "--storage", root, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)

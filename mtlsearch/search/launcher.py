@@ -9,7 +9,7 @@ import sys
 
 from mtlsearch import logs
 from mtlsearch.data.canonical import check_splits, read_info, split_sizes
-from mtlsearch.data.distribute import publish_table, store_table_uri
+from mtlsearch.data.distribute import default_cache_dir, publish_table, store_table_uri
 from mtlsearch.data.registry import prepare
 from mtlsearch.errors import DataError, MtlsearchError
 from mtlsearch.grouping.artifacts import search_groupings
@@ -29,7 +29,7 @@ def dataset_cache_dir(store: ResultsStore) -> str:
     """Canonical tables live next to a local store, or in the user cache for a remote one."""
     if "://" not in store.root:
         return store.local_path("datasets")
-    return os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "mtlsearch", "datasets")
+    return str(default_cache_dir())
 
 
 def prepare_dataset(loaded: LoadedSpec, store: ResultsStore) -> str:
@@ -251,6 +251,7 @@ def _launch(
         else:
             log.info("confirmation off (search.confirm): each Δm comes from one seed, without an interval over seeds")
 
+    write_hparams_experiment(store, experiment)
     rows = leaderboard(store, experiment)
     print(format_leaderboard(rows, store.read_experiment(experiment)), file=out)
     log.info(f"results: {store.experiment_uri(experiment)}  (mtlsearch results {experiment} --storage {store.root})")
@@ -264,18 +265,37 @@ def _launch(
     return experiment, rows
 
 
+def write_hparams_experiment(store: ResultsStore, experiment: str) -> None:
+    """TensorBoard's HParams experiment summary over every stored trial's config
+    (:mod:`mtlsearch.search.tb_hparams`), replacing an earlier one; a failure only warns."""
+    import json
+
+    from mtlsearch.search.tb_hparams import EXPERIMENT_FILE, experiment_event_file
+    from mtlsearch.store.atomic import atomic_write_bytes
+
+    try:
+        configs = sorted(set(store.read(experiment, "trials").column("config").to_pylist()))
+        data = experiment_event_file(json.loads(c) for c in configs)
+        atomic_write_bytes(data, store.experiment_uri(experiment, "tensorboard", EXPERIMENT_FILE))
+    except Exception as e:  # noqa: BLE001 - TensorBoard's view must never fail a finished search
+        log.warning(f"tensorboard: could not write the HParams experiment summary ({type(e).__name__}: {e})")
+
+
 def write_final_report(store: ResultsStore, experiment: str) -> str | None:
     """Write the experiment's HTML report (``mtlsearch report``) and log its path; a failure only warns.
 
-    Local store: ``report.html`` in the experiment's folder; remote store: ``<experiment>-report.html`` here, copied to
-    ``experiments/<experiment>/report.html`` in the store (a Ray Job's working folder does not outlive the job).
+    Local store: ``report.html`` in the experiment's folder; remote store: written in this machine's cache
+    (:func:`mtlsearch.cache_dirs.remote_store_file`) and copied to ``experiments/<experiment>/report.html`` in the
+    store (a Ray Job's working folder does not outlive the job).
     Returns the local path, or None when it could not be written (the search's results are in the store either way).
     """
+    from mtlsearch.cache_dirs import remote_store_file
     from mtlsearch.report.html_report import REPORT_FILE, write_report
     from mtlsearch.store.atomic import atomic_write_bytes
 
     remote = "://" in store.root
-    out = f"{experiment}-report.html" if remote else store.local_path("experiments", experiment, REPORT_FILE)
+    local = store.local_path("experiments", experiment, REPORT_FILE) if not remote else None
+    out = local or str(remote_store_file("reports", store.root, experiment, REPORT_FILE))
     try:
         path = write_report(store, experiment, out)
         if remote:
