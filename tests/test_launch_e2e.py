@@ -14,6 +14,7 @@ from conftest import write_spec
 
 from mtlsearch.cli import main
 from mtlsearch.search.launcher import launch
+from mtlsearch.search.tb_hparams import EXPERIMENT_FILE, HPARAM_METRICS
 from mtlsearch.spec import load_spec
 from mtlsearch.store.results import SECONDARY_TASK_METRICS, ResultsStore
 
@@ -116,6 +117,14 @@ def test_tensorboard_event_files_per_trial(searched):
         assert start.hparams["lr"].number_value == pytest.approx(configs[s["trial_id"]]["lr"])
         end = hp_metadata.parse_session_end_info_plugin_data(hp_tags[hp_metadata.SESSION_END_INFO_TAG])
         assert end.status == api_pb2.STATUS_SUCCESS
+    # the experiment summary written at the end: every stored config key, the three metrics
+    root = EventAccumulator(store.experiment_uri("e2e", "tensorboard", EXPERIMENT_FILE))
+    root.Reload()
+    experiment = hp_metadata.parse_experiment_plugin_data(
+        root.PluginTagToContent(hp_metadata.PLUGIN_NAME)[hp_metadata.EXPERIMENT_TAG]
+    )
+    assert [m.name.tag for m in experiment.metric_infos] == list(HPARAM_METRICS)
+    assert {h.name for h in experiment.hparam_infos} == {k for c in configs.values() for k in c}
 
 
 def test_the_optuna_study_holds_every_finished_trial(searched):
@@ -239,3 +248,44 @@ def test_tim_grouping_and_cross_task_attention_in_the_store(searched, relaunched
             assert all(v is not None and 0.0 < v < 1.0 for v in cross), (config, tim["tasks"][a], row)
             assert sum(cross) < 1.0  # a row of A sums to 1 with the self share
     assert all(r["tim"] is None for r in store.read("e2e", "trials").to_pylist())  # the first search: no attention
+
+
+def test_optuna_dashboard_serves_the_stored_study(searched):
+    """The command ``launch`` prints, run for real: optuna-dashboard's own API lists the study and its trials."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    from mtlsearch.search import study
+
+    exe = shutil.which("optuna-dashboard") or str(Path(__import__("sys").executable).parent / "optuna-dashboard")
+    if not Path(exe).exists():
+        pytest.skip("optuna-dashboard is optional: pip install 'mtlsearch[dashboard]' to run this")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = study.local_journal_path(searched["store"].root, "e2e")
+    proc = subprocess.Popen(
+        [exe, path, "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline, summaries = time.monotonic() + 60, None
+        while summaries is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
+                    summaries = json.load(r)["study_summaries"]
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.monotonic() < deadline, "optuna-dashboard did not answer within 60 s"
+                time.sleep(0.3)
+        assert [s["study_name"] for s in summaries] == ["e2e"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{summaries[0]['study_id']}", timeout=10) as r:
+            detail = json.load(r)
+        assert len(detail["trials"]) == NUM_TRIALS
+        finished = [t for t in detail["trials"] if t["state"] == "Complete"]
+        assert finished and all(len(t["values"]) == 1 and t["params"] for t in finished)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

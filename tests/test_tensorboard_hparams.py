@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from mtlsearch.search.callbacks import TensorBoardCallback
-from mtlsearch.search.tb_hparams import HPARAM_METRICS, hparam_value
+from mtlsearch.search.tb_hparams import EXPERIMENT_FILE, HPARAM_METRICS, experiment_event_file, hparam_value
 
 GMTL = {"architecture": "GMTL", "grouping": "affinity", "k": 3, "lr": 0.003, "cross_task_attention": True, "groups": [["a", "b"]]}
 STL = {"architecture": "STL", "lr": 0.1, "weighting": None}
@@ -44,6 +44,16 @@ def _scalars(logdir, run: str, tag: str):
     acc = EventAccumulator(str(logdir / run))
     acc.Reload()
     return acc.Scalars(tag)
+
+
+def _hparams_backend(logdir):
+    from tensorboard.backend.event_processing.data_provider import MultiplexerDataProvider
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import backend_context
+
+    mux = _multiplexer(logdir)
+    provider = MultiplexerDataProvider(mux, str(logdir))
+    return backend_context.Context(base_plugin.TBContext(data_provider=provider, logdir=str(logdir), multiplexer=mux))
 
 
 @pytest.fixture
@@ -94,14 +104,9 @@ def test_the_final_metrics_and_how_each_trial_ended(logged):
 def test_the_hparams_tab_compares_the_trials(logged):
     """What TensorBoard's HParams tab asks its backend (/experiment, /session_groups), answered over these runs."""
     from tensorboard import context
-    from tensorboard.backend.event_processing.data_provider import MultiplexerDataProvider
-    from tensorboard.plugins import base_plugin
-    from tensorboard.plugins.hparams import api_pb2, backend_context, get_experiment, list_session_groups
+    from tensorboard.plugins.hparams import api_pb2, get_experiment, list_session_groups
 
-    provider = MultiplexerDataProvider(logged.mux, str(logged.logdir))
-    backend = backend_context.Context(
-        base_plugin.TBContext(data_provider=provider, logdir=str(logged.logdir), multiplexer=logged.mux)
-    )
+    backend = _hparams_backend(logged.logdir)
     ctx = context.RequestContext()
     experiment = get_experiment.Handler(ctx, backend, "", api_pb2.GetExperimentRequest()).run()
     assert {h.name for h in experiment.hparam_infos} == set(GMTL) | set(STL)  # the union over the trials
@@ -113,6 +118,27 @@ def test_the_hparams_tab_compares_the_trials(logged):
     metrics = {name: {m.name.tag: m.value for m in g.metric_values} for name, g in groups.items()}
     assert metrics["t_gmtl"]["dm/val"] == 4.25 and metrics["t_stl"]["dm/val"] == -2.0  # each trial's last value
     assert groups["t_gmtl"].hparams["architecture"].string_value == "GMTL"
+
+
+def test_the_experiment_summary_names_the_three_metrics(logged):
+    """After the search, the HParams tab compares Δm(val), Δm(test) and cost, not every scalar of the runs."""
+    from tensorboard import context
+    from tensorboard.plugins.hparams import api_pb2, get_experiment, list_session_groups
+
+    ctx = context.RequestContext()
+    before = get_experiment.Handler(ctx, _hparams_backend(logged.logdir), "", api_pb2.GetExperimentRequest()).run()
+    assert {"val/a", "train_loss"} <= {m.name.tag for m in before.metric_infos}  # inferred: every scalar
+    (logged.logdir / EXPERIMENT_FILE).write_bytes(experiment_event_file([GMTL, STL]))
+    backend = _hparams_backend(logged.logdir)
+    experiment = get_experiment.Handler(ctx, backend, "", api_pb2.GetExperimentRequest()).run()
+    assert [m.name.tag for m in experiment.metric_infos] == list(HPARAM_METRICS)
+    infos = {h.name: h for h in experiment.hparam_infos}
+    assert set(infos) == set(GMTL) | set(STL)
+    assert sorted(v.string_value for v in infos["architecture"].domain_discrete.values) == ["GMTL", "STL"]
+    assert not infos["lr"].HasField("domain_discrete")  # numbers: free values
+    request = api_pb2.ListSessionGroupsRequest(start_index=0, slice_size=10, allowed_statuses=[api_pb2.STATUS_SUCCESS])
+    [group] = list_session_groups.Handler(ctx, backend, "", request).run().session_groups
+    assert group.name == "t_gmtl" and {m.name.tag: m.value for m in group.metric_values}["dm/val"] == 4.25
 
 
 def test_hparam_values():

@@ -19,6 +19,7 @@ Layout under the root (a local folder or, through ``pyarrow.fs``, an object-stor
                                                      mtlsearch.search.study: for S3, a copy of a local file)
     experiments/<name>/train_runs/                   Ray Train runs and checkpoints
     experiments/<name>/tensorboard/<trial>/          TensorBoard event files
+    experiments/<name>/tensorboard/events.out.tfevents.0.mtlsearch-experiment   the HParams experiment summary
     experiments/<name>/artifacts/                    plots of the groupings the search used
     experiments/<name>/report.html                   the HTML report launch writes at the end (mtlsearch.report)
 
