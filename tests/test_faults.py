@@ -42,7 +42,7 @@ def test_killed_training_process_resumes_from_checkpoint(ray_cluster, tmp_path, 
         "faults",
         num_samples=1,
         epochs=epochs,
-        tasks=4,
+        tasks=2,  # two baselines to train before the trial: the kill is what is tested
         samples=SAMPLES[executor],
         extra_train=f"max_failures: 2\nexecutor: {executor}",
         asha="{enabled: false}",
