@@ -16,7 +16,7 @@ from conftest import plot_has_image, render_in_chromium
 from mtlsearch.cli import main
 from mtlsearch.report.html_report import PLOT_IDS, build_report
 from mtlsearch.report.importance import JOURNAL_FILE
-from mtlsearch.report.report_plots import asha_rungs, pareto_front
+from mtlsearch.report.report_plots import asha_rungs
 from mtlsearch.store.results import ResultsStore
 
 EXP = "quickstart"
@@ -134,11 +134,6 @@ def _img_png(page: str, plot_id: str) -> bytes:
     return base64.b64decode(m.group(1))
 
 
-def test_pareto_front_max_dm_min_cost():
-    points = [(10.0, 1.0), (5.0, 1.0), (20.0, 3.0), (30.0, 2.0), (1.0, math.nan), (2.0, 0.5)]
-    assert pareto_front(points) == [5, 1, 2]
-
-
 def test_asha_rungs_as_ray_places_them():
     on = {"enabled": True, "grace_period": 1, "reduction_factor": 2.0}
     assert asha_rungs(on, 4) == [1, 2, 4] and asha_rungs(on, 3) == [1, 2]
@@ -164,8 +159,14 @@ def test_report_sections_and_data_tables(tmp_path):
 
     cost = {r["trial_id"]: r for r in _csv_link(page, "plot-cost")}
     assert set(cost) == set(TRIALS)  # confirmation runs are not candidates
-    assert {t for t, r in cost.items() if r["pareto"] == "True"} == {"t_gmtl", "t_mtl", "t_cheap"}
+    # the Pareto set is of full-budget trials: t_gmtl and t_cheap (ASHA-stopped) would dominate t_mtl on a
+    # partial budget's cost; of the finished ones t_mtl (Δm 4, cost 30) dominates t_bad (Δm -1, cost 120)
+    assert {t for t, r in cost.items() if r["pareto"] == "True"} == {"t_mtl"}
+    assert {t: r["status"] for t, r in cost.items()}["t_cheap"] == "stopped_early"
     assert float(cost["t_mtl"]["cost_worker_s"]) == 30.0
+    pareto = re.search(r"<table id='pareto-set'>(.*?)</table>", page).group(1)
+    assert re.findall(r"<tr><td>([^<]+)</td>", pareto) == ["t_mtl"]
+    assert "The search optimized Δm(val) alone" in page
 
     curves = _csv_link(page, "plot-curves")
     assert len(curves) == sum(len(v[4]) for v in TRIALS.values())

@@ -289,3 +289,71 @@ def test_optuna_dashboard_serves_the_stored_study(searched):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+MO_TRIALS = 4
+
+
+@pytest.fixture(scope="module")
+def multiobjective(searched, ray_cluster):
+    """A multi-objective search (Δm(val) against cost, NSGA-II, ASHA on Δm(val)) on the same store and dataset:
+    the baselines are reused."""
+    spec = write_spec(
+        searched["tmp"] / "multiobjective.yaml",
+        searched["tmp"] / "store",
+        experiment="e2e-mo",
+        num_samples=MO_TRIALS,
+        epochs=EPOCHS,
+        tasks=TASKS,
+        search_extra="objectives: [dm_val, cost]\nsearcher: nsga2",
+    )
+    out = searched["tmp"] / "multiobjective.log"
+    with out.open("w") as f:
+        name, rows = launch(load_spec(spec), out=f)
+    return {"name": name, "rows": rows, "log": out.read_text()}
+
+
+def test_a_multi_objective_search_stores_its_pareto_set(searched, multiobjective, capsys):
+    """The study has two objectives; ASHA's stops are pruned in it; its Pareto front is the leaderboard's, the
+    CSV's and the report's Pareto set."""
+    import csv
+    import io
+    import re
+
+    import optuna
+
+    from mtlsearch.metrics.result_keys import COST, DM_VAL
+    from mtlsearch.search import study
+
+    store, name, rows = searched["store"], multiobjective["name"], multiobjective["rows"]
+    assert name == "e2e-mo" and len(rows) == MO_TRIALS
+    log = multiobjective["log"]
+    assert f"reusing {TASKS} stored STL baselines" in log
+    loaded = optuna.load_study(study_name=name, storage=study.journal_storage(store.root, name))
+    assert [d.name for d in loaded.directions] == ["MAXIMIZE", "MINIMIZE"] and loaded.metric_names == ["dm_val", "cost"]
+    assert "searcher nsga2, objectives ['dm_val', 'cost']" in log
+    by_tune = {t.user_attrs[study.TUNE_TRIAL_ID]: t for t in loaded.trials}
+    status = {s["trial_id"]: s for s in store.read(name, "status").to_pylist()}
+    assert set(by_tune) == set(status)
+    last = {(r["trial_id"], r["epoch"]): r for r in store.read(name, "trials").to_pylist()}
+    for trial_id, t in by_tune.items():
+        s = status[trial_id]
+        if s["status"] == "stopped_early":  # told as pruned: a partial budget's cost is not the candidate's
+            assert t.state == optuna.trial.TrialState.PRUNED and t.user_attrs[study.STOPPED_AT_ATTR] == s["epochs_trained"]
+        else:
+            assert s["status"] == "finished" and t.state == optuna.trial.TrialState.COMPLETE
+            row = last[trial_id, EPOCHS]
+            assert t.values == [pytest.approx(row[DM_VAL]), pytest.approx(row[COST])]
+    front = {t.user_attrs[study.TUNE_TRIAL_ID] for t in loaded.best_trials}
+    assert front and {r["trial_id"] for r in rows if r["pareto"]} == front
+
+    assert "Pareto set of the multi-objective search" in log
+    printed = log[log.index("Pareto set of the multi-objective search") :]
+    assert all(t in printed for t in front)
+    assert main(["results", name, "--storage", store.root, "--format", "csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {r["trial_id"] for r in table if r["pareto"] == "True"} == front
+    page = (Path(store.root) / "experiments" / name / "report.html").read_text(encoding="utf-8")
+    pareto = re.search(r"<table id='pareto-set'>(.*?)</table>", page).group(1)
+    assert set(re.findall(r"<tr><td>([^<]+)</td>", pareto)) == front
+    assert "a multi-objective Optuna study" in page

@@ -30,7 +30,7 @@ from typing import Callable
 from mtlsearch.metrics.intervals import LEVEL, Interval, paired_difference, t_interval
 from mtlsearch.metrics.result_keys import DM_TEST, DM_VAL
 from mtlsearch.report.text import fmt, table
-from mtlsearch.store.results import CONFIRMS, SEED
+from mtlsearch.store.results import CONFIRMS, FINISHED, SEED
 
 BETTER = "better than STL"
 WORSE = "worse than STL"
@@ -59,7 +59,7 @@ def summarize(search_rows: list[dict], confirm_rows: list[dict], label: Callable
     """
     runs: dict[str, dict[int, dict]] = defaultdict(dict)
     for r in confirm_rows:
-        if r["status"] == "finished":
+        if r["status"] == FINISHED:
             runs[r["config"][CONFIRMS]][int(r["config"][SEED])] = r
     out = []
     for cand in search_rows:

@@ -5,7 +5,7 @@ No script, font or stylesheet is fetched: each plot is a PNG in a ``data:`` URI
 method's own plot, :mod:`mtlsearch.grouping.plots`) and the data behind it a
 ``data:text/csv;base64,…`` download link beside it. Sections, in order: the
 leaderboard (confirmation intervals when confirmed), Δm(val) against cost with
-the Pareto front, learning curves, per-task scores against STL, the grouping
+the Pareto set (a table of it too; :mod:`mtlsearch.report.pareto`), learning curves, per-task scores against STL, the grouping
 matrices stored for the experiment's dataset, then the spec, the dataset and how
 candidates were selected and scored.
 """
@@ -26,9 +26,18 @@ from pathlib import Path
 
 import yaml
 
+from mtlsearch.metrics.objectives import is_multi_objective
 from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH
 from mtlsearch.report import report_plots
-from mtlsearch.report.leaderboard import candidate_label, confirmation_rows, leaderboard
+from mtlsearch.report.leaderboard import (
+    PARETO_MARK,
+    candidate_label,
+    confirmation_rows,
+    leaderboard,
+    pareto_rows,
+    search_objectives,
+)
+from mtlsearch.report.pareto import PARETO
 from mtlsearch.report.report_plots import Figure
 from mtlsearch.report.text import fmt
 from mtlsearch.store.results import ABANDONED, CONFIRMS, ResultsStore
@@ -108,7 +117,7 @@ def _leaderboard_section(rows: list[dict]) -> str:
         )
     parts.append(
         _table(
-            ["rank", "trial", "candidate", "Δm val", "Δm test", "epochs", "status", "cost (worker·s)"],
+            ["rank", "trial", "candidate", "Δm val", "Δm test", "epochs", "status", "cost (worker·s)", "Pareto"],
             [
                 [
                     str(i + 1),
@@ -119,12 +128,36 @@ def _leaderboard_section(rows: list[dict]) -> str:
                     str(r["epochs_trained"]),
                     r["status"],
                     f"{r[COST]:.1f}",
+                    PARETO_MARK if r[PARETO] else "-",
                 ]
                 for i, r in enumerate(rows)
             ],
         )
     )
     return "".join(parts)
+
+
+def _pareto_section(rows: list[dict], objectives: list[str]) -> str:
+    """The Pareto set of Δm(val) against cost (:mod:`mtlsearch.report.pareto`) as a table, cheapest first."""
+    front = pareto_rows(rows)
+    study = (
+        f"The search optimized {', '.join(objectives)} (a multi-objective Optuna study; ASHA stopped trials on Δm(val) alone)."
+        if is_multi_objective(objectives)
+        else "The search optimized Δm(val) alone; the set shows what each extra worker·s bought."
+    )
+    note = (
+        f"<p class='note'>{html.escape(study)} The Pareto set: the trials that trained the full budget which no other such "
+        "trial beats on both Δm(val) and cost; ASHA-stopped trials (a partial budget's cost) are left out. Selected on "
+        f"validation; Δm(test) is only reported. {len(front)} trial(s).</p>"
+    )
+    body = [[r["trial_id"], candidate_label(r), f"{r[COST]:.1f}", fmt(r[DM_VAL]), fmt(r[DM_TEST])] for r in front]
+    return (
+        "<h3 id='pareto'>Pareto set</h3>"
+        + note
+        + _table(["trial", "candidate", "cost (worker·s)", "Δm val", "Δm test"], body).replace(
+            "<table>", "<table id='pareto-set'>", 1
+        )
+    )
 
 
 def _per_task_table(data: list[dict], top: list[dict]) -> str:
@@ -308,6 +341,7 @@ def build_report(store: ResultsStore, experiment: str) -> str:
     if rows:
         sections.append("<h2 id='cost'>Δm(val) against training cost</h2>")
         sections.append(_plot("plot-cost", report_plots.cost_figure(rows), "cost"))
+        sections.append(_pareto_section(rows, search_objectives(meta)))
         curves, stopped = _curves(store, experiment)
         sections.append("<h2 id='curves'>Learning curves</h2>")
         spec = meta.get("spec") or {}

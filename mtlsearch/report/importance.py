@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 
+from mtlsearch.metrics.objectives import DM_VAL_OBJECTIVE
 from mtlsearch.store.atomic import read_bytes
 from mtlsearch.store.results import ResultsStore
 
@@ -19,6 +20,11 @@ log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "optuna_journal.log"
 """As :data:`mtlsearch.search.study.JOURNAL_FILE` (not imported from there: that module imports Ray)."""
+
+
+def dm_val_index(metric_names: list[str] | None) -> int:
+    """Where Δm(val) is among a multi-objective study's values (its first value for a study without names)."""
+    return metric_names.index(DM_VAL_OBJECTIVE) if metric_names and DM_VAL_OBJECTIVE in metric_names else 0
 
 
 def param_importances(store: ResultsStore, experiment: str) -> tuple[dict[str, float], str]:
@@ -46,8 +52,9 @@ def param_importances(store: ResultsStore, experiment: str) -> tuple[dict[str, f
         if len(complete) < 2:
             return {}, f"{len(complete)} finished trial(s) in the study: too few for parameter importances"
         try:
-            if len(study.directions) > 1:
-                scores = optuna.importance.get_param_importances(study, target=lambda t: t.values[0])
+            if len(study.directions) > 1:  # a multi-objective study: importances for its Δm(val)
+                at = dm_val_index(study.metric_names)
+                scores = optuna.importance.get_param_importances(study, target=lambda t: t.values[at])
             else:
                 scores = optuna.importance.get_param_importances(study)
         except (RuntimeError, ValueError) as e:  # e.g. every trial has the same parameters

@@ -27,6 +27,11 @@ selected epoch, ``{task: {"val": …, "test": …}}``: the tasks of the trial's
 searched, the trained non-primary tasks scored by accuracy. They never count in
 Δm. The text table shows them as ``meta acc test`` when any trial has one, and
 labels a candidate with its sharing and metadata (``MTL soft +age_group``).
+
+``pareto``: whether the trial is in the Pareto set of Δm(val) against training
+cost (:mod:`mtlsearch.report.pareto`). A multi-objective search
+(``search.objectives: [dm_val, cost]``) shows it in the text table and lists the
+set below it, cheapest first.
 """
 
 from __future__ import annotations
@@ -36,11 +41,21 @@ import math
 from collections import defaultdict
 
 from mtlsearch.errors import StoreError
+from mtlsearch.metrics.objectives import DM_VAL_OBJECTIVE, is_multi_objective
 from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH, SERVED_BY
 from mtlsearch.report.confirmation import format_confirmation, summarize
+from mtlsearch.report.pareto import PARETO, pareto_set
 from mtlsearch.report.text import fmt, table
 from mtlsearch.spec import metadata_tasks
-from mtlsearch.store.results import ABANDONED, CONFIRMS, MULTILABEL_COLUMNS, SECONDARY_TASK_METRICS, ResultsStore
+from mtlsearch.store.results import (
+    ABANDONED,
+    CONFIRMS,
+    ERROR,
+    MULTILABEL_COLUMNS,
+    SECONDARY_TASK_METRICS,
+    STOPPED_EARLY,
+    ResultsStore,
+)
 
 
 def _key(dm: float | None) -> float:
@@ -58,8 +73,10 @@ def leaderboard(store: ResultsStore, experiment: str) -> list[dict]:
     rows = [r for r in every if CONFIRMS not in r["config"]]
     rows.sort(key=lambda r: (_key(r[DM_VAL]), _key(r[DM_TEST])), reverse=True)
     confirmed = {c["trial_id"]: c for c in summarize(rows, [r for r in every if CONFIRMS in r["config"]], candidate_label)}
+    front = pareto_set(rows)
     for r in rows:
         r["confirmation"] = confirmed.get(r["trial_id"])
+        r[PARETO] = r["trial_id"] in front
     return rows
 
 
@@ -115,7 +132,7 @@ def _trial_rows(store: ResultsStore, experiment: str) -> list[dict]:
                 "selected_epoch": best["epoch"],
                 "epochs_trained": epochs[-1]["epoch"],
                 "status": st["status"] if st else "running",
-                "stopped_early": bool(st and st["status"] == "stopped_early"),
+                "stopped_early": bool(st and st["status"] == STOPPED_EARLY),
                 COST: max(r[COST] for r in epochs),
                 "tasks": task_scores,
                 "metadata": {t: task_scores.get(t, {}) for t in meta},
@@ -156,6 +173,33 @@ def candidate_label(row: dict) -> str:
     return label
 
 
+PARETO_MARK = "yes"
+"""The text leaderboard's ``Pareto`` cell of a trial in the Pareto set (a multi-objective search)."""
+
+
+def search_objectives(experiment_meta: dict) -> list[str]:
+    """The stored search's ``search.objectives`` (``[dm_val]`` for one stored before the option existed)."""
+    return ((experiment_meta.get("spec") or {}).get("search") or {}).get("objectives") or [DM_VAL_OBJECTIVE]
+
+
+def pareto_rows(rows: list[dict]) -> list[dict]:
+    """The leaderboard rows in the Pareto set, cheapest first (Δm(val) then rises along the set)."""
+    return sorted((r for r in rows if r[PARETO]), key=lambda r: (r[COST], -_key(r[DM_VAL])))
+
+
+def format_pareto_set(rows: list[dict]) -> str:
+    """The Pareto set (max Δm(val), min cost) as a table, cheapest first."""
+    front = pareto_rows(rows)
+    title = (
+        "Pareto set of the multi-objective search (max Δm(val), min training cost; among the trials that trained the "
+        "full budget; Δm(test) is only reported):"
+    )
+    if not front:
+        return title + " empty (no trial trained the full budget yet)"
+    body = [[r["trial_id"], candidate_label(r), f"{r[COST]:.1f}", fmt(r[DM_VAL]), fmt(r[DM_TEST])] for r in front]
+    return title + "\n" + table(["trial", "candidate", "cost (worker·s)", "Δm val", "Δm test"], body)
+
+
 SERVING_MARK = "*"
 """Marks, in the groups column, the group whose copy serves a task trained in several groups."""
 
@@ -178,7 +222,8 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
     header = ["rank", "trial", "candidate", "Δm val", "Δm test"] + (["F1-macro test", "F1-micro test"] if multilabel else [])
     metadata = any(r.get("metadata") for r in rows)
     header += ["meta acc test"] if metadata else []
-    header += ["epochs", "ASHA-stopped", "cost (worker·s)", "groups"]
+    multi = is_multi_objective(search_objectives(experiment_meta))
+    header += ["epochs", "ASHA-stopped", "cost (worker·s)"] + (["Pareto"] if multi else []) + ["groups"]
     body = [
         [
             str(i + 1),
@@ -189,13 +234,16 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
             *([fmt(r.get("test_macro_f1"), ".4f"), fmt(r.get("test_micro_f1"), ".4f")] if multilabel else []),
             *([_metadata_text(r)] if metadata else []),
             f"{r['epochs_trained']}",
-            "yes" if r["stopped_early"] else ("error" if r["status"] == "error" else "no"),
-            f"{r['cost_worker_s']:.1f}",
+            "yes" if r["stopped_early"] else ("error" if r["status"] == ERROR else "no"),
+            f"{r[COST]:.1f}",
+            *([PARETO_MARK if r[PARETO] else "-"] if multi else []),
             _groups_text(r),
         ]
         for i, r in enumerate(rows)
     ]
     out = [table(header, body)]
+    if multi:
+        out.append("\n" + format_pareto_set(rows))
     if any(r.get(SERVED_BY) for r in rows):
         out.append(f"{SERVING_MARK} a task in several groups trains in each and is served by this group's copy (best on val)")
 

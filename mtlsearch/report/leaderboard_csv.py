@@ -5,6 +5,8 @@ task any trial scored (its primary metric at its model's selected epoch, as in
 :func:`mtlsearch.report.leaderboard.leaderboard`). Lists and dicts (``groups``,
 ``config``, ``selected_epochs``, ``metadata``) are JSON; a missing or NaN number is
 an empty cell, so a spreadsheet or ``pandas.read_csv`` reads it as missing.
+``pareto`` says whether the trial is in the Pareto set of Δm(val) against cost
+(:mod:`mtlsearch.report.pareto`), whatever the search's objectives.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TextIO
 
 from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EVAL_SPLITS, task_key
 from mtlsearch.report.leaderboard import candidate_label
+from mtlsearch.report.pareto import PARETO
 from mtlsearch.store.results import MULTILABEL_COLUMNS
 
 CONFIRMATION_COLUMNS = ("confirmed_dm_test_mean", "confirmed_dm_test_low", "confirmed_dm_test_high", "confirmed_verdict")
@@ -36,6 +39,7 @@ COLUMNS = (
     "selected_epoch",
     "epochs_trained",
     COST,
+    PARETO,
     *CONFIRMATION_COLUMNS,
     "selected_epochs",
     "metadata",

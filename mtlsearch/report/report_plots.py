@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL
 from mtlsearch.report.leaderboard import candidate_label
+from mtlsearch.report.pareto import PARETO, on_full_budget, pareto_set
 
 
 @dataclass
@@ -94,45 +95,40 @@ def leaderboard_figure(rows: list[dict], confirmed: list[dict], top: int = 15) -
     return Figure(_png(fig), data)
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points ``(cost, dm)`` no other point dominates (cost no higher and Δm no lower, one strictly);
-    points with a NaN are never on it. Sorted by cost."""
-    ok = [i for i, (c, d) in enumerate(points) if not (math.isnan(c) or math.isnan(d))]
-    front = []
-    for i in ok:
-        ci, di = points[i]
-        if not any(points[j][0] <= ci and points[j][1] >= di and (points[j][0] < ci or points[j][1] > di) for j in ok if j != i):
-            front.append(i)
-    return sorted(front, key=lambda i: points[i])
+PARTIAL_STYLE = {"color": "tab:grey", "marker": "x", "label": "ASHA-stopped or unfinished (partial budget: off the set)"}
 
 
 def cost_figure(rows: list[dict]) -> Figure:
-    """Δm(val) against training cost (worker·s), the Pareto front (max Δm, min cost) marked."""
-    points = [(_num(r[COST]), _num(r[DM_VAL])) for r in rows]
-    front = set(pareto_front(points))
+    """Δm(val) against training cost (worker·s), the Pareto set (max Δm, min cost, among the trials that trained
+    the full budget: :mod:`mtlsearch.metrics.pareto`) marked; ASHA-stopped trials (a partial budget's cost) apart."""
+    front = pareto_set(rows)
     fig = _figure(8.0, 4.5)
     ax = fig.add_subplot(1, 1, 1)
-    ax.scatter([p[0] for p in points], [p[1] for p in points], color="tab:grey", alpha=0.7, label="trial")
-    on = sorted(front, key=lambda i: points[i])
+    full = [r for r in rows if on_full_budget(r)]
+    partial = [r for r in rows if not on_full_budget(r)]
+    for shown, style in ((full, {"color": "tab:grey", "label": "trial (full budget)"}), (partial, PARTIAL_STYLE)):
+        if shown:
+            ax.scatter([_num(r[COST]) for r in shown], [_num(r[DM_VAL]) for r in shown], alpha=0.7, **style)
+    on = sorted((r for r in rows if r["trial_id"] in front), key=lambda r: (r[COST], r[DM_VAL]))
     if on:
-        ax.plot(
-            [points[i][0] for i in on],
-            [points[i][1] for i in on],
-            "o-",
-            color="tab:red",
-            label="Pareto front",
-            drawstyle="steps-post",
-        )
-        for i in on:
-            ax.annotate(rows[i]["trial_id"], points[i], fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax.plot([r[COST] for r in on], [r[DM_VAL] for r in on], "o-", color="tab:red", label="Pareto set", drawstyle="steps-post")
+        for r in on:
+            ax.annotate(r["trial_id"], (r[COST], r[DM_VAL]), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.set_xlabel("training cost (worker·s)")
     ax.set_ylabel("Δm(val) (%)")
     ax.set_title("Δm(val) against training cost")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     data = [
-        {"trial_id": r["trial_id"], "candidate": candidate_label(r), COST: r[COST], DM_VAL: r[DM_VAL], "pareto": i in front}
-        for i, r in enumerate(rows)
+        {
+            "trial_id": r["trial_id"],
+            "candidate": candidate_label(r),
+            COST: r[COST],
+            DM_VAL: r[DM_VAL],
+            "status": r["status"],
+            PARETO: r["trial_id"] in front,
+        }
+        for r in rows
     ]
     return Figure(_png(fig), data)
 

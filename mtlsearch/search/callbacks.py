@@ -39,7 +39,7 @@ from mtlsearch.metrics.result_keys import (
 )
 from mtlsearch.search.context import SearchContext
 from mtlsearch.search.tb_hparams import scalar_tag, session_end, session_start
-from mtlsearch.store.results import ABANDONED, CONFIRMS, MULTILABEL_COLUMNS, SEED, ResultsStore
+from mtlsearch.store.results import ABANDONED, CONFIRMS, ERROR, FINISHED, MULTILABEL_COLUMNS, SEED, ResultsStore, ended_status
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +136,14 @@ class StoreCallback(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         epochs = int((trial.last_result or {}).get("epoch", 0))
-        status = "finished" if epochs >= self._max_epochs else "stopped_early"
-        self.store.write_trial_status(self.context.experiment, trial.trial_id, status, epochs, self._max_epochs)
+        self.store.write_trial_status(
+            self.context.experiment, trial.trial_id, ended_status(epochs, self._max_epochs), epochs, self._max_epochs
+        )
 
     def on_trial_error(self, iteration, trials, trial, **info):
         epochs = int((trial.last_result or {}).get("epoch", 0))
         error = trial.error_file or ""
-        self.store.write_trial_status(self.context.experiment, trial.trial_id, "error", epochs, self._max_epochs, error)
+        self.store.write_trial_status(self.context.experiment, trial.trial_id, ERROR, epochs, self._max_epochs, error)
 
     def on_experiment_end(self, trials, **info):
         """Mark trials with stored rows that this search does not know as :data:`ABANDONED`.
@@ -265,7 +266,7 @@ class ProgressCallback(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         epochs = int((trial.last_result or {}).get("epoch", 0))
-        how = "finished" if epochs >= self._max_epochs else f"stopped by ASHA after {epochs} epochs"
+        how = "finished" if ended_status(epochs, self._max_epochs) == FINISHED else f"stopped by ASHA after {epochs} epochs"
         self._print(f"{self._label(trial)} {how}", trials)
 
     def on_trial_error(self, iteration, trials, trial, **info):

@@ -27,6 +27,8 @@ import random
 from ray.tune.search import Searcher
 from ray.tune.utils.util import unflatten_dict
 
+from mtlsearch.metrics.result_keys import EPOCH
+
 log = logging.getLogger(__name__)
 
 
@@ -49,7 +51,7 @@ class DistinctConfigs(Searcher):
         self.candidates = {config_key(c): c for c in candidates}
         self.rng = random.Random(seed)
         self.started: set[str] = set()  # keys of the configurations a trial was started with
-        self.results: dict[str, dict | None] = {}  # key -> {metric: value} of its finished trial (None: errored)
+        self.results: dict[str, dict | None] = {}  # key -> {metric: value, epoch} of its finished trial (None: errored)
         self.inner_ids: dict[str, str] = {}  # trial id -> the inner searcher's id for it
         self.keys: dict[str, str] = {}  # trial id -> its configuration's key
         self.repeats_replaced = 0
@@ -99,7 +101,9 @@ class DistinctConfigs(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id not in self.inner_ids:
             return
-        self.results[self.keys[trial_id]] = None if error or not result else {self.metric: result.get(self.metric)}
+        self.results[self.keys[trial_id]] = (
+            None if error or not result else {m: result[m] for m in (*self._metrics(), EPOCH) if m in result}
+        )
         self.searcher.on_trial_complete(self.inner_ids[trial_id], result=result, error=error)
 
     # Tune saves a wrapper's own state (get_state) and the base searcher (save_to_dir) apart.
@@ -125,10 +129,14 @@ class DistinctConfigs(Searcher):
 
     # -- helpers -------------------------------------------------------------------------------
 
+    def _metrics(self) -> list[str]:
+        """The result keys the study is told: one, or a multi-objective study's list."""
+        return list(self.metric) if isinstance(self.metric, list) else [self.metric]
+
     def _close_repeat(self, trial_id: str, key: str) -> None:
         """Close the inner searcher's repeated proposal with what is known of that configuration."""
         known = self.results.get(key)
-        if known is not None and known.get(self.metric) is not None:
+        if known is not None and all(known.get(m) is not None for m in self._metrics()):
             self.searcher.on_trial_complete(trial_id, result=known)
         else:  # still running, or it errored: no value to report
             self.searcher.on_trial_complete(trial_id, error=True)

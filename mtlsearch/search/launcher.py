@@ -122,6 +122,21 @@ class RaySession:
             ray.shutdown()
 
 
+def _check_study_continues(loaded: LoadedSpec, store: ResultsStore, experiment: str) -> None:
+    """``--resume``: bring the stored Optuna study here (before Tune unpickles the searcher, whose study reads it) and
+    refuse a spec whose ``search.objectives`` the study was not created with."""
+    from mtlsearch.search import study
+
+    study.fetch_journal(store.root, experiment)
+    why = study.check_objectives(store.root, experiment, loaded.spec.search.objectives)
+    if why:
+        raise loaded.error(
+            ("search", "objectives"),
+            f"{why}; --resume continues the same Optuna study, whose objectives are fixed when it is created "
+            "(run a new search, without --resume, to change them)",
+        )
+
+
 def launch(
     loaded: LoadedSpec,
     resume: bool = False,
@@ -160,6 +175,8 @@ def _launch(
         log.info(
             f"experiment {spec.experiment!r} already exists in the store; this search is {experiment!r} (use --resume to continue the old one)"
         )
+    if resume:
+        _check_study_continues(loaded, store, experiment)
 
     dataset_path = prepare_dataset(loaded, store)
     info = read_info(dataset_path).scored_by(spec.evaluation.metric)
@@ -220,7 +237,6 @@ def _launch(
             if not tuner_mod.can_restore(store, experiment):
                 raise MtlsearchError(f"--resume: no Tune experiment state under {path}")
             log.info(f"resuming search {experiment!r} from {path}")
-            study.fetch_journal(store.root, experiment)  # before Tune unpickles the searcher, whose study reads it
             tuner = tuner_mod.restore_tuner(store, context)
         else:
             import ray
@@ -235,6 +251,7 @@ def _launch(
             searcher = spec.search.searcher if configs is None else "listed configs"
             log.info(
                 f"search {experiment!r}: {spec.search.num_samples if configs is None else len(configs)} trials, searcher {searcher}, "
+                f"objectives {spec.search.objectives}, "
                 f"ASHA {'on' if spec.search.scheduler.enabled else 'off'}; each trial {path}"
             )
             tuner = tuner_mod.build_tuner(store, context, stream=out, extra_callbacks=extra_callbacks, configs=configs)

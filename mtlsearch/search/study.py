@@ -20,6 +20,12 @@ report, and when the search ends; ``--resume`` copies it back first
 
 Only the Tune driver writes the study: the searcher (ask and tell) and
 :class:`StudyCallback` both run in the process that calls ``Tuner.fit``.
+
+The study's objectives are ``search.objectives`` (:mod:`mtlsearch.metrics.objectives`),
+named in the study (``Study.metric_names``, which optuna-dashboard shows). A
+multi-objective study is told only trials that trained the full budget: one that
+ASHA stopped is told as pruned (:class:`StoredOptunaSearch`). ``--resume``
+continues the same study, so its objectives can't change (:func:`check_objectives`).
 """
 
 from __future__ import annotations
@@ -27,14 +33,17 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
-from optuna.exceptions import UpdateFinishedTrialError
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.storages.journal import JournalFileBackend
 from ray.tune import Callback
 from ray.tune.search.optuna import OptunaSearch
 
 from mtlsearch.cache_dirs import remote_store_file
+from mtlsearch.metrics.objectives import objectives_of
+from mtlsearch.metrics.result_keys import EPOCH
 from mtlsearch.store.atomic import atomic_write_bytes, is_remote_uri, read_bytes, redact_uri
 from mtlsearch.store.results import ResultsStore
 
@@ -48,6 +57,8 @@ TUNE_TRIAL_ID = "tune_trial_id"
 """User attribute of a study trial that ran in Tune: the Tune trial id (the store's ``trial_id``)."""
 ABANDONED_ATTR = "abandoned"
 """User attribute of a study trial left running by an interrupted search and closed as failed when it ended."""
+STOPPED_AT_ATTR = "stopped_at_epoch"
+"""User attribute of a multi-objective study's trial that ASHA stopped (told as pruned): the epoch it stopped at."""
 
 
 def study_name(experiment: str) -> str:
@@ -164,6 +175,27 @@ def fetch_journal(store_root: str, experiment: str) -> None:
     trim_unfinished_line(path)
 
 
+def check_objectives(store_root: str, experiment: str, names: list[str]) -> str | None:
+    """Before ``--resume``: why the stored study can't continue with objectives ``names``, or None when it can.
+
+    The study's directions are fixed when it is created; a study named by this module also keeps
+    its objectives' names. No stored study (a search of listed configs): nothing to check.
+    """
+    import optuna
+
+    try:
+        stored = optuna.load_study(study_name=study_name(experiment), storage=journal_storage(store_root, experiment))
+    except KeyError:
+        return None
+    wanted = objectives_of(names)
+    directions = [d.name.lower() for d in stored.directions]
+    if stored.metric_names is not None and list(stored.metric_names) != list(names):
+        return f"the study of {experiment!r} optimizes {list(stored.metric_names)}, not {list(names)}"
+    if directions != [o.direction for o in wanted]:
+        return f"the study of {experiment!r} has directions {directions}, objectives {list(names)} need {[o.direction for o in wanted]}"
+    return None
+
+
 class StoredOptunaSearch(OptunaSearch):
     """``OptunaSearch`` on a stored study: its finished study trials carry their Tune trial id
     (:data:`TUNE_TRIAL_ID`), and a resumed search leaves alone the trials the study already closed.
@@ -171,11 +203,33 @@ class StoredOptunaSearch(OptunaSearch):
     Tune restores the searcher from the state it last saved, but the study on disk may be further on:
     a trial that ended after that save (before the driver was killed) is finished in the study and
     still running for the restored searcher, which would report to it and tell it again (Optuna refuses).
+
+    ``objective_names``: ``search.objectives``, named in the study (``Study.set_metric_names``).
+    ``full_epochs``: the training budget. A multi-objective study tells a trial that ended before it
+    (ASHA stopped it on Δm(val)) as pruned, with :data:`STOPPED_AT_ATTR`: its cost is that of a
+    partial budget, and TPE or NSGA-II would learn that stopped configurations are cheap. A
+    single-objective study is told Δm(val) of every trial, as Ray's ``OptunaSearch`` does.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, objective_names: list[str] | None = None, full_epochs: int | None = None, **kwargs):
+        self._objective_names = list(objective_names or [])  # before OptunaSearch's __init__ sets the study up
+        self._full_epochs = full_epochs
         super().__init__(*args, **kwargs)
         self._closed_in_study: set[str] = set()  # Tune trial ids whose study trial ended before a resume
+
+    def _setup_study(self, mode) -> None:
+        super()._setup_study(mode)
+        if self._objective_names and self._ot_study.metric_names is None:
+            with warnings.catch_warnings():  # experimental since Optuna 3.2, and what optuna-dashboard shows
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                self._ot_study.set_metric_names(self._objective_names)
+
+    def _stopped_early(self, result: dict | None) -> int | None:
+        """The epoch a multi-objective study's trial stopped at before the full budget, else None."""
+        if not isinstance(self.metric, list) or not result or self._full_epochs is None:
+            return None
+        epoch = int(result.get(EPOCH, 0))
+        return epoch if epoch < self._full_epochs else None
 
     def _finished_in_study(self, trial_id: str) -> bool:
         ot_trial = self._ot_trials.get(trial_id)
@@ -206,6 +260,10 @@ class StoredOptunaSearch(OptunaSearch):
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is not None and result and result.get("trial_id"):
             ot_trial.set_user_attr(TUNE_TRIAL_ID, result["trial_id"])
+        stopped = self._stopped_early(result)
+        if stopped is not None and ot_trial is not None:
+            ot_trial.set_user_attr(STOPPED_AT_ATTR, stopped)
+            result = None  # told as pruned (failed when it errored), without values
         super().on_trial_complete(trial_id, result=result, error=error)
 
 

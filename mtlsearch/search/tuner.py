@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ray import tune
 
+from mtlsearch.metrics.objectives import is_multi_objective, objectives_of
 from mtlsearch.metrics.result_keys import DM_VAL
 from mtlsearch.search.callbacks import PlacementGroupReaper, ProgressCallback, StoreCallback, TensorBoardCallback
 from mtlsearch.search.context import SearchContext
@@ -24,6 +25,7 @@ from mtlsearch.store.results import ResultsStore
 from mtlsearch.train.executor import trial_footprint, trial_resources, worker_bundle
 
 METRIC, MODE = DM_VAL, "max"
+"""What Tune (ASHA, the result grid) ranks trials by, whatever the study's objectives: Δm(val), maximized."""
 TUNE_DIR = "tune"
 CONFIRM_TUNE_DIR = "tune_confirm"
 CONFIRM_STAGE = "confirm"
@@ -74,32 +76,33 @@ def trainable(context: SearchContext):
 
 
 def _searcher(spec: Spec, tasks: list[str] | tuple[str, ...] = (), study_storage=None, study_name: str | None = None):
-    """Optuna (TPE, random or grid then TPE); ``tasks``: the primary tasks, one ``w/<task>`` each if static weights are searched.
+    """Optuna (TPE, NSGA-II, random or grid then TPE); ``tasks``: the primary tasks, one ``w/<task>`` each if static
+    weights are searched.
 
     ``study_storage`` / ``study_name``: where the Optuna study is kept (:mod:`mtlsearch.search.study`); without
-    them it lives in memory only.
+    them it lives in memory only. The study optimizes ``search.objectives`` (:mod:`mtlsearch.metrics.objectives`):
+    Δm(val) alone, or with several a multi-objective study (metric and mode lists).
 
     On a discrete space it is wrapped in :class:`DistinctConfigs`: no configuration runs twice, and the
     search ends early once every configuration has run (and says so in the log).
     """
-    import optuna
-
+    from mtlsearch.search.samplers import make_sampler
     from mtlsearch.search.study import StoredOptunaSearch
 
-    if spec.search.searcher == "random":
-        sampler = optuna.samplers.RandomSampler(seed=spec.seed)
-    else:
-        sampler = optuna.samplers.TPESampler(seed=spec.seed)
+    objectives = objectives_of(spec.search.objectives)
+    multi = is_multi_objective(spec.search.objectives)
     # grid: every candidate of the discrete space is enqueued first, then TPE continues if trials remain
     points = enumerate_candidates(spec.search.space, tasks) if spec.search.searcher == "grid" else None
     searcher = StoredOptunaSearch(
         space=DefineByRun(spec.search.space, tasks),
-        metric=METRIC,
-        mode=MODE,
-        sampler=sampler,
+        metric=[o.result_key for o in objectives] if multi else METRIC,
+        mode=[o.mode for o in objectives] if multi else MODE,
+        sampler=make_sampler(spec),
         points_to_evaluate=points,
         storage=study_storage,
         study_name=study_name,
+        objective_names=list(spec.search.objectives),
+        full_epochs=spec.train.epochs,
     )
     candidates = discrete_candidates(spec.search.space, tasks)
     # every trial uses the spec's seed: a repeated configuration would only repeat a known result

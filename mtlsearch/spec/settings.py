@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from mtlsearch.grouping.methods import GROUPING_METHODS
+from mtlsearch.metrics.objectives import DM_VAL_OBJECTIVE, OBJECTIVE_NAMES
 from mtlsearch.metrics.task_metrics import probability_metrics
 from mtlsearch.spec.names import IN_TRIAL, RAY_TRAIN, Strict
 from mtlsearch.spec.space import LogUniform, SearchSpace, Uniform
@@ -138,11 +139,28 @@ class SearchSpec(Strict):
         None, description="retrain the best candidates and the baselines with more seeds for Δm(test) intervals; off when absent"
     )
     max_concurrent_trials: int | None = Field(None, ge=1)
-    searcher: Literal["optuna", "random", "grid"] = Field(
-        "optuna", description="optuna: TPE; random; grid: every candidate of a discrete space (choice/int dimensions) once"
+    searcher: Literal["optuna", "nsga2", "random", "grid"] = Field(
+        "optuna",
+        description="optuna: TPE (multi-objective TPE with several objectives); nsga2: Optuna's NSGA-II; random; "
+        "grid: every candidate of a discrete space (choice/int dimensions) once",
+    )
+    objectives: list[Literal[OBJECTIVE_NAMES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: [DM_VAL_OBJECTIVE],
+        min_length=1,
+        description="what the Optuna study optimizes (mtlsearch.search.objectives): [dm_val] (default), or "
+        "[dm_val, cost] for a multi-objective search (max Δm(val), min training cost in worker·s) and its Pareto set",
     )
     scheduler: AshaSpec = Field(default_factory=AshaSpec)
     space: SearchSpace
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives_hold_dm_val(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):
+            raise ValueError(f"an objective is listed twice: {names}")
+        if DM_VAL_OBJECTIVE not in names:
+            raise ValueError(f"expected a list holding {DM_VAL_OBJECTIVE!r} (Δm on validation, which ASHA stops trials on); got {names}")
+        return names
 
     @model_validator(mode="after")
     def _grid_is_discrete(self) -> "SearchSpec":

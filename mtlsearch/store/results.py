@@ -113,7 +113,7 @@ STATUS_SCHEMA = pa.schema(
     [
         ("experiment", pa.string()),
         ("trial_id", pa.string()),
-        ("status", pa.string()),  # finished | stopped_early | error | abandoned (see ABANDONED)
+        ("status", pa.string()),  # FINISHED | STOPPED_EARLY | ERROR | ABANDONED (below)
         ("epochs_trained", pa.int64()),
         ("max_epochs", pa.int64()),
         ("error", pa.string()),
@@ -170,6 +170,15 @@ CONFIRMATION_SCHEMA = pa.schema(
     ]
 )
 """``experiments/<name>/confirmation.parquet``: one row per confirmed candidate (:mod:`mtlsearch.report.confirmation`)."""
+
+FINISHED, STOPPED_EARLY, ERROR = "finished", "stopped_early", "error"
+"""Statuses of a trial that ended: it trained the full budget, ASHA stopped it earlier, or it failed."""
+
+
+def ended_status(epochs: int, max_epochs: int) -> str:
+    """:data:`FINISHED` for a trial that trained ``max_epochs``, else :data:`STOPPED_EARLY` (ASHA stopped it)."""
+    return FINISHED if epochs >= max_epochs else STOPPED_EARLY
+
 
 ABANDONED = "abandoned"
 """Status of a trial whose rows are stored but that the search's restored Tune state does not know: the search
