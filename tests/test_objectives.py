@@ -85,7 +85,9 @@ def _drive(searcher, told=TOLD) -> list[dict]:
     for trial_id, epochs, dm, cost, errored in told:
         configs.append(searcher.suggest(trial_id))
         for epoch in range(1, epochs + 1):  # a multi-objective study takes no intermediate values
-            searcher.on_trial_result(trial_id, {DM_VAL: dm, COST: cost * epoch / epochs, EPOCH: epoch, "training_iteration": epoch})
+            searcher.on_trial_result(
+                trial_id, {DM_VAL: dm, COST: cost * epoch / epochs, EPOCH: epoch, "training_iteration": epoch}
+            )
         result = {DM_VAL: dm, COST: cost, EPOCH: epochs, "trial_id": trial_id}
         searcher.on_trial_complete(trial_id, result=None if errored else result, error=errored)
     return configs

@@ -159,7 +159,9 @@ class SearchSpec(Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"an objective is listed twice: {names}")
         if DM_VAL_OBJECTIVE not in names:
-            raise ValueError(f"expected a list holding {DM_VAL_OBJECTIVE!r} (Δm on validation, which ASHA stops trials on); got {names}")
+            raise ValueError(
+                f"expected a list holding {DM_VAL_OBJECTIVE!r} (Δm on validation, which ASHA stops trials on); got {names}"
+            )
         return names
 
     @model_validator(mode="after")
