@@ -151,6 +151,7 @@ def test_the_stored_studys_objectives_are_checked_before_a_resume(tmp_path):
     assert "optimizes ['dm_val', 'cost'], not ['dm_val']" in study.check_objectives(root, "mo", ["dm_val"])
     assert "not ['cost', 'dm_val']" in study.check_objectives(root, "mo", ["cost", "dm_val"])
     assert study.check_objectives(root, "none", ["dm_val"]) is None  # no study (listed configs): nothing to check
+    assert not Path(study.local_journal_path(root, "none")).exists()  # and no journal is made for it
     # a study of an older search, without names: its directions decide
     old = optuna.create_study(storage=study.journal_storage(root, "old"), study_name="old", direction="maximize")
     old.tell(old.ask(), 1.0)

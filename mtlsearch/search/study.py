@@ -183,6 +183,8 @@ def check_objectives(store_root: str, experiment: str, names: list[str]) -> str 
     """
     import optuna
 
+    if not os.path.isfile(local_journal_path(store_root, experiment)):  # not created here as a side effect
+        return None
     try:
         stored = optuna.load_study(study_name=study_name(experiment), storage=journal_storage(store_root, experiment))
     except KeyError:
