@@ -43,8 +43,8 @@ TUNE_KEYS = {
     "checkpoint_path",
 }
 """Keys Tune adds to every result (and Ray Train's ``checkpoint_path``): not the loop's."""
-RUN_SPECIFIC = {"trial_id", "cost_worker_s", "samples_per_s", "reported_at", "ended_at"}
-"""Store and leaderboard fields that name the trial or measure time."""
+RUN_SPECIFIC = {"trial_id", "cost_worker_s", "samples_per_s", "reported_at", "ended_at", "pareto"}
+"""Store and leaderboard fields that name the trial or measure time (``pareto`` too: it ranks the trials' costs)."""
 
 
 def test_executor_resolution_footprint_and_threads():
