@@ -7,7 +7,7 @@
 ``[dm_val]`` (the default) is a single-objective study. ``[dm_val, cost]`` is a
 multi-objective one (Optuna's multi-objective TPE, or NSGA-II with ``searcher:
 nsga2``): the search's answer is then a Pareto set, not one best trial
-(:mod:`mtlsearch.metrics.pareto`). ASHA keeps stopping trials on Δm(val) alone;
+(:mod:`mtlsearch.report.pareto`). ASHA keeps stopping trials on Δm(val) alone;
 a trial it stops is told to the study as pruned, not with its partial cost
 (:class:`mtlsearch.search.study.StoredOptunaSearch`).
 """

@@ -34,7 +34,7 @@ from mtlsearch.report.leaderboard import (
     candidate_label,
     confirmation_rows,
     leaderboard,
-    pareto_rows,
+    pareto_table,
     search_objectives,
 )
 from mtlsearch.report.pareto import PARETO
@@ -139,7 +139,7 @@ def _leaderboard_section(rows: list[dict]) -> str:
 
 def _pareto_section(rows: list[dict], objectives: list[str]) -> str:
     """The Pareto set of Δm(val) against cost (:mod:`mtlsearch.report.pareto`) as a table, cheapest first."""
-    front = pareto_rows(rows)
+    header, body = pareto_table(rows)
     study = (
         f"The search optimized {', '.join(objectives)} (a multi-objective Optuna study; ASHA stopped trials on Δm(val) alone)."
         if is_multi_objective(objectives)
@@ -148,16 +148,9 @@ def _pareto_section(rows: list[dict], objectives: list[str]) -> str:
     note = (
         f"<p class='note'>{html.escape(study)} The Pareto set: the trials that trained the full budget which no other such "
         "trial beats on both Δm(val) and cost; ASHA-stopped trials (a partial budget's cost) are left out. Selected on "
-        f"validation; Δm(test) is only reported. {len(front)} trial(s).</p>"
+        f"validation; Δm(test) is only reported. {len(body)} trial(s).</p>"
     )
-    body = [[r["trial_id"], candidate_label(r), f"{r[COST]:.1f}", fmt(r[DM_VAL]), fmt(r[DM_TEST])] for r in front]
-    return (
-        "<h3 id='pareto'>Pareto set</h3>"
-        + note
-        + _table(["trial", "candidate", "cost (worker·s)", "Δm val", "Δm test"], body).replace(
-            "<table>", "<table id='pareto-set'>", 1
-        )
-    )
+    return "<h3 id='pareto'>Pareto set</h3>" + note + _table(header, body).replace("<table>", "<table id='pareto-set'>", 1)
 
 
 def _per_task_table(data: list[dict], top: list[dict]) -> str:

@@ -187,17 +187,22 @@ def pareto_rows(rows: list[dict]) -> list[dict]:
     return sorted((r for r in rows if r[PARETO]), key=lambda r: (r[COST], -_key(r[DM_VAL])))
 
 
+def pareto_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The header and cells of the Pareto set's table (the text leaderboard's and the report's), cheapest first."""
+    body = [[r["trial_id"], candidate_label(r), f"{r[COST]:.1f}", fmt(r[DM_VAL]), fmt(r[DM_TEST])] for r in pareto_rows(rows)]
+    return ["trial", "candidate", "cost (worker·s)", "Δm val", "Δm test"], body
+
+
 def format_pareto_set(rows: list[dict]) -> str:
     """The Pareto set (max Δm(val), min cost) as a table, cheapest first."""
-    front = pareto_rows(rows)
+    header, body = pareto_table(rows)
     title = (
         "Pareto set of the multi-objective search (max Δm(val), min training cost; among the trials that trained the "
         "full budget; Δm(test) is only reported):"
     )
-    if not front:
+    if not body:
         return title + " empty (no trial trained the full budget yet)"
-    body = [[r["trial_id"], candidate_label(r), f"{r[COST]:.1f}", fmt(r[DM_VAL]), fmt(r[DM_TEST])] for r in front]
-    return title + "\n" + table(["trial", "candidate", "cost (worker·s)", "Δm val", "Δm test"], body)
+    return title + "\n" + table(header, body)
 
 
 SERVING_MARK = "*"

@@ -100,7 +100,7 @@ PARTIAL_STYLE = {"color": "tab:grey", "marker": "x", "label": "ASHA-stopped or u
 
 def cost_figure(rows: list[dict]) -> Figure:
     """Δm(val) against training cost (worker·s), the Pareto set (max Δm, min cost, among the trials that trained
-    the full budget: :mod:`mtlsearch.metrics.pareto`) marked; ASHA-stopped trials (a partial budget's cost) apart."""
+    the full budget: :mod:`mtlsearch.report.pareto`) marked; ASHA-stopped trials (a partial budget's cost) apart."""
     front = pareto_set(rows)
     fig = _figure(8.0, 4.5)
     ax = fig.add_subplot(1, 1, 1)

@@ -45,7 +45,7 @@ from mtlsearch.cache_dirs import remote_store_file
 from mtlsearch.metrics.objectives import objectives_of
 from mtlsearch.metrics.result_keys import EPOCH
 from mtlsearch.store.atomic import atomic_write_bytes, is_remote_uri, read_bytes, redact_uri
-from mtlsearch.store.results import ResultsStore
+from mtlsearch.store.results import STOPPED_EARLY, ResultsStore, ended_status
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ class StoredOptunaSearch(OptunaSearch):
         if not isinstance(self.metric, list) or not result or self._full_epochs is None:
             return None
         epoch = int(result.get(EPOCH, 0))
-        return epoch if epoch < self._full_epochs else None
+        return epoch if ended_status(epoch, self._full_epochs) == STOPPED_EARLY else None
 
     def _finished_in_study(self, trial_id: str) -> bool:
         ot_trial = self._ot_trials.get(trial_id)
