@@ -99,7 +99,8 @@ def _differences(a: dict, b: dict) -> dict:
 def test_both_paths_report_the_same_numbers_rows_and_leaderboard(ray_cluster, tmp_path):
     """The same seeded search (ASHA on, one trial at a time) on both paths: every reported number is equal.
 
-    One trial at a time, so TPE sees the same finished trials before each suggestion on both paths.
+    Two trials (each Ray Train run starts in about 10 s on two cores), one at a time, so TPE sees the same
+    finished trials before each suggestion on both paths.
     The Ray Train path trains its baselines in a Ray Train run, the in-trial path in a Ray task: the
     baselines must agree too.
     """
@@ -112,7 +113,7 @@ def test_both_paths_report_the_same_numbers_rows_and_leaderboard(ray_cluster, tm
             tmp_path / f"{executor}.yaml",
             tmp_path / executor,
             experiment="paths",
-            num_samples=3,
+            num_samples=2,
             epochs=3,
             tasks=4,
             samples=800,
