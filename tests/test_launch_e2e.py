@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import write_spec
+from conftest import plot_has_image, render_in_chromium, write_spec
 
 from mtlsearch.cli import main
 from mtlsearch.search.launcher import launch
@@ -72,13 +72,12 @@ def test_search_runs_all_trials_and_asha_stops_some(searched):
 
 
 def test_launch_wrote_the_html_report_with_every_plot(searched):
-    import re
 
     from mtlsearch.report.html_report import PLOT_IDS
 
     page = (Path(searched["store"].root) / "experiments" / "e2e" / "report.html").read_text(encoding="utf-8")
     for plot_id in PLOT_IDS:  # the real search's store fills every fixed plot
-        assert re.search(rf'<img id="{plot_id}"[^>]* src="data:image/png;base64,[A-Za-z0-9+/=]{{1000,}}"', page), plot_id
+        assert plot_has_image(page, plot_id), plot_id
         assert f'id="{plot_id}-data"' in page
     assert all(f"{r['trial_id']}" in page for r in searched["rows"])
 
@@ -353,7 +352,13 @@ def test_a_multi_objective_search_stores_its_pareto_set(searched, multiobjective
     assert main(["results", name, "--storage", store.root, "--format", "csv"]) == 0
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {r["trial_id"] for r in table if r["pareto"] == "True"} == front
-    page = (Path(store.root) / "experiments" / name / "report.html").read_text(encoding="utf-8")
+    report = Path(store.root) / "experiments" / name / "report.html"
+    page = report.read_text(encoding="utf-8")
     pareto = re.search(r"<table id='pareto-set'>(.*?)</table>", page).group(1)
     assert set(re.findall(r"<tr><td>([^<]+)</td>", pareto)) == front
     assert "a multi-objective Optuna study" in page
+    # as a browser shows it: the cost plot with its front, and the Pareto-set table (skips where no Chromium)
+    dom = render_in_chromium(report, searched["tmp"], "multiobjective_report_screenshot.png")
+    assert plot_has_image(dom, "plot-cost")
+    shown = re.search(r'<table id="pareto-set">(.*?)</table>', dom, re.S).group(1)
+    assert set(re.findall(r"<tr><td>([^<]+)</td>", shown)) == front
