@@ -14,7 +14,7 @@ from conftest import write_spec
 
 from mtlsearch.errors import SpecError
 from mtlsearch.metrics.result_keys import COST, DM_VAL, EPOCH
-from mtlsearch.report.pareto import pareto_front, pareto_set
+from mtlsearch.report.pareto import PARETO, pareto_front, pareto_set
 from mtlsearch.search import study
 from mtlsearch.search.launcher import launch
 from mtlsearch.search.tuner import _searcher
@@ -67,6 +67,19 @@ def test_the_pareto_set_is_of_full_budget_trials_only():
         {"trial_id": "f", "status": "running", COST: 1.0, DM_VAL: 9.0},
     ]
     assert pareto_set(rows) == {"a", "b"}
+
+
+def test_the_pareto_table_tells_short_trials_costs_apart():
+    from mtlsearch.report.leaderboard import pareto_table
+
+    rows = [
+        {"trial_id": "a", "architecture": "MTL", "grouping": "", COST: 0.145, DM_VAL: 1.0, "dm_test": 0.5, PARETO: True},
+        {"trial_id": "b", "architecture": "MTL", "grouping": "", COST: 0.0512, DM_VAL: -2.0, "dm_test": -1.0, PARETO: True},
+        {"trial_id": "c", "architecture": "MTL", "grouping": "", COST: 165.54, DM_VAL: 3.0, "dm_test": 2.0, PARETO: True},
+    ]
+    header, body = pareto_table(rows)
+    costs = [cells[header.index("cost (worker·s)")] for cells in body]
+    assert costs == ["0.0512", "0.145", "165.5"]  # cheapest first; a fraction of a second keeps 3 digits
 
 
 # the trials Tune hands the searcher: (tune trial id, last epoch, Δm(val), cost, errored)

@@ -39,7 +39,7 @@ from mtlsearch.report.leaderboard import (
 )
 from mtlsearch.report.pareto import PARETO
 from mtlsearch.report.report_plots import Figure
-from mtlsearch.report.text import fmt
+from mtlsearch.report.text import fmt, format_cost
 from mtlsearch.store.results import ABANDONED, CONFIRMS, ResultsStore
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def _leaderboard_section(rows: list[dict]) -> str:
                     fmt(r[DM_TEST]),
                     str(r["epochs_trained"]),
                     r["status"],
-                    f"{r[COST]:.1f}",
+                    format_cost(r[COST]),
                     PARETO_MARK if r[PARETO] else "-",
                 ]
                 for i, r in enumerate(rows)

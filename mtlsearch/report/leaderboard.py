@@ -45,7 +45,7 @@ from mtlsearch.metrics.objectives import DM_VAL_OBJECTIVE, is_multi_objective
 from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH, SERVED_BY
 from mtlsearch.report.confirmation import format_confirmation, summarize
 from mtlsearch.report.pareto import PARETO, pareto_set
-from mtlsearch.report.text import fmt, table
+from mtlsearch.report.text import fmt, format_cost, table
 from mtlsearch.spec import metadata_tasks
 from mtlsearch.store.results import (
     ABANDONED,
@@ -189,7 +189,7 @@ def pareto_rows(rows: list[dict]) -> list[dict]:
 
 def pareto_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """The header and cells of the Pareto set's table (the text leaderboard's and the report's), cheapest first."""
-    body = [[r["trial_id"], candidate_label(r), f"{r[COST]:.1f}", fmt(r[DM_VAL]), fmt(r[DM_TEST])] for r in pareto_rows(rows)]
+    body = [[r["trial_id"], candidate_label(r), format_cost(r[COST]), fmt(r[DM_VAL]), fmt(r[DM_TEST])] for r in pareto_rows(rows)]
     return ["trial", "candidate", "cost (worker·s)", "Δm val", "Δm test"], body
 
 
@@ -240,7 +240,7 @@ def format_leaderboard(rows: list[dict], experiment_meta: dict) -> str:
             *([_metadata_text(r)] if metadata else []),
             f"{r['epochs_trained']}",
             "yes" if r["stopped_early"] else ("error" if r["status"] == ERROR else "no"),
-            f"{r[COST]:.1f}",
+            format_cost(r[COST]),
             *([PARETO_MARK if r[PARETO] else "-"] if multi else []),
             _groups_text(r),
         ]
