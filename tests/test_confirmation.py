@@ -99,6 +99,22 @@ def test_picked_candidates_are_the_top_distinct_trials_and_the_best_of_each_arch
     assert configs == [{"architecture": "MTL", CONFIRMS: "a", SEED: 1}, {"architecture": "MTL", CONFIRMS: "a", SEED: 2}]
 
 
+def test_a_multi_objective_search_confirms_its_pareto_set_first():
+    from mtlsearch.report.pareto import PARETO
+    from mtlsearch.search.confirm import pick_candidates
+    from mtlsearch.spec import ConfirmSpec
+
+    # sorted by Δm(val); g and s are the Pareto set (a: stopped by ASHA, so off the set; m: dominated)
+    rows = [
+        {**_search("a", dm_val=5.0, status="stopped_early"), PARETO: False},
+        {**_search("g", "GMTL", 3.0), PARETO: True},
+        {**_search("m", "GMHL", 2.0), PARETO: False},
+        {**_search("s", "STL", -1.0), PARETO: True},
+    ]
+    assert [r["trial_id"] for r in pick_candidates(rows, ConfirmSpec(top=3, seeds=2), pareto_first=True)] == ["g", "s", "a"]
+    assert [r["trial_id"] for r in pick_candidates(rows, ConfirmSpec(top=3, seeds=2))] == ["a", "g", "m"]  # one objective
+
+
 def test_confirm_needs_two_seeds(tmp_path):
     from mtlsearch.errors import SpecError
     from mtlsearch.spec import load_spec

@@ -296,7 +296,7 @@ MO_TRIALS = 4
 @pytest.fixture(scope="module")
 def multiobjective(searched, ray_cluster):
     """A multi-objective search (Δm(val) against cost, NSGA-II, ASHA on Δm(val)) on the same store and dataset:
-    the baselines are reused."""
+    the baselines are reused; its confirmation retrains one candidate, from the Pareto set."""
     spec = write_spec(
         searched["tmp"] / "multiobjective.yaml",
         searched["tmp"] / "store",
@@ -304,7 +304,7 @@ def multiobjective(searched, ray_cluster):
         num_samples=MO_TRIALS,
         epochs=EPOCHS,
         tasks=TASKS,
-        search_extra="objectives: [dm_val, cost]\nsearcher: nsga2",
+        search_extra="objectives: [dm_val, cost]\nsearcher: nsga2\nconfirm: {top: 1, seeds: 2}",
     )
     out = searched["tmp"] / "multiobjective.log"
     with out.open("w") as f:
@@ -332,8 +332,9 @@ def test_a_multi_objective_search_stores_its_pareto_set(searched, multiobjective
     assert [d.name for d in loaded.directions] == ["MAXIMIZE", "MINIMIZE"] and loaded.metric_names == ["dm_val", "cost"]
     assert "searcher nsga2, objectives ['dm_val', 'cost']" in log
     by_tune = {t.user_attrs[study.TUNE_TRIAL_ID]: t for t in loaded.trials}
-    status = {s["trial_id"]: s for s in store.read(name, "status").to_pylist()}
-    assert set(by_tune) == set(status)
+    searched_ids = {r["trial_id"] for r in store.read(name, "trials").to_pylist() if r["confirms"] is None}
+    status = {s["trial_id"]: s for s in store.read(name, "status").to_pylist() if s["trial_id"] in searched_ids}
+    assert set(by_tune) == set(status)  # the study holds the search's trials (the confirmation runs are not its)
     last = {(r["trial_id"], r["epoch"]): r for r in store.read(name, "trials").to_pylist()}
     for trial_id, t in by_tune.items():
         s = status[trial_id]
@@ -345,6 +346,8 @@ def test_a_multi_objective_search_stores_its_pareto_set(searched, multiobjective
             assert t.values == [pytest.approx(row[DM_VAL]), pytest.approx(row[COST])]
     front = {t.user_attrs[study.TUNE_TRIAL_ID] for t in loaded.best_trials}
     assert front and {r["trial_id"] for r in rows if r["pareto"]} == front
+    [confirmed] = [r for r in rows if r["confirmation"]]  # confirm {top: 1}: the Pareto set's best by Δm(val)
+    assert confirmed["trial_id"] == max((r for r in rows if r["pareto"]), key=lambda r: r["dm_val"])["trial_id"]
 
     assert "Pareto set of the multi-objective search" in log
     printed = log[log.index("Pareto set of the multi-objective search") :]

@@ -5,7 +5,9 @@ moves an STL baseline by up to 4 points and Δm by up to 23. So after the search
 
 1. The candidates are picked on validation: the ``top`` K search trials by
    Δm(val) (finished or stopped by ASHA, not failed; one per configuration),
-   plus, with ``each_architecture``, the best of every architecture tried.
+   plus, with ``each_architecture``, the best of every architecture tried. In
+   a multi-objective search the members of the Pareto set come first (by
+   Δm(val)), then the other trials.
 2. The STL baselines are trained with each of ``S`` new seeds
    ``seed + 1 … seed + S`` (:func:`confirmation_seeds`) by the baselines'
    own machinery (:func:`mtlsearch.search.baselines.ensure_baselines`: stored,
@@ -35,8 +37,10 @@ from dataclasses import replace
 
 from mtlsearch.data.canonical import DatasetInfo
 from mtlsearch.metrics.delta_m import anchored_baselines, without
+from mtlsearch.metrics.objectives import is_multi_objective
 from mtlsearch.metrics.result_keys import DM_VAL
 from mtlsearch.report.leaderboard import confirmation_rows, leaderboard
+from mtlsearch.report.pareto import PARETO
 from mtlsearch.search.baselines import ensure_baselines
 from mtlsearch.search.context import SearchContext
 from mtlsearch.search.distinct import config_key
@@ -51,9 +55,13 @@ def confirmation_seeds(spec: Spec) -> list[int]:
     return [spec.seed + 1 + i for i in range(spec.search.confirm.seeds)]
 
 
-def pick_candidates(rows: list[dict], confirm: ConfirmSpec) -> list[dict]:
+def pick_candidates(rows: list[dict], confirm: ConfirmSpec, pareto_first: bool = False) -> list[dict]:
     """The search trials to confirm, from leaderboard rows sorted by Δm(val): the ``top`` distinct configurations
-    with a finite Δm(val) that did not fail and, with ``each_architecture``, the best one of every architecture."""
+    with a finite Δm(val) that did not fail and, with ``each_architecture``, the best one of every architecture.
+
+    ``pareto_first`` (a multi-objective search): the members of the Pareto set come first, by Δm(val), then the
+    other trials by Δm(val); so the ``top`` are the trade-offs a user chooses among (both objectives are
+    measured on validation and training, never on test)."""
     eligible, seen = [], set()
     for r in rows:
         key = config_key(r["config"])
@@ -61,6 +69,8 @@ def pick_candidates(rows: list[dict], confirm: ConfirmSpec) -> list[dict]:
             continue
         seen.add(key)
         eligible.append(r)
+    if pareto_first:
+        eligible = [r for r in eligible if r.get(PARETO)] + [r for r in eligible if not r.get(PARETO)]
     chosen = eligible[: confirm.top]
     if confirm.each_architecture:
         for arch in ARCHITECTURES:
@@ -113,7 +123,7 @@ def run_confirmation(
 
     spec, experiment = context.spec, context.experiment
     confirm = spec.search.confirm
-    candidates = pick_candidates(leaderboard(store, experiment), confirm)
+    candidates = pick_candidates(leaderboard(store, experiment), confirm, is_multi_objective(spec.search.objectives))
     if not candidates:
         log.info("confirmation: no search trial has a finite Δm(val); nothing to confirm")
         return []

@@ -126,7 +126,9 @@ class ConfirmSpec(Strict):
     """Confirmation with seeds (:mod:`mtlsearch.search.confirm`): after the search, the ``top`` candidates by
     Δm(val) and the STL baselines are retrained with ``seeds`` new seeds; Δm(test) gets a paired 95% interval."""
 
-    top: int = Field(3, ge=1, description="candidates to confirm: the best by the search's Δm(val)")
+    top: int = Field(
+        3, ge=1, description="candidates to confirm: the best by the search's Δm(val) (multi-objective: the Pareto set's first)"
+    )
     seeds: int = Field(3, ge=2, description="seeds per candidate and for the baselines (an interval needs at least 2)")
     each_architecture: bool = Field(
         False, description="also confirm the best candidate of every architecture the search tried (STL, MTL, GMHL, GMTL)"
