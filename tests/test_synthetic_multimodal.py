@@ -11,6 +11,7 @@ from mtlsearch.data.synthetic_multimodal import (
     TASK_MODALITIES,
     SyntheticMultimodalOptions,
     planted_dependencies,
+    routed_dependencies,
 )
 
 
@@ -98,3 +99,33 @@ def test_scarce_labels_hide_only_training_labels_of_dependent_tasks(tmp_path):
     np.testing.assert_allclose(labelled[:3], 1.0)
     np.testing.assert_allclose(labelled[3:], 0.2, atol=0.01)
     assert all((splits[s].y >= 0).all() for s in ("val", "test"))
+
+
+def test_routed_dependencies_send_each_example_to_one_other_task(tmp_path):
+    """``routed``: a one-hot context closes the tabular input; D's rows are the categories' frequencies, and
+    within one category a task's labels go with those of the task it is routed to."""
+    rng = np.random.default_rng(0)
+    freq, routes, d = routed_dependencies(6, rng)
+    assert np.allclose(d.sum(axis=1), 1.0) and (np.diag(d) == 0).all() and len(set(freq.tolist())) == 5
+    assert all(sorted(d[t][d[t] > 0].tolist()) == sorted(freq.tolist()) for t in range(6))
+    assert all(t not in routes[t] and len(set(routes[t].tolist())) == 5 for t in range(6))
+
+    path = prepare("synthetic_multimodal", SyntheticMultimodalOptions(num_samples=3000, dependencies="routed", seed=3), tmp_path)
+    info = read_info(path)
+    assert [(i.name, i.shape) for i in info.inputs] == [("tabular", (21,)), ("signal", (32, 2))]
+    d = np.asarray(info.extra[PLANTED_DEPENDENCIES])
+    x = read_input_splits(path, ["tabular"])["tabular"]["train"]
+    context = x[:, -5:]
+    assert set(np.unique(context).tolist()) == {0.0, 1.0} and (context.sum(axis=1) == 1).all()
+    category = context.argmax(axis=1)
+    y = read_splits(path, info.task_names)["train"].y
+    routed, other = [], []
+    for k in range(5):
+        rows = category == k
+        corr = np.abs(np.corrcoef(y[rows].T))
+        share = rows.mean()  # category k's frequency: the D entry of the task it routes each row to
+        for t in range(6):
+            target = min((s for s in range(6) if s != t), key=lambda s: abs(d[t, s] - share))
+            routed.append(corr[t, target])
+            other += [corr[t, s] for s in range(6) if s not in (t, target)]
+    assert np.mean(routed) > np.mean(other) + 0.08

@@ -24,16 +24,22 @@ Generative model (deterministic from ``seed``; ``n = num_samples``):
   spaced over ``[0.05, 1]``, seeded order) scaled so that each row sums to
   ``dense_total``: every off-diagonal entry has its own rank, so a measured
   interdependence can be compared with ``D`` by rank without ties; with
-  ``none``, ``D = 0``.
+  ``routed``, each example reads one other task: a categorical context
+  ``c ∈ {1 … T−1}`` (one-hot, appended to the tabular input; category ``k``
+  has its own frequency ``f_k``, evenly spaced over ``[1, 2.5]``, normalised,
+  seeded order) routes task ``t`` to the task ``π_t(c)`` (``π_t`` a seeded
+  bijection from the categories onto the other tasks), so ``D_ts = f_k`` for
+  ``s = π_t(k)`` (each row sums to 1) and the dependency is multiplicative:
+  which latent counts depends on ``c``; with ``none``, ``D = 0``.
 * **Labels.** ``score_t = own_weight · u_t + Σ_s D_ts u_s + noise · ε``
-  (``u_s`` the task's own latent), standardised; binary at its ``1 − p_t``
+  (``u_s`` the task's own latent; ``routed``: ``own_weight · u_t + u_{π_t(c)} + noise · ε``), standardised; binary at its ``1 − p_t``
   quantile, ``p_t`` uniform in ``[0.5 − imbalance, 0.5]``; with
   ``dependent_labels < 1``, only that fraction of the training examples keeps
   a label for each task that depends on others (the rest are missing, ``-1``;
   validation and test stay fully labelled).
 
-The table has the two inputs (``tabular``: a tabular input, ``signal``: a
-``timeseries`` input) and keeps its answers in ``DatasetInfo.extra``:
+The table has the two inputs (``tabular``: a tabular input, with the context's
+``T − 1`` one-hot columns last under ``routed``; ``signal``: a ``timeseries`` input) and keeps its answers in ``DatasetInfo.extra``:
 ``planted_dependencies`` (``D``, rows in task order) and ``task_modalities``
 (each task's ``tabular`` / ``signal`` / ``both``). Tasks carry no description.
 """
@@ -56,6 +62,8 @@ PLANTED_DEPENDENCIES = "planted_dependencies"
 TASK_MODALITIES = "task_modalities"
 SPARSE_RANGE = (0.25, 1.25)
 DENSE_RANGE = (0.05, 1.0)
+ROUTED_FREQUENCY_RANGE = (1.0, 2.5)
+ROUTED = "routed"
 
 
 class SyntheticMultimodalOptions(LoaderOptions):
@@ -67,7 +75,7 @@ class SyntheticMultimodalOptions(LoaderOptions):
     channels: int = Field(2, ge=1, description="channels of the signal")
     signal_codes: int = Field(6, ge=1, description="size of the per-example code the signal is drawn from")
     signal_noise: float = Field(0.3, ge=0.0, description="noise added to the signal (its waveforms have unit scale)")
-    dependencies: Literal["sparse", "dense", "none"] = Field("sparse", description="planted task dependencies")
+    dependencies: Literal["sparse", "dense", "routed", "none"] = Field("sparse", description="planted task dependencies")
     dense_total: float = Field(1.0, gt=0.0, description="dense dependencies: the sum of each task's row of D")
     own_weight: float = Field(0.6, ge=0.0, description="weight of a dependent task's own latent in its score")
     dependent_labels: float = Field(
@@ -97,6 +105,24 @@ def planted_dependencies(num_tasks: int, kind: str, rng: np.random.Generator, de
     return d
 
 
+def _tabular_width(o: SyntheticMultimodalOptions) -> int:
+    """Columns of the tabular input: signal, noise, and under ``routed`` the context's one-hot."""
+    return o.tabular_dim + o.noise_dim + (o.num_tasks - 1 if o.dependencies == ROUTED else 0)
+
+
+def routed_dependencies(num_tasks: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``routed`` (module docstring): the category frequencies ``f``, the routes ``π`` (``π[t, k]`` = the task
+    category ``k`` routes task ``t`` to) and ``D`` (``D[t, π[t, k]] = f[k]``)."""
+    k = num_tasks - 1
+    freq = np.linspace(*ROUTED_FREQUENCY_RANGE, num=k)
+    freq = rng.permutation(freq / freq.sum())
+    routes = np.stack([rng.permutation([s for s in range(num_tasks) if s != t]) for t in range(num_tasks)])
+    d = np.zeros((num_tasks, num_tasks))
+    for t in range(num_tasks):
+        d[t, routes[t]] = freq
+    return freq, routes, d
+
+
 def _standardised(v: np.ndarray) -> np.ndarray:
     return (v - v.mean()) / (v.std() + 1e-12)
 
@@ -112,7 +138,7 @@ class SyntheticMultimodalLoader(Loader):
     def inputs(self, options: SyntheticMultimodalOptions) -> tuple[InputInfo, ...]:
         o = options
         return (
-            InputInfo(TABULAR, "tabular", (o.tabular_dim + o.noise_dim,), TABULAR, description="patient-table-like features"),
+            InputInfo(TABULAR, "tabular", (_tabular_width(o),), TABULAR, description="patient-table-like features"),
             InputInfo(SIGNAL, "timeseries", (o.steps, o.channels), SIGNAL, description="a multichannel waveform"),
         )
 
@@ -148,9 +174,17 @@ class SyntheticMultimodalLoader(Loader):
             else:
                 own.append(_standardised(tabular_latent() + signal_latent()))
         u = np.stack(own, axis=1)
-        d = planted_dependencies(o.num_tasks, o.dependencies, rng, o.dense_total)
+        if o.dependencies == ROUTED:
+            freq, routes, d = routed_dependencies(o.num_tasks, rng)
+            context = rng.choice(len(freq), size=n, p=freq)
+            x_tab = np.concatenate([x_tab, np.eye(len(freq), dtype=np.float32)[context]], axis=1)
+            routed = u[np.arange(n)[:, None], routes[:, context].T]  # (n, T): the latent each example routes t to
+            score = o.own_weight * u + routed
+        else:
+            d = planted_dependencies(o.num_tasks, o.dependencies, rng, o.dense_total)
+            depends_on = d.sum(axis=1) > 0
+            score = np.where(depends_on, o.own_weight, 1.0) * u + u @ d.T
         depends = d.sum(axis=1) > 0
-        score = np.where(depends, o.own_weight, 1.0) * u + u @ d.T
         score = score + o.noise * score.std(axis=0) * rng.standard_normal(score.shape)
         labels: dict[str, np.ndarray] = {}
         for j, task in enumerate(tasks):
@@ -173,7 +207,7 @@ class SyntheticMultimodalLoader(Loader):
             name=f"synthetic-multimodal-T{o.num_tasks}-{o.dependencies}-seed{o.seed}",
             tasks=tuple(tasks),
             input_column=TABULAR,
-            input_dim=o.tabular_dim + o.noise_dim,
+            input_dim=_tabular_width(o),
             fingerprint=fingerprint,
             extra={"loader": self.name, PLANTED_DEPENDENCIES: d.tolist(), TASK_MODALITIES: modalities},
             inputs=self.inputs(o),
