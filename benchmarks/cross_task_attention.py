@@ -90,9 +90,11 @@ def train(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, 
     return {"test": dict(trainer.best.test), "val": dict(trainer.best.val), "tim": dict(trainer._selected_tim)}
 
 
-def dataset(kind: str, seed: int, root: str, num_tasks: int, dependent_labels: float = 1.0) -> tuple[str, object]:
+def dataset(
+    kind: str, seed: int, root: str, num_tasks: int, dependent_labels: float = 1.0, samples: int = 3000
+) -> tuple[str, object]:
     options = SyntheticMultimodalOptions(
-        num_tasks=num_tasks, dependencies=kind, num_samples=3000, seed=seed, dependent_labels=dependent_labels
+        num_tasks=num_tasks, dependencies=kind, num_samples=samples, seed=seed, dependent_labels=dependent_labels
     )
     path = prepare("synthetic_multimodal", options, root)
     return str(path), read_info(path)
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--tasks", type=int, default=6)
+    p.add_argument("--samples", type=int, default=3000, help="examples per dataset, over all splits")
     p.add_argument("--dependent-labels", type=float, default=1.0, help="fraction of training labels kept for the dependent tasks")
     p.add_argument("--generators", nargs="+", choices=GENERATORS, default=list(GENERATORS), help="the dependencies planted")
     args = p.parse_args(argv)
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     rho_rows, mm_rows, attn_rows = [], {}, {}
     for kind in args.generators:
         for seed in seeds:
-            path, info = dataset(kind, seed, root, args.tasks, args.dependent_labels)
+            path, info = dataset(kind, seed, root, args.tasks, args.dependent_labels, args.samples)
             names = info.task_names
             d = np.asarray(info.extra[PLANTED_DEPENDENCIES])
             plain = train(path, info, BOTH, seed, False, args.epochs)
