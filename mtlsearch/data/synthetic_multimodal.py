@@ -32,14 +32,16 @@ Generative model (deterministic from ``seed``; ``n = num_samples``):
   ``s = π_t(k)`` (each row sums to 1) and the dependency is multiplicative:
   which latent counts depends on ``c``; with ``none``, ``D = 0``.
 * **Labels.** ``score_t = own_weight · u_t + Σ_s D_ts u_s + noise · ε``
-  (``u_s`` the task's own latent; ``routed``: ``own_weight · u_t + u_{π_t(c)} + noise · ε``), standardised; binary at its ``1 − p_t``
-  quantile, ``p_t`` uniform in ``[0.5 − imbalance, 0.5]``; with
+  (``u_s`` the task's own latent; under ``routed``,
+  ``own_weight · u_t + u_{π_t(c)} + noise · ε``), standardised; binary at its
+  ``1 − p_t`` quantile, ``p_t`` uniform in ``[0.5 − imbalance, 0.5]``; with
   ``dependent_labels < 1``, only that fraction of the training examples keeps
   a label for each task that depends on others (the rest are missing, ``-1``;
   validation and test stay fully labelled).
 
 The table has the two inputs (``tabular``: a tabular input, with the context's
-``T − 1`` one-hot columns last under ``routed``; ``signal``: a ``timeseries`` input) and keeps its answers in ``DatasetInfo.extra``:
+``T − 1`` one-hot columns last under ``routed``; ``signal``: a ``timeseries``
+input) and keeps its answers in ``DatasetInfo.extra``:
 ``planted_dependencies`` (``D``, rows in task order) and ``task_modalities``
 (each task's ``tabular`` / ``signal`` / ``both``). Tasks carry no description.
 """
@@ -182,8 +184,7 @@ class SyntheticMultimodalLoader(Loader):
             score = o.own_weight * u + routed
         else:
             d = planted_dependencies(o.num_tasks, o.dependencies, rng, o.dense_total)
-            depends_on = d.sum(axis=1) > 0
-            score = np.where(depends_on, o.own_weight, 1.0) * u + u @ d.T
+            score = np.where(d.sum(axis=1) > 0, o.own_weight, 1.0) * u + u @ d.T
         depends = d.sum(axis=1) > 0
         score = score + o.noise * score.std(axis=0) * rng.standard_normal(score.shape)
         labels: dict[str, np.ndarray] = {}

@@ -124,7 +124,8 @@ class AshaSpec(Strict):
 
 class ConfirmSpec(Strict):
     """Confirmation with seeds (:mod:`mtlsearch.search.confirm`): after the search, the ``top`` candidates by
-    Δm(val) and the STL baselines are retrained with ``seeds`` new seeds; Δm(test) gets a paired 95% interval."""
+    Δm(val) (a multi-objective search: the Pareto set's members first) and the STL baselines are retrained with
+    ``seeds`` new seeds; Δm(test) gets a paired 95% interval."""
 
     top: int = Field(
         3, ge=1, description="candidates to confirm: the best by the search's Δm(val) (multi-objective: the Pareto set's first)"
