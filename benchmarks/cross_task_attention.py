@@ -31,6 +31,8 @@ the mean of the per-seed differences with its 95% t-interval
     .venv/bin/python benchmarks/cross_task_attention.py --seeds 5
     .venv/bin/python benchmarks/cross_task_attention.py --seeds 5 --dependent-labels 0.1   # scarce dependent labels
     .venv/bin/python benchmarks/cross_task_attention.py --seeds 5 --generators routed none
+    .venv/bin/python benchmarks/cross_task_attention.py --seeds 5 --generators routed none \
+        --encoders large --fusion linear --samples 6000 --epochs 40
 """
 
 from __future__ import annotations
@@ -60,11 +62,28 @@ BOTH = ("tabular", "signal")
 GENERATORS = ("dense", "sparse", "routed", "none")
 
 
-def encoder(info, inputs: tuple[str, ...]) -> dict:
-    """The fused encoder over ``inputs``: an MLP per input, concatenated and projected to 32."""
+ENCODER_SIZES = ("small", "large")
+"""``small``: an MLP [32] per input, fused to 32; ``large``: an MLP [64, 32] for the tabular input and a 1-D CNN
+(channels [16, 16]) for the signal, fused to 64."""
+
+
+def encoder(info, inputs: tuple[str, ...], size: str = "small", fusion: str = "concat") -> dict:
+    """The fused encoder over ``inputs`` (:data:`ENCODER_SIZES`), fused by ``fusion`` (``concat`` or ``linear``)."""
     mlp = ENCODERS.options("mlp")
-    chosen = {name: mlp(hidden_dims=[32]) for name in inputs}
-    return multimodal_config(chosen, FusionOptions(type="concat", dim=32), info.inputs, info.task_names)
+    if size == "small":
+        chosen, dim = {name: mlp(hidden_dims=[32]) for name in inputs}, 32
+    else:
+        series = ENCODERS.options("timeseries")
+        chosen = {
+            name: series(type="timeseries", channels=[16, 16]) if name == "signal" else mlp(hidden_dims=[64, 32])
+            for name in inputs
+        }
+        dim = 64
+    return multimodal_config(chosen, FusionOptions(type=fusion, dim=dim), info.inputs, info.task_names)
+
+
+MODEL = {"size": "small", "fusion": "concat"}
+"""The encoder every model of one benchmark run uses (``--encoders``, ``--fusion``)."""
 
 
 def job_for(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, epochs: int) -> TrainJob:
@@ -73,7 +92,7 @@ def job_for(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool
         dataset_path=path,
         tasks=[asdict(t) for t in info.tasks],
         plan=plan.to_dict(),
-        encoder=encoder(info, inputs),
+        encoder=encoder(info, inputs, **MODEL),
         epochs=epochs,
         batch_size=BATCH,
         lr=LR,
@@ -137,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=3000, help="examples per dataset, over all splits")
     p.add_argument("--dependent-labels", type=float, default=1.0, help="fraction of training labels kept for the dependent tasks")
     p.add_argument("--generators", nargs="+", choices=GENERATORS, default=list(GENERATORS), help="the dependencies planted")
+    p.add_argument("--encoders", choices=ENCODER_SIZES, default="small", help="the per-input encoders (ENCODER_SIZES)")
+    p.add_argument("--fusion", choices=("concat", "linear"), default="concat", help="how the inputs are fused")
     args = p.parse_args(argv)
+    MODEL.update(size=args.encoders, fusion=args.fusion)
     seeds = list(range(args.seeds))
     root = tempfile.mkdtemp(prefix="mtlsearch-cta-")
     rng = np.random.default_rng(0)

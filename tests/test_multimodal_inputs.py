@@ -169,7 +169,7 @@ def test_token_ids_are_exact_in_the_packed_rows():
         pack_rows([np.array([[TOKEN_EXACT]])])
 
 
-@pytest.mark.parametrize("fusion", ["concat", "attention"])
+@pytest.mark.parametrize("fusion", ["concat", "linear", "attention"])
 def test_fused_encoder_shapes_and_layers(tmp_path, fusion):
     path = tmp_path / "mm.parquet"
     info = multimodal_table(path)
@@ -193,10 +193,16 @@ def test_fused_encoder_shapes_and_layers(tmp_path, fusion):
     assert isinstance(enc, FusedEncoder) and enc.out_dim == 7 and enc.eval_batch == 256  # the cnn's
     assert enc(torch.from_numpy(rows["train"])).shape == (24, 7)
     layers = encoder_layers(enc)
-    n_fusion = 1 if fusion == "concat" else 4  # the projection / 3 projections and the query
+    n_fusion = 1 if fusion != "attention" else 4  # the projection / 3 projections and the query
     assert len(layers) == 2 + 1 + 1 + n_fusion
     assert layers[0][0].startswith("parts.signal.") and layers[2] == ["parts.patient.net.0.weight", "parts.patient.net.0.bias"]
-    assert selected_parameters(enc, "-1") == (["project.weight", "project.bias"] if fusion == "concat" else ["query"])
+    assert selected_parameters(enc, "-1") == (["project.weight", "project.bias"] if fusion != "attention" else ["query"])
+    if fusion == "linear":  # the concat projection, without its ReLU: negative outputs stay
+        x = torch.from_numpy(rows["train"])
+        feats = torch.cat([enc.parts[n](part) for n, part in enc.split(x).items()], dim=1)
+        out = enc(x)
+        torch.testing.assert_close(out, enc.project(feats))
+        assert (out < 0).any()
     # an input that gives away a trained task is refused
     with pytest.raises(ValueError, match=r"input 'patient' gives away the tasks \['c'\]"):
         multimodal_config(inputs, FusionOptions(), info.inputs, ["a", "c"])

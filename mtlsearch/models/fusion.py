@@ -6,6 +6,8 @@ casts token ids back to ``long``, runs that input's encoder (``mlp``, ``text``, 
 ``timeseries`` …, each reshaping its flat rows as it does alone) and fuses the outputs:
 
 * ``concat``: ``ReLU(W [h_1; …; h_M] + b)``, the outputs concatenated in ``model.inputs`` order;
+* ``linear``: ``W [h_1; …; h_M] + b``, the same without the ReLU (linear late fusion: the inputs meet
+  only linearly before the heads, or before cross-task attention's per-example weights);
 * ``attention``: ``p_m = W_m h_m + b_m`` (each projected to ``dim``), ``a = softmax_m(⟨p_m, q⟩ / √dim)``
   with a learned query ``q``, output ``ReLU(Σ_m a_m p_m)``;
 
@@ -13,7 +15,7 @@ then ``dropout``; ``out_dim`` = ``dim``. ``eval_batch`` is the smallest of its p
 
 Soft sharing (:mod:`mtlsearch.models.soft_sharing`) indexes its layers by :meth:`FusedEncoder.indexed_layers`:
 each input's encoder's layers in ``model.inputs`` order (what a layer is per encoder type, as for that
-encoder alone), then the fusion's: ``concat`` one (the projection); ``attention`` one per input projection,
+encoder alone), then the fusion's: ``concat`` and ``linear`` one (the projection); ``attention`` one per input projection,
 then the query.
 """
 
@@ -24,6 +26,9 @@ import math
 import torch
 from torch import nn
 
+FUSION_TYPES = ("concat", "linear", "attention")
+PROJECTED = ("concat", "linear")
+"""The fusions that project the concatenated outputs with one linear layer."""
 DEFAULT_EVAL_BATCH = 8192  # the trainer's own chunk size (mtlsearch.train.trainer.EVAL_BATCH)
 
 
@@ -44,13 +49,13 @@ class FusedEncoder(nn.Module):
         super().__init__()
         if not parts:
             raise ValueError("a fused encoder needs at least one input")
-        if type not in ("concat", "attention"):
-            raise ValueError(f"fusion type must be 'concat' or 'attention', got {type!r}")
+        if type not in FUSION_TYPES:
+            raise ValueError(f"fusion type must be one of {', '.join(FUSION_TYPES)}, got {type!r}")
         self.parts = nn.ModuleDict({name: enc for name, enc, _, _, _ in parts})
         self._slices = [(name, int(start), int(width), bool(tokens)) for name, _, start, width, tokens in parts]
         self.fusion = type
         dims = [int(enc.out_dim) for _, enc, _, _, _ in parts]
-        if type == "concat":
+        if type in PROJECTED:
             self.project = nn.Linear(sum(dims), dim)
         else:
             self.projections = nn.ModuleList(nn.Linear(d, dim) for d in dims)
@@ -70,8 +75,10 @@ class FusedEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inputs = self.split(x)
         feats = [self.parts[name](inputs[name]) for name, _, _, _ in self._slices]
-        if self.fusion == "concat":
+        if self.fusion in PROJECTED:
             fused = self.project(torch.cat(feats, dim=1))
+            if self.fusion == "linear":
+                return self.dropout(fused)
         else:
             p = torch.stack([proj(h) for proj, h in zip(self.projections, feats)], dim=1)  # (batch, inputs, dim)
             weights = torch.softmax(p @ self.query / math.sqrt(p.shape[-1]), dim=1)  # (batch, inputs)
@@ -86,7 +93,7 @@ class FusedEncoder(nn.Module):
         out: list[list[str]] = []
         for name, _, _, _ in self._slices:
             out += [[f"parts.{name}.{n}" for n in layer] for layer in encoder_layers(self.parts[name])]
-        if self.fusion == "concat":
+        if self.fusion in PROJECTED:
             out.append([f"project.{n}" for n, _ in self.project.named_parameters()])
         else:
             out += [[f"projections.{i}.{n}" for n, _ in p.named_parameters()] for i, p in enumerate(self.projections)]
