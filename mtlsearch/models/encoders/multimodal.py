@@ -29,17 +29,22 @@ TOKEN_EXACT = 2**24  # every integer below it is exactly representable in float3
 TEXT_INPUT_COLUMN = TEXT_COLUMN  # the one column the token cache tokenizes
 
 
+FUSION_TYPES = ("concat", "linear", "attention")
+"""``model.fusion.type`` (:class:`~mtlsearch.models.fusion.FusedEncoder` fuses by it)."""
+
+
 class FusionOptions(BaseModel):
     """``model.fusion``: how the per-input encoder outputs become one vector of size ``dim``.
 
     ``concat`` (default): concatenate the outputs (in ``model.inputs`` order), then a linear projection to
-    ``dim`` and a ReLU. ``linear``: the same without the ReLU (linear late fusion). ``attention``: project each input's output to ``dim`` (linear), attention-pool over
-    the inputs with one learned query (softmax of ``⟨p_m, q⟩ / √dim``), then a ReLU. ``dropout`` on the result.
+    ``dim`` and a ReLU. ``linear``: the same without the ReLU (linear late fusion). ``attention``: project
+    each input's output to ``dim`` (linear), attention-pool over the inputs with one learned query (softmax
+    of ``⟨p_m, q⟩ / √dim``), then a ReLU. ``dropout`` on the result.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["concat", "linear", "attention"] = "concat"
+    type: Literal[FUSION_TYPES] = "concat"  # type: ignore[valid-type]
     dim: int = Field(64, gt=0, description="size of the fused vector (the heads' input)")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="on the fused vector")
 
