@@ -26,10 +26,8 @@ import math
 import torch
 from torch import nn
 
-from mtlsearch.models.encoders.multimodal import FUSION_TYPES
+from mtlsearch.models.fusion_options import FUSION_TYPES, PROJECTED
 
-PROJECTED = ("concat", "linear")
-"""The fusions that project the concatenated outputs with one linear layer."""
 DEFAULT_EVAL_BATCH = 8192  # the trainer's own chunk size (mtlsearch.train.trainer.EVAL_BATCH)
 
 

@@ -22,15 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from mtlsearch.data.canonical import SPLITS, InputInfo, read_input_splits
 from mtlsearch.data.tokens import TEXT_COLUMN
 from mtlsearch.models.encoders import DEFAULT_ENCODER_TYPE, ENCODERS, Encoder, encoder_plugin
+from mtlsearch.models.fusion_options import FUSION_TYPES
 from mtlsearch.plugins import PluginOptions, plugin_field, trusted_options
 
 MULTIMODAL = "multimodal"
 TOKEN_EXACT = 2**24  # every integer below it is exactly representable in float32
 TEXT_INPUT_COLUMN = TEXT_COLUMN  # the one column the token cache tokenizes
-
-
-FUSION_TYPES = ("concat", "linear", "attention")
-"""``model.fusion.type`` (:class:`~mtlsearch.models.fusion.FusedEncoder` fuses by it)."""
 
 
 class FusionOptions(BaseModel):
