@@ -76,13 +76,11 @@ class FusedEncoder(nn.Module):
         feats = [self.parts[name](inputs[name]) for name, _, _, _ in self._slices]
         if self.fusion in PROJECTED:
             fused = self.project(torch.cat(feats, dim=1))
-            if self.fusion == "linear":
-                return self.dropout(fused)
         else:
             p = torch.stack([proj(h) for proj, h in zip(self.projections, feats)], dim=1)  # (batch, inputs, dim)
             weights = torch.softmax(p @ self.query / math.sqrt(p.shape[-1]), dim=1)  # (batch, inputs)
             fused = (weights.unsqueeze(-1) * p).sum(dim=1)
-        return self.dropout(torch.relu(fused))
+        return self.dropout(fused if self.fusion == "linear" else torch.relu(fused))
 
     def indexed_layers(self) -> list[list[str]]:
         """Parameter names (relative to this module) of each soft-sharing layer: every input encoder's layers
