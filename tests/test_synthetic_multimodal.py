@@ -91,6 +91,23 @@ def test_the_fused_model_beats_each_single_modality_model_on_the_tasks_needing_b
         assert dm(fused, alone, both) > 3.0, single
 
 
+def test_the_benchmark_keeps_attention_only_where_it_pays_on_validation():
+    """Part 4 of benchmarks/cross_task_attention.py: the choice reads Δm(val) only, never the test scores."""
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from cross_task_attention import chosen_on_validation
+
+    plain = {"val": {"a": 0.80, "b": 0.70}, "test": {"a": 0.80, "b": 0.70}}
+    better_on_val = {"val": {"a": 0.82, "b": 0.70}, "test": {"a": 0.60, "b": 0.60}}
+    better_on_test = {"val": {"a": 0.79, "b": 0.70}, "test": {"a": 0.95, "b": 0.95}}
+    assert chosen_on_validation(better_on_val, plain, ["a", "b"]) is better_on_val
+    assert chosen_on_validation(better_on_test, plain, ["a", "b"]) is plain
+    assert chosen_on_validation(plain, plain, ["a", "b"]) is plain  # a tie keeps plain MTL
+
+
 def test_scarce_labels_hide_only_training_labels_of_dependent_tasks(tmp_path):
     path = prepare("synthetic_multimodal", SyntheticMultimodalOptions(num_samples=1000, dependent_labels=0.2), tmp_path)
     info = read_info(path)
