@@ -65,14 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top-k", type=int, default=10, help="tasks: the most frequent MeSH headings")
     p.add_argument("--fusion", choices=("concat", "linear"), default="concat", help="how the two inputs are fused")
     args = p.parse_args(argv)
-    synthetic.MODEL.update(size="small", fusion=args.fusion)
+    model = synthetic.Model("small", args.fusion)
     root = tempfile.mkdtemp(prefix="mtlsearch-openi-attention-")
     rows, chosen, tims, names = [], [], [], []
     for seed in range(args.seeds):
         path, info = dataset(seed, args.top_k, root)
         names = [t.name for t in info.tasks if t.role == "primary"]
-        plain = synthetic.train(path, info, INPUTS, seed, False, args.epochs)
-        attended = synthetic.train(path, info, INPUTS, seed, True, args.epochs)
+        plain = synthetic.train(path, info, INPUTS, seed, False, args.epochs, model)
+        attended = synthetic.train(path, info, INPUTS, seed, True, args.epochs, model)
         picked = synthetic.chosen_on_validation(attended, plain, names)
         rows.append(synthetic.dm(attended, plain, names))
         chosen.append((synthetic.dm(picked, plain, names), picked is attended))

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -87,17 +87,23 @@ def encoder(info, inputs: tuple[str, ...], size: str = "small", fusion: str = "c
     return multimodal_config(chosen, FusionOptions(type=fusion, dim=dim), info.inputs, info.task_names)
 
 
-MODEL = {"size": "small", "fusion": "concat"}
-"""The encoder every model of one benchmark run uses (``--encoders``, ``--fusion``)."""
+@dataclass(frozen=True)
+class Model:
+    """The encoder every model of one benchmark run uses (``--encoders``, ``--fusion``)."""
+
+    size: str = "small"
+    fusion: str = "concat"
 
 
-def job_for(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, epochs: int) -> TrainJob:
+def job_for(
+    path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, epochs: int, model: Model = Model()
+) -> TrainJob:
     plan = make_plan("MTL", info.task_names, attention=attention, attention_dim=16)
     return TrainJob(
         dataset_path=path,
         tasks=[asdict(t) for t in info.tasks],
         plan=plan.to_dict(),
-        encoder=encoder(info, inputs, **MODEL),
+        encoder=encoder(info, inputs, model.size, model.fusion),
         epochs=epochs,
         batch_size=BATCH,
         lr=LR,
@@ -106,9 +112,9 @@ def job_for(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool
     )
 
 
-def train(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, epochs: int) -> dict:
+def train(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, epochs: int, model: Model = Model()) -> dict:
     """Per task: test score at its model's selected (validation) epoch, and TIM rows when ``attention``."""
-    trainer = MultiTaskTrainer(job_for(path, info, inputs, seed, attention, epochs))
+    trainer = MultiTaskTrainer(job_for(path, info, inputs, seed, attention, epochs, model))
     for epoch in range(epochs):
         trainer.run_epoch(epoch)
     return {"test": dict(trainer.best.test), "val": dict(trainer.best.val), "tim": dict(trainer._selected_tim)}
@@ -172,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-grouping-check", action="store_true", help="skip the tim grouping method's own runs (part 1's last two columns)"
     )
     args = p.parse_args(argv)
-    MODEL.update(size=args.encoders, fusion=args.fusion)
+    model = Model(args.encoders, args.fusion)
     seeds = list(range(args.seeds))
     root = tempfile.mkdtemp(prefix="mtlsearch-cta-")
     rng = np.random.default_rng(0)
@@ -183,13 +189,13 @@ def main(argv: list[str] | None = None) -> int:
             path, info = dataset(kind, seed, root, args.tasks, args.dependent_labels, args.samples)
             names = info.task_names
             d = np.asarray(info.extra[PLANTED_DEPENDENCIES])
-            plain = train(path, info, BOTH, seed, False, args.epochs)
-            attended = train(path, info, BOTH, seed, True, args.epochs)
+            plain = train(path, info, BOTH, seed, False, args.epochs, model)
+            attended = train(path, info, BOTH, seed, True, args.epochs, model)
             if kind != "none":
                 tim = tim_matrix(attended, names)
                 r, flagged = float("nan"), None
                 if not args.no_grouping_check:
-                    grouping = compute_tim(job_for(path, info, BOTH, seed, True, args.epochs), args.epochs, "learned", 16)
+                    grouping = compute_tim(job_for(path, info, BOTH, seed, True, args.epochs, model), args.epochs, "learned", 16)
                     r, flagged = grouping.reliability["cross_seed"], warning("tim", grouping.reliability) is not None
                 rho_rows.append((kind, seed, spearman_off_diagonal(tim, d), ceiling(d, rng), r, flagged))
             dependent = [t for t, row in zip(names, d) if row.sum() > 0]
@@ -201,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             if kind == "sparse":
                 both = [t for t, m in zip(names, info.extra[TASK_MODALITIES]) if m == "both"]
                 for single in BOTH:
-                    alone = train(path, info, (single,), seed, False, args.epochs)
+                    alone = train(path, info, (single,), seed, False, args.epochs, model)
                     mm_rows.setdefault((single, "tasks needing both"), []).append(dm(plain, alone, both))
                     mm_rows.setdefault((single, "all tasks"), []).append(dm(plain, alone, names))
             print(f"done: {kind} seed {seed}", flush=True)
