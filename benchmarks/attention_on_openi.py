@@ -22,7 +22,6 @@ findings draw on which, with no planted answer to compare against.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import tempfile
@@ -39,7 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cross_task_attention as synthetic  # noqa: E402  (the same training and summaries)
 
 INPUTS = ("x", "exam")
-log = logging.getLogger(__name__)
 
 
 def reports_csv() -> Path:
