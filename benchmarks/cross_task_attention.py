@@ -55,6 +55,7 @@ from mtlsearch.data.synthetic_multimodal import PLANTED_DEPENDENCIES, TASK_MODAL
 from mtlsearch.grouping.tim_run import compute_tim, warning
 from mtlsearch.metrics.delta_m import delta_m
 from mtlsearch.metrics.intervals import t_interval
+from mtlsearch.models.attention_options import LEARNED, check_gamma
 from mtlsearch.models.encoders import ENCODERS
 from mtlsearch.models.encoders.multimodal import FusionOptions, multimodal_config
 from mtlsearch.models.plan import make_plan
@@ -93,12 +94,13 @@ class Model:
 
     size: str = "small"
     fusion: str = "concat"
+    gamma: float | str = LEARNED
 
 
 def job_for(
     path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, epochs: int, model: Model = Model()
 ) -> TrainJob:
-    plan = make_plan("MTL", info.task_names, attention=attention, attention_dim=16)
+    plan = make_plan("MTL", info.task_names, attention=attention, attention_gamma=model.gamma, attention_dim=16)
     return TrainJob(
         dataset_path=path,
         tasks=[asdict(t) for t in info.tasks],
@@ -153,6 +155,14 @@ def dm(cand: dict, base: dict, tasks: list[str], split: str = "test") -> float:
     return delta_m({t: cand[split][t] for t in tasks}, {t: base[split][t] for t in tasks}, {t: False for t in tasks})
 
 
+def gamma_argument(text: str) -> float | str:
+    """``--gamma``: ``learned`` or a finite number."""
+    try:
+        return check_gamma(text if text == LEARNED else float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a finite number or {LEARNED!r}, got {text!r}") from None
+
+
 def chosen_on_validation(attended: dict, plain: dict, tasks: list[str]) -> dict:
     """Part 4: attention where its Δm(val) over plain MTL is above 0, else plain MTL."""
     return attended if dm(attended, plain, tasks, "val") > 0 else plain
@@ -174,11 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--generators", nargs="+", choices=GENERATORS, default=list(GENERATORS), help="the dependencies planted")
     p.add_argument("--encoders", choices=ENCODER_SIZES, default="small", help="the per-input encoders (ENCODER_SIZES)")
     p.add_argument("--fusion", choices=("concat", "linear"), default="concat", help="how the inputs are fused")
+    p.add_argument("--gamma", type=gamma_argument, default=LEARNED, help="attention γ: a number or 'learned' (the default)")
     p.add_argument(
         "--no-grouping-check", action="store_true", help="skip the tim grouping method's own runs (part 1's last two columns)"
     )
     args = p.parse_args(argv)
-    model = Model(args.encoders, args.fusion)
+    model = Model(args.encoders, args.fusion, args.gamma)
     seeds = list(range(args.seeds))
     root = tempfile.mkdtemp(prefix="mtlsearch-cta-")
     rng = np.random.default_rng(0)
@@ -195,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                 tim = tim_matrix(attended, names)
                 r, flagged = float("nan"), None
                 if not args.no_grouping_check:
-                    grouping = compute_tim(job_for(path, info, BOTH, seed, True, args.epochs, model), args.epochs, "learned", 16)
+                    grouping = compute_tim(
+                        job_for(path, info, BOTH, seed, True, args.epochs, model), args.epochs, model.gamma, 16
+                    )
                     r, flagged = grouping.reliability["cross_seed"], warning("tim", grouping.reliability) is not None
                 rho_rows.append((kind, seed, spearman_off_diagonal(tim, d), ceiling(d, rng), r, flagged))
             dependent = [t for t, row in zip(names, d) if row.sum() > 0]
