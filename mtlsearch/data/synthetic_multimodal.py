@@ -180,12 +180,12 @@ class SyntheticMultimodalLoader(Loader):
             freq, routes, d = routed_dependencies(o.num_tasks, rng)
             context = rng.choice(len(freq), size=n, p=freq)
             x_tab = np.concatenate([x_tab, np.eye(len(freq), dtype=np.float32)[context]], axis=1)
-            routed = u[np.arange(n)[:, None], routes[:, context].T]  # (n, T): the latent each example routes t to
-            score = o.own_weight * u + routed
+            cross = u[np.arange(n)[:, None], routes[:, context].T]  # (n, T): the latent each example routes t to
         else:
             d = planted_dependencies(o.num_tasks, o.dependencies, rng, o.dense_total)
-            score = np.where(d.sum(axis=1) > 0, o.own_weight, 1.0) * u + u @ d.T
-        depends = d.sum(axis=1) > 0
+            cross = u @ d.T
+        depends = d.sum(axis=1) > 0  # every task under routed (each row of D sums to 1)
+        score = np.where(depends, o.own_weight, 1.0) * u + cross
         score = score + o.noise * score.std(axis=0) * rng.standard_normal(score.shape)
         labels: dict[str, np.ndarray] = {}
         for j, task in enumerate(tasks):
