@@ -32,6 +32,7 @@ import numpy as np
 from mtlsearch.data.canonical import read_info
 from mtlsearch.data.openi import OpenICsvOptions
 from mtlsearch.data.registry import prepare
+from mtlsearch.models.fusion_options import PROJECTED
 from mtlsearch.report.text import fmt, table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=synthetic.EPOCHS)
     p.add_argument("--top-k", type=int, default=10, help="tasks: the most frequent MeSH headings")
-    p.add_argument("--fusion", choices=("concat", "linear"), default="concat", help="how the two inputs are fused")
+    p.add_argument("--fusion", choices=PROJECTED, default="concat", help="how the two inputs are fused")
     args = p.parse_args(argv)
     model = synthetic.Model("small", args.fusion)
     root = tempfile.mkdtemp(prefix="mtlsearch-openi-attention-")

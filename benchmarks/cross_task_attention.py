@@ -58,6 +58,7 @@ from mtlsearch.metrics.intervals import t_interval
 from mtlsearch.models.attention_options import LEARNED, check_gamma
 from mtlsearch.models.encoders import ENCODERS
 from mtlsearch.models.encoders.multimodal import FusionOptions, multimodal_config
+from mtlsearch.models.fusion_options import PROJECTED
 from mtlsearch.models.plan import make_plan
 from mtlsearch.report.text import fmt, table
 from mtlsearch.train.job import TrainJob
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dependent-labels", type=float, default=1.0, help="fraction of training labels kept for the dependent tasks")
     p.add_argument("--generators", nargs="+", choices=GENERATORS, default=list(GENERATORS), help="the dependencies planted")
     p.add_argument("--encoders", choices=ENCODER_SIZES, default="small", help="the per-input encoders (ENCODER_SIZES)")
-    p.add_argument("--fusion", choices=("concat", "linear"), default="concat", help="how the inputs are fused")
+    p.add_argument("--fusion", choices=PROJECTED, default="concat", help="how the inputs are fused")
     p.add_argument("--gamma", type=gamma_argument, default=LEARNED, help="attention γ: a number or 'learned' (the default)")
     p.add_argument(
         "--no-grouping-check", action="store_true", help="skip the tim grouping method's own runs (part 1's last two columns)"

@@ -1,7 +1,10 @@
 """The synthetic multimodal generator (mtlsearch.data.synthetic_multimodal): its inputs and its known answers."""
 
+import sys
+
 import numpy as np
 import pytest
+from conftest import REPO
 from sklearn.linear_model import LogisticRegression
 
 from mtlsearch.data.canonical import read_info, read_input_splits, read_splits
@@ -13,6 +16,8 @@ from mtlsearch.data.synthetic_multimodal import (
     planted_dependencies,
     routed_dependencies,
 )
+
+sys.path.insert(0, str(REPO / "benchmarks"))  # the benchmark's training and its choice on validation
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +81,6 @@ def test_dependent_labels_follow_their_planted_sources(table):
 def test_the_fused_model_beats_each_single_modality_model_on_the_tasks_needing_both(table):
     """In process, one seed: MTL on both inputs against MTL on each alone (benchmarks/cross_task_attention.py
     gives the intervals over seeds)."""
-    import sys
-
-    from conftest import REPO
-
-    sys.path.insert(0, str(REPO / "benchmarks"))
     from cross_task_attention import dm, train
 
     path, info = table
@@ -93,11 +93,6 @@ def test_the_fused_model_beats_each_single_modality_model_on_the_tasks_needing_b
 
 def test_the_benchmark_keeps_attention_only_where_it_pays_on_validation():
     """Part 4 of benchmarks/cross_task_attention.py: the choice reads Δm(val) only, never the test scores."""
-    import sys
-
-    from conftest import REPO
-
-    sys.path.insert(0, str(REPO / "benchmarks"))
     from cross_task_attention import chosen_on_validation
 
     plain = {"val": {"a": 0.80, "b": 0.70}, "test": {"a": 0.80, "b": 0.70}}
