@@ -5,7 +5,8 @@ answers; this one asks the same question on the shared Open-I reports
 (``$MTLSEARCH_DATA/openi/indiana_reports.csv``, with the projections CSV next
 to it for the ``exam`` input): MTL on the report's bag of words ``x`` and the
 exam's projection / description flags ``exam`` (an MLP [32] each, fused to
-32), with and without cross-task attention (M3H's layer as documented in
+32; ``--encoders large``: an MLP [64, 32] each, fused to 64), with and
+without cross-task attention (M3H's layer as documented in
 :mod:`mtlsearch.models.cross_task_attention`, d = 16, learned γ). Each seed
 draws its own split (the loader's ``seed``) and initialisation, shared by the
 two models; every model selects each task's epoch on validation and is scored
@@ -17,6 +18,7 @@ findings draw on which, with no planted answer to compare against.
 
     .venv/bin/python benchmarks/attention_on_openi.py --seeds 5
     .venv/bin/python benchmarks/attention_on_openi.py --seeds 5 --top-k 19 --fusion linear
+    .venv/bin/python benchmarks/attention_on_openi.py --seeds 15 --encoders large --fusion linear
 """
 
 from __future__ import annotations
@@ -63,8 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=synthetic.EPOCHS)
     p.add_argument("--top-k", type=int, default=10, help="tasks: the most frequent MeSH headings")
     p.add_argument("--fusion", choices=PROJECTED, default="concat", help="how the two inputs are fused")
+    p.add_argument(
+        "--encoders",
+        choices=synthetic.ENCODER_SIZES,
+        default="small",
+        help="small: an MLP [32] per input, fused to 32; large: an MLP [64, 32] per input, fused to 64",
+    )
     args = p.parse_args(argv)
-    model = synthetic.Model("small", args.fusion)
+    model = synthetic.Model(args.encoders, args.fusion)
     root = tempfile.mkdtemp(prefix="mtlsearch-openi-attention-")
     rows, chosen, tims, names = [], [], [], []
     for seed in range(args.seeds):
@@ -78,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         tims.append(synthetic.tim_matrix(attended, names))
         print(f"done: seed {seed}: Δm(test) of attention {fmt(rows[-1])}", flush=True)
 
-    print(f"\nOpen-I, {len(names)} findings, inputs {' + '.join(INPUTS)} ({args.fusion} fusion): Δm(test) % over plain MTL")
+    setting = f"{args.encoders} encoders, {args.fusion} fusion"
+    print(f"\nOpen-I, {len(names)} findings, inputs {' + '.join(INPUTS)} ({setting}): Δm(test) % over plain MTL")
     body = [
         ["MTL + cross-task attention", f"{len(rows)} of {len(rows)}", *synthetic.interval_cells(rows)],
         [
