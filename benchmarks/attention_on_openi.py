@@ -7,7 +7,8 @@ to it for the ``exam`` input): MTL on the report's bag of words ``x`` and the
 exam's projection / description flags ``exam`` (an MLP [32] each, fused to
 32; ``--encoders large``: an MLP [64, 32] each, fused to 64), with and
 without cross-task attention (M3H's layer as documented in
-:mod:`mtlsearch.models.cross_task_attention`, d = 16, learned γ). Each seed
+:mod:`mtlsearch.models.cross_task_attention`, d = 16 or
+``--attention-dim``, learned γ or ``--gamma``). Each seed
 draws its own split (the loader's ``seed``) and initialisation, shared by the
 two models; every model selects each task's epoch on validation and is scored
 on test. Reported: Δm(test) of attention over plain MTL per seed with the 95%
@@ -19,6 +20,7 @@ findings draw on which, with no planted answer to compare against.
     .venv/bin/python benchmarks/attention_on_openi.py --seeds 5
     .venv/bin/python benchmarks/attention_on_openi.py --seeds 5 --top-k 19 --fusion linear
     .venv/bin/python benchmarks/attention_on_openi.py --seeds 15 --encoders large --fusion linear
+    .venv/bin/python benchmarks/attention_on_openi.py --seeds 15 --encoders large --fusion linear --gamma 2
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 from mtlsearch.data.canonical import read_info
 from mtlsearch.data.openi import OpenICsvOptions
 from mtlsearch.data.registry import prepare
+from mtlsearch.models.attention_options import DEFAULT_ATTENTION_DIM, LEARNED
 from mtlsearch.models.fusion_options import PROJECTED
 from mtlsearch.report.text import fmt, table
 
@@ -71,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         default="small",
         help="small: an MLP [32] per input, fused to 32; large: an MLP [64, 32] per input, fused to 64",
     )
+    p.add_argument(
+        "--gamma", type=synthetic.gamma_argument, default=LEARNED, help="attention γ: a number or 'learned' (the default)"
+    )
+    p.add_argument("--attention-dim", type=int, default=DEFAULT_ATTENTION_DIM, help="d, the size of each task's embedding")
     args = p.parse_args(argv)
-    model = synthetic.Model(args.encoders, args.fusion)
+    model = synthetic.Model(args.encoders, args.fusion, args.gamma, args.attention_dim)
     root = tempfile.mkdtemp(prefix="mtlsearch-openi-attention-")
     rows, chosen, tims, names = [], [], [], []
     for seed in range(args.seeds):
@@ -86,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         tims.append(synthetic.tim_matrix(attended, names))
         print(f"done: seed {seed}: Δm(test) of attention {fmt(rows[-1])}", flush=True)
 
-    setting = f"{args.encoders} encoders, {args.fusion} fusion"
+    setting = f"{args.encoders} encoders, {args.fusion} fusion, γ {args.gamma}, d {args.attention_dim}"
     print(f"\nOpen-I, {len(names)} findings, inputs {' + '.join(INPUTS)} ({setting}): Δm(test) % over plain MTL")
     body = [
         ["MTL + cross-task attention", f"{len(rows)} of {len(rows)}", *synthetic.interval_cells(rows)],

@@ -55,7 +55,7 @@ from mtlsearch.data.synthetic_multimodal import PLANTED_DEPENDENCIES, TASK_MODAL
 from mtlsearch.grouping.tim_run import compute_tim, warning
 from mtlsearch.metrics.delta_m import delta_m
 from mtlsearch.metrics.intervals import t_interval
-from mtlsearch.models.attention_options import LEARNED, check_gamma
+from mtlsearch.models.attention_options import DEFAULT_ATTENTION_DIM, LEARNED, check_gamma
 from mtlsearch.models.encoders import ENCODERS
 from mtlsearch.models.encoders.multimodal import FusionOptions, multimodal_config
 from mtlsearch.models.fusion_options import PROJECTED
@@ -91,17 +91,19 @@ def encoder(info, inputs: tuple[str, ...], size: str = "small", fusion: str = "c
 
 @dataclass(frozen=True)
 class Model:
-    """The encoder every model of one benchmark run uses (``--encoders``, ``--fusion``)."""
+    """The encoder and attention every model of one benchmark run uses (``--encoders``, ``--fusion``, ``--gamma``,
+    ``--attention-dim``)."""
 
     size: str = "small"
     fusion: str = "concat"
     gamma: float | str = LEARNED
+    attention_dim: int = DEFAULT_ATTENTION_DIM
 
 
 def job_for(
     path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, epochs: int, model: Model = Model()
 ) -> TrainJob:
-    plan = make_plan("MTL", info.task_names, attention=attention, attention_gamma=model.gamma, attention_dim=16)
+    plan = make_plan("MTL", info.task_names, attention=attention, attention_gamma=model.gamma, attention_dim=model.attention_dim)
     return TrainJob(
         dataset_path=path,
         tasks=[asdict(t) for t in info.tasks],
@@ -186,11 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encoders", choices=ENCODER_SIZES, default="small", help="the per-input encoders (ENCODER_SIZES)")
     p.add_argument("--fusion", choices=PROJECTED, default="concat", help="how the inputs are fused")
     p.add_argument("--gamma", type=gamma_argument, default=LEARNED, help="attention γ: a number or 'learned' (the default)")
+    p.add_argument("--attention-dim", type=int, default=DEFAULT_ATTENTION_DIM, help="d, the size of each task's embedding")
     p.add_argument(
         "--no-grouping-check", action="store_true", help="skip the tim grouping method's own runs (part 1's last two columns)"
     )
     args = p.parse_args(argv)
-    model = Model(args.encoders, args.fusion, args.gamma)
+    model = Model(args.encoders, args.fusion, args.gamma, args.attention_dim)
     seeds = list(range(args.seeds))
     root = tempfile.mkdtemp(prefix="mtlsearch-cta-")
     rng = np.random.default_rng(0)
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 r, flagged = float("nan"), None
                 if not args.no_grouping_check:
                     grouping = compute_tim(
-                        job_for(path, info, BOTH, seed, True, args.epochs, model), args.epochs, model.gamma, 16
+                        job_for(path, info, BOTH, seed, True, args.epochs, model), args.epochs, model.gamma, model.attention_dim
                     )
                     r, flagged = grouping.reliability["cross_seed"], warning("tim", grouping.reliability) is not None
                 rho_rows.append((kind, seed, spearman_off_diagonal(tim, d), ceiling(d, rng), r, flagged))
