@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from conftest import REPO
 from sklearn.linear_model import LogisticRegression
 
@@ -101,6 +102,21 @@ def test_the_benchmark_keeps_attention_only_where_it_pays_on_validation():
     assert chosen_on_validation(better_on_val, plain, ["a", "b"]) is better_on_val
     assert chosen_on_validation(better_on_test, plain, ["a", "b"]) is plain
     assert chosen_on_validation(plain, plain, ["a", "b"]) is plain  # a tie keeps plain MTL
+
+
+def test_the_benchmarks_model_choice_reaches_the_attention_layer(table):
+    """``--gamma`` and ``--attention-dim`` of both attention benchmarks reach the layer (the benchmarks' ``Model``)."""
+    from cross_task_attention import Model, job_for
+
+    from mtlsearch.train.trainer import MultiTaskTrainer
+
+    path, info = table
+    trainer = MultiTaskTrainer(job_for(str(path), info, ("tabular", "signal"), 0, True, 1, Model("large", "linear", 5.0, 8)))
+    (layer,) = trainer.model.attention
+    assert layer.dim == 8 and float(layer.gamma) == 5.0 and not isinstance(layer.gamma, torch.nn.Parameter)
+    assert all(head.in_features == 8 for head in trainer.model.heads)
+    learned = MultiTaskTrainer(job_for(str(path), info, ("tabular", "signal"), 0, True, 1, Model()))
+    assert isinstance(learned.model.attention[0].gamma, torch.nn.Parameter) and learned.model.attention[0].dim == 16
 
 
 def test_scarce_labels_hide_only_training_labels_of_dependent_tasks(tmp_path):
