@@ -14,7 +14,7 @@ import pytest
 from conftest import plot_has_image, render_in_chromium
 
 from mtlsearch.cli import main
-from mtlsearch.report.html_report import PLOT_IDS, build_report
+from mtlsearch.report.html_report import ATTENTION_PLOT_ID, PLOT_IDS, build_report, cross_shares
 from mtlsearch.report.importance import JOURNAL_FILE
 from mtlsearch.report.report_plots import asha_rungs
 from mtlsearch.store.results import ResultsStore
@@ -122,6 +122,28 @@ def _write_study(store: ResultsStore) -> None:
         study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=10 * math.log10(lr)))
 
 
+ATTENTION_TIM = {"tasks": ["a", "b", "c"], "matrix": [[None, 0.3, 0.1], [0.6, None, None], [None, None, None]]}
+"""t_attn's TIM (rows t, columns s): c in another encoder group than b and alone with no attention of its own."""
+
+
+def _add_attention_trial(store: ResultsStore, dm_val: float = 3.5) -> None:
+    """A finished MTL trial with cross-task attention and its TIM, ranked between t_gmtl and t_mtl by Δm(val)."""
+    for epoch in (1, 2, 3):
+        row = {
+            "architecture": "MTL",
+            "grouping": "",
+            "groups": "[]",
+            "config": json.dumps({"architecture": "MTL", "cross_task_attention": True}),
+            "dm_val": dm_val if epoch == 2 else dm_val - 1,
+            "dm_test": 1.0,
+            "cost_worker_s": 5.0 * epoch,
+            "selected_epochs": json.dumps({"a": epoch, "b": epoch}),
+            "tim": json.dumps(ATTENTION_TIM if epoch == 2 else {"tasks": ["a", "b"], "matrix": [[None, 0.9], [0.9, None]]}),
+        }
+        store.write_trial_epoch(EXP, "t_attn", epoch, row, _task_rows(epoch))
+    store.write_trial_status(EXP, "t_attn", "finished", 3, 3)
+
+
 def _csv_link(page: str, plot_id: str) -> list[dict]:
     m = re.search(rf'id="{plot_id}-data" download="[^"]+" href="data:text/csv;base64,([^"]*)"', page)
     assert m, f"no data link for {plot_id}"
@@ -190,6 +212,31 @@ def test_report_sections_and_data_tables(tmp_path):
     assert "affinity/k=2: a, c | b" in page
     assert "select" in page and "num_samples: 4" in page and "toy" in page
     assert "/nowhere) is not on this machine: sizes and class counts are left out" in page
+    assert "id='attention'" not in page and ATTENTION_PLOT_ID not in page  # no trial had cross-task attention
+
+
+def test_cross_shares_sum_each_row_over_the_other_tasks():
+    shares = {c["task"]: c for c in cross_shares(ATTENTION_TIM)}
+    assert shares["a"]["cross_share"] == pytest.approx(0.4) and (shares["a"]["top_source"], shares["a"]["top_tim"]) == ("b", 0.3)
+    assert shares["b"]["cross_share"] == pytest.approx(0.6) and shares["b"]["top_source"] == "a"
+    assert shares["c"] == {"task": "c", "cross_share": 0, "top_source": None, "top_tim": None}
+
+
+def test_report_shows_the_tim_of_the_best_trial_with_attention(tmp_path):
+    store = _write_store(tmp_path / "store")
+    _add_attention_trial(store)
+    page = build_report(store, EXP)
+    order = [page.index(f"id='{s}'") for s in ("tasks", "attention", "importance")]
+    assert order == sorted(order)
+    assert _img_png(page, ATTENTION_PLOT_ID).startswith(b"\x89PNG")
+    data = {r["task"]: r for r in _csv_link(page, ATTENTION_PLOT_ID)}  # rows t, columns s, at the selected epoch 2
+    assert list(data) == ["a", "b", "c"] and float(data["a"]["b"]) == 0.3 and data["a"]["a"] == "" and data["b"]["c"] == ""
+    table = re.search(r"<table id='attention-table'>(.*?)</table>", page).group(1)
+    cells = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", table)
+    assert cells == [("a", "0.400", "b", "0.300"), ("b", "0.600", "a", "0.600"), ("c", "0.000", "-", "-")]
+    note = page[page.index("id='attention-table'") : page.index("id='importance'")]
+    assert "1 of 5 ranked trial(s) had cross-task attention" in note and "t_attn (MTL +attn, Δm(val) +3.50)" in note
+    assert "The best trial without attention, t_gmtl" in note and "+6.50" in note
 
 
 def test_report_without_a_study_says_why(tmp_path):
@@ -236,11 +283,13 @@ def test_report_cli_and_unknown_experiment(tmp_path, capsys):
 
 def test_report_renders_in_headless_chromium(tmp_path):
     store = _write_store(tmp_path / "store")
+    _add_attention_trial(store)
     report = tmp_path / "report.html"
     assert main(["report", EXP, "--storage", store.root, "--out", str(report)]) == 0
     dom = render_in_chromium(report, tmp_path, "report_screenshot.png")
-    for plot_id in (*PLOT_IDS, "plot-grouping-0"):  # every plot is in the rendered page, with its image data
+    for plot_id in (*PLOT_IDS, "plot-grouping-0", ATTENTION_PLOT_ID):  # every plot is in the rendered page, with its image
         assert plot_has_image(dom, plot_id), plot_id
+    assert re.search(r"<table id=\"attention-table\">.*?<td>0\.400</td>", dom, re.S)  # as the browser built the table
 
 
 def test_launch_writes_the_report_and_a_failure_only_warns(tmp_path, caplog):

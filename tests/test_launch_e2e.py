@@ -6,6 +6,7 @@ groups from the ``tim`` method: their TIM is read back from the Parquet store.
 
 import json
 import math
+import re
 import textwrap
 from pathlib import Path
 
@@ -247,6 +248,15 @@ def test_tim_grouping_and_cross_task_attention_in_the_store(searched, relaunched
             assert all(v is not None and 0.0 < v < 1.0 for v in cross), (config, tim["tasks"][a], row)
             assert sum(cross) < 1.0  # a row of A sums to 1 with the self share
     assert all(r["tim"] is None for r in store.read("e2e", "trials").to_pylist())  # the first search: no attention
+
+    # the report shows the attention trial's TIM: its heatmap and each task's cross share (each row's sum, below 1)
+    from mtlsearch.report.html_report import ATTENTION_PLOT_ID, build_report
+
+    page = build_report(store, name)
+    assert plot_has_image(page, ATTENTION_PLOT_ID) and "1 of 2 ranked trial(s) had cross-task attention" in page
+    table = page[page.index("<table id='attention-table'>") :].split("</table>")[0]
+    shares = dict(re.findall(r"<tr><td>(task_\d+)</td><td>([0-9.]+)</td>", table))
+    assert sorted(shares) == tasks and all(0.0 < float(v) < 1.0 for v in shares.values())
 
 
 def test_optuna_dashboard_serves_the_stored_study(searched):

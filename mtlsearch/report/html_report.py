@@ -7,7 +7,8 @@ method's own plot, :mod:`mtlsearch.grouping.plots`) and the data behind it a
 leaderboard (confirmation intervals when confirmed), Δm(val) against cost with
 the Pareto set (a table of it too; :mod:`mtlsearch.report.pareto`), learning curves, per-task scores against STL, the grouping
 matrices stored for the experiment's dataset, then the spec, the dataset and how
-candidates were selected and scored.
+candidates were selected and scored. A search where some trial had cross-task
+attention also gets the TIM of its best such trial, after the per-task section.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from mtlsearch.metrics.objectives import is_multi_objective
-from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH
+from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH, TIM
 from mtlsearch.report import report_plots
 from mtlsearch.report.leaderboard import (
     PARETO_MARK,
@@ -48,7 +49,8 @@ REPORT_FILE = "report.html"
 """The report's name in the experiment's folder of the store (``launch`` writes it there at the end)."""
 PLOT_IDS = ("plot-leaderboard", "plot-cost", "plot-curves", "plot-tasks", "plot-importance")
 """The ids of the report's plots (``<img>`` elements; ``plot-importance`` only where an Optuna study is stored);
-grouping heatmaps are ``plot-grouping-<n>``."""
+grouping heatmaps are ``plot-grouping-<n>``, and the best attention trial's TIM is :data:`ATTENTION_PLOT_ID`."""
+ATTENTION_PLOT_ID = "plot-attention"
 
 TOP = 3
 """How many of the best candidates the per-task section shows."""
@@ -169,6 +171,74 @@ def _per_task_table(data: list[dict], top: list[dict]) -> str:
     ]
     note = "<p class='note'>τ: the decision threshold chosen on validation (evaluation.thresholds: val_tuned); nan where none is stored.</p>"
     return "<div id='per-task-table'>" + _table(header, body) + note + "</div>"
+
+
+def cross_shares(tim: dict) -> list[dict]:
+    """Per task t of a trial's TIM (``{"tasks", "matrix"}``, rows t, columns s): its cross share
+    ``Σ_{s≠t} TIM_{t←s}``, the part of t's attention row on the other tasks (the rest is its self share
+    ``A_tt``), and the task it attends to most with that entry. Null entries (the diagonal, tasks of other
+    encoder groups) are left out; a task alone in its group has share 0 and no top task."""
+    out = []
+    for t, row in zip(tim["tasks"], tim["matrix"]):
+        entries = [(s, v) for s, v in zip(tim["tasks"], row) if v is not None and s != t]
+        top = max(entries, key=lambda e: e[1], default=(None, None))
+        out.append({"task": t, "cross_share": sum(v for _, v in entries), "top_source": top[0], "top_tim": top[1]})
+    return out
+
+
+def _attention_section(rows: list[dict]) -> str:
+    """The TIM of the best-ranked trial with cross-task attention, as a heatmap of Z_{s→t} = TIM_{t←s} (the
+    orientation of the ``tim`` grouping method's matrix) and a table of each task's cross share; empty when no
+    trial had attention."""
+    import numpy as np
+
+    from mtlsearch.grouping.plots import plot_affinity_heatmap
+
+    attended = [r for r in rows if r.get(TIM)]
+    if not attended:
+        return ""
+    best, tim = attended[0], attended[0][TIM]
+    names = tim["tasks"]
+    m = np.array([[np.nan if v is None else v for v in row] for row in tim["matrix"]], dtype=np.float64)
+    with tempfile.TemporaryDirectory() as d:
+        png = Path(d) / "tim.png"
+        plot_affinity_heatmap(m.T, names, png, title=f"TIM of trial {best['trial_id']}: Z_s→t = TIM_t←s")
+        data = [{"task": t, **dict(zip(names, row))} for t, row in zip(names, tim["matrix"])]
+        figure = Figure(png.read_bytes(), data)
+    table = _table(
+        ["task t", "cross share Σ_{s≠t} TIM_{t←s}", "attends most to s", "TIM_{t←s}"],
+        [
+            [
+                c["task"],
+                fmt(c["cross_share"], ".3f"),
+                c["top_source"] or "-",
+                fmt(c["top_tim"], ".3f") if c["top_source"] else "-",
+            ]
+            for c in cross_shares(tim)
+        ],
+    )
+    without = [r for r in rows if not r.get(TIM)]
+    compare = (
+        f" The best trial without attention, {without[0]['trial_id']} ({candidate_label(without[0])}), has Δm(val) "
+        f"{fmt(without[0][DM_VAL])}."
+        if without
+        else ""
+    )
+    note = (
+        f"{len(attended)} of {len(rows)} ranked trial(s) had cross-task attention; the best of them by Δm(val) is "
+        f"{best['trial_id']} ({candidate_label(best)}, Δm(val) {fmt(best[DM_VAL])}).{compare} TIM_{{t←s}} is the mean "
+        "attention of task t's row on task s over the validation examples, at t's selected epoch (the M3H layer as "
+        "this project reads it, docs/spec.md). The heatmap's row is the source s and its column the target t. The "
+        "cross share is how much of t's attended embedding comes from the other tasks' tokens: it says which token t "
+        "reads, not which task's information t draws on (on synthetic data with planted dependencies the TIM does "
+        "not follow them; docs/benchmarks.md)."
+    )
+    return (
+        "<h2 id='attention'>Cross-task attention</h2>"
+        + _plot(ATTENTION_PLOT_ID, figure, "TIM of the best trial with cross-task attention")
+        + table.replace("<table>", "<table id='attention-table'>", 1)
+        + f"<p class='note'>{html.escape(note)}</p>"
+    )
 
 
 def _curves(store: ResultsStore, experiment: str) -> tuple[dict[str, list[tuple[int, float]]], set[str]]:
@@ -349,6 +419,7 @@ def build_report(store: ResultsStore, experiment: str) -> str:
         figure = report_plots.per_task_figure(rows[:TOP], meta.get("baselines") or {}, meta.get("task_metrics") or {})
         sections.append(_plot("plot-tasks", figure, "per-task scores"))
         sections.append(_per_task_table(figure.rows, rows[:TOP]))
+        sections.append(_attention_section(rows))
     sections.append(_importance_section(store, experiment))
     sections.append(_groupings_section(store, meta))
     sections.append(_about_section(meta, rows))

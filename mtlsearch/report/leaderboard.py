@@ -42,7 +42,7 @@ from collections import defaultdict
 
 from mtlsearch.errors import StoreError
 from mtlsearch.metrics.objectives import DM_VAL_OBJECTIVE, is_multi_objective
-from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH, SERVED_BY
+from mtlsearch.metrics.result_keys import COST, DM_TEST, DM_VAL, EPOCH, SERVED_BY, TIM
 from mtlsearch.report.confirmation import format_confirmation, summarize
 from mtlsearch.report.pareto import PARETO, pareto_set
 from mtlsearch.report.text import fmt, format_cost, table
@@ -140,6 +140,8 @@ def _trial_rows(store: ResultsStore, experiment: str) -> list[dict]:
                 "selected_epochs": at,
                 # overlapping groups: task -> index (in `groups`) of the group whose copy serves it
                 SERVED_BY: json.loads(best[SERVED_BY]) if best.get(SERVED_BY) else {},
+                # cross-task attention: {"tasks": [...], "matrix": [[TIM_{t←s}]]} at the selected epochs, else None
+                TIM: json.loads(best[TIM]) if best.get(TIM) else None,
                 "task_extra": {
                     t: {m: dict(v) for m, v in extra[(trial_id, at.get(t, best["epoch"]))][t].items()}
                     for t in extra[(trial_id, best["epoch"])]
