@@ -229,8 +229,8 @@ def _attention_section(rows: list[dict]) -> str:
         f"{best['trial_id']} ({candidate_label(best)}, Δm(val) {fmt(best[DM_VAL])}).{compare} TIM_{{t←s}} is the mean "
         "attention of task t's row on task s over the validation examples, at t's selected epoch (the M3H layer as "
         "this project reads it, docs/spec.md). The heatmap's row is the source s and its column the target t. The "
-        "cross share is how much of t's attended embedding comes from the other tasks' tokens: it says which token t "
-        "reads, not which task's information t draws on (on synthetic data with planted dependencies the TIM does "
+        "cross share is the part of t's attention row on the other tasks' tokens (the rest is A_tt, t's own): it says "
+        "which token t reads, not which task's information t draws on (on synthetic data with planted dependencies the TIM does "
         "not follow them; docs/benchmarks.md)."
     )
     return (
