@@ -15,12 +15,15 @@ on test. Reported: Δm(test) of attention over plain MTL per seed with the 95%
 t-interval over seeds (issue 8's confirmation), and the same for attention
 chosen on validation (part 4 of the synthetic benchmark: attention where its
 Δm(val) is above 0, else plain MTL). The mean TIM is printed too: which
-findings draw on which, with no planted answer to compare against.
+findings draw on which, with no planted answer to compare against; and the
+two models' training loss at the last epoch, with the cross share
+(Σ_{s≠t} TIM_{t←s}, the part of each attention row on the other tasks).
 
     .venv/bin/python benchmarks/attention_on_openi.py --seeds 5
     .venv/bin/python benchmarks/attention_on_openi.py --seeds 5 --top-k 19 --fusion linear
     .venv/bin/python benchmarks/attention_on_openi.py --seeds 15 --encoders large --fusion linear
     .venv/bin/python benchmarks/attention_on_openi.py --seeds 15 --encoders large --fusion linear --gamma 2
+    .venv/bin/python benchmarks/attention_on_openi.py --seeds 15 --encoders large --fusion linear --epochs 90
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     model = synthetic.Model(args.encoders, args.fusion, args.gamma, args.attention_dim)
     root = tempfile.mkdtemp(prefix="mtlsearch-openi-attention-")
-    rows, chosen, tims, names = [], [], [], []
+    rows, chosen, tims, names, losses = [], [], [], [], []
     for seed in range(args.seeds):
         path, info = dataset(seed, args.top_k, root)
         names = [t.name for t in info.tasks if t.role == "primary"]
@@ -91,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(synthetic.dm(attended, plain, names))
         chosen.append((synthetic.dm(picked, plain, names), picked is attended))
         tims.append(synthetic.tim_matrix(attended, names))
+        losses.append((plain["train_loss"], attended["train_loss"]))
         print(f"done: seed {seed}: Δm(test) of attention {fmt(rows[-1])}", flush=True)
 
     setting = f"{args.encoders} encoders, {args.fusion} fusion, γ {args.gamma}, d {args.attention_dim}"
@@ -105,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(table(["model", "attention used", "Δm [95% interval]", "interval"], body))
     mean_tim = np.mean(np.stack(tims), axis=0)  # the diagonal stays NaN
+    plain_loss, attended_loss = np.mean(losses, axis=0)
+    print(
+        f"\nTraining loss at epoch {args.epochs} (mean over seeds): plain MTL {plain_loss:.4f}, with attention "
+        f"{attended_loss:.4f}. Cross share (mean over tasks of Σ_s≠t TIM_t←s): {np.nanmean(np.nansum(mean_tim, axis=1)):.2f}"
+    )
     print(f"\nMean TIM over {len(tims)} seeds (row t draws on column s; the diagonal is the self share, left out)")
     short = [n[:12] for n in names]
     print(

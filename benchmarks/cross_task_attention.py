@@ -118,11 +118,17 @@ def job_for(
 
 
 def train(path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, epochs: int, model: Model = Model()) -> dict:
-    """Per task: test score at its model's selected (validation) epoch, and TIM rows when ``attention``."""
+    """Per task: test score at its model's selected (validation) epoch, and TIM rows when ``attention``; and the
+    training loss of the last epoch."""
     trainer = MultiTaskTrainer(job_for(path, info, inputs, seed, attention, epochs, model))
     for epoch in range(epochs):
-        trainer.run_epoch(epoch)
-    return {"test": dict(trainer.best.test), "val": dict(trainer.best.val), "tim": dict(trainer._selected_tim)}
+        last = trainer.run_epoch(epoch)
+    return {
+        "test": dict(trainer.best.test),
+        "val": dict(trainer.best.val),
+        "tim": dict(trainer._selected_tim),
+        "train_loss": last.train_loss,
+    }
 
 
 def dataset(
