@@ -39,8 +39,6 @@ import numpy as np
 from mtlsearch.data.canonical import read_info
 from mtlsearch.data.openi import OpenICsvOptions
 from mtlsearch.data.registry import prepare
-from mtlsearch.models.attention_options import DEFAULT_ATTENTION_DIM, LEARNED
-from mtlsearch.models.fusion_options import PROJECTED
 from mtlsearch.report.text import fmt, table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -70,19 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=synthetic.EPOCHS)
     p.add_argument("--top-k", type=int, default=10, help="tasks: the most frequent MeSH headings")
-    p.add_argument("--fusion", choices=PROJECTED, default="concat", help="how the two inputs are fused")
-    p.add_argument(
-        "--encoders",
-        choices=synthetic.ENCODER_SIZES,
-        default="small",
-        help="small: an MLP [32] per input, fused to 32; large: an MLP [64, 32] per input, fused to 64",
+    synthetic.add_model_arguments(
+        p, encoders_help="small: an MLP [32] per input, fused to 32; large: an MLP [64, 32] per input, fused to 64"
     )
-    p.add_argument(
-        "--gamma", type=synthetic.gamma_argument, default=LEARNED, help="attention γ: a number or 'learned' (the default)"
-    )
-    p.add_argument("--attention-dim", type=int, default=DEFAULT_ATTENTION_DIM, help="d, the size of each task's embedding")
     args = p.parse_args(argv)
-    model = synthetic.Model(args.encoders, args.fusion, args.gamma, args.attention_dim)
+    model = synthetic.Model.from_args(args)
     root = tempfile.mkdtemp(prefix="mtlsearch-openi-attention-")
     rows, chosen, tims, names, losses = [], [], [], [], []
     for seed in range(args.seeds):

@@ -99,6 +99,20 @@ class Model:
     gamma: float | str = LEARNED
     attention_dim: int = DEFAULT_ATTENTION_DIM
 
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "Model":
+        """The model of :func:`add_model_arguments`' flags."""
+        return cls(args.encoders, args.fusion, args.gamma, args.attention_dim)
+
+
+def add_model_arguments(p: argparse.ArgumentParser, encoders_help: str = "the per-input encoders (ENCODER_SIZES)") -> None:
+    """``--encoders``, ``--fusion``, ``--gamma`` and ``--attention-dim``: the :class:`Model` of a run (both attention
+    benchmarks)."""
+    p.add_argument("--encoders", choices=ENCODER_SIZES, default="small", help=encoders_help)
+    p.add_argument("--fusion", choices=PROJECTED, default="concat", help="how the inputs are fused")
+    p.add_argument("--gamma", type=gamma_argument, default=LEARNED, help="attention γ: a number or 'learned' (the default)")
+    p.add_argument("--attention-dim", type=int, default=DEFAULT_ATTENTION_DIM, help="d, the size of each task's embedding")
+
 
 def job_for(
     path: str, info, inputs: tuple[str, ...], seed: int, attention: bool, epochs: int, model: Model = Model()
@@ -191,15 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=3000, help="examples per dataset, over all splits")
     p.add_argument("--dependent-labels", type=float, default=1.0, help="fraction of training labels kept for the dependent tasks")
     p.add_argument("--generators", nargs="+", choices=GENERATORS, default=list(GENERATORS), help="the dependencies planted")
-    p.add_argument("--encoders", choices=ENCODER_SIZES, default="small", help="the per-input encoders (ENCODER_SIZES)")
-    p.add_argument("--fusion", choices=PROJECTED, default="concat", help="how the inputs are fused")
-    p.add_argument("--gamma", type=gamma_argument, default=LEARNED, help="attention γ: a number or 'learned' (the default)")
-    p.add_argument("--attention-dim", type=int, default=DEFAULT_ATTENTION_DIM, help="d, the size of each task's embedding")
+    add_model_arguments(p)
     p.add_argument(
         "--no-grouping-check", action="store_true", help="skip the tim grouping method's own runs (part 1's last two columns)"
     )
     args = p.parse_args(argv)
-    model = Model(args.encoders, args.fusion, args.gamma, args.attention_dim)
+    model = Model.from_args(args)
     seeds = list(range(args.seeds))
     root = tempfile.mkdtemp(prefix="mtlsearch-cta-")
     rng = np.random.default_rng(0)

@@ -106,10 +106,17 @@ def test_the_benchmark_keeps_attention_only_where_it_pays_on_validation():
 
 def test_the_benchmarks_model_choice_reaches_the_attention_layer(table):
     """``--gamma`` and ``--attention-dim`` of both attention benchmarks reach the layer (the benchmarks' ``Model``)."""
-    from cross_task_attention import Model, job_for
+    import argparse
+
+    from cross_task_attention import Model, add_model_arguments, job_for
 
     from mtlsearch.train.trainer import MultiTaskTrainer
 
+    p = argparse.ArgumentParser()
+    add_model_arguments(p)
+    flags = ["--encoders", "large", "--fusion", "linear", "--gamma", "5", "--attention-dim", "8"]
+    assert Model.from_args(p.parse_args(flags)) == Model("large", "linear", 5.0, 8)
+    assert Model.from_args(p.parse_args([])) == Model()
     path, info = table
     trainer = MultiTaskTrainer(job_for(str(path), info, ("tabular", "signal"), 0, True, 1, Model("large", "linear", 5.0, 8)))
     (layer,) = trainer.model.attention
